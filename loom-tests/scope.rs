@@ -1,0 +1,2 @@
+//! Loom models (see .ci/loom).
+#![cfg(loom)]

@@ -1,0 +1,290 @@
+//! Shapes: fully known [`Shape`]s of variables and possibly partial [`PartialShape`]s
+//! of requests.
+
+use crate::error::{Error, Result};
+use std::fmt;
+
+/// A fully defined shape, as every variable has.
+///
+/// Construction checks that the element count fits in `usize`, so code holding a
+/// `Shape` never overflows computing it.
+///
+/// ```
+/// use varscope::Shape;
+/// let s = Shape::new([2, 3]).unwrap();
+/// assert_eq!(s.num_elements(), 6);
+/// assert_eq!(s.to_string(), "(2, 3)");
+/// assert!(Shape::new([usize::MAX, 2]).is_err());
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash, Default)]
+pub struct Shape {
+    dims: Vec<usize>,
+    elements: usize,
+}
+
+impl Shape {
+    /// A shape from its dimensions; errors if the element count overflows `usize`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidShape`] when the product of the dimensions overflows.
+    pub fn new(dims: impl Into<Vec<usize>>) -> Result<Self> {
+        let dims = dims.into();
+        let elements = checked_product(&dims).ok_or_else(|| Error::InvalidShape {
+            message: format!(
+                "shape {} has more elements than fit in usize",
+                fmt_dims(Some(&dims.iter().map(|&d| Some(d)).collect::<Vec<_>>()))
+            ),
+        })?;
+        Ok(Shape { dims, elements })
+    }
+
+    /// The scalar shape `()`.
+    pub fn scalar() -> Self {
+        Shape {
+            dims: Vec::new(),
+            elements: 1,
+        }
+    }
+
+    /// The dimensions.
+    pub fn dims(&self) -> &[usize] {
+        &self.dims
+    }
+
+    /// Number of dimensions.
+    pub fn rank(&self) -> usize {
+        self.dims.len()
+    }
+
+    /// Number of elements (1 for a scalar).
+    pub fn num_elements(&self) -> usize {
+        self.elements
+    }
+
+    /// This shape as a (fully known) [`PartialShape`].
+    pub fn to_partial(&self) -> PartialShape {
+        PartialShape::known(self.dims.iter().map(|&d| Some(d)).collect())
+    }
+}
+
+impl fmt::Debug for Shape {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Shape{:?}", self.dims)
+    }
+}
+
+impl fmt::Display for Shape {
+    /// TensorFlow's `TensorShape` text: `(2, 3)`, `(3,)`, `()`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&fmt_dims(Some(
+            &self.dims.iter().map(|&d| Some(d)).collect::<Vec<_>>(),
+        )))
+    }
+}
+
+fn checked_product(dims: &[usize]) -> Option<usize> {
+    dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d))
+}
+
+fn fmt_dims(dims: Option<&[Option<usize>]>) -> String {
+    match dims {
+        None => "<unknown>".to_string(),
+        Some(d) => {
+            let parts: Vec<String> = d
+                .iter()
+                .map(|x| x.map_or_else(|| "?".to_string(), |v| v.to_string()))
+                .collect();
+            if parts.len() == 1 {
+                format!("({},)", parts[0])
+            } else {
+                format!("({})", parts.join(", "))
+            }
+        }
+    }
+}
+
+/// A shape that may be only partly known: unknown rank, or unknown dimensions.
+///
+/// Used for requests (`get_variable` with `[None, 4]`) and compared with
+/// [`is_compatible_with`](PartialShape::is_compatible_with) on reuse, as TensorFlow does.
+#[derive(Clone, PartialEq, Eq, Hash, Default)]
+pub struct PartialShape {
+    dims: Option<Vec<Option<usize>>>,
+}
+
+impl PartialShape {
+    /// Unknown rank.
+    pub fn unknown() -> Self {
+        PartialShape { dims: None }
+    }
+
+    /// Known rank with possibly unknown dimensions.
+    pub fn known(dims: Vec<Option<usize>>) -> Self {
+        PartialShape { dims: Some(dims) }
+    }
+
+    /// The dimensions, if the rank is known.
+    pub fn dims(&self) -> Option<&[Option<usize>]> {
+        self.dims.as_deref()
+    }
+
+    /// The fully defined shape, if every dimension is known.
+    ///
+    /// # Errors
+    /// [`Error::InvalidShape`] when the element count overflows `usize`.
+    pub fn to_shape(&self) -> Result<Option<Shape>> {
+        match &self.dims {
+            Some(d) if d.iter().all(Option::is_some) => {
+                Shape::new(d.iter().map(|x| x.unwrap_or(0)).collect::<Vec<_>>()).map(Some)
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Whether every dimension is known.
+    pub fn is_fully_defined(&self) -> bool {
+        matches!(&self.dims, Some(d) if d.iter().all(Option::is_some))
+    }
+
+    /// TensorFlow's compatibility: unknown rank or dimensions match anything.
+    pub fn is_compatible_with(&self, other: &PartialShape) -> bool {
+        match (&self.dims, &other.dims) {
+            (Some(a), Some(b)) => {
+                a.len() == b.len()
+                    && a.iter().zip(b).all(|(x, y)| match (x, y) {
+                        (Some(x), Some(y)) => x == y,
+                        _ => true,
+                    })
+            }
+            _ => true,
+        }
+    }
+
+    /// Merges two compatible shapes (TensorFlow's `merge_with`).
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`]-free: returns [`Error::InvalidShape`] with TF's text
+    /// `Shapes (5, 2) and (4, 2) are not compatible` when they are not compatible.
+    pub fn merge_with(&self, other: &PartialShape) -> Result<PartialShape> {
+        if !self.is_compatible_with(other) {
+            return Err(Error::InvalidShape {
+                message: format!("Shapes {self} and {other} are not compatible"),
+            });
+        }
+        Ok(match (&self.dims, &other.dims) {
+            (Some(a), Some(b)) => {
+                PartialShape::known(a.iter().zip(b).map(|(x, y)| x.or(*y)).collect())
+            }
+            (Some(_), None) => self.clone(),
+            _ => other.clone(),
+        })
+    }
+}
+
+impl fmt::Debug for PartialShape {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PartialShape({self})")
+    }
+}
+
+impl fmt::Display for PartialShape {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&fmt_dims(self.dims.as_deref()))
+    }
+}
+
+impl From<Shape> for PartialShape {
+    fn from(s: Shape) -> Self {
+        s.to_partial()
+    }
+}
+
+impl From<&Shape> for PartialShape {
+    fn from(s: &Shape) -> Self {
+        s.to_partial()
+    }
+}
+
+/// Anything accepted where a shape is requested: arrays, slices and vectors of
+/// `usize` or `i64` (negative dimensions are rejected with a typed error), of
+/// `Option<usize>` (unknown dimensions), or a [`Shape`]/[`PartialShape`].
+pub trait IntoShape {
+    /// Converts, validating negative dimensions and element-count overflow.
+    ///
+    /// # Errors
+    /// [`Error::InvalidShape`] for negative dimensions or an overflowing element count.
+    fn into_partial_shape(self) -> Result<PartialShape>;
+}
+
+impl IntoShape for PartialShape {
+    fn into_partial_shape(self) -> Result<PartialShape> {
+        self.to_shape()?;
+        Ok(self)
+    }
+}
+impl IntoShape for Shape {
+    fn into_partial_shape(self) -> Result<PartialShape> {
+        Ok(self.to_partial())
+    }
+}
+impl IntoShape for &Shape {
+    fn into_partial_shape(self) -> Result<PartialShape> {
+        Ok(self.to_partial())
+    }
+}
+impl IntoShape for &[usize] {
+    fn into_partial_shape(self) -> Result<PartialShape> {
+        Shape::new(self.to_vec()).map(|s| s.to_partial())
+    }
+}
+impl IntoShape for Vec<usize> {
+    fn into_partial_shape(self) -> Result<PartialShape> {
+        Shape::new(self).map(|s| s.to_partial())
+    }
+}
+impl<const N: usize> IntoShape for [usize; N] {
+    fn into_partial_shape(self) -> Result<PartialShape> {
+        Shape::new(self.to_vec()).map(|s| s.to_partial())
+    }
+}
+impl IntoShape for &[i64] {
+    fn into_partial_shape(self) -> Result<PartialShape> {
+        let mut dims = Vec::with_capacity(self.len());
+        for &d in self {
+            if d < 0 {
+                return Err(Error::InvalidShape {
+                    message: format!("Dimension {d} must be >= 0 (shape {self:?})"),
+                });
+            }
+            dims.push(usize::try_from(d).map_err(|_| Error::InvalidShape {
+                message: format!("Dimension {d} does not fit in usize"),
+            })?);
+        }
+        dims.into_partial_shape()
+    }
+}
+impl IntoShape for Vec<i64> {
+    fn into_partial_shape(self) -> Result<PartialShape> {
+        self.as_slice().into_partial_shape()
+    }
+}
+impl<const N: usize> IntoShape for [i64; N] {
+    fn into_partial_shape(self) -> Result<PartialShape> {
+        self.as_slice().into_partial_shape()
+    }
+}
+impl IntoShape for &[Option<usize>] {
+    fn into_partial_shape(self) -> Result<PartialShape> {
+        PartialShape::known(self.to_vec()).into_partial_shape()
+    }
+}
+impl IntoShape for Vec<Option<usize>> {
+    fn into_partial_shape(self) -> Result<PartialShape> {
+        PartialShape::known(self).into_partial_shape()
+    }
+}
+impl<const N: usize> IntoShape for [Option<usize>; N] {
+    fn into_partial_shape(self) -> Result<PartialShape> {
+        PartialShape::known(self.to_vec()).into_partial_shape()
+    }
+}

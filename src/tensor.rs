@@ -1,0 +1,302 @@
+//! [`Tensor`]: a dense `ndarray` value of any supported [`DType`].
+
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use crate::shape::Shape;
+use half::{bf16, f16};
+use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, IxDyn};
+
+/// A dense n-dimensional value: one `ndarray::ArrayD` of the matching element type.
+///
+/// ```
+/// use varscope::{DType, Tensor};
+/// let t = Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 4.0], [2, 2]).unwrap();
+/// assert_eq!(t.dtype(), DType::F32);
+/// assert_eq!(t.shape().dims(), &[2, 2]);
+/// assert_eq!(t.view::<f32>().unwrap()[[1, 0]], 3.0);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Tensor {
+    /// `float16` values.
+    F16(ArrayD<f16>),
+    /// `bfloat16` values.
+    BF16(ArrayD<bf16>),
+    /// `float32` values.
+    F32(ArrayD<f32>),
+    /// `float64` values.
+    F64(ArrayD<f64>),
+    /// `int32` values.
+    I32(ArrayD<i32>),
+    /// `int64` values.
+    I64(ArrayD<i64>),
+    /// `bool` values.
+    Bool(ArrayD<bool>),
+}
+
+/// Element types a [`Tensor`] can hold (sealed).
+pub trait Element: Clone + Copy + Send + Sync + PartialEq + std::fmt::Debug + 'static {
+    /// The matching dtype.
+    const DTYPE: DType;
+    /// Zero of this type (`false` for bool).
+    fn zero() -> Self;
+    /// Wraps an array into a tensor.
+    fn wrap(a: ArrayD<Self>) -> Tensor;
+    /// A view of the tensor's values, if the dtype matches.
+    fn view(t: &Tensor) -> Option<ArrayViewD<'_, Self>>;
+    /// A mutable view of the tensor's values, if the dtype matches.
+    fn view_mut(t: &mut Tensor) -> Option<ArrayViewMutD<'_, Self>>;
+    /// Converts from `f64` the way TensorFlow casts (saturating for integers).
+    fn from_f64(v: f64) -> Self;
+    /// Converts to `f64`.
+    fn to_f64(self) -> f64;
+    #[doc(hidden)]
+    fn __sealed(_: private::Sealed);
+}
+
+mod private {
+    #[derive(Debug)]
+    pub struct Sealed;
+}
+
+macro_rules! element {
+    ($t:ty, $variant:ident, $zero:expr, |$v:ident| $from:expr, |$s:ident| $to:expr) => {
+        impl Element for $t {
+            const DTYPE: DType = DType::$variant;
+            fn zero() -> Self {
+                $zero
+            }
+            fn wrap(a: ArrayD<Self>) -> Tensor {
+                Tensor::$variant(a)
+            }
+            fn view(t: &Tensor) -> Option<ArrayViewD<'_, Self>> {
+                match t {
+                    Tensor::$variant(a) => Some(a.view()),
+                    _ => None,
+                }
+            }
+            fn view_mut(t: &mut Tensor) -> Option<ArrayViewMutD<'_, Self>> {
+                match t {
+                    Tensor::$variant(a) => Some(a.view_mut()),
+                    _ => None,
+                }
+            }
+            fn from_f64($v: f64) -> Self {
+                $from
+            }
+            fn to_f64(self) -> f64 {
+                let $s = self;
+                $to
+            }
+            fn __sealed(_: private::Sealed) {}
+        }
+    };
+}
+
+element!(f16, F16, f16::ZERO, |v| f16::from_f64(v), |s| s.to_f64());
+element!(bf16, BF16, bf16::ZERO, |v| bf16::from_f64(v), |s| s.to_f64());
+element!(f32, F32, 0.0, |v| v as f32, |s| f64::from(s));
+element!(f64, F64, 0.0, |v| v, |s| s);
+element!(i32, I32, 0, |v| v as i32, |s| f64::from(s));
+element!(i64, I64, 0, |v| v as i64, |s| s as f64);
+element!(bool, Bool, false, |v| v != 0.0, |s| if s { 1.0 } else { 0.0 });
+
+/// Applies `$body` to the inner array of any variant, binding it as `$a`.
+macro_rules! dispatch {
+    ($t:expr, $a:ident => $body:expr) => {
+        match $t {
+            Tensor::F16($a) => $body,
+            Tensor::BF16($a) => $body,
+            Tensor::F32($a) => $body,
+            Tensor::F64($a) => $body,
+            Tensor::I32($a) => $body,
+            Tensor::I64($a) => $body,
+            Tensor::Bool($a) => $body,
+        }
+    };
+}
+pub(crate) use dispatch;
+
+impl Tensor {
+    /// A tensor of zeros (`false` for bool).
+    pub fn zeros(dtype: DType, shape: &Shape) -> Tensor {
+        fn z<T: Element>(s: &Shape) -> Tensor {
+            T::wrap(ArrayD::from_elem(IxDyn(s.dims()), T::zero()))
+        }
+        match dtype {
+            DType::F16 => z::<f16>(shape),
+            DType::BF16 => z::<bf16>(shape),
+            DType::F32 => z::<f32>(shape),
+            DType::F64 => z::<f64>(shape),
+            DType::I32 => z::<i32>(shape),
+            DType::I64 => z::<i64>(shape),
+            DType::Bool => z::<bool>(shape),
+        }
+    }
+
+    /// A tensor from row-major values and a shape.
+    ///
+    /// # Errors
+    /// [`Error::InvalidShape`] if the shape overflows or disagrees with `data.len()`.
+    pub fn from_vec<T: Element>(data: Vec<T>, shape: impl Into<Vec<usize>>) -> Result<Tensor> {
+        let shape = Shape::new(shape)?;
+        if shape.num_elements() != data.len() {
+            return Err(Error::InvalidShape {
+                message: format!(
+                    "{} values cannot fill shape {} ({} elements)",
+                    data.len(),
+                    shape,
+                    shape.num_elements()
+                ),
+            });
+        }
+        let a = ArrayD::from_shape_vec(IxDyn(shape.dims()), data).map_err(|e| {
+            Error::InvalidShape {
+                message: e.to_string(),
+            }
+        })?;
+        Ok(T::wrap(a))
+    }
+
+    /// A scalar tensor.
+    pub fn scalar<T: Element>(v: T) -> Tensor {
+        T::wrap(ArrayD::from_elem(IxDyn(&[]), v))
+    }
+
+    /// Wraps an `ndarray` array.
+    pub fn from_array<T: Element>(a: ArrayD<T>) -> Tensor {
+        T::wrap(a)
+    }
+
+    /// The element type.
+    pub fn dtype(&self) -> DType {
+        match self {
+            Tensor::F16(_) => DType::F16,
+            Tensor::BF16(_) => DType::BF16,
+            Tensor::F32(_) => DType::F32,
+            Tensor::F64(_) => DType::F64,
+            Tensor::I32(_) => DType::I32,
+            Tensor::I64(_) => DType::I64,
+            Tensor::Bool(_) => DType::Bool,
+        }
+    }
+
+    /// The shape.
+    pub fn shape(&self) -> Shape {
+        dispatch!(self, a => Shape::new(a.shape().to_vec()).expect("an allocated array's shape fits in usize"))
+    }
+
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        dispatch!(self, a => a.len())
+    }
+
+    /// Whether the tensor has no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Size of the values in bytes.
+    pub fn nbytes(&self) -> usize {
+        self.len() * self.dtype().size()
+    }
+
+    /// A typed view; `None` if `T` is not this tensor's element type.
+    pub fn view<T: Element>(&self) -> Option<ArrayViewD<'_, T>> {
+        T::view(self)
+    }
+
+    /// A typed mutable view; `None` if `T` is not this tensor's element type.
+    pub fn view_mut<T: Element>(&mut self) -> Option<ArrayViewMutD<'_, T>> {
+        T::view_mut(self)
+    }
+
+    /// The values, row-major, converted to `f64` (bools as 0/1).
+    pub fn to_f64_vec(&self) -> Vec<f64> {
+        dispatch!(self, a => a.iter().map(|v| v.to_f64()).collect())
+    }
+
+    /// The values as little-endian bytes, row-major (the safetensors layout).
+    pub fn to_le_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.nbytes());
+        self.write_le_bytes(&mut out);
+        out
+    }
+
+    /// Appends the values as little-endian bytes, row-major.
+    pub fn write_le_bytes(&self, out: &mut Vec<u8>) {
+        match self {
+            Tensor::F16(a) => a.iter().for_each(|v| out.extend_from_slice(&v.to_le_bytes())),
+            Tensor::BF16(a) => a.iter().for_each(|v| out.extend_from_slice(&v.to_le_bytes())),
+            Tensor::F32(a) => a.iter().for_each(|v| out.extend_from_slice(&v.to_le_bytes())),
+            Tensor::F64(a) => a.iter().for_each(|v| out.extend_from_slice(&v.to_le_bytes())),
+            Tensor::I32(a) => a.iter().for_each(|v| out.extend_from_slice(&v.to_le_bytes())),
+            Tensor::I64(a) => a.iter().for_each(|v| out.extend_from_slice(&v.to_le_bytes())),
+            Tensor::Bool(a) => a.iter().for_each(|v| out.push(u8::from(*v))),
+        }
+    }
+
+    /// Builds a tensor from little-endian bytes.
+    ///
+    /// # Errors
+    /// [`Error::InvalidShape`] when the byte length disagrees with shape and dtype, or a
+    /// bool byte is not 0 or 1.
+    pub fn from_le_bytes(dtype: DType, shape: &Shape, bytes: &[u8]) -> Result<Tensor> {
+        let expected = shape.num_elements().checked_mul(dtype.size());
+        if expected != Some(bytes.len()) {
+            return Err(Error::InvalidShape {
+                message: format!(
+                    "{} bytes cannot hold a {dtype} tensor of shape {shape}",
+                    bytes.len()
+                ),
+            });
+        }
+        fn build<T: Element, const N: usize>(
+            shape: &Shape,
+            bytes: &[u8],
+            f: impl Fn([u8; N]) -> T,
+        ) -> Tensor {
+            let v: Vec<T> = bytes
+                .chunks_exact(N)
+                .map(|c| f(c.try_into().expect("chunks_exact yields N bytes")))
+                .collect();
+            T::wrap(ArrayD::from_shape_vec(IxDyn(shape.dims()), v).expect("length checked"))
+        }
+        Ok(match dtype {
+            DType::F16 => build(shape, bytes, f16::from_le_bytes),
+            DType::BF16 => build(shape, bytes, bf16::from_le_bytes),
+            DType::F32 => build(shape, bytes, f32::from_le_bytes),
+            DType::F64 => build(shape, bytes, f64::from_le_bytes),
+            DType::I32 => build(shape, bytes, i32::from_le_bytes),
+            DType::I64 => build(shape, bytes, i64::from_le_bytes),
+            DType::Bool => {
+                if let Some(b) = bytes.iter().find(|&&b| b > 1) {
+                    return Err(Error::InvalidShape {
+                        message: format!("byte {b} is not a valid bool"),
+                    });
+                }
+                build(shape, bytes, |[b]: [u8; 1]| b != 0)
+            }
+        })
+    }
+
+    /// Converts to another dtype (TensorFlow `cast` semantics: floats truncate toward
+    /// zero into integers, nonzero is `true`).
+    pub fn cast(&self, dtype: DType) -> Tensor {
+        if dtype == self.dtype() {
+            return self.clone();
+        }
+        fn conv<T: Element>(t: &Tensor) -> Tensor {
+            T::wrap(dispatch!(t, a => a.mapv(|v| T::from_f64(v.to_f64()))))
+        }
+        match dtype {
+            DType::F16 => conv::<f16>(self),
+            DType::BF16 => conv::<bf16>(self),
+            DType::F32 => conv::<f32>(self),
+            DType::F64 => conv::<f64>(self),
+            DType::I32 => conv::<i32>(self),
+            DType::I64 => conv::<i64>(self),
+            DType::Bool => conv::<bool>(self),
+        }
+    }
+}
