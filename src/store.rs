@@ -1,0 +1,291 @@
+//! The lock-striped variable store.
+//!
+//! # Design
+//!
+//! The store maps full names to *slots*. Names are spread over a power-of-two number
+//! of shards, each a `RwLock<HashMap<name, Arc<Slot>>>` padded to its own cache line.
+//! A slot is a small state machine guarded by its own mutex and condition variable:
+//!
+//! ```text
+//! Empty ──claim──▶ Initializing(thread) ──ok──▶ Ready(variable)
+//!   ▲                    │
+//!   └──── error/panic ───┘   (waiters woken; the next caller may create)
+//! ```
+//!
+//! * A lookup takes the shard's read lock just long enough to clone the slot's `Arc`.
+//! * Creation of a name is serialized by its slot, not by the shard: the creating
+//!   closure (initializer, custom initializer, shard creation of a partitioned
+//!   variable) runs with **no shard lock held**, so other names — in the same shard
+//!   too — are never blocked, and the closure may itself create other variables.
+//! * A thread that asks for a name it is itself creating gets [`Error::Reentrant`]
+//!   instead of deadlocking.
+//! * A closure that fails or panics leaves nothing behind: the slot returns to
+//!   `Empty` (and is removed when nobody else holds it), waiters wake up, and the next
+//!   caller creates.
+//!
+//! Lock order: shard lock, then slot mutex — never the other way round.
+
+use crate::error::{Error, Result};
+use crate::sync::{self, Arc, Condvar, Mutex, RwLock};
+use crate::variable::{AnyVariable, PartitionedVariable, Variable};
+use crossbeam_utils::CachePadded;
+use std::collections::hash_map::RandomState;
+use std::collections::HashMap;
+use std::fmt;
+use std::hash::BuildHasher;
+
+/// What the store holds under one name.
+#[derive(Debug, Clone)]
+pub(crate) enum Entry {
+    Single(Variable),
+    Partitioned(PartitionedVariable),
+}
+
+impl Entry {
+    pub(crate) fn to_any(&self) -> AnyVariable {
+        match self {
+            Entry::Single(v) => AnyVariable::Single(v.clone()),
+            Entry::Partitioned(p) => AnyVariable::Partitioned(p.clone()),
+        }
+    }
+}
+
+enum SlotState {
+    Empty,
+    Initializing(sync::thread::ThreadId),
+    Ready(Entry),
+}
+
+struct Slot {
+    state: Mutex<SlotState>,
+    cv: Condvar,
+}
+
+type Shard = CachePadded<RwLock<HashMap<Arc<str>, Arc<Slot>>>>;
+
+/// How [`VariableStore::get_or_create`] treats a missing or existing name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// Look up only (`reuse = Yes`).
+    Lookup,
+    /// Create if missing, report an existing entry (`reuse = No` / `Auto`).
+    Create,
+}
+
+/// The result of [`VariableStore::get_or_create`].
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    Existing(Entry),
+    Created(Entry),
+    Missing,
+}
+
+/// A graph's variable store: full name → variable, safe to share between threads.
+///
+/// See the module-level design notes above ("Locking behaviour" in the crate docs).
+pub struct VariableStore {
+    shards: Box<[Shard]>,
+    hasher: RandomState,
+}
+
+impl fmt::Debug for VariableStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VariableStore")
+            .field("shards", &self.shards.len())
+            .field("len", &self.len())
+            .finish()
+    }
+}
+
+impl Default for VariableStore {
+    fn default() -> Self {
+        VariableStore::new()
+    }
+}
+
+impl VariableStore {
+    /// A store with the default shard count (4 per core, a power of two).
+    pub fn new() -> Self {
+        VariableStore::with_shards(sync::default_shard_count())
+    }
+
+    /// A store with `n` shards, rounded up to a power of two (at least 1).
+    pub fn with_shards(n: usize) -> Self {
+        let n = n.max(1).next_power_of_two();
+        VariableStore {
+            shards: (0..n)
+                .map(|_| CachePadded::new(RwLock::new(HashMap::new())))
+                .collect(),
+            hasher: RandomState::new(),
+        }
+    }
+
+    /// Number of shards.
+    pub fn shard_count(&self) -> usize {
+        self.shards.len()
+    }
+
+    fn shard(&self, key: &str) -> &Shard {
+        let h = self.hasher.hash_one(key) as usize;
+        &self.shards[h & (self.shards.len() - 1)]
+    }
+
+    fn find(&self, key: &str) -> Option<Arc<Slot>> {
+        self.shard(key).read().get(key).cloned()
+    }
+
+    fn find_or_insert(&self, key: &str) -> Arc<Slot> {
+        if let Some(s) = self.find(key) {
+            return s;
+        }
+        let mut map = self.shard(key).write();
+        map.entry(Arc::from(key))
+            .or_insert_with(|| {
+                Arc::new(Slot {
+                    state: Mutex::new(SlotState::Empty),
+                    cv: Condvar::new(),
+                })
+            })
+            .clone()
+    }
+
+    /// Removes `slot` from the map if it is still the slot for `key`, is empty, and
+    /// nobody but the map and the caller holds it (so nobody can be waiting on it).
+    fn remove_if_unused(&self, key: &str, slot: &Arc<Slot>) {
+        let mut map = self.shard(key).write();
+        let remove = match map.get(key) {
+            Some(s) => {
+                Arc::ptr_eq(s, slot)
+                    && Arc::strong_count(slot) == 2
+                    && matches!(*slot.state.lock(), SlotState::Empty)
+            }
+            None => false,
+        };
+        if remove {
+            map.remove(key);
+        }
+    }
+
+    /// Looks up `key`, creating it with `create` when missing (in `Mode::Create`).
+    ///
+    /// `create` runs at most once per successful creation, with no store lock held.
+    /// Concurrent callers for the same key wait for it; if it fails or panics the slot
+    /// is reset and a waiter takes over.
+    pub(crate) fn get_or_create(
+        &self,
+        key: &str,
+        mode: Mode,
+        create: impl FnOnce() -> Result<Entry>,
+    ) -> Result<Outcome> {
+        let me = sync::current_thread_id();
+        let slot = match mode {
+            Mode::Lookup => match self.find(key) {
+                Some(s) => s,
+                None => return Ok(Outcome::Missing),
+            },
+            Mode::Create => self.find_or_insert(key),
+        };
+        let mut state = slot.state.lock();
+        loop {
+            match &*state {
+                SlotState::Ready(e) => return Ok(Outcome::Existing(e.clone())),
+                SlotState::Initializing(owner) if *owner == me => {
+                    return Err(Error::Reentrant {
+                        name: key.to_string(),
+                    })
+                }
+                SlotState::Initializing(_) => state = slot.cv.wait(state),
+                SlotState::Empty => break,
+            }
+        }
+        if mode == Mode::Lookup {
+            drop(state);
+            self.remove_if_unused(key, &slot);
+            return Ok(Outcome::Missing);
+        }
+        *state = SlotState::Initializing(me);
+        drop(state);
+
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(create));
+        let mut state = slot.state.lock();
+        let out = match result {
+            Ok(Ok(entry)) => {
+                *state = SlotState::Ready(entry.clone());
+                Ok(Outcome::Created(entry))
+            }
+            Ok(Err(e)) => {
+                *state = SlotState::Empty;
+                Err(e)
+            }
+            Err(payload) => {
+                *state = SlotState::Empty;
+                Err(Error::InitializerPanicked {
+                    name: key.to_string(),
+                    message: panic_message(payload.as_ref()),
+                })
+            }
+        };
+        let failed = !matches!(*state, SlotState::Ready(_));
+        drop(state);
+        slot.cv.notify_all();
+        if failed {
+            self.remove_if_unused(key, &slot);
+        }
+        out
+    }
+
+    /// The variable stored under `key` (its full name), if it is fully created.
+    pub fn get(&self, key: &str) -> Option<AnyVariable> {
+        let slot = self.find(key)?;
+        let state = slot.state.lock();
+        match &*state {
+            SlotState::Ready(e) => Some(e.to_any()),
+            _ => None,
+        }
+    }
+
+    /// Number of fully created entries (a partitioned variable counts once, and each
+    /// of its shards once).
+    pub fn len(&self) -> usize {
+        self.entries().len()
+    }
+
+    /// Whether the store has no entries.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Number of slots, including ones being created (for leak checks).
+    pub fn slot_count(&self) -> usize {
+        self.shards.iter().map(|s| s.read().len()).sum()
+    }
+
+    /// All fully created entries, sorted by name.
+    pub fn entries(&self) -> Vec<(String, AnyVariable)> {
+        let mut out = Vec::new();
+        for shard in self.shards.iter() {
+            let slots: Vec<(Arc<str>, Arc<Slot>)> = shard
+                .read()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            for (k, slot) in slots {
+                if let SlotState::Ready(e) = &*slot.state.lock() {
+                    out.push((k.to_string(), e.to_any()));
+                }
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+}
+
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".to_string()
+    }
+}

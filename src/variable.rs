@@ -1,0 +1,693 @@
+//! Variable handles: [`Variable`], [`PartitionedVariable`], [`AnyVariable`], plus
+//! regularizers and constraints.
+
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use crate::graph::{Graph, GLOBAL_VARIABLES, TRAINABLE_VARIABLES};
+use crate::init::{Init, InitContext, Seeds};
+use crate::names;
+use crate::partition::save_slice_spec;
+use crate::shape::Shape;
+use crate::sync::{Arc, Mutex};
+use crate::tensor::{dispatch, Tensor};
+use std::fmt;
+
+/// Where a shard sits in its partitioned variable (TF's `SaveSliceInfo`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SaveSliceInfo {
+    /// Full name of the partitioned variable (`scope/w`).
+    pub full_name: String,
+    /// Shape of the whole partitioned variable.
+    pub full_shape: Shape,
+    /// Offset of this shard.
+    pub offset: Vec<usize>,
+    /// Shape of this shard.
+    pub shape: Shape,
+}
+
+impl SaveSliceInfo {
+    /// TF's save-slice spec string (`"10 4 0,4:0,4"`).
+    pub fn spec(&self) -> String {
+        save_slice_spec(&self.full_shape, &self.offset, &self.shape)
+    }
+}
+
+pub(crate) struct Plan {
+    pub(crate) init: Init,
+    pub(crate) seeds: Seeds,
+    pub(crate) full_shape: Shape,
+    pub(crate) offset: Vec<usize>,
+}
+
+pub(crate) enum ValueState {
+    Pending(Plan),
+    Ready(Tensor),
+}
+
+pub(crate) struct VarInner {
+    pub(crate) op_name: String,
+    pub(crate) key: Option<String>,
+    pub(crate) shape: Shape,
+    pub(crate) dtype: DType,
+    pub(crate) trainable: bool,
+    pub(crate) caching_device: Option<String>,
+    pub(crate) constraint: Option<Constraint>,
+    pub(crate) use_resource: Option<bool>,
+    pub(crate) save_slice: Option<SaveSliceInfo>,
+    pub(crate) value: Mutex<ValueState>,
+}
+
+/// A variable: a named, shaped, typed value shared by every thread of a graph.
+///
+/// Cheap to clone; equality is identity (two handles are equal when they refer to
+/// the same variable). The value materializes lazily — on first read, or for all
+/// pending variables at once with [`Graph::initialize_all`] — exactly once.
+#[derive(Clone)]
+pub struct Variable(pub(crate) Arc<VarInner>);
+
+impl fmt::Debug for Variable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Variable")
+            .field("name", &self.name())
+            .field("shape", &self.0.shape)
+            .field("dtype", &self.0.dtype)
+            .field("trainable", &self.0.trainable)
+            .finish()
+    }
+}
+
+impl PartialEq for Variable {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+impl Eq for Variable {}
+
+impl Variable {
+    /// The tensor name: `"scope/v:0"`.
+    pub fn name(&self) -> String {
+        format!("{}:0", self.0.op_name)
+    }
+
+    /// The op name (the tensor name without `:0`). It equals the store key unless TF's
+    /// graph-wide uniquification renamed the variable (an op already used the name).
+    pub fn op_name(&self) -> &str {
+        &self.0.op_name
+    }
+
+    /// The store key (the full name given to `get_variable`), or `None` for a plain
+    /// variable.
+    pub fn store_key(&self) -> Option<&str> {
+        self.0.key.as_deref()
+    }
+
+    /// The name used for checkpoints: the store key for `get_variable` variables, the
+    /// op name for plain ones.
+    pub fn checkpoint_name(&self) -> &str {
+        self.0.key.as_deref().unwrap_or(&self.0.op_name)
+    }
+
+    /// The shape.
+    pub fn shape(&self) -> &Shape {
+        &self.0.shape
+    }
+
+    /// The dtype.
+    pub fn dtype(&self) -> DType {
+        self.0.dtype
+    }
+
+    /// Whether the variable is trainable.
+    pub fn trainable(&self) -> bool {
+        self.0.trainable
+    }
+
+    /// The caching device, if any.
+    pub fn caching_device(&self) -> Option<&str> {
+        self.0.caching_device.as_deref()
+    }
+
+    /// The constraint, if any.
+    pub fn constraint(&self) -> Option<&Constraint> {
+        self.0.constraint.as_ref()
+    }
+
+    /// The `use_resource` flag it was created with.
+    pub fn use_resource(&self) -> Option<bool> {
+        self.0.use_resource
+    }
+
+    /// Shard placement, for shards of a partitioned variable.
+    pub fn save_slice_info(&self) -> Option<&SaveSliceInfo> {
+        self.0.save_slice.as_ref()
+    }
+
+    /// Size of the value in bytes.
+    pub fn nbytes(&self) -> usize {
+        self.0.shape.num_elements() * self.0.dtype.size()
+    }
+
+    /// Whether the value has been materialized.
+    pub fn is_initialized(&self) -> bool {
+        matches!(&*self.0.value.lock(), ValueState::Ready(_))
+    }
+
+    /// Materializes the value if it is still pending.
+    ///
+    /// # Errors
+    /// The initializer's error (the variable then stays pending).
+    pub fn initialize(&self) -> Result<()> {
+        self.with_value(|_| ())
+    }
+
+    /// Runs `f` on the value, materializing it first if needed.
+    ///
+    /// # Errors
+    /// The initializer's error.
+    pub fn with_value<R>(&self, f: impl FnOnce(&Tensor) -> R) -> Result<R> {
+        let mut state = self.0.value.lock();
+        if let ValueState::Pending(plan) = &*state {
+            let t = materialize(self, plan)?;
+            *state = ValueState::Ready(t);
+        }
+        match &*state {
+            ValueState::Ready(t) => Ok(f(t)),
+            ValueState::Pending(_) => unreachable!("materialized above"),
+        }
+    }
+
+    /// A copy of the value (materializing it first if needed).
+    ///
+    /// # Errors
+    /// The initializer's error.
+    pub fn value(&self) -> Result<Tensor> {
+        self.with_value(Tensor::clone)
+    }
+
+    /// Replaces the value.
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] / [`Error::DTypeMismatch`] when `value` does not match
+    /// the variable; the variable is unchanged.
+    pub fn assign(&self, value: Tensor) -> Result<()> {
+        if value.dtype() != self.0.dtype {
+            return Err(Error::DTypeMismatch {
+                name: self.checkpoint_name().to_string(),
+                requested: value.dtype(),
+                found: self.0.dtype,
+                partitioned: false,
+            });
+        }
+        if value.shape() != self.0.shape {
+            return Err(Error::ShapeMismatch {
+                name: self.checkpoint_name().to_string(),
+                requested: value.shape().to_partial(),
+                found: self.0.shape.to_partial(),
+                partitioned: false,
+            });
+        }
+        *self.0.value.lock() = ValueState::Ready(value);
+        Ok(())
+    }
+
+    /// Runs the variable's constraint (if any) on its value and stores the result.
+    ///
+    /// # Errors
+    /// The initializer's error, or a constraint result of the wrong shape or dtype.
+    pub fn apply_constraint(&self) -> Result<()> {
+        if let Some(c) = &self.0.constraint {
+            let v = self.with_value(|t| c.apply(t))?;
+            self.assign(v)?;
+        }
+        Ok(())
+    }
+}
+
+fn materialize(var: &Variable, plan: &Plan) -> Result<Tensor> {
+    let ctx = InitContext {
+        name: var.checkpoint_name(),
+        dtype: var.0.dtype,
+        full_shape: &plan.full_shape,
+        offset: &plan.offset,
+        shape: &var.0.shape,
+        seeds: plan.seeds,
+    };
+    plan.init.materialize(&ctx)
+}
+
+/// Materializes `vars` in parallel (sequentially under loom).
+pub(crate) fn initialize_many(vars: &[Variable], progress: &(dyn Fn(u64) + Sync)) -> Result<u64> {
+    let one = |v: &Variable| -> Result<u64> {
+        v.initialize()?;
+        let n = v.nbytes() as u64;
+        progress(n);
+        Ok(n)
+    };
+    #[cfg(not(loom))]
+    {
+        use rayon::prelude::*;
+        let results: Vec<Result<u64>> = vars.par_iter().map(one).collect();
+        let mut total = 0;
+        let mut first_err = None;
+        for r in results {
+            match r {
+                Ok(n) => total += n,
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        first_err.map_or(Ok(total), Err)
+    }
+    #[cfg(loom)]
+    {
+        let mut total = 0;
+        for v in vars {
+            total += one(v)?;
+        }
+        Ok(total)
+    }
+}
+
+/// A variable split into shards along one axis (TF's `PartitionedVariable`).
+///
+/// Cheap to clone; equality is identity.
+#[derive(Clone)]
+pub struct PartitionedVariable(Arc<PvInner>);
+
+struct PvInner {
+    name: String,
+    shape: Shape,
+    dtype: DType,
+    partitions: Vec<usize>,
+    shards: Vec<Variable>,
+}
+
+impl fmt::Debug for PartitionedVariable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PartitionedVariable")
+            .field("name", &self.0.name)
+            .field("shape", &self.0.shape)
+            .field("dtype", &self.0.dtype)
+            .field("partitions", &self.0.partitions)
+            .finish()
+    }
+}
+
+impl PartialEq for PartitionedVariable {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+impl Eq for PartitionedVariable {}
+
+impl PartitionedVariable {
+    pub(crate) fn new(
+        name: String,
+        shape: Shape,
+        dtype: DType,
+        partitions: Vec<usize>,
+        shards: Vec<Variable>,
+    ) -> Self {
+        PartitionedVariable(Arc::new(PvInner {
+            name,
+            shape,
+            dtype,
+            partitions,
+            shards,
+        }))
+    }
+
+    /// The full name, without `:0` (`scope/w`).
+    pub fn name(&self) -> &str {
+        &self.0.name
+    }
+    /// The full shape.
+    pub fn shape(&self) -> &Shape {
+        &self.0.shape
+    }
+    /// The dtype.
+    pub fn dtype(&self) -> DType {
+        self.0.dtype
+    }
+    /// The partition count per axis.
+    pub fn partitions(&self) -> &[usize] {
+        &self.0.partitions
+    }
+    /// The shards, ordered by offset.
+    pub fn shards(&self) -> &[Variable] {
+        &self.0.shards
+    }
+    /// Number of shards.
+    pub fn len(&self) -> usize {
+        self.0.shards.len()
+    }
+    /// Always false: a partitioned variable has at least one shard.
+    pub fn is_empty(&self) -> bool {
+        self.0.shards.is_empty()
+    }
+    /// The axis the variable is split along.
+    pub fn axis(&self) -> usize {
+        self.0.partitions.iter().position(|&p| p > 1).unwrap_or(0)
+    }
+    /// Total size of the shards in bytes.
+    pub fn nbytes(&self) -> usize {
+        self.0.shards.iter().map(Variable::nbytes).sum()
+    }
+
+    /// The whole value: the shards concatenated along the partition axis.
+    ///
+    /// # Errors
+    /// A shard initializer's error.
+    pub fn as_tensor(&self) -> Result<Tensor> {
+        let axis = ndarray::Axis(self.axis());
+        let mut parts = Vec::with_capacity(self.len());
+        for s in self.shards() {
+            parts.push(s.value()?);
+        }
+        fn cat<T: crate::Element>(axis: ndarray::Axis, parts: &[Tensor]) -> Result<Tensor> {
+            let views: Vec<_> = parts.iter().filter_map(|p| p.view::<T>()).collect();
+            ndarray::concatenate(axis, &views)
+                .map(T::wrap)
+                .map_err(|e| Error::invalid_arg(format!("cannot concatenate shards: {e}")))
+        }
+        match self.dtype() {
+            DType::F16 => cat::<half::f16>(axis, &parts),
+            DType::BF16 => cat::<half::bf16>(axis, &parts),
+            DType::F32 => cat::<f32>(axis, &parts),
+            DType::F64 => cat::<f64>(axis, &parts),
+            DType::I32 => cat::<i32>(axis, &parts),
+            DType::I64 => cat::<i64>(axis, &parts),
+            DType::Bool => cat::<bool>(axis, &parts),
+        }
+    }
+
+    /// Assigns a whole value, splitting it into the shards.
+    ///
+    /// # Errors
+    /// Shape or dtype mismatch; no shard changes then.
+    pub fn assign(&self, value: &Tensor) -> Result<()> {
+        if value.dtype() != self.dtype() || value.shape() != *self.shape() {
+            return Err(Error::ShapeMismatch {
+                name: self.name().to_string(),
+                requested: value.shape().to_partial(),
+                found: self.shape().to_partial(),
+                partitioned: true,
+            });
+        }
+        let axis = self.axis();
+        let parts: Vec<Tensor> = self
+            .shards()
+            .iter()
+            .map(|s| {
+                let off = s.save_slice_info().map_or(0, |i| i.offset[axis]);
+                slice_axis(value, axis, off, s.shape().dims()[axis])
+            })
+            .collect();
+        for (s, p) in self.shards().iter().zip(parts) {
+            s.assign(p)?;
+        }
+        Ok(())
+    }
+}
+
+/// `t[off..off+len]` along `axis`, as a new tensor.
+pub(crate) fn slice_axis(t: &Tensor, axis: usize, off: usize, len: usize) -> Tensor {
+    let range = ndarray::Slice::from(off..off + len);
+    dispatch!(t, a => crate::Element::wrap(a.slice_axis(ndarray::Axis(axis), range).to_owned()))
+}
+
+/// What `get_variable` returns: a plain variable or a partitioned one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AnyVariable {
+    /// A single variable.
+    Single(Variable),
+    /// A partitioned variable.
+    Partitioned(PartitionedVariable),
+}
+
+impl AnyVariable {
+    /// The name: `scope/v:0` for a single variable, `scope/w` for a partitioned one.
+    pub fn name(&self) -> String {
+        match self {
+            AnyVariable::Single(v) => v.name(),
+            AnyVariable::Partitioned(p) => p.name().to_string(),
+        }
+    }
+    /// The (full) shape.
+    pub fn shape(&self) -> &Shape {
+        match self {
+            AnyVariable::Single(v) => v.shape(),
+            AnyVariable::Partitioned(p) => p.shape(),
+        }
+    }
+    /// The dtype.
+    pub fn dtype(&self) -> DType {
+        match self {
+            AnyVariable::Single(v) => v.dtype(),
+            AnyVariable::Partitioned(p) => p.dtype(),
+        }
+    }
+    /// The whole value.
+    ///
+    /// # Errors
+    /// An initializer's error.
+    pub fn value(&self) -> Result<Tensor> {
+        match self {
+            AnyVariable::Single(v) => v.value(),
+            AnyVariable::Partitioned(p) => p.as_tensor(),
+        }
+    }
+    /// The single variable.
+    ///
+    /// # Errors
+    /// [`Error::TypeMismatch`] for a partitioned variable.
+    pub fn into_single(self) -> Result<Variable> {
+        match self {
+            AnyVariable::Single(v) => Ok(v),
+            AnyVariable::Partitioned(p) => Err(Error::TypeMismatch {
+                message: format!(
+                    "Expected a single variable, but got partitioned variable {}",
+                    p.name()
+                ),
+            }),
+        }
+    }
+    /// The partitioned variable.
+    ///
+    /// # Errors
+    /// [`Error::TypeMismatch`] for a single variable.
+    pub fn into_partitioned(self) -> Result<PartitionedVariable> {
+        match self {
+            AnyVariable::Partitioned(p) => Ok(p),
+            AnyVariable::Single(v) => Err(Error::TypeMismatch {
+                message: format!(
+                    "Expected a partitioned variable, but got single variable {}",
+                    v.name()
+                ),
+            }),
+        }
+    }
+}
+
+/// A regularizer: maps a variable's value to a loss added to the graph's
+/// `regularization_losses` collection when the variable is created.
+#[derive(Clone)]
+pub struct Regularizer(pub(crate) Option<Arc<dyn Fn(&Tensor) -> f64 + Send + Sync>>);
+
+impl fmt::Debug for Regularizer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Regularizer"
+        } else {
+            "Regularizer(none)"
+        })
+    }
+}
+
+impl Regularizer {
+    /// A regularizer computing `f(value)`.
+    pub fn new(f: impl Fn(&Tensor) -> f64 + Send + Sync + 'static) -> Self {
+        Regularizer(Some(Arc::new(f)))
+    }
+    /// TF's `no_regularizer`: disables an inherited regularizer.
+    pub fn none() -> Self {
+        Regularizer(None)
+    }
+    /// `scale * sum(|x|)`.
+    pub fn l1(scale: f64) -> Self {
+        Regularizer::new(move |t| scale * t.to_f64_vec().iter().map(|x| x.abs()).sum::<f64>())
+    }
+    /// `scale * sum(x²) / 2` (TF's `l2_regularizer`).
+    pub fn l2(scale: f64) -> Self {
+        Regularizer::new(move |t| scale * t.to_f64_vec().iter().map(|x| x * x).sum::<f64>() / 2.0)
+    }
+    /// Whether this is the "no regularizer".
+    pub fn is_none(&self) -> bool {
+        self.0.is_none()
+    }
+}
+
+/// A regularization loss recorded for a variable.
+#[derive(Debug, Clone)]
+pub struct RegularizationLoss {
+    name: String,
+    variable: Variable,
+    regularizer: Regularizer,
+}
+
+impl RegularizationLoss {
+    pub(crate) fn new(variable: &Variable, regularizer: Regularizer) -> Self {
+        RegularizationLoss {
+            name: format!("{}/Regularizer", variable.op_name()),
+            variable: variable.clone(),
+            regularizer,
+        }
+    }
+    /// The loss name (`scope/v/Regularizer`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    /// The regularized variable.
+    pub fn variable(&self) -> &Variable {
+        &self.variable
+    }
+    /// Evaluates the loss on the variable's current value.
+    ///
+    /// # Errors
+    /// The variable's initializer error.
+    pub fn value(&self) -> Result<f64> {
+        let f = self.regularizer.0.clone();
+        self.variable
+            .with_value(|t| f.map_or(0.0, |f| f(t)))
+    }
+}
+
+/// A constraint: a projection applied to a variable's value after updates
+/// (recorded on the variable, as TF does).
+#[derive(Clone)]
+pub struct Constraint(Arc<dyn Fn(&Tensor) -> Tensor + Send + Sync>);
+
+impl fmt::Debug for Constraint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Constraint")
+    }
+}
+
+impl Constraint {
+    /// A constraint from a function.
+    pub fn new(f: impl Fn(&Tensor) -> Tensor + Send + Sync + 'static) -> Self {
+        Constraint(Arc::new(f))
+    }
+    /// Applies the constraint.
+    pub fn apply(&self, t: &Tensor) -> Tensor {
+        (self.0)(t)
+    }
+    /// Whether two handles are the same constraint.
+    pub fn ptr_eq(&self, other: &Constraint) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+/// Creates a plain variable (TF's `tf.Variable(initial_value, name=…)`): always new,
+/// named through the current *name* scope and uniquified (`x`, `x_1`, …). It is not
+/// in the variable store, so `get_variable` never returns it.
+///
+/// ```
+/// use varscope::{variable, Graph, Tensor};
+/// Graph::new().as_default(|| {
+///     let a = variable(Tensor::scalar(1.0f32)).name("x").build().unwrap();
+///     let b = variable(Tensor::scalar(2.0f32)).name("x").build().unwrap();
+///     assert_eq!((a.name().as_str(), b.name().as_str()), ("x:0", "x_1:0"));
+/// });
+/// ```
+pub fn variable(initial_value: Tensor) -> PlainVariableBuilder {
+    PlainVariableBuilder {
+        initial_value,
+        name: None,
+        trainable: true,
+        collections: None,
+    }
+}
+
+/// Builder of a plain variable; see [`variable`].
+#[derive(Debug)]
+#[must_use = "call build() to create the variable"]
+pub struct PlainVariableBuilder {
+    initial_value: Tensor,
+    name: Option<String>,
+    trainable: bool,
+    collections: Option<Vec<String>>,
+}
+
+impl PlainVariableBuilder {
+    /// The name (default `Variable`).
+    pub fn name(mut self, name: &str) -> Self {
+        self.name = Some(name.to_string());
+        self
+    }
+    /// Whether it is trainable (default true).
+    pub fn trainable(mut self, t: bool) -> Self {
+        self.trainable = t;
+        self
+    }
+    /// Collections (default: global variables).
+    pub fn collections<S: Into<String>>(mut self, c: impl IntoIterator<Item = S>) -> Self {
+        self.collections = Some(c.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Creates the variable in the current graph.
+    ///
+    /// # Errors
+    /// [`Error::InvalidName`] for an invalid name.
+    pub fn build(self) -> Result<Variable> {
+        let graph = Graph::current();
+        let name = self.name.as_deref().unwrap_or("Variable");
+        let stack = graph.name_stack();
+        names::validate(name, stack.is_empty())?;
+        let op_name = match name.strip_suffix('/') {
+            Some(abs) => abs.to_string(),
+            None => graph.unique_name(name, true),
+        };
+        let shape = self.initial_value.shape();
+        let var = Variable(Arc::new(VarInner {
+            op_name,
+            key: None,
+            dtype: self.initial_value.dtype(),
+            shape,
+            trainable: self.trainable,
+            caching_device: None,
+            constraint: None,
+            use_resource: None,
+            save_slice: None,
+            value: Mutex::new(ValueState::Ready(self.initial_value)),
+        }));
+        register(&graph, &var, self.collections, self.trainable);
+        Ok(var)
+    }
+}
+
+/// Records a new variable in the graph and its collections (TF: each listed
+/// collection once; trainable variables also go to `trainable_variables`).
+pub(crate) fn register(
+    graph: &Graph,
+    var: &Variable,
+    collections: Option<Vec<String>>,
+    trainable: bool,
+) {
+    graph.record_variable(var);
+    let mut cols = collections.unwrap_or_else(|| vec![GLOBAL_VARIABLES.to_string()]);
+    if trainable && !cols.iter().any(|c| c == TRAINABLE_VARIABLES) {
+        cols.push(TRAINABLE_VARIABLES.to_string());
+    }
+    let mut seen = std::collections::HashSet::new();
+    for c in cols {
+        if seen.insert(c.clone()) {
+            graph.add_to_collection(&c, var);
+        }
+    }
+    if trainable {
+        graph.with_thread_state(|s| s.trainable_created.push(var.name()));
+    }
+}
