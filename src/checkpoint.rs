@@ -110,8 +110,9 @@ fn io_err(path: &Path, e: io::Error) -> Error {
 ///
 /// The write is atomic: the data goes to a temporary file in the same directory, which
 /// is synced and renamed over `path`, after which the directory is synced (on Unix). On
-/// any failure the temporary file is removed and an existing file at `path` is left
-/// untouched.
+/// any failure before the rename the temporary file is removed and an existing file at
+/// `path` is left untouched; a failure to sync the directory after the rename is still
+/// reported, though the new file is then already in place.
 ///
 /// # Errors
 /// * [`Error::InvalidArgument`] for duplicate tensor names or a tensor named
