@@ -2,6 +2,7 @@
 #![deny(missing_docs)]
 #![cfg_attr(loom, allow(dead_code, unused_imports))]
 
+pub mod checkpoint;
 mod dtype;
 mod error;
 mod getter;

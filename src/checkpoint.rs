@@ -1,0 +1,547 @@
+//! Safetensors checkpoint files: low-level reading and writing of named [`Tensor`]s.
+//!
+//! The [safetensors] format is an 8-byte little-endian header length `N`, a JSON header
+//! of `N` bytes, then the raw little-endian tensor data. The header maps every tensor
+//! name to `{"dtype": "F32", "shape": [2, 3], "data_offsets": [begin, end]}` (offsets
+//! relative to the start of the data) and may hold a `"__metadata__"` map of strings.
+//!
+//! * [`save_safetensors`] streams tensor by tensor (the file is never built in memory)
+//!   into a temporary file next to the target, syncs it and renames it over the target,
+//!   so readers see either the old file or the complete new one.
+//! * [`load_safetensors`] validates the header completely before reading any data and
+//!   reports every malformation as [`Error::Checkpoint`], never panicking and never
+//!   allocating more than the file can hold.
+//!
+//! ```
+//! use std::collections::BTreeMap;
+//! use varscope::checkpoint::{load_safetensors, save_safetensors};
+//! use varscope::Tensor;
+//! let dir = std::env::temp_dir().join(format!("varscope-doc-{}", std::process::id()));
+//! std::fs::create_dir_all(&dir).unwrap();
+//! let path = dir.join("model.safetensors");
+//! let w = Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 4.0], [2, 2]).unwrap();
+//! let meta = BTreeMap::from([("step".to_string(), "10".to_string())]);
+//! save_safetensors(&path, [("scope/w".to_string(), &w)], &meta).unwrap();
+//! let loaded = load_safetensors(&path).unwrap();
+//! assert_eq!(loaded.tensors["scope/w"], w);
+//! assert_eq!(loaded.metadata["step"], "10");
+//! std::fs::remove_dir_all(&dir).unwrap();
+//! ```
+//!
+//! [safetensors]: https://github.com/huggingface/safetensors
+
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use crate::shape::Shape;
+use crate::tensor::Tensor;
+use half::{bf16, f16};
+use ndarray::{ArrayD, IxDyn};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The largest header [`load_safetensors`] accepts (the `safetensors` crate's limit).
+pub const MAX_HEADER_SIZE: u64 = 100_000_000;
+
+/// The header key of the metadata map.
+const METADATA_KEY: &str = "__metadata__";
+
+/// The contents of a safetensors file, as [`load_safetensors`] returns them.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LoadedCheckpoint {
+    /// Every tensor, by name.
+    pub tensors: BTreeMap<String, Tensor>,
+    /// The `__metadata__` map of the header (empty when the file has none).
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// The safetensors name of a dtype (`F32`, `BF16`, `BOOL`, …).
+pub fn safetensors_dtype_name(dtype: DType) -> &'static str {
+    match dtype {
+        DType::F16 => "F16",
+        DType::BF16 => "BF16",
+        DType::F32 => "F32",
+        DType::F64 => "F64",
+        DType::I32 => "I32",
+        DType::I64 => "I64",
+        DType::Bool => "BOOL",
+    }
+}
+
+/// The dtype of a safetensors dtype name; `None` for names this crate does not support
+/// (`U8`, `F8_E4M3`, …).
+pub fn dtype_from_safetensors_name(name: &str) -> Option<DType> {
+    Some(match name {
+        "F16" => DType::F16,
+        "BF16" => DType::BF16,
+        "F32" => DType::F32,
+        "F64" => DType::F64,
+        "I32" => DType::I32,
+        "I64" => DType::I64,
+        "BOOL" => DType::Bool,
+        _ => return None,
+    })
+}
+
+fn corrupt(path: &Path, message: impl std::fmt::Display) -> Error {
+    Error::Checkpoint {
+        message: format!("{}: {message}", path.display()),
+    }
+}
+
+fn io_err(path: &Path, e: io::Error) -> Error {
+    Error::io(path.display().to_string(), e)
+}
+
+// ---------------------------------------------------------------------------------
+// Writing
+// ---------------------------------------------------------------------------------
+
+/// Writes `tensors` and `metadata` to `path` in the safetensors format; returns the
+/// number of bytes written (the file's size).
+///
+/// Tensors are written in sorted-name order, streamed one by one through a buffered
+/// writer (contiguous arrays are written straight from memory), so memory use does not
+/// grow with the checkpoint. The header is padded with spaces to a multiple of 8 bytes,
+/// as the `safetensors` crate does.
+///
+/// The write is atomic: the data goes to a temporary file in the same directory, which
+/// is synced and renamed over `path`, after which the directory is synced (on Unix). On
+/// any failure before the rename the temporary file is removed and an existing file at
+/// `path` is left untouched; a failure to sync the directory after the rename is still
+/// reported, though the new file is then already in place.
+///
+/// # Errors
+/// * [`Error::InvalidArgument`] for duplicate tensor names or a tensor named
+///   `__metadata__`, before anything is written.
+/// * [`Error::Io`] when creating, writing, syncing or renaming fails (for example when
+///   the directory does not exist).
+pub fn save_safetensors<'a>(
+    path: &Path,
+    tensors: impl IntoIterator<Item = (String, &'a Tensor)>,
+    metadata: &BTreeMap<String, String>,
+) -> Result<u64> {
+    let mut tensors: Vec<(String, &Tensor)> = tensors.into_iter().collect();
+    tensors.sort_by(|a, b| a.0.cmp(&b.0));
+    if let Some(w) = tensors.windows(2).find(|w| w[0].0 == w[1].0) {
+        return Err(Error::invalid_arg(format!(
+            "duplicate tensor name '{}' in checkpoint {}",
+            w[0].0,
+            path.display()
+        )));
+    }
+    if tensors.iter().any(|(name, _)| name == METADATA_KEY) {
+        return Err(Error::invalid_arg(format!(
+            "'{METADATA_KEY}' is reserved and cannot name a tensor (checkpoint {})",
+            path.display()
+        )));
+    }
+    let header = build_header(&tensors, metadata);
+
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let (file, tmp_path) = create_temp(&dir, path)?;
+    let guard = TempGuard {
+        path: Some(tmp_path),
+    };
+    let tmp = guard.path.as_deref().unwrap_or(path);
+    let written = write_file(file, &header, &tensors).map_err(|e| io_err(tmp, e))?;
+    fs::rename(tmp, path).map_err(|e| io_err(path, e))?;
+    guard.disarm();
+    sync_dir(&dir).map_err(|e| io_err(&dir, e))?;
+    Ok(written)
+}
+
+/// The JSON header, padded with spaces to a multiple of 8 bytes.
+fn build_header(tensors: &[(String, &Tensor)], metadata: &BTreeMap<String, String>) -> Vec<u8> {
+    let mut map = Map::new();
+    if !metadata.is_empty() {
+        let m: Map<String, Value> = metadata
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect();
+        map.insert(METADATA_KEY.to_string(), Value::Object(m));
+    }
+    let mut offset: u64 = 0;
+    for (name, t) in tensors {
+        let end = offset + t.nbytes() as u64;
+        let mut info = Map::new();
+        info.insert(
+            "dtype".into(),
+            Value::String(safetensors_dtype_name(t.dtype()).into()),
+        );
+        info.insert(
+            "shape".into(),
+            Value::Array(t.shape().dims().iter().map(|&d| Value::from(d)).collect()),
+        );
+        info.insert(
+            "data_offsets".into(),
+            Value::Array(vec![Value::from(offset), Value::from(end)]),
+        );
+        map.insert(name.clone(), Value::Object(info));
+        offset = end;
+    }
+    // Serialising a map of strings and numbers cannot fail.
+    let mut bytes = serde_json::to_vec(&Value::Object(map)).unwrap_or_default();
+    let padded = bytes.len().div_ceil(8) * 8;
+    bytes.resize(padded, b' ');
+    bytes
+}
+
+/// Creates a new, uniquely named temporary file next to `target`.
+fn create_temp(dir: &Path, target: &Path) -> Result<(File, PathBuf)> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let stem = target
+        .file_name()
+        .map_or_else(|| "checkpoint".into(), |n| n.to_string_lossy().into_owned());
+    let mut last_err = None;
+    for _ in 0..16 {
+        let mut rnd = [0u8; 8];
+        let rnd = getrandom::getrandom(&mut rnd).map_or(0, |()| u64::from_le_bytes(rnd));
+        let name = format!(
+            ".{stem}.tmp-{}-{}-{rnd:016x}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        let tmp = dir.join(name);
+        match OpenOptions::new().write(true).create_new(true).open(&tmp) {
+            Ok(f) => return Ok((f, tmp)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last_err = Some((tmp, e)),
+            Err(e) => return Err(io_err(&tmp, e)),
+        }
+    }
+    let (tmp, e) = last_err.unwrap_or_else(|| {
+        (
+            dir.to_path_buf(),
+            io::Error::new(io::ErrorKind::AlreadyExists, "no free temporary name"),
+        )
+    });
+    Err(io_err(&tmp, e))
+}
+
+/// Removes the temporary file on drop unless disarmed.
+struct TempGuard {
+    path: Option<PathBuf>,
+}
+
+impl TempGuard {
+    fn disarm(mut self) {
+        self.path = None;
+    }
+}
+
+impl Drop for TempGuard {
+    fn drop(&mut self) {
+        if let Some(p) = self.path.take() {
+            let _ = fs::remove_file(p);
+        }
+    }
+}
+
+fn write_file(file: File, header: &[u8], tensors: &[(String, &Tensor)]) -> io::Result<u64> {
+    let mut w = BufWriter::with_capacity(1 << 20, file);
+    w.write_all(&(header.len() as u64).to_le_bytes())?;
+    w.write_all(header)?;
+    let mut written = 8 + header.len() as u64;
+    for (_, t) in tensors {
+        write_tensor(&mut w, t)?;
+        written += t.nbytes() as u64;
+    }
+    let file = w.into_inner().map_err(io::IntoInnerError::into_error)?;
+    file.sync_all()?;
+    Ok(written)
+}
+
+fn write_tensor<W: Write>(w: &mut W, t: &Tensor) -> io::Result<()> {
+    match t {
+        Tensor::F16(a) => write_pod(w, a, |v| v.to_le_bytes()),
+        Tensor::BF16(a) => write_pod(w, a, |v| v.to_le_bytes()),
+        Tensor::F32(a) => write_pod(w, a, |v| v.to_le_bytes()),
+        Tensor::F64(a) => write_pod(w, a, |v| v.to_le_bytes()),
+        Tensor::I32(a) => write_pod(w, a, |v| v.to_le_bytes()),
+        Tensor::I64(a) => write_pod(w, a, |v| v.to_le_bytes()),
+        Tensor::Bool(a) => a.iter().try_for_each(|&b| w.write_all(&[u8::from(b)])),
+    }
+}
+
+/// Writes a contiguous little-endian array as one slice of bytes, anything else element
+/// by element.
+fn write_pod<T: bytemuck::Pod, const N: usize, W: Write>(
+    w: &mut W,
+    a: &ArrayD<T>,
+    le: impl Fn(&T) -> [u8; N],
+) -> io::Result<()> {
+    if cfg!(target_endian = "little") {
+        if let Some(s) = a.as_slice() {
+            return w.write_all(bytemuck::cast_slice(s));
+        }
+    }
+    a.iter().try_for_each(|v| w.write_all(&le(v)))
+}
+
+#[cfg(unix)]
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+#[cfg(not(unix))]
+fn sync_dir(_dir: &Path) -> io::Result<()> {
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------
+// Reading
+// ---------------------------------------------------------------------------------
+
+/// One tensor entry of a validated header.
+struct Entry {
+    name: String,
+    dtype: DType,
+    shape: Shape,
+    begin: u64,
+    end: u64,
+}
+
+/// Reads a safetensors file written by [`save_safetensors`] (or any writer of the
+/// format) into memory.
+///
+/// The header is validated before any data is read: its length must be at most
+/// [`MAX_HEADER_SIZE`] and fit in the file, it must be a JSON object, every tensor's
+/// dtype must be one of `F16`, `BF16`, `F32`, `F64`, `I32`, `I64`, `BOOL`, its byte
+/// range must match its shape, and the ranges must tile the data exactly (no gaps, no
+/// overlaps, nothing after the last tensor), as the `safetensors` crate requires.
+/// Each tensor's data is then read straight into its typed buffer.
+///
+/// # Errors
+/// * [`Error::Checkpoint`] for a truncated or corrupt file, a malformed header, an
+///   unsupported dtype, inconsistent offsets or a `BOOL` byte other than 0 or 1.
+/// * [`Error::Io`] when the file cannot be opened or read.
+pub fn load_safetensors(path: &Path) -> Result<LoadedCheckpoint> {
+    let mut file = File::open(path).map_err(|e| io_err(path, e))?;
+    let file_len = file.metadata().map_err(|e| io_err(path, e))?.len();
+    if file_len < 8 {
+        return Err(corrupt(
+            path,
+            format!("file of {file_len} bytes is too short for a safetensors header"),
+        ));
+    }
+    let mut len_bytes = [0u8; 8];
+    file.read_exact(&mut len_bytes)
+        .map_err(|e| read_err(path, e))?;
+    let header_len = u64::from_le_bytes(len_bytes);
+    if header_len > MAX_HEADER_SIZE {
+        return Err(corrupt(
+            path,
+            format!("header length {header_len} exceeds the limit of {MAX_HEADER_SIZE} bytes"),
+        ));
+    }
+    if header_len > file_len - 8 {
+        return Err(corrupt(
+            path,
+            format!("header length {header_len} runs past the end of the file ({file_len} bytes)"),
+        ));
+    }
+    // Bounded by MAX_HEADER_SIZE and the file length.
+    let mut header = vec![0u8; header_len as usize];
+    file.read_exact(&mut header)
+        .map_err(|e| read_err(path, e))?;
+    let data_len = file_len - 8 - header_len;
+    let (mut entries, metadata) = parse_header(path, &header, data_len)?;
+    drop(header);
+
+    entries.sort_by_key(|e| (e.begin, e.end));
+    let mut tensors = BTreeMap::new();
+    for e in entries {
+        let t = read_tensor(&mut file, &e).map_err(|err| match err {
+            ReadError::Io(io) => read_err(path, io),
+            ReadError::Bad(m) => corrupt(path, format!("tensor '{}': {m}", e.name)),
+        })?;
+        tensors.insert(e.name, t);
+    }
+    Ok(LoadedCheckpoint { tensors, metadata })
+}
+
+/// An unexpected end of file is corruption (the file shrank while being read); other
+/// read errors are IO errors.
+fn read_err(path: &Path, e: io::Error) -> Error {
+    if e.kind() == io::ErrorKind::UnexpectedEof {
+        corrupt(path, "unexpected end of file")
+    } else {
+        io_err(path, e)
+    }
+}
+
+type Header = (Vec<Entry>, BTreeMap<String, String>);
+
+fn parse_header(path: &Path, header: &[u8], data_len: u64) -> Result<Header> {
+    let text = std::str::from_utf8(header)
+        .map_err(|e| corrupt(path, format!("header is not UTF-8: {e}")))?;
+    let value: Value = serde_json::from_str(text)
+        .map_err(|e| corrupt(path, format!("header is not valid JSON: {e}")))?;
+    let Value::Object(map) = value else {
+        return Err(corrupt(path, "header is not a JSON object"));
+    };
+    let mut entries = Vec::with_capacity(map.len());
+    let mut metadata = BTreeMap::new();
+    for (name, info) in map {
+        if name == METADATA_KEY {
+            match info {
+                Value::Null => {}
+                Value::Object(m) => {
+                    for (k, v) in m {
+                        let Value::String(v) = v else {
+                            return Err(corrupt(
+                                path,
+                                format!("metadata value of '{k}' is not a string"),
+                            ));
+                        };
+                        metadata.insert(k, v);
+                    }
+                }
+                _ => return Err(corrupt(path, "__metadata__ is not a JSON object")),
+            }
+            continue;
+        }
+        entries.push(parse_entry(&name, &info).map_err(|m| corrupt(path, m))?);
+    }
+
+    // The byte ranges must tile [0, data_len) exactly.
+    entries.sort_by_key(|e| (e.begin, e.end));
+    let mut next = 0u64;
+    for e in &entries {
+        if e.begin != next {
+            return Err(corrupt(
+                path,
+                format!(
+                    "tensor '{}' has data_offsets [{}, {}], expected it to start at {next} (gap or overlap)",
+                    e.name, e.begin, e.end
+                ),
+            ));
+        }
+        if e.end > data_len {
+            return Err(corrupt(
+                path,
+                format!(
+                    "tensor '{}' has data_offsets [{}, {}] past the end of the data ({data_len} bytes)",
+                    e.name, e.begin, e.end
+                ),
+            ));
+        }
+        next = e.end;
+    }
+    if next != data_len {
+        return Err(corrupt(
+            path,
+            format!("the tensors cover {next} bytes but the file holds {data_len} bytes of data"),
+        ));
+    }
+    Ok((entries, metadata))
+}
+
+fn parse_entry(name: &str, info: &Value) -> std::result::Result<Entry, String> {
+    let bad = |what: &str| format!("tensor '{name}': {what}");
+    let Value::Object(info) = info else {
+        return Err(bad("entry is not a JSON object"));
+    };
+    let dtype_name = info
+        .get("dtype")
+        .and_then(Value::as_str)
+        .ok_or_else(|| bad("missing or non-string dtype"))?;
+    let dtype = dtype_from_safetensors_name(dtype_name)
+        .ok_or_else(|| bad(&format!("unsupported dtype '{dtype_name}'")))?;
+    let dims = info
+        .get("shape")
+        .and_then(Value::as_array)
+        .ok_or_else(|| bad("missing or non-list shape"))?
+        .iter()
+        .map(|d| d.as_u64().and_then(|d| usize::try_from(d).ok()))
+        .collect::<Option<Vec<usize>>>()
+        .ok_or_else(|| bad("shape has a dimension that is not a non-negative integer"))?;
+    let shape = Shape::new(dims).map_err(|e| bad(&e.to_string()))?;
+    let offsets = info
+        .get("data_offsets")
+        .and_then(Value::as_array)
+        .filter(|o| o.len() == 2)
+        .and_then(|o| Some((o[0].as_u64()?, o[1].as_u64()?)))
+        .ok_or_else(|| bad("data_offsets is not a pair of non-negative integers"))?;
+    let (begin, end) = offsets;
+    let nbytes = (shape.num_elements() as u64).checked_mul(dtype.size() as u64);
+    if begin > end || Some(end - begin) != nbytes {
+        return Err(bad(&format!(
+            "data_offsets [{begin}, {end}] do not match {dtype} shape {shape}"
+        )));
+    }
+    Ok(Entry {
+        name: name.to_string(),
+        dtype,
+        shape,
+        begin,
+        end,
+    })
+}
+
+enum ReadError {
+    Io(io::Error),
+    Bad(String),
+}
+
+impl From<io::Error> for ReadError {
+    fn from(e: io::Error) -> Self {
+        ReadError::Io(e)
+    }
+}
+
+/// Reads one tensor; the reader is positioned at its first byte (the ranges tile the
+/// data, and tensors are read in offset order).
+fn read_tensor<R: Read>(r: &mut R, e: &Entry) -> std::result::Result<Tensor, ReadError> {
+    let n = e.shape.num_elements();
+    let dims = e.shape.dims();
+    Ok(match e.dtype {
+        DType::F16 => Tensor::F16(read_pod(r, dims, n, |x: f16| {
+            f16::from_le_bytes(x.to_ne_bytes())
+        })?),
+        DType::BF16 => Tensor::BF16(read_pod(r, dims, n, |x: bf16| {
+            bf16::from_le_bytes(x.to_ne_bytes())
+        })?),
+        DType::F32 => Tensor::F32(read_pod(r, dims, n, |x: f32| {
+            f32::from_le_bytes(x.to_ne_bytes())
+        })?),
+        DType::F64 => Tensor::F64(read_pod(r, dims, n, |x: f64| {
+            f64::from_le_bytes(x.to_ne_bytes())
+        })?),
+        DType::I32 => Tensor::I32(read_pod(r, dims, n, |x: i32| {
+            i32::from_le_bytes(x.to_ne_bytes())
+        })?),
+        DType::I64 => Tensor::I64(read_pod(r, dims, n, |x: i64| {
+            i64::from_le_bytes(x.to_ne_bytes())
+        })?),
+        DType::Bool => {
+            let bytes: ArrayD<u8> = read_pod(r, dims, n, |x: u8| x)?;
+            if let Some(b) = bytes.iter().find(|&&b| b > 1) {
+                return Err(ReadError::Bad(format!("byte {b} is not a valid BOOL")));
+            }
+            Tensor::Bool(bytes.mapv(|b| b != 0))
+        }
+    })
+}
+
+/// Reads `n` little-endian elements straight into a typed buffer; `from_le` converts a
+/// value read in native byte order on big-endian targets.
+fn read_pod<T: bytemuck::Pod, R: Read>(
+    r: &mut R,
+    dims: &[usize],
+    n: usize,
+    from_le: impl Fn(T) -> T,
+) -> std::result::Result<ArrayD<T>, ReadError> {
+    let mut v: Vec<T> = vec![T::zeroed(); n];
+    r.read_exact(bytemuck::cast_slice_mut(&mut v))?;
+    if cfg!(target_endian = "big") {
+        v.iter_mut().for_each(|x| *x = from_le(*x));
+    }
+    ArrayD::from_shape_vec(IxDyn(dims), v).map_err(|e| ReadError::Bad(e.to_string()))
+}
