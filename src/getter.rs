@@ -3,7 +3,7 @@
 
 use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::graph::{Graph, REGULARIZATION_LOSSES, LOCAL_VARIABLES};
+use crate::graph::{Graph, LOCAL_VARIABLES, REGULARIZATION_LOSSES};
 use crate::init::{Init, InitContext, Seeds};
 use crate::names;
 use crate::partition::{checked_partitions, shard_layout, Partitioner};
@@ -389,7 +389,8 @@ fn mode(reuse: Reuse) -> Mode {
 
 /// TF's `_true_getter`: the partitioned path, or the single-variable path.
 pub(crate) fn true_getter(graph: &Graph, args: GetterArgs) -> Result<AnyVariable> {
-    let is_scalar = matches!(args.shape.as_ref().and_then(PartialShape::dims), Some(d) if d.is_empty());
+    let is_scalar =
+        matches!(args.shape.as_ref().and_then(PartialShape::dims), Some(d) if d.is_empty());
     if let Some(p) = args.partitioner.clone() {
         if !is_scalar {
             return get_partitioned(graph, &args, p.as_ref());
@@ -507,7 +508,12 @@ fn prepare_single(graph: &Graph, args: &GetterArgs, part: Option<Part<'_>>) -> R
         (Some(p), Init::Value(t)) => (p.shape.clone(), t.dtype()),
         (Some(p), _) => (p.shape.clone(), args.dtype),
         (None, Init::Value(t)) => (t.shape(), t.dtype()),
-        (None, _) => match args.shape.as_ref().map(PartialShape::to_shape).transpose()? {
+        (None, _) => match args
+            .shape
+            .as_ref()
+            .map(PartialShape::to_shape)
+            .transpose()?
+        {
             Some(Some(s)) => (s, args.dtype),
             _ => {
                 return Err(Error::ShapeRequired {

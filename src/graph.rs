@@ -248,7 +248,9 @@ impl Graph {
             self.unique_name(requested, true)
         };
         if names::validate(&full, true).is_err() {
-            return Err(Error::invalid_arg(format!("'{full}' is not a valid node name")));
+            return Err(Error::invalid_arg(format!(
+                "'{full}' is not a valid node name"
+            )));
         }
         self.inner.ops.lock().push(OpRecord {
             name: full.clone(),

@@ -20,7 +20,9 @@ mod variable;
 
 pub use dtype::DType;
 pub use error::{Error, ErrorKind, Result};
-pub use getter::{get_local_variable, get_variable, CustomGetter, GetVariable, GetterArgs, NextGetter};
+pub use getter::{
+    get_local_variable, get_variable, CustomGetter, GetVariable, GetterArgs, NextGetter,
+};
 pub use graph::{
     CollectionItem, DefaultGraphGuard, Graph, OpRecord, GLOBAL_VARIABLES, LOCAL_VARIABLES,
     REGULARIZATION_LOSSES, TRAINABLE_VARIABLES,

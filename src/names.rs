@@ -20,7 +20,9 @@ pub(crate) fn validate(name: &str, at_root: bool) -> Result<()> {
     }
     let mut chars = name.chars();
     let ok = if at_root {
-        let first = chars.next().is_some_and(|c| c.is_ascii_alphanumeric() || c == '.');
+        let first = chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '.');
         first && chars.all(is_body_char)
     } else {
         chars.all(is_body_char)

@@ -996,4 +996,3 @@ impl Drop for FrameSetHandle {
         self.0.pop();
     }
 }
-

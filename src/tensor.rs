@@ -94,12 +94,17 @@ macro_rules! element {
 }
 
 element!(f16, F16, f16::ZERO, |v| f16::from_f64(v), |s| s.to_f64());
-element!(bf16, BF16, bf16::ZERO, |v| bf16::from_f64(v), |s| s.to_f64());
+element!(bf16, BF16, bf16::ZERO, |v| bf16::from_f64(v), |s| s
+    .to_f64());
 element!(f32, F32, 0.0, |v| v as f32, |s| f64::from(s));
 element!(f64, F64, 0.0, |v| v, |s| s);
 element!(i32, I32, 0, |v| v as i32, |s| f64::from(s));
 element!(i64, I64, 0, |v| v as i64, |s| s as f64);
-element!(bool, Bool, false, |v| v != 0.0, |s| if s { 1.0 } else { 0.0 });
+element!(bool, Bool, false, |v| v != 0.0, |s| if s {
+    1.0
+} else {
+    0.0
+});
 
 /// Applies `$body` to the inner array of any variant, binding it as `$a`.
 macro_rules! dispatch {
@@ -150,11 +155,10 @@ impl Tensor {
                 ),
             });
         }
-        let a = ArrayD::from_shape_vec(IxDyn(shape.dims()), data).map_err(|e| {
-            Error::InvalidShape {
+        let a =
+            ArrayD::from_shape_vec(IxDyn(shape.dims()), data).map_err(|e| Error::InvalidShape {
                 message: e.to_string(),
-            }
-        })?;
+            })?;
         Ok(T::wrap(a))
     }
 
@@ -226,12 +230,24 @@ impl Tensor {
     /// Appends the values as little-endian bytes, row-major.
     pub fn write_le_bytes(&self, out: &mut Vec<u8>) {
         match self {
-            Tensor::F16(a) => a.iter().for_each(|v| out.extend_from_slice(&v.to_le_bytes())),
-            Tensor::BF16(a) => a.iter().for_each(|v| out.extend_from_slice(&v.to_le_bytes())),
-            Tensor::F32(a) => a.iter().for_each(|v| out.extend_from_slice(&v.to_le_bytes())),
-            Tensor::F64(a) => a.iter().for_each(|v| out.extend_from_slice(&v.to_le_bytes())),
-            Tensor::I32(a) => a.iter().for_each(|v| out.extend_from_slice(&v.to_le_bytes())),
-            Tensor::I64(a) => a.iter().for_each(|v| out.extend_from_slice(&v.to_le_bytes())),
+            Tensor::F16(a) => a
+                .iter()
+                .for_each(|v| out.extend_from_slice(&v.to_le_bytes())),
+            Tensor::BF16(a) => a
+                .iter()
+                .for_each(|v| out.extend_from_slice(&v.to_le_bytes())),
+            Tensor::F32(a) => a
+                .iter()
+                .for_each(|v| out.extend_from_slice(&v.to_le_bytes())),
+            Tensor::F64(a) => a
+                .iter()
+                .for_each(|v| out.extend_from_slice(&v.to_le_bytes())),
+            Tensor::I32(a) => a
+                .iter()
+                .for_each(|v| out.extend_from_slice(&v.to_le_bytes())),
+            Tensor::I64(a) => a
+                .iter()
+                .for_each(|v| out.extend_from_slice(&v.to_le_bytes())),
             Tensor::Bool(a) => a.iter().for_each(|v| out.push(u8::from(*v))),
         }
     }

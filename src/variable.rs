@@ -493,7 +493,9 @@ impl AnyVariable {
 /// A regularizer: maps a variable's value to a loss added to the graph's
 /// `regularization_losses` collection when the variable is created.
 #[derive(Clone)]
-pub struct Regularizer(pub(crate) Option<Arc<dyn Fn(&Tensor) -> f64 + Send + Sync>>);
+pub struct Regularizer(pub(crate) Option<Arc<RegularizerFn>>);
+
+type RegularizerFn = dyn Fn(&Tensor) -> f64 + Send + Sync;
 
 impl fmt::Debug for Regularizer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -558,8 +560,7 @@ impl RegularizationLoss {
     /// The variable's initializer error.
     pub fn value(&self) -> Result<f64> {
         let f = self.regularizer.0.clone();
-        self.variable
-            .with_value(|t| f.map_or(0.0, |f| f(t)))
+        self.variable.with_value(|t| f.map_or(0.0, |f| f(t)))
     }
 }
 

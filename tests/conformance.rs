@@ -7,7 +7,9 @@ use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use varscope::partition::FixedSizePartitioner;
+use varscope::partition::{
+    FixedSizePartitioner, MinMaxVariablePartitioner, VariableAxisSizePartitioner,
+};
 use varscope::{
     get_variable, get_variable_scope, make_template, name_scope, variable, variable_scope,
     variable_scope_default, AnyVariable, CustomGetter, DType, Error, Graph, Init, Partitioner,
@@ -19,6 +21,7 @@ use varscope::{
 enum Label {
     Scope(VariableScope),
     Var(AnyVariable),
+    #[allow(dead_code)] // bound for completeness; no step reads a name-scope label
     NameScope(String),
     Template(Template<()>),
 }
@@ -83,7 +86,12 @@ fn f(v: &Value, key: &str, default: f64) -> f64 {
     v.get(key).and_then(Value::as_f64).unwrap_or(default)
 }
 
-fn flatten(v: &Value, shape: &mut Vec<usize>, depth: usize, out: &mut Vec<f64>) -> Result<(), Unsupported> {
+fn flatten(
+    v: &Value,
+    shape: &mut Vec<usize>,
+    depth: usize,
+    out: &mut Vec<f64>,
+) -> Result<(), Unsupported> {
     match v {
         Value::Array(items) => {
             if shape.len() == depth {
@@ -125,9 +133,7 @@ fn parse_init(spec: &Value) -> Result<Init, Unsupported> {
         "ones" => Init::ones(),
         "random_normal" => Init::random_normal(f(spec, "mean", 0.0), f(spec, "stddev", 1.0)),
         "random_uniform" => Init::random_uniform(f(spec, "minval", 0.0), f(spec, "maxval", 1.0)),
-        "truncated_normal" => {
-            Init::truncated_normal(f(spec, "mean", 0.0), f(spec, "stddev", 1.0))
-        }
+        "truncated_normal" => Init::truncated_normal(f(spec, "mean", 0.0), f(spec, "stddev", 1.0)),
         "glorot_uniform" => Init::glorot_uniform(),
         "value" => {
             let (mut shape, mut vals) = (Vec::new(), Vec::new());
@@ -151,7 +157,28 @@ fn parse_partitioner(spec: &Value) -> Result<Arc<dyn Partitioner>, Unsupported> 
     let kind = spec.get("kind").and_then(Value::as_str).unwrap_or("");
     let u = |k: &str, d: u64| spec.get(k).and_then(Value::as_u64).unwrap_or(d) as usize;
     match kind {
-        "fixed_size" => Ok(Arc::new(FixedSizePartitioner::new(u("num_shards", 1), u("axis", 0)))),
+        "fixed_size" => Ok(Arc::new(FixedSizePartitioner::new(
+            u("num_shards", 1),
+            u("axis", 0),
+        ))),
+        "variable_axis_size" => VariableAxisSizePartitioner::new(
+            u("max_shard_bytes", 1),
+            u("axis", 0),
+            16,
+            spec.get("max_shards")
+                .and_then(Value::as_u64)
+                .map(|m| m as usize),
+        )
+        .map(|p| Arc::new(p) as Arc<dyn Partitioner>)
+        .map_err(|e| Unsupported(e.to_string())),
+        "min_max_variable" => MinMaxVariablePartitioner::new(
+            u("max_partitions", 1),
+            u("axis", 0),
+            u("min_slice_size", 256 << 10),
+            16,
+        )
+        .map(|p| Arc::new(p) as Arc<dyn Partitioner>)
+        .map_err(|e| Unsupported(e.to_string())),
         other => unsupported(format!("partitioner kind {other:?}")),
     }
 }
@@ -182,13 +209,21 @@ impl Run {
     }
 
     fn getter(self: &Arc<Self>, spec: &Value, at: &str) -> Result<CustomGetter, Unsupported> {
-        let kind = spec.get("kind").and_then(Value::as_str).unwrap_or("").to_string();
+        let kind = spec
+            .get("kind")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
         let label = spec
             .get("label")
             .and_then(Value::as_str)
             .unwrap_or(&kind)
             .to_string();
-        let suffix = spec.get("suffix").and_then(Value::as_str).unwrap_or("").to_string();
+        let suffix = spec
+            .get("suffix")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
         if kind != "suffix" && kind != "record" {
             return unsupported(format!("custom getter kind {kind:?}"));
         }
@@ -216,7 +251,10 @@ impl Run {
                         json!({"error": e.kind().as_str(), "message": e.to_string()}),
                     ),
                     Err(StepError::Unsupported(u)) => {
-                        self.unsupported.lock().unwrap().get_or_insert(format!("at {at}: {}", u.0));
+                        self.unsupported
+                            .lock()
+                            .unwrap()
+                            .get_or_insert(format!("at {at}: {}", u.0));
                     }
                 }
             }
@@ -271,7 +309,9 @@ impl Run {
             let t = v.value()?;
             let vals: Vec<Value> = match t.dtype() {
                 DType::Bool => t.to_f64_vec().iter().map(|x| json!(*x != 0.0)).collect(),
-                DType::I32 | DType::I64 => t.to_f64_vec().iter().map(|x| json!(*x as i64)).collect(),
+                DType::I32 | DType::I64 => {
+                    t.to_f64_vec().iter().map(|x| json!(*x as i64)).collect()
+                }
                 _ => t.to_f64_vec().iter().map(|x| json!(x)).collect(),
             };
             ev.insert("values".into(), Value::Array(vals));
@@ -287,7 +327,11 @@ impl Run {
                 let mut b = if let Some(l) = s.get("scope").and_then(Value::as_str) {
                     match self.label(l)? {
                         Label::Scope(vs) => variable_scope(&vs),
-                        _ => return Err(unsupported::<()>(format!("label {l} is not a scope")).unwrap_err().into()),
+                        _ => {
+                            return Err(unsupported::<()>(format!("label {l} is not a scope"))
+                                .unwrap_err()
+                                .into())
+                        }
                     }
                 } else if let Some(n) = s.get("name").and_then(Value::as_str) {
                     let b = variable_scope(n);
@@ -298,7 +342,11 @@ impl Run {
                 } else if let Some(d) = s.get("default_name").and_then(Value::as_str) {
                     variable_scope_default(d)
                 } else {
-                    return Err(unsupported::<()>("variable_scope without name, scope or default_name").unwrap_err().into());
+                    return Err(unsupported::<()>(
+                        "variable_scope without name, scope or default_name",
+                    )
+                    .unwrap_err()
+                    .into());
                 };
                 b = b.reuse(parse_reuse(s.get("reuse"))?);
                 if let Some(i) = s.get("initializer") {
@@ -328,13 +376,20 @@ impl Run {
                     Some(Value::String(n)) => n.clone(),
                     Some(Value::Null) | None => String::new(),
                     Some(Value::Object(o)) => {
-                        let l = o.get("original_name_scope_of").and_then(Value::as_str).unwrap_or("");
+                        let l = o
+                            .get("original_name_scope_of")
+                            .and_then(Value::as_str)
+                            .unwrap_or("");
                         match self.label(l)? {
                             Label::Scope(vs) => vs.original_name_scope(),
                             _ => return Err(unsupported::<()>("not a scope").unwrap_err().into()),
                         }
                     }
-                    Some(other) => return Err(unsupported::<()>(format!("name_scope name {other}")).unwrap_err().into()),
+                    Some(other) => {
+                        return Err(unsupported::<()>(format!("name_scope name {other}"))
+                            .unwrap_err()
+                            .into())
+                    }
                 };
                 let me = self.clone();
                 name_scope(&name, |ns| {
@@ -347,7 +402,10 @@ impl Run {
                 let name = s.get("name").and_then(Value::as_str).unwrap_or("");
                 let mut b = get_variable(name);
                 if let Some(sh) = s.get("shape") {
-                    let dims: Vec<i64> = sh.as_array().map(|a| a.iter().map(|d| d.as_i64().unwrap_or(-1)).collect()).unwrap_or_default();
+                    let dims: Vec<i64> = sh
+                        .as_array()
+                        .map(|a| a.iter().map(|d| d.as_i64().unwrap_or(-1)).collect())
+                        .unwrap_or_default();
                     b = b.shape(dims);
                 }
                 if let Some(d) = s.get("dtype") {
@@ -379,7 +437,9 @@ impl Run {
                 }
                 if let Some(r) = s.get("regularizer") {
                     let scale = f(r, "scale", 1.0);
-                    b = b.regularizer(Regularizer::new(move |t| t.to_f64_vec().iter().sum::<f64>() * scale));
+                    b = b.regularizer(Regularizer::new(move |t| {
+                        t.to_f64_vec().iter().sum::<f64>() * scale
+                    }));
                 }
                 let v = b.build_any()?;
                 let ev = self.var_event(&v, s)?;
@@ -395,7 +455,8 @@ impl Run {
                 // TF's `tf.Variable(tf.zeros(shape), name=…)`: the `zeros` op comes first.
                 self.graph.create_op("Fill", Some("zeros"))?;
                 let init = Tensor::zeros(DType::F32, &varscope::Shape::new(shape)?);
-                let mut b = variable(init).trainable(s.get("trainable").and_then(Value::as_bool).unwrap_or(true));
+                let mut b = variable(init)
+                    .trainable(s.get("trainable").and_then(Value::as_bool).unwrap_or(true));
                 if let Some(n) = s.get("name").and_then(Value::as_str) {
                     b = b.name(n);
                 }
@@ -404,7 +465,9 @@ impl Run {
                 self.emit(at, json!({"name": v.name()}));
             }
             "op" => {
-                let op = self.graph.create_op("Const", s.get("name").and_then(Value::as_str))?;
+                let op = self
+                    .graph
+                    .create_op("Const", s.get("name").and_then(Value::as_str))?;
                 self.emit(at, json!({"op": op}));
             }
             "reuse_variables" => {
@@ -434,9 +497,18 @@ impl Run {
                         self.emit(at, json!({"count": n}));
                         return Ok(());
                     }
-                    other => return Err(unsupported::<()>(format!("collection {other}")).unwrap_err().into()),
+                    other => {
+                        return Err(unsupported::<()>(format!("collection {other}"))
+                            .unwrap_err()
+                            .into())
+                    }
                 };
-                let names: Vec<String> = self.graph.get_collection(real).iter().map(|v| v.name()).collect();
+                let names: Vec<String> = self
+                    .graph
+                    .get_collection(real)
+                    .iter()
+                    .map(|v| v.name())
+                    .collect();
                 self.emit(at, json!({"names": names}));
             }
             "thread" => {
@@ -447,12 +519,18 @@ impl Run {
                     g.as_default(|| me.steps(&body, &prefix));
                 });
                 if h.join().is_err() {
-                    return Err(unsupported::<()>("thread body panicked").unwrap_err().into());
+                    return Err(unsupported::<()>("thread body panicked")
+                        .unwrap_err()
+                        .into());
                 }
                 self.emit(at, json!({"joined": true}));
             }
             "make_template" => {
-                let name = s.get("name").and_then(Value::as_str).unwrap_or("").to_string();
+                let name = s
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string();
                 let calls = Arc::new(Mutex::new(0usize));
                 let run = Arc::downgrade(self);
                 let at_owned = at.to_string();
@@ -467,7 +545,11 @@ impl Run {
                     }
                     Ok(())
                 })
-                .create_scope_now(s.get("create_scope_now").and_then(Value::as_bool).unwrap_or(false));
+                .create_scope_now(
+                    s.get("create_scope_now")
+                        .and_then(Value::as_bool)
+                        .unwrap_or(false),
+                );
                 if let Some(u) = s.get("unique_name").and_then(Value::as_str) {
                     b = b.unique_name(u);
                 }
@@ -485,7 +567,11 @@ impl Run {
                 let name = t.variable_scope().map(|v| v.name()).unwrap_or_default();
                 self.emit(at, json!({"scope": name}));
             }
-            other => return Err(unsupported::<()>(format!("unknown step kind {other:?}")).unwrap_err().into()),
+            other => {
+                return Err(unsupported::<()>(format!("unknown step kind {other:?}"))
+                    .unwrap_err()
+                    .into())
+            }
         }
         Ok(())
     }
@@ -494,14 +580,19 @@ impl Run {
 fn values_match(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => {
-            let (x, y) = (x.as_f64().unwrap_or(f64::NAN), y.as_f64().unwrap_or(f64::NAN));
+            let (x, y) = (
+                x.as_f64().unwrap_or(f64::NAN),
+                y.as_f64().unwrap_or(f64::NAN),
+            );
             x == y || (x - y).abs() <= 1e-6 || (x - y).abs() <= 1e-6 * x.abs().max(y.abs())
         }
         (Value::Array(x), Value::Array(y)) => {
             x.len() == y.len() && x.iter().zip(y).all(|(a, b)| values_match(a, b))
         }
         (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| values_match(v, w)))
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| values_match(v, w)))
         }
         _ => a == b,
     }
@@ -534,7 +625,13 @@ fn run_scenario(sc: &Value) -> Result<(), String> {
     if let Some(u) = run.unsupported.lock().unwrap().clone() {
         return Err(format!("runner does not support: {u}"));
     }
-    let got: Vec<Value> = run.trace.lock().unwrap().iter().map(strip_tf_error_details).collect();
+    let got: Vec<Value> = run
+        .trace
+        .lock()
+        .unwrap()
+        .iter()
+        .map(strip_tf_error_details)
+        .collect();
     let expected: Vec<Value> = sc
         .get("expect")
         .and_then(Value::as_array)
@@ -547,10 +644,17 @@ fn run_scenario(sc: &Value) -> Result<(), String> {
         let (e, g) = (expected.get(i), got.get(i));
         let same = matches!((e, g), (Some(e), Some(g)) if values_match(e, g));
         if !same {
-            let show = |v: Option<&Value>| v.map_or_else(|| "<nothing>".to_string(), Value::to_string);
-            let msg = got
-                .get(i)
-                .and_then(|g| run.trace.lock().unwrap().get(i).and_then(|r| r.get("message")).filter(|_| g.get("error").is_some()).cloned());
+            let show =
+                |v: Option<&Value>| v.map_or_else(|| "<nothing>".to_string(), Value::to_string);
+            let msg = got.get(i).and_then(|g| {
+                run.trace
+                    .lock()
+                    .unwrap()
+                    .get(i)
+                    .and_then(|r| r.get("message"))
+                    .filter(|_| g.get("error").is_some())
+                    .cloned()
+            });
             return Err(format!(
                 "event {i}: expected {} vs got {}{}",
                 show(e),
@@ -573,14 +677,22 @@ fn scenario_files() -> Vec<PathBuf> {
         .unwrap_or_default();
     files.sort();
     if let Ok(extra) = std::env::var("VARSCOPE_CONFORMANCE") {
-        files.extend(extra.split(':').filter(|s| !s.is_empty()).map(PathBuf::from));
+        files.extend(
+            extra
+                .split(':')
+                .filter(|s| !s.is_empty())
+                .map(PathBuf::from),
+        );
     }
     files
 }
 
 fn main() {
     let (mut passed, mut failed) = (0usize, 0usize);
-    let filter: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    let filter: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
     for file in scenario_files() {
         let doc: Value = match std::fs::read_to_string(&file)
             .map_err(|e| e.to_string())
@@ -593,8 +705,17 @@ fn main() {
                 continue;
             }
         };
-        for sc in doc.get("scenarios").and_then(Value::as_array).cloned().unwrap_or_default() {
-            let name = sc.get("name").and_then(Value::as_str).unwrap_or("<unnamed>").to_string();
+        for sc in doc
+            .get("scenarios")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+        {
+            let name = sc
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or("<unnamed>")
+                .to_string();
             if !filter.is_empty() && !filter.iter().any(|f| name.contains(f.as_str())) {
                 continue;
             }

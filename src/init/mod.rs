@@ -237,15 +237,27 @@ impl Init {
 impl Init {
     /// `U[minval, maxval)`.
     pub fn random_uniform(minval: f64, maxval: f64) -> Init {
-        Init::RandomUniform { minval, maxval: Some(maxval), seed: None }
+        Init::RandomUniform {
+            minval,
+            maxval: Some(maxval),
+            seed: None,
+        }
     }
     /// `N(mean, stddev²)`.
     pub fn random_normal(mean: f64, stddev: f64) -> Init {
-        Init::RandomNormal { mean, stddev, seed: None }
+        Init::RandomNormal {
+            mean,
+            stddev,
+            seed: None,
+        }
     }
     /// Truncated normal.
     pub fn truncated_normal(mean: f64, stddev: f64) -> Init {
-        Init::TruncatedNormal { mean, stddev, seed: None }
+        Init::TruncatedNormal {
+            mean,
+            stddev,
+            seed: None,
+        }
     }
     /// Ones.
     pub fn ones() -> Init {
