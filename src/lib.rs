@@ -1,4 +1,4 @@
-//! varscope: TensorFlow 1 variable scoping as a thread-aware concurrent runtime.
+#![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 #![cfg_attr(loom, allow(dead_code, unused_imports))]
 
@@ -30,8 +30,9 @@ pub use graph::{
 pub use init::{Init, InitContext, Seeds};
 pub use partition::{FixedSizePartitioner, Partitioner};
 pub use scope::{
-    get_variable_scope, name_scope, name_scope_guard, variable_scope, variable_scope_default,
-    NameScopeGuard, Reuse, ScopeTarget, VariableScope, VariableScopeBuilder, VariableScopeGuard,
+    get_variable_scope, name_scope, name_scope_guard, try_name_scope, variable_scope,
+    variable_scope_default, NameScopeGuard, Reuse, ScopeTarget, VariableScope,
+    VariableScopeBuilder, VariableScopeGuard,
 };
 pub use shape::{IntoShape, PartialShape, Shape};
 pub use store::VariableStore;

@@ -423,6 +423,14 @@ pub fn name_scope<R>(name: &str, f: impl FnOnce(&str) -> R) -> Result<R> {
     Ok(out)
 }
 
+/// As [`name_scope`], with the closure's error flattened into the result.
+///
+/// # Errors
+/// [`Error::InvalidName`] when `name` is not a valid scope name, or the closure's error.
+pub fn try_name_scope<R>(name: &str, f: impl FnOnce(&str) -> Result<R>) -> Result<R> {
+    name_scope(name, f)?
+}
+
 /// Enters name scope `name` until the guard is dropped (see [`name_scope`]).
 ///
 /// # Errors
@@ -695,6 +703,24 @@ impl VariableScopeBuilder {
         let out = f(guard.scope());
         guard.close()?;
         Ok(out)
+    }
+
+    /// Enters the scope, runs the fallible `f` with it, and leaves it: as
+    /// [`enter`](VariableScopeBuilder::enter), with the closure's error flattened into
+    /// the result.
+    ///
+    /// # Errors
+    /// The errors of [`enter`](VariableScopeBuilder::enter), or the closure's error.
+    ///
+    /// ```
+    /// use varscope::{get_variable, variable_scope, Graph};
+    /// let v = Graph::new().as_default(|| {
+    ///     variable_scope("a").try_enter(|_| get_variable("v").shape([2]).build())
+    /// }).unwrap();
+    /// assert_eq!(v.name(), "a/v:0");
+    /// ```
+    pub fn try_enter<R>(self, f: impl FnOnce(&VariableScope) -> Result<R>) -> Result<R> {
+        self.enter(f)?
     }
 
     /// Enters the scope until the returned guard is dropped.

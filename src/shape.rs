@@ -247,32 +247,43 @@ impl<const N: usize> IntoShape for [usize; N] {
         Shape::new(self.to_vec()).map(|s| s.to_partial())
     }
 }
-impl IntoShape for &[i64] {
-    fn into_partial_shape(self) -> Result<PartialShape> {
-        let mut dims = Vec::with_capacity(self.len());
-        for &d in self {
-            if d < 0 {
-                return Err(Error::InvalidShape {
-                    message: format!("Dimension {d} must be >= 0 (shape {self:?})"),
-                });
-            }
-            dims.push(usize::try_from(d).map_err(|_| Error::InvalidShape {
-                message: format!("Dimension {d} does not fit in usize"),
-            })?);
+fn signed_dims<T: Copy + Into<i128> + std::fmt::Debug>(dims: &[T]) -> Result<PartialShape> {
+    let mut out = Vec::with_capacity(dims.len());
+    for &d in dims {
+        let v: i128 = d.into();
+        if v < 0 {
+            return Err(Error::InvalidShape {
+                message: format!("Dimension {v} must be >= 0 (shape {dims:?})"),
+            });
         }
-        dims.into_partial_shape()
+        out.push(usize::try_from(v).map_err(|_| Error::InvalidShape {
+            message: format!("Dimension {v} does not fit in usize"),
+        })?);
     }
+    out.into_partial_shape()
 }
-impl IntoShape for Vec<i64> {
-    fn into_partial_shape(self) -> Result<PartialShape> {
-        self.as_slice().into_partial_shape()
-    }
+
+macro_rules! int_shapes {
+    ($($t:ty),*) => {$(
+        impl IntoShape for &[$t] {
+            fn into_partial_shape(self) -> Result<PartialShape> {
+                signed_dims(self)
+            }
+        }
+        impl IntoShape for Vec<$t> {
+            fn into_partial_shape(self) -> Result<PartialShape> {
+                signed_dims(&self)
+            }
+        }
+        impl<const N: usize> IntoShape for [$t; N] {
+            fn into_partial_shape(self) -> Result<PartialShape> {
+                signed_dims(&self)
+            }
+        }
+    )*};
 }
-impl<const N: usize> IntoShape for [i64; N] {
-    fn into_partial_shape(self) -> Result<PartialShape> {
-        self.as_slice().into_partial_shape()
-    }
-}
+int_shapes!(i32, i64, u32, u64);
+
 impl IntoShape for &[Option<usize>] {
     fn into_partial_shape(self) -> Result<PartialShape> {
         PartialShape::known(self.to_vec()).into_partial_shape()
