@@ -273,6 +273,26 @@ impl<const N: usize> IntoShape for [i64; N] {
         self.as_slice().into_partial_shape()
     }
 }
+// Integer literals (`.shape([2, 3])`) default to `i32` when several integer types
+// could apply, so `i32` dimensions are accepted too.
+impl IntoShape for &[i32] {
+    fn into_partial_shape(self) -> Result<PartialShape> {
+        self.iter()
+            .map(|&d| i64::from(d))
+            .collect::<Vec<i64>>()
+            .into_partial_shape()
+    }
+}
+impl IntoShape for Vec<i32> {
+    fn into_partial_shape(self) -> Result<PartialShape> {
+        self.as_slice().into_partial_shape()
+    }
+}
+impl<const N: usize> IntoShape for [i32; N] {
+    fn into_partial_shape(self) -> Result<PartialShape> {
+        self.as_slice().into_partial_shape()
+    }
+}
 impl IntoShape for &[Option<usize>] {
     fn into_partial_shape(self) -> Result<PartialShape> {
         PartialShape::known(self.to_vec()).into_partial_shape()
