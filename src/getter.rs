@@ -372,11 +372,34 @@ impl GetVariable {
             use_resource,
             constraint,
         };
+        // TF runs the rest of `get_variable` (custom getters included) under
+        // `name_scope(None)`: ops a getter creates are named from the root.
+        let _root = RootNameScope::enter(&graph);
         NextGetter {
             graph: &graph,
             rest: &getters,
         }
         .get(args)
+    }
+}
+
+/// Resets the calling thread's name stack to the root, restoring it when dropped.
+struct RootNameScope<'a> {
+    graph: &'a Graph,
+    saved: String,
+}
+
+impl<'a> RootNameScope<'a> {
+    fn enter(graph: &'a Graph) -> Self {
+        let saved = graph.with_thread_state(|s| std::mem::take(&mut s.name_stack));
+        RootNameScope { graph, saved }
+    }
+}
+
+impl Drop for RootNameScope<'_> {
+    fn drop(&mut self) {
+        let saved = std::mem::take(&mut self.saved);
+        self.graph.with_thread_state(|s| s.name_stack = saved);
     }
 }
 
