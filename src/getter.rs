@@ -403,6 +403,20 @@ impl Drop for RootNameScope<'_> {
     }
 }
 
+/// Rejects variables whose value could never be allocated (the byte count overflows
+/// `usize` or exceeds `isize::MAX`), so they fail at creation instead of when the
+/// value is first built.
+fn check_byte_size(shape: &Shape, dtype: DType) -> Result<()> {
+    match shape.num_elements().checked_mul(dtype.size()) {
+        Some(bytes) if isize::try_from(bytes).is_ok() => Ok(()),
+        _ => Err(Error::InvalidShape {
+            message: format!(
+                "a {dtype} variable of shape {shape} needs more bytes than can be allocated"
+            ),
+        }),
+    }
+}
+
 fn mode(reuse: Reuse) -> Mode {
     match reuse {
         Reuse::Yes => Mode::Lookup,
@@ -546,6 +560,7 @@ fn prepare_single(graph: &Graph, args: &GetterArgs, part: Option<Part<'_>>) -> R
             }
         },
     };
+    check_byte_size(&shape, dtype)?;
     let (full_shape, offset, seeds, full_name) = match &part {
         Some(p) => (p.full_shape.clone(), p.offset.clone(), p.seeds, p.full_name),
         None => (
@@ -670,6 +685,7 @@ fn get_partitioned(graph: &Graph, args: &GetterArgs, p: &dyn Partitioner) -> Res
             )))
         }
     };
+    check_byte_size(&full, dtype)?;
     if full.rank() == 0 {
         return Err(partition_error(
             name,
