@@ -372,11 +372,48 @@ impl GetVariable {
             use_resource,
             constraint,
         };
+        // TF runs the rest of `get_variable` (custom getters included) under
+        // `name_scope(None)`: ops a getter creates are named from the root.
+        let _root = RootNameScope::enter(&graph);
         NextGetter {
             graph: &graph,
             rest: &getters,
         }
         .get(args)
+    }
+}
+
+/// Resets the calling thread's name stack to the root, restoring it when dropped.
+struct RootNameScope<'a> {
+    graph: &'a Graph,
+    saved: String,
+}
+
+impl<'a> RootNameScope<'a> {
+    fn enter(graph: &'a Graph) -> Self {
+        let saved = graph.with_thread_state(|s| std::mem::take(&mut s.name_stack));
+        RootNameScope { graph, saved }
+    }
+}
+
+impl Drop for RootNameScope<'_> {
+    fn drop(&mut self) {
+        let saved = std::mem::take(&mut self.saved);
+        self.graph.with_thread_state(|s| s.name_stack = saved);
+    }
+}
+
+/// Rejects variables whose value could never be allocated (the byte count overflows
+/// `usize` or exceeds `isize::MAX`), so they fail at creation instead of when the
+/// value is first built.
+fn check_byte_size(shape: &Shape, dtype: DType) -> Result<()> {
+    match shape.num_elements().checked_mul(dtype.size()) {
+        Some(bytes) if isize::try_from(bytes).is_ok() => Ok(()),
+        _ => Err(Error::InvalidShape {
+            message: format!(
+                "a {dtype} variable of shape {shape} needs more bytes than can be allocated"
+            ),
+        }),
     }
 }
 
@@ -523,6 +560,7 @@ fn prepare_single(graph: &Graph, args: &GetterArgs, part: Option<Part<'_>>) -> R
             }
         },
     };
+    check_byte_size(&shape, dtype)?;
     let (full_shape, offset, seeds, full_name) = match &part {
         Some(p) => (p.full_shape.clone(), p.offset.clone(), p.seeds, p.full_name),
         None => (
@@ -647,6 +685,7 @@ fn get_partitioned(graph: &Graph, args: &GetterArgs, p: &dyn Partitioner) -> Res
             )))
         }
     };
+    check_byte_size(&full, dtype)?;
     if full.rank() == 0 {
         return Err(partition_error(
             name,

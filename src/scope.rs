@@ -280,6 +280,9 @@ pub(crate) struct ThreadState {
     pub(crate) counts: HashMap<String, u64>,
     pub(crate) name_stack: String,
     frames: Vec<Frame>,
+    /// Frames whose guard was closed out of order: they are popped as soon as they are
+    /// on top of the stack again.
+    orphans: Vec<u64>,
     /// Names of trainable variables this thread created (template checks).
     pub(crate) trainable_created: Vec<String>,
 }
@@ -291,6 +294,7 @@ impl ThreadState {
             counts: HashMap::new(),
             name_stack: String::new(),
             frames: Vec::new(),
+            orphans: Vec::new(),
             trainable_created: Vec::new(),
         }
     }
@@ -342,12 +346,34 @@ impl FrameSet {
                 let f = s.frames.pop().expect("length checked");
                 s.pop_frame(f);
             }
+            // Frames closed out of order earlier are left now that they are on top.
+            while let Some(pos) = s
+                .frames
+                .last()
+                .and_then(|f| s.orphans.iter().position(|&o| o == f.id))
+            {
+                s.orphans.swap_remove(pos);
+                let f = s.frames.pop().expect("checked above");
+                s.pop_frame(f);
+            }
             true
         });
         if !ok {
             self.ids = ids;
         }
         ok
+    }
+
+    /// As [`pop`](FrameSet::pop), but when the frames are not on top they are marked
+    /// to be popped as soon as they are (so the guard can be released without leaving
+    /// the thread's scope stack stuck). Returns whether they were popped now.
+    fn pop_or_orphan(&mut self) -> bool {
+        if self.pop() {
+            return true;
+        }
+        let ids = std::mem::take(&mut self.ids);
+        self.graph.with_thread_state(|s| s.orphans.extend(ids));
+        false
     }
 }
 
@@ -477,9 +503,10 @@ impl NameScopeGuard {
     /// Leaves the scope.
     ///
     /// # Errors
-    /// [`Error::ImproperNesting`] if an inner scope is still open; nothing changes.
+    /// [`Error::ImproperNesting`] if an inner scope is still open. The scope then stays
+    /// in effect until the inner scopes are left, and is left right after them.
     pub fn close(mut self) -> Result<()> {
-        if self.frames.pop() {
+        if self.frames.pop_or_orphan() {
             Ok(())
         } else {
             Err(Error::ImproperNesting)
@@ -973,10 +1000,11 @@ impl VariableScopeGuard {
     /// Leaves the scope.
     ///
     /// # Errors
-    /// [`Error::ImproperNesting`] if an inner scope is still open; nothing changes and
-    /// the scope stays open until the guard is dropped after the inner one.
+    /// [`Error::ImproperNesting`] if an inner scope is still open (TF's
+    /// `RuntimeError("Improper nesting of variable_scope.")`). The scope then stays in
+    /// effect until the inner scopes are left, and is left right after them.
     pub fn close(mut self) -> Result<()> {
-        if self.frames.pop() {
+        if self.frames.pop_or_orphan() {
             Ok(())
         } else {
             Err(Error::ImproperNesting)
@@ -1009,7 +1037,7 @@ impl FrameSetHandle {
         &mut self.0
     }
     pub(crate) fn close(mut self) -> Result<()> {
-        if self.0.pop() {
+        if self.0.pop_or_orphan() {
             Ok(())
         } else {
             Err(Error::ImproperNesting)
@@ -1019,6 +1047,6 @@ impl FrameSetHandle {
 
 impl Drop for FrameSetHandle {
     fn drop(&mut self) {
-        self.0.pop();
+        self.0.pop_or_orphan();
     }
 }

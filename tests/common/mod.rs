@@ -1,0 +1,117 @@
+//! Helpers shared by the TF-checklist integration tests.
+#![allow(dead_code)]
+
+use varscope::{
+    get_variable, name_scope, DType, Graph, Init, Result, Tensor, Variable, GLOBAL_VARIABLES,
+    LOCAL_VARIABLES, REGULARIZATION_LOSSES, TRAINABLE_VARIABLES,
+};
+
+/// The scalar shape `[]`.
+pub const SCALAR: [usize; 0] = [];
+
+/// A custom initializer filling the variable with `v` (in the variable's dtype).
+///
+/// Used where a TF test checks that a scope-level initializer *reaches* a variable: the
+/// built-in constant initializer is implemented on another branch, while custom
+/// initializers run at creation and give real values today.
+pub fn fill(v: f64) -> Init {
+    Init::custom(move |ctx| {
+        Tensor::from_vec(vec![v; ctx.shape.num_elements()], ctx.shape.dims().to_vec())
+            .map(|t| t.cast(ctx.dtype))
+    })
+}
+
+/// `get_variable(name, [])`.
+pub fn scalar(name: &str) -> Variable {
+    get_variable(name).shape(SCALAR).build().unwrap()
+}
+
+/// The string `with name_scope(name) as ns` binds.
+pub fn ns(name: &str) -> String {
+    name_scope(name, |s| s.to_string()).unwrap()
+}
+
+/// `constant_op.constant([], name=name).name`.
+pub fn constant(name: &str) -> String {
+    format!(
+        "{}:0",
+        Graph::current().create_op("Const", Some(name)).unwrap()
+    )
+}
+
+/// Python's `x + y`: an op of type `Add` named `add` (TF names it `add`).
+pub fn add() -> String {
+    format!(
+        "{}:0",
+        Graph::current().create_op("Add", Some("add")).unwrap()
+    )
+}
+
+/// The values of a variable as `f64`.
+pub fn values(v: &Variable) -> Vec<f64> {
+    v.value().unwrap().to_f64_vec()
+}
+
+/// Names of a list of variables.
+pub fn names(vs: &[Variable]) -> Vec<String> {
+    vs.iter().map(Variable::name).collect()
+}
+
+/// Everything a failed call must leave unchanged.
+#[derive(Debug, PartialEq)]
+pub struct Snapshot {
+    pub store_len: usize,
+    pub slot_count: usize,
+    pub entries: Vec<String>,
+    pub global: usize,
+    pub trainable: usize,
+    pub local: usize,
+    pub losses: usize,
+    pub all: usize,
+    pub values: Vec<(String, Vec<f64>)>,
+    pub scope: String,
+    pub name_stack: String,
+}
+
+/// Takes a [`Snapshot`] of `g` (reading every variable's value, which materializes it).
+pub fn snapshot(g: &Graph) -> Snapshot {
+    let entries: Vec<String> = g.store().entries().into_iter().map(|(k, _)| k).collect();
+    let values = g
+        .all_variables()
+        .iter()
+        .map(|v| {
+            (
+                v.name(),
+                v.value().map(|t| t.to_f64_vec()).unwrap_or_default(),
+            )
+        })
+        .collect();
+    Snapshot {
+        store_len: g.store().len(),
+        slot_count: g.store().slot_count(),
+        entries,
+        global: g.collection_len(GLOBAL_VARIABLES),
+        trainable: g.collection_len(TRAINABLE_VARIABLES),
+        local: g.collection_len(LOCAL_VARIABLES),
+        losses: g.collection_len(REGULARIZATION_LOSSES),
+        all: g.all_variables().len(),
+        values,
+        scope: g.as_default(|| varscope::get_variable_scope().name()),
+        name_stack: g.name_stack(),
+    }
+}
+
+/// Builds `Tensor` from f32 values.
+pub fn f32s(data: &[f32], shape: &[usize]) -> Tensor {
+    Tensor::from_vec(data.to_vec(), shape.to_vec()).unwrap()
+}
+
+/// Whether two float vectors agree to 1e-6.
+pub fn close(a: &[f64], b: &[f64]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-6)
+}
+
+/// `dtype` of an `f32` scalar `v` (helper for readability).
+pub fn scalar_dtype(r: Result<Variable>) -> DType {
+    r.unwrap().dtype()
+}
