@@ -264,6 +264,15 @@ impl Error {
             Error::InvalidName { .. } => ErrorKind::InvalidName,
             Error::AlreadyExists { .. } => ErrorKind::AlreadyExists,
             Error::NotFound { .. } => ErrorKind::NotFound,
+            // TF words partitioned mismatches as partition errors, and the explicit-dtype
+            // versus value-initializer check as a plain ValueError.
+            Error::ShapeMismatch {
+                partitioned: true, ..
+            }
+            | Error::DTypeMismatch {
+                partitioned: true, ..
+            } => ErrorKind::PartitionMismatch,
+            Error::DTypeMismatch { name, .. } if name.is_empty() => ErrorKind::Other,
             Error::ShapeMismatch { .. } => ErrorKind::ShapeMismatch,
             Error::DTypeMismatch { .. } => ErrorKind::DTypeMismatch,
             Error::PartitionMismatch { .. } => ErrorKind::PartitionMismatch,

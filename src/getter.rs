@@ -537,6 +537,13 @@ fn seeds_for(graph: &Graph, init: &Init, full_name: &str) -> Seeds {
 fn prepare_single(graph: &Graph, args: &GetterArgs, part: Option<Part<'_>>) -> Result<Prepared> {
     let key = &args.name;
     names::validate(key.strip_suffix('/').unwrap_or(key), true)?;
+    if let Some(abs) = key.strip_suffix('/') {
+        if graph.has_op(abs) {
+            return Err(Error::invalid_arg(format!(
+                "Duplicate node name in graph: '{abs}'"
+            )));
+        }
+    }
     let init = args
         .initializer
         .clone()
@@ -631,6 +638,10 @@ fn commit_single(graph: &Graph, args: &GetterArgs, p: Prepared) -> Variable {
         Some(abs) => abs.to_string(),
         None => graph.unique_name_at(key, true),
     };
+    // Only an absolute name can collide, and that was checked in `prepare_single`;
+    // a concurrent op of the same absolute name is the one case left, where the
+    // variable keeps its name and the op record is shared.
+    let _ = graph.register_op(&op_name, "VariableV2");
     let var = Variable(Arc::new(VarInner {
         op_name,
         key: Some(key.clone()),

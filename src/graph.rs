@@ -40,13 +40,19 @@ pub struct OpRecord {
     pub op_type: String,
 }
 
+#[derive(Default)]
+struct OpRegistry {
+    names: std::collections::HashSet<String>,
+    records: Vec<OpRecord>,
+}
+
 pub(crate) struct GraphInner {
     pub(crate) id: u64,
     seed: u64,
     seed_is_explicit: bool,
     pub(crate) store: VariableStore,
     names_in_use: Mutex<HashMap<String, u64>>,
-    ops: Mutex<Vec<OpRecord>>,
+    ops: Mutex<OpRegistry>,
     collections: Mutex<HashMap<String, Vec<CollectionItem>>>,
     /// Every variable of the graph in creation order (store variables and plain ones).
     all_variables: Mutex<Vec<Variable>>,
@@ -136,7 +142,7 @@ impl Graph {
                 seed_is_explicit,
                 store,
                 names_in_use: Mutex::new(HashMap::new()),
-                ops: Mutex::new(Vec::new()),
+                ops: Mutex::new(OpRegistry::default()),
                 collections: Mutex::new(HashMap::new()),
                 all_variables: Mutex::new(Vec::new()),
             }),
@@ -252,16 +258,35 @@ impl Graph {
                 "'{full}' is not a valid node name"
             )));
         }
-        self.inner.ops.lock().push(OpRecord {
-            name: full.clone(),
+        self.register_op(&full, op_type)?;
+        Ok(full)
+    }
+
+    /// Records an op name; a name already taken by another op is an error (TF's
+    /// "Duplicate node name in graph"), which only absolute names (ending in `/`)
+    /// can hit.
+    pub(crate) fn register_op(&self, name: &str, op_type: &str) -> Result<()> {
+        let mut ops = self.inner.ops.lock();
+        if !ops.names.insert(name.to_string()) {
+            return Err(Error::invalid_arg(format!(
+                "Duplicate node name in graph: '{name}'"
+            )));
+        }
+        ops.records.push(OpRecord {
+            name: name.to_string(),
             op_type: op_type.to_string(),
         });
-        Ok(full)
+        Ok(())
+    }
+
+    /// Whether an op of this exact name exists.
+    pub fn has_op(&self, name: &str) -> bool {
+        self.inner.ops.lock().names.contains(name)
     }
 
     /// Every op created through [`Graph::create_op`], in creation order.
     pub fn ops(&self) -> Vec<OpRecord> {
-        self.inner.ops.lock().clone()
+        self.inner.ops.lock().records.clone()
     }
 
     /// Appends a variable to a collection.

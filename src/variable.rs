@@ -651,6 +651,7 @@ impl PlainVariableBuilder {
             Some(abs) => abs.to_string(),
             None => graph.unique_name(name, true),
         };
+        graph.register_op(&op_name, "VariableV2")?;
         let shape = self.initial_value.shape();
         let var = Variable(Arc::new(VarInner {
             op_name,
