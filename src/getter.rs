@@ -325,8 +325,14 @@ impl GetVariable {
     /// as TF1 raises them. The store is unchanged on error.
     pub fn build_any(self) -> Result<AnyVariable> {
         let graph = self.graph.clone().unwrap_or_else(Graph::current);
-        let scope = graph.with_thread_state(|s| s.current.fields());
+        let current = graph.with_thread_state(|s| s.current.clone());
         let shape = self.shape.transpose()?;
+        let scope = current.resolve_for_get(
+            &self.name,
+            self.custom_getter.is_none(),
+            self.initializer.is_none(),
+            self.constraint.is_none(),
+        );
         let regularizer = self.regularizer.or(scope.regularizer);
         let caching_device = self.caching_device.or(scope.caching_device);
         let partitioner = self.partitioner.or(scope.partitioner);
@@ -335,7 +341,7 @@ impl GetVariable {
             None => scope.custom_getters,
         };
         let use_resource = self.use_resource.or(scope.use_resource);
-        let full_name = names::join(&scope.name, &self.name);
+        let full_name = scope.full_name;
         if let (Some(dtype), Some(Init::Value(t))) = (self.dtype, &self.initializer) {
             if t.dtype() != dtype {
                 return Err(Error::DTypeMismatch {
@@ -479,7 +485,7 @@ pub(crate) fn true_getter(graph: &Graph, args: GetterArgs) -> Result<AnyVariable
 
 fn check_reuse(args: &GetterArgs, shape: &Shape, dtype: DType, partitioned: bool) -> Result<()> {
     if let Some(req) = &args.shape {
-        if !req.is_compatible_with(&shape.to_partial()) {
+        if !req.is_compatible_with_shape(shape) {
             return Err(Error::ShapeMismatch {
                 name: args.name.clone(),
                 requested: req.clone(),

@@ -10,6 +10,7 @@ use crate::variable::{RegularizationLoss, Variable};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
+use std::hash::BuildHasherDefault;
 use std::marker::PhantomData;
 
 /// Collection key of all global variables (TF's `GraphKeys.GLOBAL_VARIABLES`).
@@ -468,10 +469,28 @@ impl Drop for DefaultGraphGuard {
     }
 }
 
+/// Hasher for graph ids, which are already unique small integers.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) | u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
 #[derive(Default)]
 pub(crate) struct Context {
     default_graphs: Vec<Graph>,
-    states: HashMap<u64, ThreadState>,
+    states: HashMap<u64, ThreadState, BuildHasherDefault<IdHasher>>,
 }
 
 sync::thread_local! {

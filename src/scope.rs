@@ -73,6 +73,20 @@ impl ScopeFields {
     }
 }
 
+/// What `get_variable` takes from the current scope.
+pub(crate) struct ResolvedScope {
+    pub(crate) full_name: String,
+    pub(crate) reuse: Reuse,
+    pub(crate) initializer: Option<Init>,
+    pub(crate) regularizer: Option<Regularizer>,
+    pub(crate) caching_device: Option<String>,
+    pub(crate) partitioner: Option<Arc<dyn Partitioner>>,
+    pub(crate) custom_getters: Vec<CustomGetter>,
+    pub(crate) dtype: DType,
+    pub(crate) use_resource: Option<bool>,
+    pub(crate) constraint: Option<Constraint>,
+}
+
 /// A variable scope: the prefix of variable names plus the defaults
 /// (`reuse`, initializer, partitioner, dtype, …) of `get_variable` calls in it.
 ///
@@ -130,6 +144,42 @@ impl VariableScope {
 
     pub(crate) fn root() -> VariableScope {
         VariableScope::from_fields(ScopeFields::root())
+    }
+
+    /// The scope defaults a `get_variable(name)` call needs, copying only what the
+    /// call does not override.
+    pub(crate) fn resolve_for_get(
+        &self,
+        name: &str,
+        want_getters: bool,
+        want_initializer: bool,
+        want_constraint: bool,
+    ) -> ResolvedScope {
+        let f = self.inner.read();
+        ResolvedScope {
+            full_name: names::join(&f.name, name),
+            reuse: f.reuse,
+            initializer: if want_initializer {
+                f.initializer.clone()
+            } else {
+                None
+            },
+            regularizer: f.regularizer.clone(),
+            caching_device: f.caching_device.clone(),
+            partitioner: f.partitioner.clone(),
+            custom_getters: if want_getters {
+                f.custom_getters.clone()
+            } else {
+                Vec::new()
+            },
+            dtype: f.dtype,
+            use_resource: f.use_resource,
+            constraint: if want_constraint {
+                f.constraint.clone()
+            } else {
+                None
+            },
+        }
     }
 
     pub(crate) fn fields(&self) -> ScopeFields {

@@ -160,6 +160,19 @@ impl PartialShape {
         }
     }
 
+    /// Whether a fully known shape with these dimensions is compatible.
+    pub fn is_compatible_with_shape(&self, shape: &Shape) -> bool {
+        match &self.dims {
+            None => true,
+            Some(a) => {
+                a.len() == shape.rank()
+                    && a.iter()
+                        .zip(shape.dims())
+                        .all(|(x, y)| x.is_none_or(|x| x == *y))
+            }
+        }
+    }
+
     /// Merges two compatible shapes (TensorFlow's `merge_with`).
     ///
     /// # Errors

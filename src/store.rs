@@ -29,7 +29,6 @@ use crate::error::{Error, Result};
 use crate::sync::{self, Arc, Condvar, Mutex, RwLock};
 use crate::variable::{AnyVariable, PartitionedVariable, Variable};
 use crossbeam_utils::CachePadded;
-use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::BuildHasher;
@@ -61,7 +60,8 @@ struct Slot {
     cv: Condvar,
 }
 
-type Shard = CachePadded<RwLock<HashMap<Arc<str>, Arc<Slot>>>>;
+type SlotMap = HashMap<Arc<str>, Arc<Slot>, rustc_hash::FxBuildHasher>;
+type Shard = CachePadded<RwLock<SlotMap>>;
 
 /// How [`VariableStore::get_or_create`] treats a missing or existing name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,7 +85,7 @@ pub(crate) enum Outcome {
 /// See the module-level design notes above ("Locking behaviour" in the crate docs).
 pub struct VariableStore {
     shards: Box<[Shard]>,
-    hasher: RandomState,
+    hasher: rustc_hash::FxBuildHasher,
 }
 
 impl fmt::Debug for VariableStore {
@@ -114,9 +114,9 @@ impl VariableStore {
         let n = n.max(1).next_power_of_two();
         VariableStore {
             shards: (0..n)
-                .map(|_| CachePadded::new(RwLock::new(HashMap::new())))
+                .map(|_| CachePadded::new(RwLock::new(SlotMap::default())))
                 .collect(),
-            hasher: RandomState::new(),
+            hasher: rustc_hash::FxBuildHasher,
         }
     }
 
@@ -126,8 +126,15 @@ impl VariableStore {
     }
 
     fn shard(&self, key: &str) -> &Shard {
-        let h = self.hasher.hash_one(key) as usize;
-        &self.shards[h & (self.shards.len() - 1)]
+        // The high bits of the hash are the best mixed; a one-shard store uses none.
+        let h = self.hasher.hash_one(key);
+        let bits = self.shards.len().trailing_zeros();
+        let index = if bits == 0 {
+            0
+        } else {
+            (h >> (64 - bits)) as usize
+        };
+        &self.shards[index]
     }
 
     fn find(&self, key: &str) -> Option<Arc<Slot>> {
@@ -177,7 +184,6 @@ impl VariableStore {
         mode: Mode,
         create: impl FnOnce() -> Result<Entry>,
     ) -> Result<Outcome> {
-        let me = sync::current_thread_id();
         let slot = match mode {
             Mode::Lookup => match self.find(key) {
                 Some(s) => s,
@@ -186,6 +192,10 @@ impl VariableStore {
             Mode::Create => self.find_or_insert(key),
         };
         let mut state = slot.state.lock();
+        if let SlotState::Ready(e) = &*state {
+            return Ok(Outcome::Existing(e.clone()));
+        }
+        let me = sync::current_thread_id();
         loop {
             match &*state {
                 SlotState::Ready(e) => return Ok(Outcome::Existing(e.clone())),

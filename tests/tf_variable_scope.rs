@@ -383,7 +383,8 @@ fn test_initialize_from_value() {
             .dtype(DType::F64)
             .build()
             .unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::DTypeMismatch);
+        assert!(matches!(e, varscope::Error::DTypeMismatch { .. }), "{e:?}");
+        assert_eq!(e.kind(), ErrorKind::Other);
         assert!(e.to_string().contains("don't match"), "{e}");
     });
 }
