@@ -10,6 +10,7 @@ mod graph;
 pub mod init;
 mod names;
 pub mod partition;
+pub mod runtime;
 mod scope;
 mod shape;
 mod store;
@@ -29,6 +30,7 @@ pub use graph::{
 };
 pub use init::{Init, InitContext, Seeds};
 pub use partition::{FixedSizePartitioner, Partitioner};
+pub use runtime::{JobHandle, Runtime};
 pub use scope::{
     get_variable_scope, name_scope, name_scope_guard, variable_scope, variable_scope_default,
     NameScopeGuard, Reuse, ScopeTarget, VariableScope, VariableScopeBuilder, VariableScopeGuard,
