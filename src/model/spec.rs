@@ -30,10 +30,10 @@ pub struct ModelSpec {
     #[serde(default)]
     pub dtype: Option<DTypeSpec>,
     /// Default initializer of every top-level scope and template.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "opt_init")]
     pub initializer: Option<InitSpec>,
     /// Default partitioner of every top-level scope.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "opt_partitioner")]
     pub partitioner: Option<PartitionerSpec>,
     /// Named module lists, instantiated by scopes with `block = "name"`.
     #[serde(default)]
@@ -55,10 +55,10 @@ pub struct ModelSpec {
 #[serde(deny_unknown_fields)]
 pub struct BlockSpec {
     /// Initializer for modules that set none (templates only; blocks inherit the scope's).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "opt_init")]
     pub initializer: Option<InitSpec>,
     /// The modules.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "module_list")]
     pub modules: Vec<ModuleSpec>,
 }
 
@@ -80,10 +80,10 @@ pub struct ScopeSpec {
     #[serde(default)]
     pub reuse: Option<ReuseSpec>,
     /// Default initializer in the scope.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "opt_init")]
     pub initializer: Option<InitSpec>,
     /// Default partitioner in the scope.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "opt_partitioner")]
     pub partitioner: Option<PartitionerSpec>,
     /// Default dtype in the scope.
     #[serde(default)]
@@ -95,7 +95,7 @@ pub struct ScopeSpec {
     #[serde(default)]
     pub template: Option<String>,
     /// Modules built in this scope.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "module_list")]
     pub modules: Vec<ModuleSpec>,
     /// Child scopes.
     #[serde(default)]
@@ -165,7 +165,7 @@ fn yes() -> bool {
 
 /// An initializer, `{ kind = "truncated_normal", stddev = 0.02 }`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 #[allow(missing_docs)]
 pub enum InitSpec {
     /// Zeros.
@@ -318,7 +318,7 @@ impl InitSpec {
 
 /// A partitioner, `{ kind = "fixed", shards = 8 }`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum PartitionerSpec {
     /// `fixed_size_partitioner(shards, axis)`.
     Fixed {
@@ -393,7 +393,7 @@ impl PartitionerSpec {
 /// A module: a group of variables in its own sub-scope (named `name`, or after the
 /// module type).
 #[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum ModuleSpec {
     /// `kernel [inputs, units]`, `bias [units]`.
     Dense {
@@ -407,8 +407,10 @@ pub enum ModuleSpec {
         #[serde(default = "yes")]
         bias: bool,
         /// Kernel initializer.
+        #[serde(default, deserialize_with = "opt_init")]
         initializer: Option<InitSpec>,
         /// Bias initializer (default zeros).
+        #[serde(default, deserialize_with = "opt_init")]
         bias_initializer: Option<InitSpec>,
         /// dtype.
         dtype: Option<DTypeSpec>,
@@ -427,8 +429,10 @@ pub enum ModuleSpec {
         #[serde(default = "yes")]
         bias: bool,
         /// Kernel initializer.
+        #[serde(default, deserialize_with = "opt_init")]
         initializer: Option<InitSpec>,
         /// Bias initializer (default zeros).
+        #[serde(default, deserialize_with = "opt_init")]
         bias_initializer: Option<InitSpec>,
         /// dtype.
         dtype: Option<DTypeSpec>,
@@ -442,8 +446,10 @@ pub enum ModuleSpec {
         /// Embedding size.
         dim: Dim,
         /// Initializer.
+        #[serde(default, deserialize_with = "opt_init")]
         initializer: Option<InitSpec>,
         /// Partitioner (overrides the scope's).
+        #[serde(default, deserialize_with = "opt_partitioner")]
         partitioner: Option<PartitionerSpec>,
         /// dtype.
         dtype: Option<DTypeSpec>,
@@ -469,6 +475,7 @@ pub enum ModuleSpec {
         #[serde(default = "yes")]
         bias: bool,
         /// Kernel initializer.
+        #[serde(default, deserialize_with = "opt_init")]
         initializer: Option<InitSpec>,
         /// dtype.
         dtype: Option<DTypeSpec>,
@@ -485,6 +492,7 @@ pub enum ModuleSpec {
         #[serde(default = "yes")]
         bias: bool,
         /// Kernel initializer.
+        #[serde(default, deserialize_with = "opt_init")]
         initializer: Option<InitSpec>,
         /// dtype.
         dtype: Option<DTypeSpec>,
@@ -496,8 +504,10 @@ pub enum ModuleSpec {
         /// Its shape (`[]` for a scalar).
         shape: Vec<usize>,
         /// Initializer.
+        #[serde(default, deserialize_with = "opt_init")]
         initializer: Option<InitSpec>,
         /// Partitioner.
+        #[serde(default, deserialize_with = "opt_partitioner")]
         partitioner: Option<PartitionerSpec>,
         /// dtype.
         dtype: Option<DTypeSpec>,
@@ -534,6 +544,92 @@ impl ModuleSpec {
         };
         n.unwrap_or_else(|| self.type_name())
     }
+}
+
+/// Marks the key path of an error raised inside a tagged table (`\u{1}path\u{2}message`).
+const FIELD_START: char = '\u{1}';
+const FIELD_END: char = '\u{2}';
+
+/// Deserializes a table tagged by a `tag` key (`{ type = "dense", inputs = 3 }`) into
+/// the externally tagged enum `T` (`{ dense = { inputs = 3 } }`), so that errors keep
+/// the key path of the offending field (serde's internally tagged enums lose it).
+fn tagged<'de, D, T>(d: D, tag: &str) -> std::result::Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    use serde::de::Error as _;
+    let mut table = toml::Table::deserialize(d)?;
+    let kind = match table.remove(tag) {
+        Some(toml::Value::String(k)) => k,
+        Some(other) => {
+            return Err(D::Error::custom(format!(
+                "{FIELD_START}{tag}{FIELD_END}expected a string, found {}",
+                other.type_str()
+            )))
+        }
+        None => return Err(D::Error::custom(format!("missing field `{tag}`"))),
+    };
+    let mut outer = toml::Table::new();
+    outer.insert(kind.clone(), toml::Value::Table(table));
+    serde_path_to_error::deserialize(toml::Value::Table(outer)).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let mut message = inner.message().trim().to_string();
+        // The first path segment is the variant; an unknown variant is the tag's fault,
+        // a missing field the table's.
+        let mut field = match path.split_once('.') {
+            Some((_, rest)) if !rest.is_empty() => rest.to_string(),
+            _ if message.starts_with("unknown variant") => tag.to_string(),
+            _ => String::new(),
+        };
+        // An error of a nested tagged table already names its field.
+        if let Some((nested, m)) = message
+            .strip_prefix(FIELD_START)
+            .and_then(|r| r.split_once(FIELD_END))
+        {
+            field = if field.is_empty() {
+                nested.to_string()
+            } else {
+                format!("{field}.{nested}")
+            };
+            message = m.to_string();
+        }
+        if field.is_empty() {
+            D::Error::custom(message)
+        } else {
+            D::Error::custom(format!("{FIELD_START}{field}{FIELD_END}{message}"))
+        }
+    })
+}
+
+fn opt_init<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<InitSpec>, D::Error> {
+    tagged(d, "kind").map(Some)
+}
+
+fn opt_partitioner<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<PartitionerSpec>, D::Error> {
+    tagged(d, "kind").map(Some)
+}
+
+fn module_list<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Vec<ModuleSpec>, D::Error> {
+    struct Module(ModuleSpec);
+    impl<'de> Deserialize<'de> for Module {
+        fn deserialize<D2: serde::Deserializer<'de>>(
+            d: D2,
+        ) -> std::result::Result<Self, D2::Error> {
+            tagged(d, "type").map(Module)
+        }
+    }
+    Ok(Vec::<Module>::deserialize(d)?
+        .into_iter()
+        .map(|m| m.0)
+        .collect())
 }
 
 /// A spec error: where it is (line and column, 1-based, when known), which key, and
@@ -604,12 +700,28 @@ impl ModelSpec {
                     }
                     None => (None, None),
                 };
-                let key = (!path.is_empty() && path != ".").then_some(path);
+                let mut key = (!path.is_empty() && path != ".").then_some(path);
+                let raw = inner.message().trim().replace('\n', "; ");
+                let mut message = raw.clone();
+                let (mut line, mut column) = (line, column);
+                if let Some(rest) = raw.strip_prefix(FIELD_START) {
+                    if let Some((field, m)) = rest.split_once(FIELD_END) {
+                        let full = match &key {
+                            Some(k) => format!("{k}.{field}"),
+                            None => field.to_string(),
+                        };
+                        if let Some((l, c)) = locate(text, &full) {
+                            (line, column) = (Some(l), Some(c));
+                        }
+                        key = Some(full);
+                        message = m.to_string();
+                    }
+                }
                 return Err(SpecError {
                     line,
                     column,
                     key,
-                    message: inner.message().trim().to_string(),
+                    message,
                 });
             }
         };
