@@ -4,10 +4,11 @@
 //! Every global variable of the graph is looked up under its checkpoint name
 //! ([`Variable::checkpoint_name`]: `scope/v`, shards `scope/v/part_i`):
 //!
-//! 1. a tensor of exactly that name is used as is (its dtype and shape must match);
+//! 1. a tensor of exactly that name, dtype and shape is used as is;
 //! 2. otherwise a shard of a partitioned variable is cut out of the *whole* variable's
 //!    tensor (`scope/v`), so a partitioned variable restores from an unpartitioned
-//!    checkpoint, or from one partitioned differently;
+//!    checkpoint, or from one partitioned differently; a tensor of the right name but
+//!    the wrong dtype or shape is an error when there is nothing to cut from;
 //! 3. the whole tensor is itself either stored under its name or assembled from the
 //!    checkpoint's shards, as described by a `partition:<name>` metadata entry (JSON
 //!    [`PartitionInfo`], which [`crate::model`] writes), so an unpartitioned variable
@@ -323,20 +324,32 @@ impl Resolver<'_> {
     /// The value for `v` and whether it was cut or assembled.
     fn value_for(&mut self, v: &Variable) -> Result<(Tensor, bool), RestoreError> {
         let name = v.checkpoint_name();
-        if let Some(t) = self.ckpt.tensors.get(name) {
-            check(name, name, t, v.dtype(), v.shape())?;
+        let exact = self
+            .ckpt
+            .tensors
+            .get(name)
+            .map(|t| check(name, name, t, v.dtype(), v.shape()).map(|()| t));
+        if let Some(Ok(t)) = exact {
             self.used.insert(name.to_string());
             return Ok((t.clone(), false));
         }
         if let Some(info) = v.save_slice_info() {
+            // A shard of another partitioning, or no shard at all: cut it from the
+            // whole variable.
             let full_name = info.full_name.clone();
-            let Some(full) = self.whole(&full_name)? else {
-                return Err(RestoreError::Missing {
+            return match (self.whole(&full_name)?, exact) {
+                (Some(full), _) => {
+                    check(name, &full_name, full, v.dtype(), &info.full_shape)?;
+                    Ok((slice(full, &info.offset, v.shape().dims()), true))
+                }
+                (None, Some(Err(e))) => Err(e),
+                (None, _) => Err(RestoreError::Missing {
                     name: name.to_string(),
-                });
+                }),
             };
-            check(name, &full_name, full, v.dtype(), &info.full_shape)?;
-            return Ok((slice(full, &info.offset, v.shape().dims()), true));
+        }
+        if let Some(Err(e)) = exact {
+            return Err(e);
         }
         match self.whole(name)? {
             Some(t) => {
