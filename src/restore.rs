@@ -23,7 +23,7 @@
 //! use varscope::restore::restore;
 //! use varscope::{get_variable, Graph, Tensor};
 //! let g = Graph::with_seed(1);
-//! let v = g.as_default(|| get_variable("w").shape([2]).build()).unwrap();
+//! let v = g.as_default(|| get_variable("w").shape([2usize]).build()).unwrap();
 //! let mut ckpt = LoadedCheckpoint::default();
 //! ckpt.tensors.insert("w".into(), Tensor::from_vec(vec![1.0f32, 2.0], [2]).unwrap());
 //! let report = restore(&g, &ckpt).unwrap();

@@ -461,7 +461,7 @@ impl BuiltModel {
     /// Returns the file size.
     ///
     /// # Errors
-    /// An initializer error, or the writer's [`Error::Io`] / [`Error::InvalidArgument`].
+    /// An initializer error, or the writer's [`crate::Error::Io`] / [`crate::Error::InvalidArgument`].
     pub fn save(&self, path: &Path, metadata: &BTreeMap<String, String>) -> Result<u64> {
         let tensors = self.tensors();
         let names: Vec<String> = tensors
