@@ -10,8 +10,11 @@ mod error;
 mod getter;
 mod graph;
 pub mod init;
+#[cfg(feature = "spec")]
+pub mod model;
 mod names;
 pub mod partition;
+pub mod restore;
 pub mod runtime;
 mod scope;
 mod shape;

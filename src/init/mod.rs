@@ -272,3 +272,82 @@ impl Init {
         self
     }
 }
+
+// Stand-in constructors (replaced by the initializer implementation)
+impl Init {
+    /// Glorot normal.
+    pub fn glorot_normal() -> Init {
+        Init::VarianceScaling {
+            scale: 1.0,
+            mode: FanMode::FanAvg,
+            distribution: Distribution::TruncatedNormal,
+            seed: None,
+        }
+    }
+    /// He normal.
+    pub fn he_normal() -> Init {
+        Init::VarianceScaling {
+            scale: 2.0,
+            mode: FanMode::FanIn,
+            distribution: Distribution::TruncatedNormal,
+            seed: None,
+        }
+    }
+    /// He uniform.
+    pub fn he_uniform() -> Init {
+        Init::VarianceScaling {
+            scale: 2.0,
+            mode: FanMode::FanIn,
+            distribution: Distribution::Uniform,
+            seed: None,
+        }
+    }
+    /// LeCun normal.
+    pub fn lecun_normal() -> Init {
+        Init::VarianceScaling {
+            scale: 1.0,
+            mode: FanMode::FanIn,
+            distribution: Distribution::TruncatedNormal,
+            seed: None,
+        }
+    }
+    /// LeCun uniform.
+    pub fn lecun_uniform() -> Init {
+        Init::VarianceScaling {
+            scale: 1.0,
+            mode: FanMode::FanIn,
+            distribution: Distribution::Uniform,
+            seed: None,
+        }
+    }
+    /// Variance scaling.
+    ///
+    /// # Errors
+    /// [`Error::Initializer`] for a non-positive scale.
+    pub fn variance_scaling(scale: f64, mode: FanMode, distribution: Distribution) -> Result<Init> {
+        if scale <= 0.0 {
+            return Err(Error::Initializer {
+                name: String::new(),
+                message: "`scale` must be positive float.".into(),
+            });
+        }
+        Ok(Init::VarianceScaling {
+            scale,
+            mode,
+            distribution,
+            seed: None,
+        })
+    }
+    /// Orthogonal.
+    pub fn orthogonal(gain: f64) -> Init {
+        Init::Orthogonal { gain, seed: None }
+    }
+    /// Identity.
+    pub fn identity(gain: f64) -> Init {
+        Init::Identity { gain }
+    }
+    /// Uniform unit scaling.
+    pub fn uniform_unit_scaling(factor: f64) -> Init {
+        Init::UniformUnitScaling { factor, seed: None }
+    }
+}

@@ -1,0 +1,510 @@
+//! Building a [`ModelSpec`] into a graph on the actor runtime.
+
+use super::spec::{BlockSpec, InitSpec, ModelSpec, ModuleSpec, ReuseSpec, ScopeSpec};
+use super::summary::Summary;
+use crate::dtype::DType;
+use crate::error::Result;
+use crate::getter::get_variable;
+use crate::graph::Graph;
+use crate::init::Init;
+use crate::restore::{PartitionInfo, PARTITION_METADATA_PREFIX};
+use crate::runtime::{JobHandle, Runtime};
+use crate::scope::{variable_scope, Reuse, VariableScope};
+use crate::template::{make_template, Template};
+use crate::tensor::Tensor;
+use crate::variable::{AnyVariable, Variable};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+/// A model built from a spec: the graph and its variables.
+#[derive(Debug, Clone)]
+pub struct BuiltModel {
+    graph: Graph,
+    variables: Vec<AnyVariable>,
+    jobs: usize,
+}
+
+/// Builds `spec` into `graph` on `runtime`.
+///
+/// The calling thread walks the scope tree, entering each scope once per instance to
+/// capture it; the modules of every scope instance are built by one job on the
+/// runtime, inside the captured scope, so towers and layers are built concurrently.
+/// Scopes with `share = true` re-enter the same scope for every instance with
+/// `Reuse::Auto`, so their variables are created by whichever job gets there first and
+/// shared by the others. A scope with `reuse = "yes"` waits for every job submitted
+/// before it. Templates are created at the root (`create_scope_now`) before the walk.
+///
+/// Variable names (and so values, which derive from the graph seed and the names)
+/// do not depend on the number of workers or on scheduling.
+///
+/// # Errors
+/// The first error of any job (all submitted jobs are still waited for), or a scope
+/// error of the walk.
+pub fn build_model(spec: &ModelSpec, runtime: &Runtime, graph: &Graph) -> Result<BuiltModel> {
+    let mut driver = Driver {
+        spec,
+        runtime,
+        graph,
+        templates: BTreeMap::new(),
+        pending: Vec::new(),
+        jobs: 0,
+    };
+    let walked = graph.as_default(|| {
+        graph.with_fresh_thread_state(|| -> Result<()> {
+            for (name, block) in &spec.templates {
+                let modules = Arc::new(block.modules.clone());
+                let fallback = template_default(spec, block)?;
+                let tpl = make_template(name, move || build_modules(&modules, fallback.as_ref()))
+                    .create_scope_now(true)
+                    .build()?;
+                driver.templates.insert(name.clone(), tpl);
+            }
+            driver.walk(&spec.scopes, true)
+        })
+    });
+    let joined = driver.barrier();
+    walked?;
+    joined?;
+    let mut variables: Vec<AnyVariable> = graph
+        .store()
+        .entries()
+        .into_iter()
+        .filter_map(|(_, v)| match &v {
+            AnyVariable::Single(s) if s.save_slice_info().is_some() => None,
+            _ => Some(v),
+        })
+        .collect();
+    variables.sort_by_key(entry_name);
+    Ok(BuiltModel {
+        graph: graph.clone(),
+        variables,
+        jobs: driver.jobs,
+    })
+}
+
+fn template_default(spec: &ModelSpec, block: &BlockSpec) -> Result<Option<Init>> {
+    block
+        .initializer
+        .as_ref()
+        .or(spec.initializer.as_ref())
+        .map(InitSpec::to_init)
+        .transpose()
+}
+
+fn entry_name(v: &AnyVariable) -> String {
+    match v {
+        AnyVariable::Single(s) => s.checkpoint_name().to_string(),
+        AnyVariable::Partitioned(p) => p.name().to_string(),
+    }
+}
+
+struct Driver<'a> {
+    spec: &'a ModelSpec,
+    runtime: &'a Runtime,
+    graph: &'a Graph,
+    templates: BTreeMap<String, Template<()>>,
+    pending: Vec<JobHandle<()>>,
+    jobs: usize,
+}
+
+impl Driver<'_> {
+    /// Waits for every submitted job; returns the first error.
+    fn barrier(&mut self) -> Result<()> {
+        let mut first = Ok(());
+        for h in self.pending.drain(..) {
+            if let Err(e) = h.join() {
+                if first.is_ok() {
+                    first = Err(e);
+                }
+            }
+        }
+        first
+    }
+
+    fn walk(&mut self, scopes: &[ScopeSpec], top: bool) -> Result<()> {
+        for s in scopes {
+            if s.reuse == Some(ReuseSpec::Yes) {
+                self.barrier()?;
+            }
+            let n = s.repeat.unwrap_or(1);
+            for i in 0..n {
+                let name = match s.repeat {
+                    Some(_) if !s.share => format!("{}_{i}", s.name),
+                    _ => s.name.clone(),
+                };
+                let mut b = variable_scope(name.as_str());
+                let reuse = s.reuse.map(Reuse::from).unwrap_or(if s.share {
+                    Reuse::Auto
+                } else {
+                    Reuse::No
+                });
+                b = b.reuse(reuse);
+                let init = s.initializer.as_ref().or(if top {
+                    self.spec.initializer.as_ref()
+                } else {
+                    None
+                });
+                if let Some(i) = init {
+                    b = b.initializer(i.to_init()?);
+                }
+                let part = s.partitioner.as_ref().or(if top {
+                    self.spec.partitioner.as_ref()
+                } else {
+                    None
+                });
+                if let Some(p) = part {
+                    b = b.partitioner_arc(p.to_partitioner()?);
+                }
+                let dtype = s.dtype.or(if top { self.spec.dtype } else { None });
+                if let Some(d) = dtype {
+                    b = b.dtype(d.0);
+                }
+                b.enter(|scope| -> Result<()> {
+                    self.submit_content(s, scope);
+                    self.walk(&s.scopes, false)
+                })??;
+            }
+        }
+        Ok(())
+    }
+
+    fn submit_content(&mut self, s: &ScopeSpec, scope: &VariableScope) {
+        let mut modules = s.modules.clone();
+        if let Some(b) = s.block.as_ref().and_then(|b| self.spec.blocks.get(b)) {
+            modules.extend(b.modules.iter().cloned());
+        }
+        let template = s
+            .template
+            .as_ref()
+            .and_then(|t| self.templates.get(t))
+            .cloned();
+        if modules.is_empty() && template.is_none() {
+            return;
+        }
+        self.jobs += 1;
+        let handle = self.runtime.submit(self.graph, Some(scope), move || {
+            build_modules(&modules, None)?;
+            if let Some(t) = template {
+                t.call()?;
+            }
+            Ok(())
+        });
+        self.pending.push(handle);
+    }
+}
+
+/// Builds `modules` in the current variable scope.
+fn build_modules(modules: &[ModuleSpec], fallback: Option<&Init>) -> Result<()> {
+    for m in modules {
+        build_module(m, fallback)?;
+    }
+    Ok(())
+}
+
+fn init_or(spec: &Option<InitSpec>, fallback: Option<&Init>) -> Result<Option<Init>> {
+    match spec {
+        Some(s) => s.to_init().map(Some),
+        None => Ok(fallback.cloned()),
+    }
+}
+
+fn new_var(
+    name: &str,
+    shape: Vec<usize>,
+    init: Option<Init>,
+    dtype: Option<DType>,
+) -> crate::getter::GetVariable {
+    let mut g = get_variable(name).shape(shape);
+    if let Some(i) = init {
+        g = g.initializer(i);
+    }
+    if let Some(d) = dtype {
+        g = g.dtype(d);
+    }
+    g
+}
+
+#[allow(clippy::too_many_arguments)]
+fn dense_vars(
+    scope: &str,
+    inputs: usize,
+    units: usize,
+    bias: bool,
+    init: Option<Init>,
+    bias_init: Option<Init>,
+    dtype: Option<DType>,
+) -> Result<()> {
+    variable_scope(scope).enter(|_| -> Result<()> {
+        new_var("kernel", vec![inputs, units], init, dtype).build_any()?;
+        if bias {
+            let bi = bias_init.unwrap_or_else(Init::zeros);
+            new_var("bias", vec![units], Some(bi), dtype).build_any()?;
+        }
+        Ok(())
+    })?
+}
+
+fn build_module(m: &ModuleSpec, fallback: Option<&Init>) -> Result<()> {
+    let name = m.name();
+    match m {
+        ModuleSpec::Dense {
+            inputs,
+            units,
+            bias,
+            initializer,
+            bias_initializer,
+            dtype,
+            ..
+        } => dense_vars(
+            name,
+            inputs.0,
+            units.0,
+            *bias,
+            init_or(initializer, fallback)?,
+            bias_initializer
+                .as_ref()
+                .map(InitSpec::to_init)
+                .transpose()?,
+            dtype.map(|d| d.0),
+        ),
+        ModuleSpec::Conv2d {
+            kernel_size,
+            in_channels,
+            filters,
+            bias,
+            initializer,
+            bias_initializer,
+            dtype,
+            ..
+        } => {
+            let init = init_or(initializer, fallback)?;
+            let bias_init = bias_initializer
+                .as_ref()
+                .map(InitSpec::to_init)
+                .transpose()?;
+            let dtype = dtype.map(|d| d.0);
+            let shape = vec![kernel_size[0].0, kernel_size[1].0, in_channels.0, filters.0];
+            variable_scope(name).enter(|_| -> Result<()> {
+                new_var("kernel", shape, init, dtype).build_any()?;
+                if *bias {
+                    let bi = bias_init.unwrap_or_else(Init::zeros);
+                    new_var("bias", vec![filters.0], Some(bi), dtype).build_any()?;
+                }
+                Ok(())
+            })?
+        }
+        ModuleSpec::Embedding {
+            vocab,
+            dim,
+            initializer,
+            partitioner,
+            dtype,
+            ..
+        } => {
+            let init = init_or(initializer, fallback)?;
+            let part = partitioner
+                .as_ref()
+                .map(|p| p.to_partitioner())
+                .transpose()?;
+            variable_scope(name).enter(|_| -> Result<()> {
+                let mut g = new_var("weights", vec![vocab.0, dim.0], init, dtype.map(|d| d.0));
+                if let Some(p) = part {
+                    g = g.partitioner_arc(p);
+                }
+                g.build_any()?;
+                Ok(())
+            })?
+        }
+        ModuleSpec::LayerNorm { dim, dtype, .. } => {
+            let dtype = dtype.map(|d| d.0);
+            variable_scope(name).enter(|_| -> Result<()> {
+                new_var("gamma", vec![dim.0], Some(Init::ones()), dtype).build_any()?;
+                new_var("beta", vec![dim.0], Some(Init::zeros()), dtype).build_any()?;
+                Ok(())
+            })?
+        }
+        ModuleSpec::Attention {
+            dim,
+            bias,
+            initializer,
+            dtype,
+            ..
+        } => {
+            let init = init_or(initializer, fallback)?;
+            let dtype = dtype.map(|d| d.0);
+            variable_scope(name).enter(|_| -> Result<()> {
+                for proj in ["q", "k", "v", "output"] {
+                    dense_vars(proj, dim.0, dim.0, *bias, init.clone(), None, dtype)?;
+                }
+                Ok(())
+            })?
+        }
+        ModuleSpec::Mlp {
+            dim,
+            hidden,
+            bias,
+            initializer,
+            dtype,
+            ..
+        } => {
+            let init = init_or(initializer, fallback)?;
+            let dtype = dtype.map(|d| d.0);
+            variable_scope(name).enter(|_| -> Result<()> {
+                dense_vars("fc1", dim.0, hidden.0, *bias, init.clone(), None, dtype)?;
+                dense_vars("fc2", hidden.0, dim.0, *bias, init, None, dtype)
+            })?
+        }
+        ModuleSpec::Variable {
+            shape,
+            initializer,
+            partitioner,
+            dtype,
+            trainable,
+            ..
+        } => {
+            let init = init_or(initializer, fallback)?;
+            let mut g =
+                new_var(name, shape.clone(), init, dtype.map(|d| d.0)).trainable(*trainable);
+            if let Some(p) = partitioner {
+                g = g.partitioner_arc(p.to_partitioner()?);
+            }
+            g.build_any()?;
+            Ok(())
+        }
+    }
+}
+
+impl BuiltModel {
+    /// The graph holding the model.
+    pub fn graph(&self) -> &Graph {
+        &self.graph
+    }
+
+    /// The model's variables, sorted by name; a partitioned variable appears once.
+    pub fn variables(&self) -> &[AnyVariable] {
+        &self.variables
+    }
+
+    /// Number of runtime jobs the build used.
+    pub fn jobs(&self) -> usize {
+        self.jobs
+    }
+
+    /// The checkpoint tensors: single variables and the shards of partitioned ones,
+    /// sorted by checkpoint name.
+    pub fn tensors(&self) -> Vec<Variable> {
+        let mut out: Vec<Variable> = Vec::new();
+        for v in &self.variables {
+            match v {
+                AnyVariable::Single(s) => out.push(s.clone()),
+                AnyVariable::Partitioned(p) => out.extend(p.shards().iter().cloned()),
+            }
+        }
+        out.sort_by(|a, b| a.checkpoint_name().cmp(b.checkpoint_name()));
+        out
+    }
+
+    /// Total number of parameters (elements of every variable).
+    pub fn param_count(&self) -> u64 {
+        self.variables
+            .iter()
+            .map(|v| v.shape().num_elements() as u64)
+            .sum()
+    }
+
+    /// Total size of the values in bytes.
+    pub fn nbytes(&self) -> u64 {
+        self.tensors().iter().map(|v| v.nbytes() as u64).sum()
+    }
+
+    /// The summary (scope tree with shapes, dtypes, sizes and shards).
+    pub fn summary(&self) -> Summary {
+        Summary::from_model(self)
+    }
+
+    /// Materializes every value (in parallel, on the current rayon pool), calling
+    /// `progress(bytes)` as variables finish. Returns the bytes initialized.
+    ///
+    /// # Errors
+    /// The first initializer error.
+    pub fn initialize(&self, progress: impl Fn(u64) + Sync) -> Result<u64> {
+        self.graph.initialize_all_with_progress(progress)
+    }
+
+    /// The checkpoint metadata: `varscope.seed`, the spec's hash and text, and a
+    /// `partition:<name>` entry (JSON [`PartitionInfo`]) per partitioned variable.
+    pub fn checkpoint_metadata(&self, spec: &ModelSpec) -> BTreeMap<String, String> {
+        let mut m = BTreeMap::new();
+        m.insert("varscope.format".into(), "1".into());
+        m.insert("varscope.seed".into(), self.graph.seed().to_string());
+        m.insert("varscope.spec_hash".into(), spec.source_hash());
+        m.insert("varscope.spec".into(), spec.source.clone());
+        if let Some(n) = &spec.name {
+            m.insert("varscope.model".into(), n.clone());
+        }
+        for v in &self.variables {
+            if let AnyVariable::Partitioned(p) = v {
+                let info = PartitionInfo::of(p);
+                m.insert(
+                    format!("{PARTITION_METADATA_PREFIX}{}", p.name()),
+                    info.to_json(),
+                );
+            }
+        }
+        m
+    }
+
+    /// Writes every tensor, keyed by TF name (`scope/v`, shards `scope/v/part_i`),
+    /// to a safetensors file, atomically (see [`crate::checkpoint::save_safetensors`]).
+    /// Values are written in place (materializing pending ones), without copies.
+    /// Returns the file size.
+    ///
+    /// # Errors
+    /// An initializer error, or the writer's [`crate::Error::Io`] / [`crate::Error::InvalidArgument`].
+    pub fn save(&self, path: &Path, metadata: &BTreeMap<String, String>) -> Result<u64> {
+        let tensors = self.tensors();
+        let names: Vec<String> = tensors
+            .iter()
+            .map(|v| v.checkpoint_name().to_string())
+            .collect();
+        let mut write = |values: &[&Tensor]| {
+            crate::checkpoint::save_safetensors(
+                path,
+                names.iter().cloned().zip(values.iter().copied()),
+                metadata,
+            )
+        };
+        if tensors.len() <= MAX_NESTED_LOCKS {
+            with_values(&tensors, Vec::new(), &mut write)?
+        } else {
+            // Too many variables to hold one stack frame each: copy the values.
+            let owned = tensors
+                .iter()
+                .map(Variable::value)
+                .collect::<Result<Vec<Tensor>>>()?;
+            let refs: Vec<&Tensor> = owned.iter().collect();
+            write(&refs)
+        }
+    }
+}
+
+/// Above this many tensors [`BuiltModel::save`] copies values instead of nesting.
+const MAX_NESTED_LOCKS: usize = 2048;
+
+/// Runs `f` with references to the values of all `vars`, holding each variable's
+/// value lock (nested, one frame per variable) so nothing is copied.
+fn with_values<'a, R>(
+    vars: &[Variable],
+    acc: Vec<&'a Tensor>,
+    f: &mut dyn FnMut(&[&Tensor]) -> R,
+) -> Result<R> {
+    match vars.split_first() {
+        None => Ok(f(&acc)),
+        Some((v, rest)) => v.with_value(|t| {
+            let mut acc = acc;
+            acc.push(t);
+            with_values(rest, acc, f)
+        })?,
+    }
+}

@@ -1,0 +1,325 @@
+//! Model summaries: the scope tree with each variable's shape, dtype, parameter
+//! count, bytes and shards, for a built model or a checkpoint file.
+
+use super::build::BuiltModel;
+use crate::checkpoint::dtype_from_safetensors_name;
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use crate::restore::{PartitionInfo, PARTITION_METADATA_PREFIX};
+use crate::variable::AnyVariable;
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::io::Read;
+use std::path::Path;
+
+/// One variable of a summary (a partitioned variable is one entry).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SummaryEntry {
+    /// Full name (`scope/v`).
+    pub name: String,
+    /// Full shape.
+    pub shape: Vec<usize>,
+    /// dtype.
+    pub dtype: DType,
+    /// Number of shards (1 when not partitioned).
+    pub shards: usize,
+}
+
+impl SummaryEntry {
+    /// Number of elements.
+    pub fn params(&self) -> u64 {
+        self.shape.iter().map(|&d| d as u64).product()
+    }
+    /// Size in bytes.
+    pub fn nbytes(&self) -> u64 {
+        self.params() * self.dtype.size() as u64
+    }
+}
+
+/// A model's variables, sorted by name.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Summary {
+    /// The variables.
+    pub entries: Vec<SummaryEntry>,
+}
+
+/// The header of a safetensors file: tensor names, dtypes and shapes, and metadata.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CheckpointHeader {
+    /// dtype and shape of every tensor, by name.
+    pub tensors: BTreeMap<String, (DType, Vec<usize>)>,
+    /// The `__metadata__` map.
+    pub metadata: BTreeMap<String, String>,
+    /// The file size in bytes.
+    pub file_size: u64,
+}
+
+/// Reads only the header of a safetensors file, checking that the tensors' data
+/// ranges fit the file.
+///
+/// # Errors
+/// [`Error::Io`] when the file cannot be read, [`Error::Checkpoint`] when the header
+/// is malformed.
+pub fn read_checkpoint_header(path: &Path) -> Result<CheckpointHeader> {
+    let bad = |m: String| Error::Checkpoint {
+        message: format!("{}: {m}", path.display()),
+    };
+    let io = |e: std::io::Error| Error::Io {
+        path: path.display().to_string(),
+        source: std::sync::Arc::new(e),
+    };
+    let mut f = std::fs::File::open(path).map_err(io)?;
+    let file_size = f.metadata().map_err(io)?.len();
+    let mut len = [0u8; 8];
+    f.read_exact(&mut len)
+        .map_err(|_| bad("file too short for a safetensors header".into()))?;
+    let n = u64::from_le_bytes(len);
+    if n > crate::checkpoint::MAX_HEADER_SIZE || n > file_size.saturating_sub(8) {
+        return Err(bad(format!("header length {n} does not fit the file")));
+    }
+    let mut buf = vec![0u8; n as usize];
+    f.read_exact(&mut buf).map_err(io)?;
+    let v: Value =
+        serde_json::from_slice(&buf).map_err(|e| bad(format!("header is not JSON: {e}")))?;
+    let obj = v
+        .as_object()
+        .ok_or_else(|| bad("header is not a JSON object".into()))?;
+    let data_len = file_size - 8 - n;
+    let mut out = CheckpointHeader {
+        file_size,
+        ..CheckpointHeader::default()
+    };
+    for (k, e) in obj {
+        if k == "__metadata__" {
+            for (mk, mv) in e.as_object().into_iter().flatten() {
+                let s = mv
+                    .as_str()
+                    .ok_or_else(|| bad(format!("metadata value {mk} is not a string")))?;
+                out.metadata.insert(mk.clone(), s.to_string());
+            }
+            continue;
+        }
+        let dtype = e["dtype"]
+            .as_str()
+            .and_then(dtype_from_safetensors_name)
+            .ok_or_else(|| bad(format!("tensor {k} has no supported dtype")))?;
+        let shape: Vec<usize> = e["shape"]
+            .as_array()
+            .and_then(|a| a.iter().map(|d| d.as_u64().map(|d| d as usize)).collect())
+            .ok_or_else(|| bad(format!("tensor {k} has no shape")))?;
+        let end = e["data_offsets"][1]
+            .as_u64()
+            .ok_or_else(|| bad(format!("tensor {k} has no data offsets")))?;
+        if end > data_len {
+            return Err(bad(format!("tensor {k} extends past the end of the file")));
+        }
+        out.tensors.insert(k.clone(), (dtype, shape));
+    }
+    Ok(out)
+}
+
+impl Summary {
+    /// The summary of a built model.
+    pub fn from_model(model: &BuiltModel) -> Summary {
+        let entries = model
+            .variables()
+            .iter()
+            .map(|v| SummaryEntry {
+                name: match v {
+                    AnyVariable::Single(s) => s.checkpoint_name().to_string(),
+                    AnyVariable::Partitioned(p) => p.name().to_string(),
+                },
+                shape: v.shape().dims().to_vec(),
+                dtype: v.dtype(),
+                shards: match v {
+                    AnyVariable::Single(_) => 1,
+                    AnyVariable::Partitioned(p) => p.len(),
+                },
+            })
+            .collect();
+        Summary { entries }
+    }
+
+    /// The summary of a checkpoint: shards listed in `partition:<name>` metadata are
+    /// grouped into their variable.
+    ///
+    /// # Errors
+    /// [`Error::Checkpoint`] for malformed partition metadata.
+    pub fn from_header(header: &CheckpointHeader) -> Result<Summary> {
+        let mut grouped = BTreeSet::new();
+        let mut entries = Vec::new();
+        for (k, v) in &header.metadata {
+            let Some(name) = k.strip_prefix(PARTITION_METADATA_PREFIX) else {
+                continue;
+            };
+            let info = PartitionInfo::from_json(name, v)?;
+            let mut dtype = None;
+            for s in &info.shards {
+                let (d, _) = header
+                    .tensors
+                    .get(&s.name)
+                    .ok_or_else(|| Error::Checkpoint {
+                        message: format!("shard {} of {name} is missing", s.name),
+                    })?;
+                dtype = Some(*d);
+                grouped.insert(s.name.clone());
+            }
+            entries.push(SummaryEntry {
+                name: name.to_string(),
+                shape: info.full_shape.clone(),
+                dtype: dtype.unwrap_or(DType::F32),
+                shards: info.shards.len(),
+            });
+        }
+        for (name, (dtype, shape)) in &header.tensors {
+            if !grouped.contains(name) {
+                entries.push(SummaryEntry {
+                    name: name.clone(),
+                    shape: shape.clone(),
+                    dtype: *dtype,
+                    shards: 1,
+                });
+            }
+        }
+        entries.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(Summary { entries })
+    }
+
+    /// Total parameters.
+    pub fn total_params(&self) -> u64 {
+        self.entries.iter().map(SummaryEntry::params).sum()
+    }
+
+    /// Total bytes.
+    pub fn total_bytes(&self) -> u64 {
+        self.entries.iter().map(SummaryEntry::nbytes).sum()
+    }
+
+    /// Number of checkpoint tensors (shards counted individually).
+    pub fn tensor_count(&self) -> usize {
+        self.entries.iter().map(|e| e.shards).sum()
+    }
+
+    /// The scope tree as text: one row per scope (with subtotals) and per variable,
+    /// then the totals.
+    pub fn render(&self) -> String {
+        struct Row {
+            label: String,
+            shape: String,
+            dtype: String,
+            params: u64,
+            bytes: u64,
+            shards: String,
+        }
+        let mut subtotal: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+        for e in &self.entries {
+            let parts: Vec<&str> = e.name.split('/').collect();
+            for i in 1..parts.len() {
+                let t = subtotal.entry(parts[..i].join("/")).or_default();
+                t.0 += e.params();
+                t.1 += e.nbytes();
+            }
+        }
+        let mut rows = Vec::new();
+        let mut open: Vec<String> = Vec::new();
+        for e in &self.entries {
+            let parts: Vec<&str> = e.name.split('/').collect();
+            let scopes = &parts[..parts.len() - 1];
+            let common = open
+                .iter()
+                .zip(scopes.iter())
+                .take_while(|(a, b)| a == b)
+                .count();
+            open.truncate(common);
+            for (depth, s) in scopes.iter().enumerate().skip(common) {
+                open.push((*s).to_string());
+                let (params, bytes) = subtotal[&scopes[..=depth].join("/")];
+                rows.push(Row {
+                    label: format!("{}{s}/", "  ".repeat(depth)),
+                    shape: String::new(),
+                    dtype: String::new(),
+                    params,
+                    bytes,
+                    shards: String::new(),
+                });
+            }
+            let shape = format!(
+                "[{}]",
+                e.shape
+                    .iter()
+                    .map(usize::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            rows.push(Row {
+                label: format!("{}{}", "  ".repeat(scopes.len()), parts[parts.len() - 1]),
+                shape,
+                dtype: e.dtype.name().to_string(),
+                params: e.params(),
+                bytes: e.nbytes(),
+                shards: e.shards.to_string(),
+            });
+        }
+        let w_label = rows.iter().map(|r| r.label.len()).max().unwrap_or(0).max(8);
+        let w_shape = rows.iter().map(|r| r.shape.len()).max().unwrap_or(0).max(5);
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "{:<w_label$}  {:<w_shape$}  {:<8}  {:>14}  {:>10}  {:>6}",
+            "VARIABLE", "SHAPE", "DTYPE", "PARAMS", "BYTES", "SHARDS"
+        );
+        for r in &rows {
+            let _ = writeln!(
+                out,
+                "{:<w_label$}  {:<w_shape$}  {:<8}  {:>14}  {:>10}  {:>6}",
+                r.label,
+                r.shape,
+                r.dtype,
+                group_digits(r.params),
+                format_bytes(r.bytes),
+                r.shards
+            );
+        }
+        let _ = writeln!(
+            out,
+            "total: {} parameters in {} variables ({} tensors), {}",
+            group_digits(self.total_params()),
+            self.entries.len(),
+            self.tensor_count(),
+            format_bytes(self.total_bytes())
+        );
+        out
+    }
+}
+
+/// `1234567` → `"1,234,567"`.
+pub fn group_digits(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Bytes in decimal units: `"1.20 GB"`, `"512 B"`.
+pub fn format_bytes(b: u64) -> String {
+    const UNITS: [&str; 4] = ["kB", "MB", "GB", "TB"];
+    if b < 1000 {
+        return format!("{b} B");
+    }
+    let mut v = b as f64;
+    let mut unit = "B";
+    for u in UNITS {
+        if v < 1000.0 {
+            break;
+        }
+        v /= 1000.0;
+        unit = u;
+    }
+    format!("{v:.2} {unit}")
+}

@@ -1,0 +1,245 @@
+//! Restoring variables from safetensors checkpoints.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use varscope::checkpoint::{save_safetensors, LoadedCheckpoint};
+use varscope::restore::{
+    restore, restore_file, PartitionInfo, RestoreError, PARTITION_METADATA_PREFIX,
+};
+use varscope::{
+    get_variable, variable_scope, DType, FixedSizePartitioner, Graph, Init, PartitionedVariable,
+    Tensor, Variable,
+};
+
+/// `base + flat index in the full variable`, so shards carry their position.
+fn iota(base: f32) -> Init {
+    Init::custom(move |ctx| {
+        let full = ctx.full_shape.dims().to_vec();
+        let shape = ctx.shape.dims().to_vec();
+        let cols: usize = full[1..].iter().product();
+        let mut out = Vec::with_capacity(ctx.shape.num_elements());
+        for r in 0..shape[0] {
+            for c in 0..cols {
+                out.push(base + ((ctx.offset[0] + r) * cols + c) as f32);
+            }
+        }
+        Tensor::from_vec(out, shape)
+    })
+}
+
+fn single(g: &Graph, name: &str, dims: [usize; 2], base: f32) -> Variable {
+    g.as_default(|| {
+        variable_scope("m")
+            .enter(|_| {
+                get_variable(name)
+                    .shape(dims)
+                    .initializer(iota(base))
+                    .build()
+            })
+            .unwrap()
+    })
+    .unwrap()
+}
+
+fn partitioned(
+    g: &Graph,
+    name: &str,
+    dims: [usize; 2],
+    shards: usize,
+    base: f32,
+) -> PartitionedVariable {
+    g.as_default(|| {
+        variable_scope("m")
+            .enter(|_| {
+                get_variable(name)
+                    .shape(dims)
+                    .initializer(iota(base))
+                    .partitioner(FixedSizePartitioner::new(shards, 0))
+                    .build_partitioned()
+            })
+            .unwrap()
+    })
+    .unwrap()
+}
+
+fn values(v: &Variable) -> Vec<f64> {
+    v.value().unwrap().to_f64_vec()
+}
+
+fn expected(dims: [usize; 2], base: f64) -> Vec<f64> {
+    (0..dims[0] * dims[1]).map(|i| base + i as f64).collect()
+}
+
+fn checkpoint_of(g: &Graph) -> LoadedCheckpoint {
+    let mut ckpt = LoadedCheckpoint::default();
+    for v in g.global_variables() {
+        ckpt.tensors
+            .insert(v.checkpoint_name().to_string(), v.value().unwrap());
+    }
+    ckpt
+}
+
+#[test]
+fn round_trip_through_a_file() {
+    let src = Graph::with_seed(1);
+    single(&src, "w", [2, 3], 100.0);
+    let p = partitioned(&src, "emb", [5, 2], 2, 10.0);
+    let dir = tempdir("roundtrip");
+    let path = dir.join("ckpt.safetensors");
+    let ckpt = checkpoint_of(&src);
+    let mut meta = BTreeMap::new();
+    meta.insert(
+        format!("{PARTITION_METADATA_PREFIX}{}", p.name()),
+        PartitionInfo::of(&p).to_json(),
+    );
+    save_safetensors(
+        &path,
+        ckpt.tensors.iter().map(|(k, t)| (k.clone(), t)),
+        &meta,
+    )
+    .unwrap();
+
+    let dst = Graph::with_seed(2);
+    let w = single(&dst, "w", [2, 3], 0.0);
+    let q = partitioned(&dst, "emb", [5, 2], 2, 0.0);
+    let report = restore_file(&dst, &path).unwrap();
+    assert_eq!(report.restored, vec!["m/emb/part_0", "m/emb/part_1", "m/w"]);
+    assert!(report.resliced.is_empty());
+    assert!(report.unused.is_empty());
+    assert_eq!(report.bytes, (6 + 10) * 4);
+    assert_eq!(values(&w), expected([2, 3], 100.0));
+    assert_eq!(q.as_tensor().unwrap().to_f64_vec(), expected([5, 2], 10.0));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn partitioned_variable_from_an_unpartitioned_tensor() {
+    let src = Graph::with_seed(1);
+    single(&src, "emb", [7, 3], 5.0);
+    let dst = Graph::with_seed(2);
+    let q = partitioned(&dst, "emb", [7, 3], 3, 0.0);
+    let report = restore(&dst, &checkpoint_of(&src)).unwrap();
+    assert_eq!(report.resliced.len(), 3);
+    assert_eq!(q.as_tensor().unwrap().to_f64_vec(), expected([7, 3], 5.0));
+    assert_eq!(report.unused, Vec::<String>::new());
+}
+
+#[test]
+fn unpartitioned_and_repartitioned_variables_from_shards() {
+    let src = Graph::with_seed(1);
+    let p = partitioned(&src, "emb", [9, 2], 3, 1.0);
+    let mut ckpt = checkpoint_of(&src);
+    ckpt.metadata.insert(
+        format!("{PARTITION_METADATA_PREFIX}m/emb"),
+        PartitionInfo::of(&p).to_json(),
+    );
+    // Into one variable.
+    let g1 = Graph::with_seed(2);
+    let w = single(&g1, "emb", [9, 2], 0.0);
+    restore(&g1, &ckpt).unwrap();
+    assert_eq!(values(&w), expected([9, 2], 1.0));
+    // Into a different partitioning.
+    let g2 = Graph::with_seed(3);
+    let q = partitioned(&g2, "emb", [9, 2], 2, 0.0);
+    let report = restore(&g2, &ckpt).unwrap();
+    assert_eq!(report.resliced, vec!["m/emb/part_0", "m/emb/part_1"]);
+    assert_eq!(q.as_tensor().unwrap().to_f64_vec(), expected([9, 2], 1.0));
+}
+
+fn untouched(vars: &[&Variable]) -> Vec<Vec<f64>> {
+    vars.iter().map(|v| values(v)).collect()
+}
+
+#[test]
+fn missing_variable_is_a_typed_error_and_changes_nothing() {
+    let src = Graph::with_seed(1);
+    single(&src, "a", [2, 2], 50.0);
+    let dst = Graph::with_seed(2);
+    let a = single(&dst, "a", [2, 2], 0.0);
+    let b = single(&dst, "b", [2, 2], 0.0);
+    let before = untouched(&[&a, &b]);
+    let e = restore(&dst, &checkpoint_of(&src)).unwrap_err();
+    assert!(
+        matches!(&e, RestoreError::Missing { name } if name == "m/b"),
+        "{e}"
+    );
+    assert_eq!(untouched(&[&a, &b]), before);
+}
+
+#[test]
+fn shape_and_dtype_mismatches_are_typed_errors_and_change_nothing() {
+    let src = Graph::with_seed(1);
+    single(&src, "a", [2, 2], 50.0);
+    single(&src, "b", [3, 2], 60.0);
+    let ckpt = checkpoint_of(&src);
+
+    let dst = Graph::with_seed(2);
+    let a = single(&dst, "a", [2, 2], 0.0);
+    let b = single(&dst, "b", [2, 3], 0.0);
+    let before = untouched(&[&a, &b]);
+    match restore(&dst, &ckpt).unwrap_err() {
+        RestoreError::ShapeMismatch {
+            name,
+            expected,
+            found,
+            ..
+        } => {
+            assert_eq!(name, "m/b");
+            assert_eq!(expected.dims(), &[2, 3]);
+            assert_eq!(found.dims(), &[3, 2]);
+        }
+        e => panic!("unexpected {e}"),
+    }
+    assert_eq!(untouched(&[&a, &b]), before);
+
+    let mut ckpt = ckpt;
+    ckpt.tensors.insert(
+        "m/b".into(),
+        Tensor::zeros(DType::F64, &varscope::Shape::new([2, 3]).unwrap()),
+    );
+    let e = restore(&dst, &ckpt).unwrap_err();
+    assert!(
+        matches!(&e, RestoreError::DTypeMismatch { name, expected: DType::F32, found: DType::F64, .. } if name == "m/b"),
+        "{e}"
+    );
+    assert_eq!(untouched(&[&a, &b]), before);
+    let as_error: varscope::Error = e.into();
+    assert!(as_error.to_string().contains("m/b"));
+}
+
+#[test]
+fn corrupt_and_unreadable_files_are_typed_errors() {
+    let dir = tempdir("corrupt");
+    let g = Graph::with_seed(2);
+    let a = single(&g, "a", [2, 2], 0.0);
+    let before = values(&a);
+    let path = dir.join("bad.safetensors");
+    std::fs::write(&path, b"\x10\x00\x00\x00\x00\x00\x00\x00{not json at all").unwrap();
+    let e = restore_file(&g, &path).unwrap_err();
+    assert!(matches!(e, RestoreError::Corrupt { .. }), "{e}");
+    let e = restore_file(&g, &dir.join("missing.safetensors")).unwrap_err();
+    assert!(matches!(e, RestoreError::Io { .. }), "{e}");
+    assert_eq!(values(&a), before);
+
+    // Partition metadata that does not tile the variable.
+    let mut ckpt = LoadedCheckpoint::default();
+    ckpt.tensors.insert(
+        "m/a/part_0".into(),
+        Tensor::from_vec(vec![1.0f32, 2.0], [1, 2]).unwrap(),
+    );
+    ckpt.metadata.insert(
+        format!("{PARTITION_METADATA_PREFIX}m/a"),
+        r#"{"full_shape":[2,2],"shards":[{"name":"m/a/part_0","offset":[0,0],"shape":[1,2]}]}"#
+            .into(),
+    );
+    let e = restore(&g, &ckpt).unwrap_err();
+    assert!(matches!(e, RestoreError::Corrupt { .. }), "{e}");
+    assert_eq!(values(&a), before);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+fn tempdir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("varscope-restore-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
