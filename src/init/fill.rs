@@ -79,6 +79,7 @@ impl Part {
     }
 
     /// Number of elements.
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.len
     }
@@ -192,7 +193,10 @@ mod tests {
             globals(&[10, 4], &[3, 0], &[2, 4]),
             vec![12, 13, 14, 15, 16, 17, 18, 19]
         );
-        assert_eq!(globals(&[4, 10], &[0, 7], &[2, 3]), vec![7, 8, 9, 17, 18, 19]);
+        assert_eq!(
+            globals(&[4, 10], &[0, 7], &[2, 3]),
+            vec![7, 8, 9, 17, 18, 19]
+        );
         assert_eq!(
             globals(&[2, 3, 4], &[0, 1, 0], &[2, 2, 4]),
             vec![4, 5, 6, 7, 8, 9, 10, 11, 16, 17, 18, 19, 20, 21, 22, 23]

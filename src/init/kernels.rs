@@ -9,7 +9,6 @@
 //! produce any contiguous range of the output on its own, in any order, on any
 //! thread, with bit-identical results.
 
-use super::fastmath;
 use super::philox::PhiloxStream;
 use half::{bf16, f16};
 
@@ -80,6 +79,9 @@ pub(crate) fn u64_to_f64(x0: u32, x1: u32) -> f64 {
 }
 
 /// `BoxMullerFloat`: two standard normals from two uint32 samples.
+///
+/// `logf`, `sinf` and `cosf` are the platform libm's, as in TensorFlow's kernel
+/// (with glibc this reproduces TF's values bit for bit).
 #[inline(always)]
 pub(crate) fn box_muller_f32(x0: u32, x1: u32) -> (f32, f32) {
     const EPSILON: f32 = 1.0e-7;
@@ -164,8 +166,6 @@ impl Real for f64 {
 pub(crate) trait Half: Real {
     /// Round from f32.
     fn from_f32(v: f32) -> Self;
-    /// Widen to f32.
-    fn to_f32(self) -> f32;
     /// `Uint16ToHalf` / `Uint16ToGfloat16`: uniform `[0, 1)` from the low bits.
     fn uniform(x: u32) -> Self;
 }
@@ -189,10 +189,6 @@ macro_rules! half_real {
             #[inline(always)]
             fn from_f32(v: f32) -> $t {
                 <$t>::from_f32(v)
-            }
-            #[inline(always)]
-            fn to_f32(self) -> f32 {
-                <$t>::to_f32(self)
             }
             #[inline(always)]
             fn uniform(x: u32) -> $t {

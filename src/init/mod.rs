@@ -47,7 +47,6 @@ use ndarray::ArrayD;
 use std::fmt;
 use std::sync::Arc;
 
-mod fastmath;
 mod fill;
 mod kernels;
 mod linalg;
@@ -556,7 +555,10 @@ impl Init {
             } else {
                 Err(init_err(
                     name,
-                    format!("Expected floating point type, got <dtype: '{}'>.", ctx.dtype),
+                    format!(
+                        "Expected floating point type, got <dtype: '{}'>.",
+                        ctx.dtype
+                    ),
                 ))
             }
         };
@@ -997,8 +999,16 @@ fn draw_normal_f64(dtype: DType, st: PhiloxStream, n: usize) -> Vec<f64> {
             n,
             |x| x,
         ),
-        DType::F16 => go(&half_kernel::<f16>(Dist::Normal, st, 0.0, 1.0), n, f64::from),
-        DType::BF16 => go(&half_kernel::<bf16>(Dist::Normal, st, 0.0, 1.0), n, f64::from),
+        DType::F16 => go(
+            &half_kernel::<f16>(Dist::Normal, st, 0.0, 1.0),
+            n,
+            f64::from,
+        ),
+        DType::BF16 => go(
+            &half_kernel::<bf16>(Dist::Normal, st, 0.0, 1.0),
+            n,
+            f64::from,
+        ),
         _ => go(
             &kernels::NormalF32 {
                 st,
@@ -1048,7 +1058,9 @@ fn fill_random(
         Tensor::F32(a) => {
             let (scale, shift) = affine::<f32>(d.dist, d.a, d.b);
             match d.dist {
-                Dist::Uniform => run_kernel(name, a, part, &kernels::UniformF32 { st, scale, shift }),
+                Dist::Uniform => {
+                    run_kernel(name, a, part, &kernels::UniformF32 { st, scale, shift })
+                }
                 Dist::Normal => run_kernel(name, a, part, &kernels::NormalF32 { st, scale, shift }),
                 Dist::Truncated => {
                     run_kernel(name, a, part, &kernels::TruncF32::new(st, scale, shift))

@@ -88,7 +88,12 @@ impl PhiloxStream {
     #[inline(always)]
     pub fn counter(&self, n: u64) -> [u32; 4] {
         let c = self.base.wrapping_add(u128::from(n));
-        [c as u32, (c >> 32) as u32, (c >> 64) as u32, (c >> 96) as u32]
+        [
+            c as u32,
+            (c >> 32) as u32,
+            (c >> 64) as u32,
+            (c >> 96) as u32,
+        ]
     }
 
     /// The 128-bit block `n` of the stream (what TF's generator returns after
