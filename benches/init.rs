@@ -62,6 +62,23 @@ fn bench(c: &mut Criterion) {
                 v.as_slice_mut().unwrap().fill(std::hint::black_box(0.25));
             })
         });
+        // The same baseline, run through `install` on the 1-thread pool (the
+        // initializer variants below pay the same hop into the pool).
+        g.bench_function(BenchmarkId::new("fill_baseline", "1thread-install"), |b| {
+            b.iter(|| {
+                one.install(|| {
+                    let mut v = buf.view_mut::<f32>().unwrap();
+                    v.as_slice_mut().unwrap().fill(std::hint::black_box(0.25));
+                })
+            })
+        });
+        // Constant fills called directly on the calling thread (no `install`;
+        // large outputs then use the global pool).
+        for (name, init) in [("zeros", Init::zeros()), ("constant", Init::constant(0.25))] {
+            g.bench_function(BenchmarkId::new(name, "direct"), |b| {
+                b.iter(|| init.fill_into(&ctx, &mut buf).unwrap())
+            });
+        }
         for (name, init) in inits() {
             for (label, pool) in [("1thread", &one), ("all", &many)] {
                 let id = if label == "all" {

@@ -314,10 +314,17 @@ fn orthogonal_is_orthogonal() {
         let cols = *shape.last().unwrap();
         let rows = t.len() / cols;
         // Rows orthonormal if rows <= cols, else columns.
-        let (n, m, at): (usize, usize, Box<dyn Fn(usize, usize) -> f64>) = if rows <= cols {
-            (rows, cols, Box::new(|i, k| t[i * cols + k]))
+        let (n, m, by_rows) = if rows <= cols {
+            (rows, cols, true)
         } else {
-            (cols, rows, Box::new(|i, k| t[k * cols + i]))
+            (cols, rows, false)
+        };
+        let at = |i: usize, k: usize| {
+            if by_rows {
+                t[i * cols + k]
+            } else {
+                t[k * cols + i]
+            }
         };
         for i in 0..n {
             for j in 0..n {

@@ -92,6 +92,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[allow(clippy::needless_range_loop)]
     fn q_is_orthonormal_and_spans_a() {
         let m = 7;
         let n = 4;

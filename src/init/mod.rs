@@ -224,9 +224,12 @@ pub enum ConstantValue {
     List(Vec<f64>),
 }
 
+/// The function type of a [`CustomInit`].
+pub type CustomFn = dyn Fn(&InitContext<'_>) -> Result<Tensor> + Send + Sync;
+
 /// A user-supplied initializer function.
 #[derive(Clone)]
-pub struct CustomInit(pub(crate) Arc<dyn Fn(&InitContext<'_>) -> Result<Tensor> + Send + Sync>);
+pub struct CustomInit(pub(crate) Arc<CustomFn>);
 
 impl fmt::Debug for CustomInit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -802,7 +805,7 @@ impl Init {
                         dist: Dist::Truncated,
                         a: 0.0,
                         // scipy.stats.truncnorm.std(a=-2, b=2, loc=0., scale=1.)
-                        b: s.sqrt() / 0.879_625_661_034_239_78,
+                        b: s.sqrt() / 0.879_625_661_034_239_8,
                     },
                     Distribution::UntruncatedNormal => Draw {
                         dist: Dist::Normal,

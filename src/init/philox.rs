@@ -120,6 +120,7 @@ impl PhiloxStream {
 
     /// The `N` consecutive blocks `n0, n0 + 1, …`, word-major.
     #[inline(always)]
+    #[allow(clippy::needless_range_loop)]
     pub(crate) fn blocks_from<const N: usize>(&self, n0: u64) -> [[u32; N]; 4] {
         let mut x = [[0u32; N]; 4];
         let c = self.counter(n0);
@@ -175,6 +176,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::needless_range_loop)]
     fn lanes_match_scalar() {
         let s = PhiloxStream::new(0x1234_5678_9abc_def0, 0xffff_ffff_ffff_fff0);
         // Crosses the low-word carry and the 64-bit wrap of the block index.
