@@ -1,13 +1,60 @@
 //! Initializers: TensorFlow 1's `init_ops`, with TF-compatible seeded random streams.
 //!
-//! INTERFACE STUB: the implementation replaces the bodies, keeping these signatures.
+//! Random initializers reproduce TensorFlow's CPU kernels exactly: the same
+//! Philox4x32-10 stream ([`philox`]), the same uint32-to-float conversions, the
+//! same Box–Muller transform and truncated-normal rejection with TF's per-group
+//! counter reservation, and the same affine post-processing in the output dtype.
+//! With `Seeds::tf(graph_seed, op_seed)`, a variable gets the values TensorFlow
+//! gives `get_variable(…, initializer=init(seed=op_seed))` under
+//! `set_random_seed(graph_seed)`.
+//!
+//! Every value is a function of its *global* position in the full variable, so a
+//! shard (an [`InitContext`] with an offset and a part shape) holds exactly the
+//! matching slice of the unpartitioned variable, whatever the partitioning, and
+//! large outputs are filled in parallel (on the current rayon pool) with results
+//! independent of the number of threads.
+//!
+//! ```
+//! use varscope::init::{Init, InitContext, Seeds};
+//! use varscope::{DType, Shape};
+//!
+//! let full = Shape::new([4, 3]).unwrap();
+//! let ctx = InitContext {
+//!     name: "w",
+//!     dtype: DType::F32,
+//!     full_shape: &full,
+//!     offset: &[0, 0],
+//!     shape: &full,
+//!     seeds: Seeds::tf(1, 3),
+//! };
+//! let w = Init::glorot_uniform().materialize(&ctx).unwrap();
+//! let limit = (6.0f32 / 7.0).sqrt();
+//! assert!(w.view::<f32>().unwrap().iter().all(|v| v.abs() <= limit));
+//!
+//! // Rows 1..3 of the same variable, as a shard.
+//! let part = Shape::new([2, 3]).unwrap();
+//! let shard = InitContext { offset: &[1, 0], shape: &part, ..ctx.clone() };
+//! let s = Init::glorot_uniform().materialize(&shard).unwrap();
+//! assert_eq!(s.to_f64_vec(), w.to_f64_vec()[3..9].to_vec());
+//! ```
 
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::shape::Shape;
-use crate::tensor::Tensor;
+use crate::tensor::{Element, Tensor};
+use half::{bf16, f16};
+use ndarray::ArrayD;
 use std::fmt;
 use std::sync::Arc;
+
+mod fill;
+mod kernels;
+mod linalg;
+pub mod philox;
+
+use fill::{fill_part, Part};
+use kernels::{fill_range, Dist, F64Kernel, Half, HalfKernel, Kernel, Real};
+use philox::PhiloxStream;
 
 /// Everything an initializer needs to fill one variable, or one shard of a
 /// partitioned variable.
@@ -28,6 +75,8 @@ pub struct InitContext<'a> {
 }
 
 /// The seed pair of a random initializer, as TensorFlow's kernels receive it.
+///
+/// `seed` becomes the Philox key and `seed2` the upper half of the Philox counter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Seeds {
     /// First seed (the graph-level seed).
@@ -36,17 +85,53 @@ pub struct Seeds {
     pub seed2: u64,
 }
 
+/// `2**31 - 1`, TensorFlow's `_MAXINT32`.
+const MAXINT32: u64 = (1 << 31) - 1;
+
 impl Seeds {
-    /// TF's `get_seed(graph_seed, op_seed)` for a graph with a seed.
+    /// TF's `get_seed(op_seed)` in a graph with seed `graph_seed`: both seeds are
+    /// reduced modulo `2**31 - 1` (`_truncate_seed`), and the pair `(0, 0)`, which
+    /// the kernels would read as "nondeterministic", becomes `(0, 2**31 - 1)`.
+    ///
+    /// ```
+    /// use varscope::init::Seeds;
+    /// assert_eq!(Seeds::tf(1, 3), Seeds { seed: 1, seed2: 3 });
+    /// assert_eq!(Seeds::tf((1 << 31) + 5, 42), Seeds { seed: 6, seed2: 42 });
+    /// assert_eq!(Seeds::tf(0, 0), Seeds { seed: 0, seed2: (1 << 31) - 1 });
+    /// ```
     pub fn tf(graph_seed: u64, op_seed: u64) -> Seeds {
-        Seeds {
-            seed: graph_seed,
-            seed2: op_seed,
+        let seed = graph_seed % MAXINT32;
+        let seed2 = op_seed % MAXINT32;
+        if seed == 0 && seed2 == 0 {
+            Seeds {
+                seed: 0,
+                seed2: MAXINT32,
+            }
+        } else {
+            Seeds { seed, seed2 }
         }
     }
 
+    /// TF's `get_seed(op_seed)` when only the op seed is set: the graph seed is
+    /// `DEFAULT_GRAPH_SEED` (87654321).
+    ///
+    /// ```
+    /// use varscope::init::Seeds;
+    /// assert_eq!(Seeds::op_only(5), Seeds::tf(87654321, 5));
+    /// ```
+    pub fn op_only(op_seed: u64) -> Seeds {
+        Seeds::tf(87_654_321, op_seed)
+    }
+
     /// The seeds of a variable whose initializer has no op seed: derived from the
-    /// graph seed and the variable's full name, never from creation order.
+    /// graph seed and the variable's full name (a stable FNV-1a hash), never from
+    /// creation order.
+    ///
+    /// ```
+    /// use varscope::init::Seeds;
+    /// assert_eq!(Seeds::for_name(1, "a/w"), Seeds::for_name(1, "a/w"));
+    /// assert_ne!(Seeds::for_name(1, "a/w"), Seeds::for_name(1, "b/w"));
+    /// ```
     pub fn for_name(graph_seed: u64, full_name: &str) -> Seeds {
         let mut h: u64 = 0xcbf2_9ce4_8422_2325;
         for b in full_name.bytes() {
@@ -54,6 +139,11 @@ impl Seeds {
             h = h.wrapping_mul(0x100_0000_01b3);
         }
         Seeds::tf(graph_seed, h)
+    }
+
+    /// The Philox stream these seeds select.
+    pub fn stream(&self) -> PhiloxStream {
+        PhiloxStream::new(self.seed, self.seed2)
     }
 }
 
@@ -68,6 +158,27 @@ pub enum FanMode {
     FanAvg,
 }
 
+impl FanMode {
+    /// Parses TF's mode names (`"fan_in"`, `"fan_out"`, `"fan_avg"`, any case).
+    ///
+    /// # Errors
+    /// [`Error::Initializer`] with TF's text for another name.
+    ///
+    /// ```
+    /// use varscope::init::FanMode;
+    /// assert_eq!(FanMode::parse("FAN_AVG").unwrap(), FanMode::FanAvg);
+    /// assert!(FanMode::parse("fan").is_err());
+    /// ```
+    pub fn parse(mode: &str) -> Result<FanMode> {
+        match mode.to_ascii_lowercase().as_str() {
+            "fan_in" => Ok(FanMode::FanIn),
+            "fan_out" => Ok(FanMode::FanOut),
+            "fan_avg" => Ok(FanMode::FanAvg),
+            _ => Err(init_err("", format!("Invalid `mode` argument: {mode}"))),
+        }
+    }
+}
+
 /// Distribution of [`Init::VarianceScaling`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Distribution {
@@ -79,6 +190,31 @@ pub enum Distribution {
     Uniform,
 }
 
+impl Distribution {
+    /// Parses TF's distribution names (`"normal"`, `"truncated_normal"`,
+    /// `"untruncated_normal"`, `"uniform"`; lower-cased first, as TF does).
+    ///
+    /// # Errors
+    /// [`Error::Initializer`] with TF's text for another name.
+    ///
+    /// ```
+    /// use varscope::init::Distribution;
+    /// assert_eq!(Distribution::parse("Normal").unwrap(), Distribution::TruncatedNormal);
+    /// assert!(Distribution::parse("gaussian").is_err());
+    /// ```
+    pub fn parse(distribution: &str) -> Result<Distribution> {
+        match distribution.to_ascii_lowercase().as_str() {
+            "normal" | "truncated_normal" => Ok(Distribution::TruncatedNormal),
+            "untruncated_normal" => Ok(Distribution::UntruncatedNormal),
+            "uniform" => Ok(Distribution::Uniform),
+            _ => Err(init_err(
+                "",
+                format!("Invalid `distribution` argument: {distribution}"),
+            )),
+        }
+    }
+}
+
 /// A constant initializer's value.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ConstantValue {
@@ -88,9 +224,12 @@ pub enum ConstantValue {
     List(Vec<f64>),
 }
 
+/// The function type of a [`CustomInit`].
+pub type CustomFn = dyn Fn(&InitContext<'_>) -> Result<Tensor> + Send + Sync;
+
 /// A user-supplied initializer function.
 #[derive(Clone)]
-pub struct CustomInit(pub(crate) Arc<dyn Fn(&InitContext<'_>) -> Result<Tensor> + Send + Sync>);
+pub struct CustomInit(pub(crate) Arc<CustomFn>);
 
 impl fmt::Debug for CustomInit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -99,6 +238,15 @@ impl fmt::Debug for CustomInit {
 }
 
 /// An initializer.
+///
+/// ```
+/// use varscope::init::{Distribution, FanMode, Init};
+/// let he = Init::variance_scaling(2.0, FanMode::FanIn, Distribution::TruncatedNormal)
+///     .unwrap()
+///     .with_seed(7);
+/// assert_eq!(he.seed(), Some(7));
+/// assert!(Init::variance_scaling(0.0, FanMode::FanIn, Distribution::Uniform).is_err());
+/// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum Init {
@@ -171,75 +319,95 @@ pub enum Init {
     Custom(CustomInit),
 }
 
+fn init_err(name: &str, message: impl Into<String>) -> Error {
+    Error::Initializer {
+        name: name.to_string(),
+        message: message.into(),
+    }
+}
+
+/// TF's `_compute_fans(shape)`: `(fan_in, fan_out)`.
+///
+/// Rank 0 gives `(1, 1)`, rank 1 `(n, n)`, rank 2 `(rows, cols)`, and higher ranks
+/// (convolution kernels `[..., in, out]`) multiply by the receptive field size.
+///
+/// ```
+/// use varscope::init::compute_fans;
+/// assert_eq!(compute_fans(&[3, 3, 64, 128]), (576, 1152));
+/// assert_eq!(compute_fans(&[]), (1, 1));
+/// assert_eq!(compute_fans(&[5]), (5, 5));
+/// ```
+pub fn compute_fans(shape: &[usize]) -> (u128, u128) {
+    match shape.len() {
+        0 => (1, 1),
+        1 => (shape[0] as u128, shape[0] as u128),
+        2 => (shape[0] as u128, shape[1] as u128),
+        r => {
+            let receptive: u128 = shape[..r - 2].iter().map(|&d| d as u128).product();
+            (
+                shape[r - 2] as u128 * receptive,
+                shape[r - 1] as u128 * receptive,
+            )
+        }
+    }
+}
+
+/// A random draw after parameter resolution: distribution and its two parameters
+/// (`(minval, maxval)` for uniform, `(mean, stddev)` for the normals).
+#[derive(Debug, Clone, Copy)]
+struct Draw {
+    dist: Dist,
+    a: f64,
+    b: f64,
+}
+
 impl Init {
-    /// Zeros.
+    /// All zeros (`false` for bool).
     pub fn zeros() -> Init {
         Init::Zeros
     }
-    /// Glorot uniform, the default for floating-point variables.
-    pub fn glorot_uniform() -> Init {
-        Init::VarianceScaling {
-            scale: 1.0,
-            mode: FanMode::FanAvg,
-            distribution: Distribution::Uniform,
-            seed: None,
-        }
+    /// All ones (`true` for bool).
+    pub fn ones() -> Init {
+        Init::Ones
     }
     /// A scalar constant.
     pub fn constant(v: f64) -> Init {
         Init::Constant(ConstantValue::Scalar(v))
     }
-    /// A user initializer function, called with the context of each variable (or
-    /// shard) it creates.
-    pub fn custom<F>(f: F) -> Init
-    where
-        F: Fn(&InitContext<'_>) -> Result<Tensor> + Send + Sync + 'static,
-    {
-        Init::Custom(CustomInit(Arc::new(f)))
-    }
-    /// The concrete tensor of [`Init::Value`].
-    pub fn value(&self) -> Option<&Tensor> {
-        match self {
-            Init::Value(t) => Some(t),
-            _ => None,
-        }
-    }
-    /// The op seed, if set.
-    pub fn seed(&self) -> Option<u64> {
-        None
-    }
-    /// Checks parameters against the context without producing values.
+    /// Row-major constant values: the last value repeats when the list is shorter
+    /// than the variable; a longer list is an error. Shards read the list at their
+    /// global positions (so a partitioned variable equals the unpartitioned one).
     ///
-    /// # Errors
-    /// [`Error::Initializer`] for parameters TF rejects.
-    pub fn validate(&self, _ctx: &InitContext<'_>) -> Result<()> {
-        Ok(())
+    /// ```
+    /// use varscope::init::{Init, InitContext, Seeds};
+    /// use varscope::{DType, Shape};
+    /// let s = Shape::new([2, 3]).unwrap();
+    /// let ctx = InitContext { name: "c", dtype: DType::I32, full_shape: &s, offset: &[0, 0],
+    ///     shape: &s, seeds: Seeds::tf(1, 1) };
+    /// let t = Init::constant_list(vec![1.0, 2.0, 3.0, 4.0]).materialize(&ctx).unwrap();
+    /// assert_eq!(t.to_f64_vec(), vec![1.0, 2.0, 3.0, 4.0, 4.0, 4.0]);
+    /// ```
+    pub fn constant_list(values: Vec<f64>) -> Init {
+        Init::Constant(ConstantValue::List(values))
     }
-    /// Produces the values of one variable or shard.
-    ///
-    /// # Errors
-    /// [`Error::Initializer`] for parameters TF rejects, or a custom function's error.
-    pub fn materialize(&self, ctx: &InitContext<'_>) -> Result<Tensor> {
-        match self {
-            Init::Custom(c) => (c.0)(ctx),
-            Init::Value(t) => Ok(t.clone()),
-            Init::Ones => Ok(Tensor::zeros(ctx.dtype, ctx.shape)),
-            Init::Constant(ConstantValue::Scalar(v)) if *v != 0.0 => Err(Error::Initializer {
-                name: ctx.name.into(),
-                message: "stub".into(),
-            }),
-            _ => Ok(Tensor::zeros(ctx.dtype, ctx.shape)),
-        }
+    /// A concrete tensor (the variable takes its shape and dtype). Same as
+    /// `Init::Value(t)`.
+    pub fn from_value(t: Tensor) -> Init {
+        Init::Value(t)
     }
-}
-
-// Constructors completed by the initializer implementation.
-impl Init {
-    /// `U[minval, maxval)`.
+    /// `U[minval, maxval)` for floats.
     pub fn random_uniform(minval: f64, maxval: f64) -> Init {
         Init::RandomUniform {
             minval,
             maxval: Some(maxval),
+            seed: None,
+        }
+    }
+    /// Integers uniform in `[minval, maxval)` (for `int32`/`int64` variables).
+    pub fn random_uniform_int(minval: i64, maxval: i64) -> Init {
+        Init::RandomUniform {
+            minval: minval as f64,
+            maxval: Some(maxval as f64),
             seed: None,
         }
     }
@@ -251,7 +419,7 @@ impl Init {
             seed: None,
         }
     }
-    /// Truncated normal.
+    /// Normal re-drawn beyond two standard deviations.
     pub fn truncated_normal(mean: f64, stddev: f64) -> Init {
         Init::TruncatedNormal {
             mean,
@@ -259,78 +427,16 @@ impl Init {
             seed: None,
         }
     }
-    /// Ones.
-    pub fn ones() -> Init {
-        Init::Ones
+    /// TF's deprecated `uniform_unit_scaling_initializer(factor)`.
+    pub fn uniform_unit_scaling(factor: f64) -> Init {
+        Init::UniformUnitScaling { factor, seed: None }
     }
-    /// A list constant.
-    pub fn constant_list(v: Vec<f64>) -> Init {
-        Init::Constant(ConstantValue::List(v))
-    }
-    /// Sets the op seed.
-    pub fn with_seed(self, _seed: u64) -> Init {
-        self
-    }
-}
-
-// Stand-in constructors (replaced by the initializer implementation)
-impl Init {
-    /// Glorot normal.
-    pub fn glorot_normal() -> Init {
-        Init::VarianceScaling {
-            scale: 1.0,
-            mode: FanMode::FanAvg,
-            distribution: Distribution::TruncatedNormal,
-            seed: None,
-        }
-    }
-    /// He normal.
-    pub fn he_normal() -> Init {
-        Init::VarianceScaling {
-            scale: 2.0,
-            mode: FanMode::FanIn,
-            distribution: Distribution::TruncatedNormal,
-            seed: None,
-        }
-    }
-    /// He uniform.
-    pub fn he_uniform() -> Init {
-        Init::VarianceScaling {
-            scale: 2.0,
-            mode: FanMode::FanIn,
-            distribution: Distribution::Uniform,
-            seed: None,
-        }
-    }
-    /// LeCun normal.
-    pub fn lecun_normal() -> Init {
-        Init::VarianceScaling {
-            scale: 1.0,
-            mode: FanMode::FanIn,
-            distribution: Distribution::TruncatedNormal,
-            seed: None,
-        }
-    }
-    /// LeCun uniform.
-    pub fn lecun_uniform() -> Init {
-        Init::VarianceScaling {
-            scale: 1.0,
-            mode: FanMode::FanIn,
-            distribution: Distribution::Uniform,
-            seed: None,
-        }
-    }
-    /// Variance scaling.
+    /// `variance_scaling_initializer(scale, mode, distribution)`.
     ///
     /// # Errors
-    /// [`Error::Initializer`] for a non-positive scale.
+    /// [`Error::Initializer`] (TF's text) when `scale <= 0`.
     pub fn variance_scaling(scale: f64, mode: FanMode, distribution: Distribution) -> Result<Init> {
-        if scale <= 0.0 {
-            return Err(Error::Initializer {
-                name: String::new(),
-                message: "`scale` must be positive float.".into(),
-            });
-        }
+        check_scale("", scale)?;
         Ok(Init::VarianceScaling {
             scale,
             mode,
@@ -338,16 +444,673 @@ impl Init {
             seed: None,
         })
     }
-    /// Orthogonal.
+    fn vs(scale: f64, mode: FanMode, distribution: Distribution) -> Init {
+        Init::VarianceScaling {
+            scale,
+            mode,
+            distribution,
+            seed: None,
+        }
+    }
+    /// Glorot uniform, the default for floating-point variables.
+    pub fn glorot_uniform() -> Init {
+        Init::vs(1.0, FanMode::FanAvg, Distribution::Uniform)
+    }
+    /// Glorot normal (truncated).
+    pub fn glorot_normal() -> Init {
+        Init::vs(1.0, FanMode::FanAvg, Distribution::TruncatedNormal)
+    }
+    /// He uniform.
+    pub fn he_uniform() -> Init {
+        Init::vs(2.0, FanMode::FanIn, Distribution::Uniform)
+    }
+    /// He normal (truncated).
+    pub fn he_normal() -> Init {
+        Init::vs(2.0, FanMode::FanIn, Distribution::TruncatedNormal)
+    }
+    /// LeCun uniform.
+    pub fn lecun_uniform() -> Init {
+        Init::vs(1.0, FanMode::FanIn, Distribution::Uniform)
+    }
+    /// LeCun normal (truncated).
+    pub fn lecun_normal() -> Init {
+        Init::vs(1.0, FanMode::FanIn, Distribution::TruncatedNormal)
+    }
+    /// A (semi-)orthogonal matrix times `gain`.
     pub fn orthogonal(gain: f64) -> Init {
         Init::Orthogonal { gain, seed: None }
     }
-    /// Identity.
+    /// `gain * I` (2-D variables only).
     pub fn identity(gain: f64) -> Init {
         Init::Identity { gain }
     }
-    /// Uniform unit scaling.
-    pub fn uniform_unit_scaling(factor: f64) -> Init {
-        Init::UniformUnitScaling { factor, seed: None }
+    /// A user initializer function, called with the context of each variable (or
+    /// shard) it creates.
+    pub fn custom<F>(f: F) -> Init
+    where
+        F: Fn(&InitContext<'_>) -> Result<Tensor> + Send + Sync + 'static,
+    {
+        Init::Custom(CustomInit(Arc::new(f)))
+    }
+    /// Sets the op seed of a random initializer (other initializers are returned
+    /// unchanged).
+    pub fn with_seed(mut self, s: u64) -> Init {
+        match &mut self {
+            Init::RandomUniform { seed, .. }
+            | Init::RandomNormal { seed, .. }
+            | Init::TruncatedNormal { seed, .. }
+            | Init::UniformUnitScaling { seed, .. }
+            | Init::VarianceScaling { seed, .. }
+            | Init::Orthogonal { seed, .. } => *seed = Some(s),
+            _ => {}
+        }
+        self
+    }
+    /// The concrete tensor of [`Init::Value`].
+    pub fn value(&self) -> Option<&Tensor> {
+        match self {
+            Init::Value(t) => Some(t),
+            _ => None,
+        }
+    }
+    /// The op seed, if set.
+    pub fn seed(&self) -> Option<u64> {
+        match self {
+            Init::RandomUniform { seed, .. }
+            | Init::RandomNormal { seed, .. }
+            | Init::TruncatedNormal { seed, .. }
+            | Init::UniformUnitScaling { seed, .. }
+            | Init::VarianceScaling { seed, .. }
+            | Init::Orthogonal { seed, .. } => *seed,
+            _ => None,
+        }
+    }
+    /// Whether the initializer draws random numbers (and so uses `ctx.seeds`).
+    pub fn is_random(&self) -> bool {
+        matches!(
+            self,
+            Init::RandomUniform { .. }
+                | Init::RandomNormal { .. }
+                | Init::TruncatedNormal { .. }
+                | Init::UniformUnitScaling { .. }
+                | Init::VarianceScaling { .. }
+                | Init::Orthogonal { .. }
+        )
+    }
+
+    /// Checks parameters against the context without producing values.
+    ///
+    /// # Errors
+    /// [`Error::Initializer`] for parameters TF rejects: a float-only initializer
+    /// on a non-float dtype, an integer uniform without `maxval` or with
+    /// `minval >= maxval`, a constant list longer than the (full) variable,
+    /// orthogonal of rank < 2, identity not 2-D, a value tensor whose shape or dtype
+    /// disagrees, or a part that does not fit in the full shape.
+    pub fn validate(&self, ctx: &InitContext<'_>) -> Result<()> {
+        let name = ctx.name;
+        if let Init::Custom(_) = self {
+            return Ok(());
+        }
+        Part::new(name, ctx.full_shape, ctx.offset, ctx.shape)?;
+        let need_float = || {
+            if ctx.dtype.is_floating() {
+                Ok(())
+            } else {
+                Err(init_err(
+                    name,
+                    format!(
+                        "Expected floating point type, got <dtype: '{}'>.",
+                        ctx.dtype
+                    ),
+                ))
+            }
+        };
+        match self {
+            Init::Zeros | Init::Ones | Init::Constant(ConstantValue::Scalar(_)) => Ok(()),
+            Init::Constant(ConstantValue::List(v)) => {
+                let n = ctx.full_shape.num_elements();
+                if v.len() > n {
+                    Err(init_err(
+                        name,
+                        format!(
+                            "Too many elements provided. Needed at most {n}, but received {}",
+                            v.len()
+                        ),
+                    ))
+                } else {
+                    Ok(())
+                }
+            }
+            Init::Value(t) => {
+                if t.dtype() != ctx.dtype {
+                    Err(init_err(
+                        name,
+                        format!(
+                            "Initializer type '{}' and explicit dtype '{}' don't match.",
+                            t.dtype(),
+                            ctx.dtype
+                        ),
+                    ))
+                } else if t.shape() != *ctx.full_shape {
+                    Err(init_err(
+                        name,
+                        format!(
+                            "initializer value of shape {} does not match the variable's shape {}",
+                            t.shape(),
+                            ctx.full_shape
+                        ),
+                    ))
+                } else {
+                    Ok(())
+                }
+            }
+            Init::RandomUniform { minval, maxval, .. } => {
+                if ctx.dtype.is_integer() {
+                    let Some(maxval) = maxval else {
+                        return Err(init_err(
+                            name,
+                            format!("Must specify maxval for integer dtype tf.{}", ctx.dtype),
+                        ));
+                    };
+                    let (lo, hi) = int_bounds(ctx.dtype, *minval, *maxval);
+                    if lo >= hi && ctx.full_shape.num_elements() > 0 {
+                        return Err(init_err(
+                            name,
+                            format!("Need minval < maxval: {lo} >= {hi}"),
+                        ));
+                    }
+                    Ok(())
+                } else if ctx.dtype.is_floating() {
+                    Ok(())
+                } else {
+                    Err(init_err(
+                        name,
+                        format!(
+                            "Expected floating point or integer type, got <dtype: '{}'>.",
+                            ctx.dtype
+                        ),
+                    ))
+                }
+            }
+            Init::RandomNormal { .. }
+            | Init::TruncatedNormal { .. }
+            | Init::UniformUnitScaling { .. } => need_float(),
+            Init::VarianceScaling { scale, .. } => {
+                check_scale(name, *scale)?;
+                need_float()
+            }
+            Init::Orthogonal { .. } => {
+                need_float()?;
+                if ctx.full_shape.rank() < 2 {
+                    return Err(init_err(
+                        name,
+                        "The tensor to initialize must be at least two-dimensional",
+                    ));
+                }
+                Ok(())
+            }
+            Init::Identity { .. } => {
+                need_float()?;
+                if ctx.full_shape.rank() != 2 {
+                    return Err(init_err(
+                        name,
+                        "Identity matrix initializer can only be used for 2D matrices.",
+                    ));
+                }
+                Ok(())
+            }
+            Init::Custom(_) => Ok(()),
+        }
+    }
+
+    /// Produces the values of one variable or shard: allocates the output of
+    /// `ctx.shape` once and fills it in place, in parallel on the current rayon
+    /// pool for large outputs.
+    ///
+    /// # Errors
+    /// [`Error::Initializer`] for parameters TF rejects, or a custom function's error.
+    pub fn materialize(&self, ctx: &InitContext<'_>) -> Result<Tensor> {
+        if let Init::Custom(c) = self {
+            return (c.0)(ctx);
+        }
+        self.validate(ctx)?;
+        let mut t = Tensor::zeros(ctx.dtype, ctx.shape);
+        if let Init::Zeros = self {
+            return Ok(t);
+        }
+        self.fill_checked(ctx, &mut t)?;
+        Ok(t)
+    }
+
+    /// Fills an existing tensor (of `ctx.dtype` and `ctx.shape`, standard layout)
+    /// with the values [`materialize`](Init::materialize) would produce.
+    ///
+    /// # Errors
+    /// As `materialize`, and [`Error::Initializer`] when `out` does not have the
+    /// context's dtype and shape.
+    ///
+    /// ```
+    /// use varscope::init::{Init, InitContext, Seeds};
+    /// use varscope::{DType, Shape, Tensor};
+    /// let s = Shape::new([1000]).unwrap();
+    /// let ctx = InitContext { name: "b", dtype: DType::F32, full_shape: &s, offset: &[0],
+    ///     shape: &s, seeds: Seeds::tf(1, 2) };
+    /// let mut buf = Tensor::zeros(DType::F32, &s);
+    /// Init::random_normal(0.0, 1.0).fill_into(&ctx, &mut buf).unwrap();
+    /// assert_eq!(buf, Init::random_normal(0.0, 1.0).materialize(&ctx).unwrap());
+    /// ```
+    pub fn fill_into(&self, ctx: &InitContext<'_>, out: &mut Tensor) -> Result<()> {
+        if out.dtype() != ctx.dtype || out.shape() != *ctx.shape {
+            return Err(init_err(
+                ctx.name,
+                format!(
+                    "output buffer of dtype {} and shape {} does not match {} {}",
+                    out.dtype(),
+                    out.shape(),
+                    ctx.dtype,
+                    ctx.shape
+                ),
+            ));
+        }
+        if let Init::Custom(c) = self {
+            let t = (c.0)(ctx)?;
+            if t.dtype() != ctx.dtype || t.shape() != *ctx.shape {
+                return Err(init_err(
+                    ctx.name,
+                    format!(
+                        "custom initializer returned {} {} for a {} {} variable",
+                        t.dtype(),
+                        t.shape(),
+                        ctx.dtype,
+                        ctx.shape
+                    ),
+                ));
+            }
+            *out = t;
+            return Ok(());
+        }
+        self.validate(ctx)?;
+        self.fill_checked(ctx, out)
+    }
+
+    /// Fills `out` (already checked against `ctx`).
+    fn fill_checked(&self, ctx: &InitContext<'_>, out: &mut Tensor) -> Result<()> {
+        let part = Part::new(ctx.name, ctx.full_shape, ctx.offset, ctx.shape)?;
+        let st = ctx.seeds.stream();
+        match self {
+            Init::Zeros => fill_constant(ctx, out, &part, 0.0),
+            Init::Ones => fill_constant(ctx, out, &part, 1.0),
+            Init::Constant(ConstantValue::Scalar(v)) => fill_constant(ctx, out, &part, *v),
+            Init::Constant(ConstantValue::List(vs)) => fill_list(ctx, out, &part, vs),
+            Init::Value(t) => fill_value(ctx, out, &part, t),
+            Init::Identity { gain } => fill_identity(ctx, out, &part, *gain),
+            Init::Orthogonal { gain, .. } => fill_orthogonal(ctx, out, &part, st, *gain),
+            Init::Custom(_) => Ok(()),
+            random => {
+                let draw = random.draw(ctx.full_shape)?;
+                fill_random(ctx, out, &part, st, draw)
+            }
+        }
+    }
+
+    /// Resolves a random initializer into a distribution and its parameters, as the
+    /// Python initializers compute them (in float64, from the full shape).
+    fn draw(&self, full: &Shape) -> Result<Draw> {
+        Ok(match *self {
+            Init::RandomUniform { minval, maxval, .. } => Draw {
+                dist: Dist::Uniform,
+                a: minval,
+                b: maxval.unwrap_or(1.0),
+            },
+            Init::RandomNormal { mean, stddev, .. } => Draw {
+                dist: Dist::Normal,
+                a: mean,
+                b: stddev,
+            },
+            Init::TruncatedNormal { mean, stddev, .. } => Draw {
+                dist: Dist::Truncated,
+                a: mean,
+                b: stddev,
+            },
+            Init::UniformUnitScaling { factor, .. } => {
+                let d = full.dims();
+                let mut input_size = 1.0f64;
+                for &x in &d[..d.len().saturating_sub(1)] {
+                    input_size *= x as f64;
+                }
+                let input_size = input_size.max(1.0);
+                let max_val = (3.0 / input_size).sqrt() * factor;
+                Draw {
+                    dist: Dist::Uniform,
+                    a: -max_val,
+                    b: max_val,
+                }
+            }
+            Init::VarianceScaling {
+                scale,
+                mode,
+                distribution,
+                ..
+            } => {
+                let (fan_in, fan_out) = compute_fans(full.dims());
+                let (fan_in, fan_out) = (fan_in as f64, fan_out as f64);
+                let n = match mode {
+                    FanMode::FanIn => fan_in,
+                    FanMode::FanOut => fan_out,
+                    FanMode::FanAvg => (fan_in + fan_out) / 2.0,
+                };
+                let s = scale / n.max(1.0);
+                match distribution {
+                    Distribution::TruncatedNormal => Draw {
+                        dist: Dist::Truncated,
+                        a: 0.0,
+                        // scipy.stats.truncnorm.std(a=-2, b=2, loc=0., scale=1.)
+                        b: s.sqrt() / 0.879_625_661_034_239_8,
+                    },
+                    Distribution::UntruncatedNormal => Draw {
+                        dist: Dist::Normal,
+                        a: 0.0,
+                        b: s.sqrt(),
+                    },
+                    Distribution::Uniform => {
+                        let limit = (3.0 * s).sqrt();
+                        Draw {
+                            dist: Dist::Uniform,
+                            a: -limit,
+                            b: limit,
+                        }
+                    }
+                }
+            }
+            _ => return Err(init_err("", "not a random initializer")),
+        })
+    }
+}
+
+fn check_scale(name: &str, scale: f64) -> Result<()> {
+    if scale <= 0.0 {
+        Err(init_err(name, "`scale` must be positive float."))
+    } else {
+        Ok(())
+    }
+}
+
+/// Integer bounds of an integer uniform, converted as TF converts them.
+fn int_bounds(dtype: DType, minval: f64, maxval: f64) -> (i64, i64) {
+    match dtype {
+        DType::I32 => (i64::from(minval as i32), i64::from(maxval as i32)),
+        _ => (minval as i64, maxval as i64),
+    }
+}
+
+/// The standard-layout slice of an array of the output.
+fn slice_mut<'t, T>(name: &str, a: &'t mut ArrayD<T>) -> Result<&'t mut [T]> {
+    a.as_slice_mut()
+        .ok_or_else(|| init_err(name, "output tensor is not in standard (row-major) layout"))
+}
+
+/// Fills by a function of the global index: `f(k)`.
+fn fill_indexed<T, F>(name: &str, a: &mut ArrayD<T>, part: &Part, f: F) -> Result<()>
+where
+    T: Send,
+    F: Fn(u64) -> T + Sync,
+{
+    let s = slice_mut(name, a)?;
+    fill_part(s, part, &|start, run: &mut [T]| {
+        for (i, o) in run.iter_mut().enumerate() {
+            *o = f(start + i as u64);
+        }
+    });
+    Ok(())
+}
+
+fn fill_constant(ctx: &InitContext<'_>, out: &mut Tensor, part: &Part, v: f64) -> Result<()> {
+    fn go<T: Element>(name: &str, a: &mut ArrayD<T>, part: &Part, v: f64) -> Result<()> {
+        let x = T::from_f64(v);
+        let s = slice_mut(name, a)?;
+        fill_part(s, part, &|_, run: &mut [T]| run.fill(x));
+        Ok(())
+    }
+    crate::tensor::dispatch!(out, a => go(ctx.name, a, part, v))
+}
+
+fn fill_list(ctx: &InitContext<'_>, out: &mut Tensor, part: &Part, vs: &[f64]) -> Result<()> {
+    fn go<T: Element>(name: &str, a: &mut ArrayD<T>, part: &Part, vs: &[f64]) -> Result<()> {
+        let conv: Vec<T> = vs.iter().map(|&v| T::from_f64(v)).collect();
+        let Some(&last) = conv.last() else {
+            // TF fills a tensor from an empty proto with zeros.
+            return Ok(());
+        };
+        fill_indexed(name, a, part, |k| {
+            usize::try_from(k)
+                .ok()
+                .and_then(|k| conv.get(k))
+                .copied()
+                .unwrap_or(last)
+        })
+    }
+    crate::tensor::dispatch!(out, a => go(ctx.name, a, part, vs))
+}
+
+fn fill_value(ctx: &InitContext<'_>, out: &mut Tensor, part: &Part, t: &Tensor) -> Result<()> {
+    fn go<T: Element>(name: &str, a: &mut ArrayD<T>, part: &Part, t: &Tensor) -> Result<()> {
+        let src = T::view(t).ok_or_else(|| init_err(name, "value dtype mismatch"))?;
+        let src = src.as_standard_layout();
+        let src = src.as_slice().expect("standard layout");
+        let s = slice_mut(name, a)?;
+        fill_part(s, part, &|start, run: &mut [T]| {
+            let st = start as usize;
+            run.copy_from_slice(&src[st..st + run.len()]);
+        });
+        Ok(())
+    }
+    crate::tensor::dispatch!(out, a => go(ctx.name, a, part, t))
+}
+
+/// `a * b` rounded as the dtype's own multiplication (exact product, one rounding).
+fn mul_in<T: Element>(a: T, b: T) -> T {
+    T::from_f64(a.to_f64() * b.to_f64())
+}
+
+fn fill_identity(ctx: &InitContext<'_>, out: &mut Tensor, part: &Part, gain: f64) -> Result<()> {
+    fn go<T: Element>(name: &str, a: &mut ArrayD<T>, part: &Part, cols: u64, g: f64) -> Result<()> {
+        let gain = T::from_f64(g);
+        let on = mul_in(gain, T::from_f64(1.0));
+        let off = mul_in(gain, T::from_f64(0.0));
+        fill_indexed(
+            name,
+            a,
+            part,
+            |k| if k / cols == k % cols { on } else { off },
+        )
+    }
+    let cols = ctx.full_shape.dims()[1] as u64;
+    if cols == 0 {
+        return Ok(());
+    }
+    crate::tensor::dispatch!(out, a => go(ctx.name, a, part, cols, gain))
+}
+
+fn fill_orthogonal(
+    ctx: &InitContext<'_>,
+    out: &mut Tensor,
+    part: &Part,
+    st: PhiloxStream,
+    gain: f64,
+) -> Result<()> {
+    let dims = ctx.full_shape.dims();
+    let r = dims.len();
+    let rows: usize = dims[..r - 1].iter().product();
+    let cols = dims[r - 1];
+    if rows == 0 || cols == 0 {
+        return Ok(());
+    }
+    let (m, n) = if rows < cols {
+        (cols, rows)
+    } else {
+        (rows, cols)
+    };
+    // A ~ N(0, 1) of shape (m, n), drawn in the variable's dtype.
+    let a = draw_normal_f64(ctx.dtype, st, m * n);
+    let acols: Vec<Vec<f64>> = (0..n)
+        .map(|c| (0..m).map(|row| a[row * n + c]).collect())
+        .collect();
+    drop(a);
+    let q = linalg::orthonormal_q(acols, m);
+    // The full (rows × cols) matrix, row-major.
+    let full: Vec<f64> = if rows < cols {
+        // Qᵀ: row i is column i of Q.
+        q.into_iter().flatten().collect()
+    } else {
+        let mut f = vec![0.0; m * n];
+        for (c, col) in q.iter().enumerate() {
+            for (row, &v) in col.iter().enumerate() {
+                f[row * n + c] = v;
+            }
+        }
+        f
+    };
+    fn go<T: Element>(name: &str, a: &mut ArrayD<T>, part: &Part, q: &[f64], g: f64) -> Result<()> {
+        let gain = T::from_f64(g);
+        fill_indexed(name, a, part, |k| mul_in(gain, T::from_f64(q[k as usize])))
+    }
+    crate::tensor::dispatch!(out, a => go(ctx.name, a, part, &full, gain))
+}
+
+/// `n` standard normals of `dtype` (TF's `random_normal`), widened to f64.
+fn draw_normal_f64(dtype: DType, st: PhiloxStream, n: usize) -> Vec<f64> {
+    fn go<K: Kernel>(k: &K, n: usize, w: impl Fn(K::T) -> f64) -> Vec<f64> {
+        let mut v = vec![K::T::default(); n];
+        let part = Part::new(
+            "",
+            &Shape::new([n]).expect("fits"),
+            &[0],
+            &Shape::new([n]).expect("fits"),
+        )
+        .expect("whole");
+        fill_part(&mut v, &part, &|s, o: &mut [K::T]| fill_range(k, s, o));
+        v.into_iter().map(w).collect()
+    }
+    match dtype {
+        DType::F64 => go(
+            &F64Kernel {
+                dist: Dist::Normal,
+                st,
+                scale: 1.0,
+                shift: 0.0,
+            },
+            n,
+            |x| x,
+        ),
+        DType::F16 => go(
+            &half_kernel::<f16>(Dist::Normal, st, 0.0, 1.0),
+            n,
+            f64::from,
+        ),
+        DType::BF16 => go(
+            &half_kernel::<bf16>(Dist::Normal, st, 0.0, 1.0),
+            n,
+            f64::from,
+        ),
+        _ => go(
+            &kernels::NormalF32 {
+                st,
+                scale: 1.0,
+                shift: 0.0,
+            },
+            n,
+            f64::from,
+        ),
+    }
+}
+
+/// The affine parameters `(scale, shift)` of a draw, computed in the dtype as TF's
+/// Python wrappers do (`rnd * (maxval - minval) + minval`, `rnd * stddev + mean`).
+fn affine<T: Real>(dist: Dist, a: f64, b: f64) -> (T, T) {
+    match dist {
+        Dist::Uniform => (T::sub(T::from_f64(b), T::from_f64(a)), T::from_f64(a)),
+        Dist::Normal | Dist::Truncated => (T::from_f64(b), T::from_f64(a)),
+    }
+}
+
+fn half_kernel<H: Half>(dist: Dist, st: PhiloxStream, a: f64, b: f64) -> HalfKernel<H> {
+    let (scale, shift) = affine::<H>(dist, a, b);
+    HalfKernel {
+        dist,
+        st,
+        scale,
+        shift,
+    }
+}
+
+fn run_kernel<K: Kernel>(name: &str, a: &mut ArrayD<K::T>, part: &Part, k: &K) -> Result<()> {
+    let s = slice_mut(name, a)?;
+    fill_part(s, part, &|start, o: &mut [K::T]| fill_range(k, start, o));
+    Ok(())
+}
+
+fn fill_random(
+    ctx: &InitContext<'_>,
+    out: &mut Tensor,
+    part: &Part,
+    st: PhiloxStream,
+    d: Draw,
+) -> Result<()> {
+    let name = ctx.name;
+    match out {
+        Tensor::F32(a) => {
+            let (scale, shift) = affine::<f32>(d.dist, d.a, d.b);
+            match d.dist {
+                Dist::Uniform => {
+                    run_kernel(name, a, part, &kernels::UniformF32 { st, scale, shift })
+                }
+                Dist::Normal => run_kernel(name, a, part, &kernels::NormalF32 { st, scale, shift }),
+                Dist::Truncated => {
+                    run_kernel(name, a, part, &kernels::TruncF32::new(st, scale, shift))
+                }
+            }
+        }
+        Tensor::F64(a) => {
+            let (scale, shift) = affine::<f64>(d.dist, d.a, d.b);
+            run_kernel(
+                name,
+                a,
+                part,
+                &F64Kernel {
+                    dist: d.dist,
+                    st,
+                    scale,
+                    shift,
+                },
+            )
+        }
+        Tensor::F16(a) => run_kernel(name, a, part, &half_kernel::<f16>(d.dist, st, d.a, d.b)),
+        Tensor::BF16(a) => run_kernel(name, a, part, &half_kernel::<bf16>(d.dist, st, d.a, d.b)),
+        Tensor::I32(a) if d.dist == Dist::Uniform => {
+            let (lo, hi) = int_bounds(DType::I32, d.a, d.b);
+            let (lo, hi) = (lo as i32, hi as i32);
+            let k = kernels::UniformI32 {
+                st,
+                lo,
+                range: (hi as u32).wrapping_sub(lo as u32),
+            };
+            run_kernel(name, a, part, &k)
+        }
+        Tensor::I64(a) if d.dist == Dist::Uniform => {
+            let (lo, hi) = int_bounds(DType::I64, d.a, d.b);
+            let k = kernels::UniformI64 {
+                st,
+                lo,
+                range: (hi as u64).wrapping_sub(lo as u64),
+            };
+            run_kernel(name, a, part, &k)
+        }
+        other => Err(init_err(
+            name,
+            format!(
+                "Expected floating point type, got <dtype: '{}'>.",
+                other.dtype()
+            ),
+        )),
     }
 }

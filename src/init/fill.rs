@@ -1,0 +1,215 @@
+//! Geometry of a part (shard) inside its full variable, and the block-parallel
+//! driver that fills a part from a function of global element positions.
+
+use crate::error::{Error, Result};
+use crate::shape::Shape;
+
+/// Elements per work block. Blocks are aligned to global element indices that are
+/// multiples of `BLOCK`, so their boundaries depend only on the variable, never
+/// on the number of threads (and every kernel group, of 2 or 4 elements, lies
+/// inside one block).
+pub(crate) const BLOCK: usize = 1 << 15;
+
+/// Outputs smaller than this are filled on the calling thread.
+pub(crate) const PARALLEL_MIN: usize = 1 << 16;
+
+/// A part of a row-major variable, as contiguous runs of global elements.
+#[derive(Debug, Clone)]
+pub(crate) struct Part {
+    /// Length of each contiguous run.
+    run_len: usize,
+    /// Shape of the part's leading axes that enumerate runs.
+    outer: Vec<usize>,
+    /// Global element index of the part's first element along each leading axis
+    /// step: the full variable's strides of those axes.
+    outer_strides: Vec<u64>,
+    /// Global index of the part's first element.
+    origin: u64,
+    /// Number of elements of the part.
+    len: usize,
+}
+
+impl Part {
+    /// The part at `offset` of shape `shape` in `full`.
+    pub(crate) fn new(name: &str, full: &Shape, offset: &[usize], shape: &Shape) -> Result<Part> {
+        let err = |message: String| Error::Initializer {
+            name: name.to_string(),
+            message,
+        };
+        let rank = full.rank();
+        if shape.rank() != rank || offset.len() != rank {
+            return Err(err(format!(
+                "part of shape {shape} at offset {offset:?} does not have the rank of the full shape {full}"
+            )));
+        }
+        for i in 0..rank {
+            let end = offset[i].checked_add(shape.dims()[i]);
+            if end.map_or(true, |e| e > full.dims()[i]) {
+                return Err(err(format!(
+                    "part of shape {shape} at offset {offset:?} does not fit in the full shape {full}"
+                )));
+            }
+        }
+        let fd = full.dims();
+        let sd = shape.dims();
+        let mut strides = vec![1u64; rank];
+        for i in (0..rank.saturating_sub(1)).rev() {
+            strides[i] = strides[i + 1] * fd[i + 1] as u64;
+        }
+        // Trailing axes that the part covers entirely merge into the run.
+        let mut a = rank;
+        while a > 0 && sd[a - 1] == fd[a - 1] && offset[a - 1] == 0 {
+            a -= 1;
+        }
+        // Axis `a - 1` (if any) is the first partially covered one: it joins the run.
+        let split = a.saturating_sub(1);
+        let run_len: usize = sd[split..].iter().product();
+        let origin = offset
+            .iter()
+            .zip(&strides)
+            .map(|(&o, &s)| o as u64 * s)
+            .sum();
+        Ok(Part {
+            run_len,
+            outer: sd[..split].to_vec(),
+            outer_strides: strides[..split].to_vec(),
+            origin,
+            len: shape.num_elements(),
+        })
+    }
+
+    /// Number of elements.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Global index of the first element of run `r`.
+    fn run_start(&self, mut r: usize) -> u64 {
+        let mut g = self.origin;
+        for i in (0..self.outer.len()).rev() {
+            let d = self.outer[i];
+            g += (r % d) as u64 * self.outer_strides[i];
+            r /= d;
+        }
+        g
+    }
+}
+
+/// Fills `out` (the part's elements, row-major) by calling `f(global_start, run)`
+/// on contiguous pieces. `f` must be a pure function of the global positions.
+pub(crate) fn fill_part<T, F>(out: &mut [T], part: &Part, f: &F)
+where
+    T: Send,
+    F: Fn(u64, &mut [T]) + Sync,
+{
+    debug_assert_eq!(out.len(), part.len);
+    if out.is_empty() || part.run_len == 0 {
+        return;
+    }
+    if out.len() < PARALLEL_MIN {
+        for (r, run) in out.chunks_mut(part.run_len).enumerate() {
+            f(part.run_start(r), run);
+        }
+        return;
+    }
+    fill_part_parallel(out, part, f);
+}
+
+#[cfg(not(loom))]
+fn fill_part_parallel<T, F>(out: &mut [T], part: &Part, f: &F)
+where
+    T: Send,
+    F: Fn(u64, &mut [T]) + Sync,
+{
+    use rayon::prelude::*;
+    if part.run_len >= BLOCK {
+        for (r, run) in out.chunks_mut(part.run_len).enumerate() {
+            let start = part.run_start(r);
+            let head = ((BLOCK as u64 - start % BLOCK as u64) % BLOCK as u64) as usize;
+            let head = head.min(run.len());
+            let (h, rest) = run.split_at_mut(head);
+            let body = start + head as u64;
+            rayon::join(
+                || {
+                    if !h.is_empty() {
+                        f(start, h)
+                    }
+                },
+                || {
+                    rest.par_chunks_mut(BLOCK)
+                        .enumerate()
+                        .for_each(|(i, c)| f(body + (i * BLOCK) as u64, c));
+                },
+            );
+        }
+    } else {
+        let per = (BLOCK / part.run_len).max(1);
+        out.par_chunks_mut(per * part.run_len)
+            .enumerate()
+            .for_each(|(ci, chunk)| {
+                for (j, run) in chunk.chunks_mut(part.run_len).enumerate() {
+                    f(part.run_start(ci * per + j), run);
+                }
+            });
+    }
+}
+
+#[cfg(loom)]
+fn fill_part_parallel<T, F>(out: &mut [T], part: &Part, f: &F)
+where
+    T: Send,
+    F: Fn(u64, &mut [T]) + Sync,
+{
+    for (r, run) in out.chunks_mut(part.run_len).enumerate() {
+        f(part.run_start(r), run);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn globals(full: &[usize], off: &[usize], shape: &[usize]) -> Vec<u64> {
+        let part = Part::new(
+            "v",
+            &Shape::new(full.to_vec()).unwrap(),
+            off,
+            &Shape::new(shape.to_vec()).unwrap(),
+        )
+        .unwrap();
+        let mut out = vec![0u64; part.len()];
+        fill_part(&mut out, &part, &|s, run: &mut [u64]| {
+            for (i, o) in run.iter_mut().enumerate() {
+                *o = s + i as u64;
+            }
+        });
+        out
+    }
+
+    #[test]
+    fn rows_and_columns() {
+        assert_eq!(
+            globals(&[10, 4], &[3, 0], &[2, 4]),
+            vec![12, 13, 14, 15, 16, 17, 18, 19]
+        );
+        assert_eq!(
+            globals(&[4, 10], &[0, 7], &[2, 3]),
+            vec![7, 8, 9, 17, 18, 19]
+        );
+        assert_eq!(
+            globals(&[2, 3, 4], &[0, 1, 0], &[2, 2, 4]),
+            vec![4, 5, 6, 7, 8, 9, 10, 11, 16, 17, 18, 19, 20, 21, 22, 23]
+        );
+        assert_eq!(globals(&[], &[], &[]), vec![0]);
+        assert_eq!(globals(&[5], &[2], &[3]), vec![2, 3, 4]);
+    }
+
+    #[test]
+    fn rejects_bad_parts() {
+        let full = Shape::new([4, 4]).unwrap();
+        assert!(Part::new("v", &full, &[3, 0], &Shape::new([2, 4]).unwrap()).is_err());
+        assert!(Part::new("v", &full, &[0], &Shape::new([2, 4]).unwrap()).is_err());
+        assert!(Part::new("v", &full, &[0, 0], &Shape::new([4]).unwrap()).is_err());
+    }
+}
