@@ -61,7 +61,11 @@ struct Slot {
     cv: Condvar,
 }
 
-type Shard = CachePadded<RwLock<HashMap<Arc<str>, Arc<Slot>>>>;
+/// A full name, shared between the map and snapshots. Keys are immutable data, not
+/// part of any protocol, so they use `std`'s `Arc` (loom's cannot hold `str`).
+type Key = std::sync::Arc<str>;
+
+type Shard = CachePadded<RwLock<HashMap<Key, Arc<Slot>>>>;
 
 /// How [`VariableStore::get_or_create`] treats a missing or existing name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,7 +143,7 @@ impl VariableStore {
             return s;
         }
         let mut map = self.shard(key).write();
-        map.entry(Arc::from(key))
+        map.entry(Key::from(key))
             .or_insert_with(|| {
                 Arc::new(Slot {
                     state: Mutex::new(SlotState::Empty),
@@ -264,7 +268,7 @@ impl VariableStore {
     pub fn entries(&self) -> Vec<(String, AnyVariable)> {
         let mut out = Vec::new();
         for shard in self.shards.iter() {
-            let slots: Vec<(Arc<str>, Arc<Slot>)> = shard
+            let slots: Vec<(Key, Arc<Slot>)> = shard
                 .read()
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone()))
