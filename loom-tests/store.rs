@@ -1,2 +1,307 @@
-//! Loom models (see .ci/loom).
+//! Loom models of the variable store: concurrent get-or-create, creation races,
+//! lookups racing creation, failing and panicking initializers, nested and re-entrant
+//! creation. Every model drives the real `get_variable` → store path (the crate's
+//! `sync` shim switches it to loom's primitives); custom initializers count their runs
+//! with loom atomics.
 #![cfg(loom)]
+
+use loom::sync::atomic::{AtomicUsize, Ordering};
+use loom::sync::Arc;
+use loom::thread;
+use varscope::{
+    get_variable, variable_scope, Error, ErrorKind, Graph, Init, Result, Reuse, Tensor, Variable,
+};
+
+/// Message of the deliberate panics below; the panic hook stays quiet for it.
+const BOOM: &str = "deliberate initializer panic";
+
+/// Keeps the default panic hook for everything but the deliberate panics, which loom
+/// would otherwise print once per explored interleaving.
+fn quiet_deliberate_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if info.payload().downcast_ref::<&str>() != Some(&BOOM) {
+                default(info);
+            }
+        }));
+    });
+}
+
+/// A custom initializer producing `values` (shape `[2]`) that counts its runs.
+fn counting(values: [f32; 2], runs: &Arc<AtomicUsize>) -> Init {
+    let runs = runs.clone();
+    Init::custom(move |_| {
+        runs.fetch_add(1, Ordering::SeqCst);
+        Tensor::from_vec(values.to_vec(), [2])
+    })
+}
+
+/// `get_variable(name)` of shape `[2]` inside scope `s` (entered without a name
+/// scope, to keep the model small) with the given reuse mode.
+fn get(g: &Graph, reuse: Reuse, name: &str, init: Init) -> Result<Variable> {
+    variable_scope("s")
+        .reuse(reuse)
+        .auxiliary_name_scope(false)
+        .graph(g)
+        .enter(|_| get_variable(name).shape([2usize]).initializer(init).build())
+        .and_then(|r| r)
+}
+
+fn values(v: &Variable) -> Vec<f64> {
+    v.value()
+        .expect("a returned variable is readable")
+        .to_f64_vec()
+}
+
+/// Two threads and the main thread get-or-create the same name: the initializer runs
+/// exactly once and everybody gets the identical variable.
+#[test]
+fn auto_get_or_create_runs_initializer_once() {
+    loom::model(|| {
+        let g = Graph::with_seed_and_shards(1, 2);
+        let runs = Arc::new(AtomicUsize::new(0));
+        let spawn = |vals| {
+            let (g, runs) = (g.clone(), runs.clone());
+            thread::spawn(move || get(&g, Reuse::Auto, "v", counting(vals, &runs)))
+        };
+        let t1 = spawn([1.0, 1.0]);
+        let t2 = spawn([2.0, 2.0]);
+        let v0 = get(&g, Reuse::Auto, "v", counting([3.0, 3.0], &runs)).unwrap();
+        let v1 = t1.join().unwrap().unwrap();
+        let v2 = t2.join().unwrap().unwrap();
+        assert_eq!(runs.load(Ordering::SeqCst), 1, "initializer runs");
+        assert!(v0 == v1 && v1 == v2, "all threads get the same variable");
+        assert_eq!(v0.name(), "s/v:0");
+        let vals = values(&v0);
+        assert!(vals == [1.0; 2] || vals == [2.0; 2] || vals == [3.0; 2]);
+        assert_eq!(g.store().len(), 1);
+        assert_eq!(g.store().slot_count(), 1);
+        assert_eq!(g.global_variables().len(), 1);
+    });
+}
+
+/// Two threads create (`Reuse::No`) the same name: exactly one succeeds, the other
+/// gets `AlreadyExists`, and the store holds one entry.
+#[test]
+fn create_race_has_one_winner() {
+    loom::model(|| {
+        let g = Graph::with_seed_and_shards(1, 1);
+        let runs = Arc::new(AtomicUsize::new(0));
+        let t = {
+            let (g, runs) = (g.clone(), runs.clone());
+            thread::spawn(move || get(&g, Reuse::No, "v", counting([1.0, 1.0], &runs)))
+        };
+        let mine = get(&g, Reuse::No, "v", counting([2.0, 2.0], &runs));
+        let theirs = t.join().unwrap();
+        let (winner, loser) = match (mine, theirs) {
+            (Ok(v), Err(e)) | (Err(e), Ok(v)) => (v, e),
+            (a, b) => panic!("expected exactly one success, got {a:?} and {b:?}"),
+        };
+        assert_eq!(loser.kind(), ErrorKind::AlreadyExists, "{loser}");
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        assert_eq!(g.store().len(), 1);
+        assert_eq!(g.store().slot_count(), 1);
+        let stored = g.store().get("s/v").unwrap().into_single().unwrap();
+        assert!(stored == winner);
+    });
+}
+
+/// A `Reuse::Yes` lookup racing a creation sees either `NotFound` or the complete
+/// variable, never a partial one; a plain `store.get` likewise.
+#[test]
+fn lookup_racing_creation_sees_nothing_or_everything() {
+    loom::model(|| {
+        let g = Graph::with_seed_and_shards(1, 1);
+        let runs = Arc::new(AtomicUsize::new(0));
+        let reader = {
+            let g = g.clone();
+            thread::spawn(move || {
+                let direct = g.store().get("s/v").map(|a| a.into_single().unwrap());
+                let looked_up = get(&g, Reuse::Yes, "v", Init::zeros());
+                (direct, looked_up)
+            })
+        };
+        let created = get(&g, Reuse::Auto, "v", counting([4.0, 5.0], &runs)).unwrap();
+        let (direct, looked_up) = reader.join().unwrap();
+        for v in direct.iter().chain(looked_up.as_ref().ok()) {
+            assert!(*v == created);
+            assert_eq!(values(v), [4.0, 5.0]);
+        }
+        match looked_up {
+            Ok(_) => {}
+            Err(e) => assert_eq!(e.kind(), ErrorKind::NotFound, "{e}"),
+        }
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        // A lookup of a missing name leaves no slot behind.
+        assert_eq!(g.store().slot_count(), 1);
+    });
+}
+
+/// What one racing creator saw.
+#[derive(Debug)]
+enum Seen {
+    Failed,
+    Panicked,
+    Got(Variable),
+}
+
+fn seen(r: Result<Variable>) -> Seen {
+    match r {
+        Ok(v) => Seen::Got(v),
+        Err(Error::InitializerPanicked { message, .. }) => {
+            assert_eq!(message, BOOM);
+            Seen::Panicked
+        }
+        Err(Error::Initializer { message, .. }) => {
+            assert_eq!(message, "no value");
+            Seen::Failed
+        }
+        Err(e) => panic!("unexpected error {e}"),
+    }
+}
+
+fn failing() -> Init {
+    Init::custom(|ctx| {
+        Err(Error::Initializer {
+            name: ctx.name.to_string(),
+            message: "no value".into(),
+        })
+    })
+}
+
+fn panicking() -> Init {
+    Init::custom(|_| std::panic::panic_any(BOOM))
+}
+
+/// A failing and a panicking initializer race a waiter with a working one: the
+/// waiter is woken and creates (its initializer runs once), failures leave nothing
+/// behind, and the loser threads see either their own failure or the variable.
+#[test]
+fn failing_and_panicking_initializers_race_a_waiter() {
+    quiet_deliberate_panics();
+    let mut b = loom::model::Builder::new();
+    b.preemption_bound = Some(2);
+    b.check(|| {
+        let g = Graph::with_seed_and_shards(1, 1);
+        let runs = Arc::new(AtomicUsize::new(0));
+        let spawn = |init: Init| {
+            let g = g.clone();
+            thread::spawn(move || seen(get(&g, Reuse::Auto, "v", init)))
+        };
+        let t_fail = spawn(failing());
+        let t_panic = spawn(panicking());
+        let good = get(&g, Reuse::Auto, "v", counting([7.0, 8.0], &runs)).unwrap();
+        let fail = t_fail.join().unwrap();
+        let panic = t_panic.join().unwrap();
+        assert!(matches!(fail, Seen::Failed) || matches!(&fail, Seen::Got(v) if *v == good));
+        assert!(matches!(panic, Seen::Panicked) || matches!(&panic, Seen::Got(v) if *v == good));
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        assert_eq!(values(&good), [7.0, 8.0]);
+        assert_eq!(g.store().len(), 1);
+        assert_eq!(g.store().slot_count(), 1);
+        assert_eq!(g.global_variables().len(), 1);
+    });
+}
+
+/// Only failing initializers race: both fail (each ran its own, or waited and then
+/// ran it), no slot leaks, and a later creation succeeds.
+#[test]
+fn failures_leave_no_slot_and_a_later_create_succeeds() {
+    quiet_deliberate_panics();
+    loom::model(|| {
+        let g = Graph::with_seed_and_shards(1, 1);
+        let t = {
+            let g = g.clone();
+            thread::spawn(move || seen(get(&g, Reuse::No, "v", panicking())))
+        };
+        let mine = seen(get(&g, Reuse::No, "v", failing()));
+        let theirs = t.join().unwrap();
+        assert!(matches!(mine, Seen::Failed), "{mine:?}");
+        assert!(matches!(theirs, Seen::Panicked), "{theirs:?}");
+        assert_eq!(g.store().slot_count(), 0, "no stale slot");
+        assert!(g.store().get("s/v").is_none());
+        assert!(g.global_variables().is_empty(), "nothing registered");
+        let runs = Arc::new(AtomicUsize::new(0));
+        let v = get(&g, Reuse::No, "v", counting([1.0, 2.0], &runs)).unwrap();
+        assert_eq!(values(&v), [1.0, 2.0]);
+        assert_eq!(v.name(), "s/v:0", "failed attempts consumed no op name");
+        assert_eq!(g.store().slot_count(), 1);
+    });
+}
+
+/// An initializer that creates another variable of the same (only) shard completes,
+/// while another thread asks for that variable: no deadlock, one creation each.
+#[test]
+fn initializer_creating_another_variable_in_the_same_shard() {
+    loom::model(|| {
+        let g = Graph::with_seed_and_shards(1, 1);
+        let runs_a = Arc::new(AtomicUsize::new(0));
+        let runs_b = Arc::new(AtomicUsize::new(0));
+        let t = {
+            let (g, runs_b) = (g.clone(), runs_b.clone());
+            thread::spawn(move || get(&g, Reuse::Auto, "b", counting([2.0, 2.0], &runs_b)))
+        };
+        let inner_b = Arc::new(loom::sync::Mutex::new(None));
+        let init_a = {
+            let (g, runs_a, runs_b, inner_b) =
+                (g.clone(), runs_a.clone(), runs_b.clone(), inner_b.clone());
+            Init::custom(move |_| {
+                runs_a.fetch_add(1, Ordering::SeqCst);
+                // Runs inside `get_variable("a")`, in scope `s`, with the store's slot
+                // for `s/a` claimed and no shard lock held.
+                let b = get_variable("b")
+                    .shape([2usize])
+                    .initializer(counting([3.0, 3.0], &runs_b))
+                    .graph(&g)
+                    .build()?;
+                *inner_b.lock().unwrap() = Some(b);
+                Tensor::from_vec(vec![1.0f32, 1.0], [2])
+            })
+        };
+        let a = get(&g, Reuse::Auto, "a", init_a).unwrap();
+        let b = t.join().unwrap().unwrap();
+        let inner_b = inner_b.lock().unwrap().take().unwrap();
+        assert!(inner_b == b, "both threads get the same s/b");
+        assert_eq!(runs_a.load(Ordering::SeqCst), 1);
+        assert_eq!(runs_b.load(Ordering::SeqCst), 1);
+        assert_eq!(values(&a), [1.0, 1.0]);
+        assert_eq!(g.store().len(), 2);
+        assert_eq!(g.store().slot_count(), 2);
+    });
+}
+
+/// An initializer that asks for its own variable gets `Error::Reentrant` instead of
+/// deadlocking; a second thread asking for the same name waits and gets the result.
+#[test]
+fn reentrant_creation_is_an_error_not_a_deadlock() {
+    loom::model(|| {
+        let g = Graph::with_seed_and_shards(1, 1);
+        let runs = Arc::new(AtomicUsize::new(0));
+        let inner = Arc::new(loom::sync::Mutex::new(None));
+        let init = {
+            let (g, runs, inner) = (g.clone(), runs.clone(), inner.clone());
+            Init::custom(move |_| {
+                runs.fetch_add(1, Ordering::SeqCst);
+                let again = get_variable("v").shape([2usize]).graph(&g).build();
+                *inner.lock().unwrap() = Some(again.map(|_| ()));
+                Tensor::from_vec(vec![6.0f32, 6.0], [2])
+            })
+        };
+        let t = {
+            let (g, init) = (g.clone(), init.clone());
+            thread::spawn(move || get(&g, Reuse::Auto, "v", init))
+        };
+        let mine = get(&g, Reuse::Auto, "v", init).unwrap();
+        let theirs = t.join().unwrap().unwrap();
+        assert!(mine == theirs);
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        match inner.lock().unwrap().take() {
+            Some(Err(Error::Reentrant { name })) => assert_eq!(name, "s/v"),
+            other => panic!("expected Error::Reentrant, got {other:?}"),
+        }
+        assert_eq!(values(&mine), [6.0, 6.0]);
+        assert_eq!(g.store().slot_count(), 1);
+    });
+}

@@ -42,7 +42,7 @@ pub struct GetterArgs {
     /// The caching device.
     pub caching_device: Option<String>,
     /// The partitioner.
-    pub partitioner: Option<Arc<dyn Partitioner>>,
+    pub partitioner: Option<std::sync::Arc<dyn Partitioner>>,
     /// Whether to validate the shape of a value initializer.
     pub validate_shape: bool,
     /// The `use_resource` flag.
@@ -91,7 +91,7 @@ type GetterFn = dyn Fn(&NextGetter<'_>, GetterArgs) -> Result<AnyVariable> + Sen
 /// });
 /// ```
 #[derive(Clone)]
-pub struct CustomGetter(Arc<GetterFn>);
+pub struct CustomGetter(std::sync::Arc<GetterFn>);
 
 impl fmt::Debug for CustomGetter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -104,7 +104,7 @@ impl CustomGetter {
     pub fn new(
         f: impl Fn(&NextGetter<'_>, GetterArgs) -> Result<AnyVariable> + Send + Sync + 'static,
     ) -> Self {
-        CustomGetter(Arc::new(f))
+        CustomGetter(std::sync::Arc::new(f))
     }
 }
 
@@ -184,7 +184,7 @@ pub struct GetVariable {
     trainable: Option<bool>,
     collections: Option<Vec<String>>,
     caching_device: Option<String>,
-    partitioner: Option<Arc<dyn Partitioner>>,
+    partitioner: Option<std::sync::Arc<dyn Partitioner>>,
     validate_shape: bool,
     use_resource: Option<bool>,
     custom_getter: Option<CustomGetter>,
@@ -263,11 +263,11 @@ impl GetVariable {
     }
     /// A partitioner (default: the scope's).
     pub fn partitioner(mut self, p: impl Partitioner + 'static) -> Self {
-        self.partitioner = Some(Arc::new(p));
+        self.partitioner = Some(std::sync::Arc::new(p));
         self
     }
     /// A shared partitioner.
-    pub fn partitioner_arc(mut self, p: Arc<dyn Partitioner>) -> Self {
+    pub fn partitioner_arc(mut self, p: std::sync::Arc<dyn Partitioner>) -> Self {
         self.partitioner = Some(p);
         self
     }

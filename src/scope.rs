@@ -47,7 +47,7 @@ pub(crate) struct ScopeFields {
     pub(crate) initializer: Option<Init>,
     pub(crate) regularizer: Option<Regularizer>,
     pub(crate) caching_device: Option<String>,
-    pub(crate) partitioner: Option<Arc<dyn Partitioner>>,
+    pub(crate) partitioner: Option<std::sync::Arc<dyn Partitioner>>,
     /// Composed custom getters, outermost wrapper (innermost scope) first.
     pub(crate) custom_getters: Vec<CustomGetter>,
     pub(crate) dtype: DType,
@@ -233,11 +233,11 @@ impl VariableScope {
         self.inner.write().caching_device = d;
     }
     /// The default partitioner.
-    pub fn partitioner(&self) -> Option<Arc<dyn Partitioner>> {
+    pub fn partitioner(&self) -> Option<std::sync::Arc<dyn Partitioner>> {
         self.inner.read().partitioner.clone()
     }
     /// Sets the default partitioner.
-    pub fn set_partitioner(&self, p: Option<Arc<dyn Partitioner>>) {
+    pub fn set_partitioner(&self, p: Option<std::sync::Arc<dyn Partitioner>>) {
         self.inner.write().partitioner = p;
     }
     /// The composed custom getters, outermost wrapper first.
@@ -663,7 +663,7 @@ pub struct VariableScopeBuilder {
     initializer: Option<Init>,
     regularizer: Option<Regularizer>,
     caching_device: Option<String>,
-    partitioner: Option<Arc<dyn Partitioner>>,
+    partitioner: Option<std::sync::Arc<dyn Partitioner>>,
     custom_getter: Option<CustomGetter>,
     dtype: Option<DType>,
     use_resource: Option<bool>,
@@ -729,11 +729,11 @@ impl VariableScopeBuilder {
     }
     /// Default partitioner.
     pub fn partitioner(mut self, p: impl Partitioner + 'static) -> Self {
-        self.partitioner = Some(Arc::new(p));
+        self.partitioner = Some(std::sync::Arc::new(p));
         self
     }
     /// Default partitioner, shared.
-    pub fn partitioner_arc(mut self, p: Arc<dyn Partitioner>) -> Self {
+    pub fn partitioner_arc(mut self, p: std::sync::Arc<dyn Partitioner>) -> Self {
         self.partitioner = Some(p);
         self
     }
@@ -908,7 +908,7 @@ pub(crate) struct PureOptions {
     pub(crate) initializer: Option<Init>,
     pub(crate) regularizer: Option<Regularizer>,
     pub(crate) caching_device: Option<String>,
-    pub(crate) partitioner: Option<Arc<dyn Partitioner>>,
+    pub(crate) partitioner: Option<std::sync::Arc<dyn Partitioner>>,
     pub(crate) custom_getter: Option<CustomGetter>,
     pub(crate) dtype: Option<DType>,
     pub(crate) use_resource: Option<bool>,

@@ -8,8 +8,9 @@
 //!
 //! ```text
 //! Empty ──claim──▶ Initializing(thread) ──ok──▶ Ready(variable)
-//!   ▲                    │
-//!   └──── error/panic ───┘   (waiters woken; the next caller may create)
+//!                        │
+//!                        └── error/panic ──▶ Removed   (taken out of the map;
+//!                                                      waiters start over)
 //! ```
 //!
 //! * A lookup takes the shard's read lock just long enough to clone the slot's `Arc`.
@@ -19,9 +20,11 @@
 //!   too — are never blocked, and the closure may itself create other variables.
 //! * A thread that asks for a name it is itself creating gets [`Error::Reentrant`]
 //!   instead of deadlocking.
-//! * A closure that fails or panics leaves nothing behind: the slot returns to
-//!   `Empty` (and is removed when nobody else holds it), waiters wake up, and the next
-//!   caller creates.
+//! * A closure that fails or panics leaves nothing behind: its slot is marked
+//!   `Removed` and taken out of the map under the shard's write lock, waiters wake
+//!   up and start over with a fresh slot, and the next caller creates. Every slot in
+//!   the map is therefore either being created, created, or (briefly) fresh and about
+//!   to be claimed by the thread that inserted it.
 //!
 //! Lock order: shard lock, then slot mutex — never the other way round.
 
@@ -53,6 +56,8 @@ enum SlotState {
     Empty,
     Initializing(sync::thread::ThreadId),
     Ready(Entry),
+    /// Creation failed and the slot is no longer in the map: start over.
+    Removed,
 }
 
 struct Slot {
@@ -60,7 +65,11 @@ struct Slot {
     cv: Condvar,
 }
 
-type SlotMap = HashMap<Arc<str>, Arc<Slot>, rustc_hash::FxBuildHasher>;
+/// A full name, shared between the map and snapshots. Keys are immutable data, not
+/// part of any protocol, so they use `std`'s `Arc` (loom's cannot hold `str`).
+type Key = std::sync::Arc<str>;
+
+type SlotMap = HashMap<Key, Arc<Slot>, rustc_hash::FxBuildHasher>;
 type Shard = CachePadded<RwLock<SlotMap>>;
 
 /// How [`VariableStore::get_or_create`] treats a missing or existing name.
@@ -129,11 +138,7 @@ impl VariableStore {
         // The high bits of the hash are the best mixed; a one-shard store uses none.
         let h = self.hasher.hash_one(key);
         let bits = self.shards.len().trailing_zeros();
-        let index = if bits == 0 {
-            0
-        } else {
-            (h >> (64 - bits)) as usize
-        };
+        let index = if bits == 0 { 0 } else { (h >> (64 - bits)) as usize };
         &self.shards[index]
     }
 
@@ -146,7 +151,7 @@ impl VariableStore {
             return s;
         }
         let mut map = self.shard(key).write();
-        map.entry(Arc::from(key))
+        map.entry(Key::from(key))
             .or_insert_with(|| {
                 Arc::new(Slot {
                     state: Mutex::new(SlotState::Empty),
@@ -156,19 +161,13 @@ impl VariableStore {
             .clone()
     }
 
-    /// Removes `slot` from the map if it is still the slot for `key`, is empty, and
-    /// nobody but the map and the caller holds it (so nobody can be waiting on it).
-    fn remove_if_unused(&self, key: &str, slot: &Arc<Slot>) {
+    /// Marks the claimed `slot` of a failed creation `Removed` and takes it out of
+    /// the map. Both happen under the shard's write lock, so nobody can find the slot
+    /// in the map afterwards; whoever still holds it sees `Removed` and starts over.
+    fn discard(&self, key: &str, slot: &Arc<Slot>) {
         let mut map = self.shard(key).write();
-        let remove = match map.get(key) {
-            Some(s) => {
-                Arc::ptr_eq(s, slot)
-                    && Arc::strong_count(slot) == 2
-                    && matches!(*slot.state.lock(), SlotState::Empty)
-            }
-            None => false,
-        };
-        if remove {
+        *slot.state.lock() = SlotState::Removed;
+        if map.get(key).is_some_and(|s| Arc::ptr_eq(s, slot)) {
             map.remove(key);
         }
     }
@@ -177,70 +176,72 @@ impl VariableStore {
     ///
     /// `create` runs at most once per successful creation, with no store lock held.
     /// Concurrent callers for the same key wait for it; if it fails or panics the slot
-    /// is reset and a waiter takes over.
+    /// is discarded and the waiters start over (one of them creates).
     pub(crate) fn get_or_create(
         &self,
         key: &str,
         mode: Mode,
         create: impl FnOnce() -> Result<Entry>,
     ) -> Result<Outcome> {
-        let slot = match mode {
-            Mode::Lookup => match self.find(key) {
-                Some(s) => s,
-                None => return Ok(Outcome::Missing),
-            },
-            Mode::Create => self.find_or_insert(key),
-        };
-        let mut state = slot.state.lock();
-        if let SlotState::Ready(e) = &*state {
-            return Ok(Outcome::Existing(e.clone()));
-        }
-        let me = sync::current_thread_id();
-        loop {
-            match &*state {
-                SlotState::Ready(e) => return Ok(Outcome::Existing(e.clone())),
-                SlotState::Initializing(owner) if *owner == me => {
-                    return Err(Error::Reentrant {
-                        name: key.to_string(),
-                    })
-                }
-                SlotState::Initializing(_) => state = slot.cv.wait(state),
-                SlotState::Empty => break,
+        // Fast path: an existing variable needs neither the thread id nor a claim.
+        if let Some(slot) = self.find(key) {
+            if let SlotState::Ready(e) = &*slot.state.lock() {
+                return Ok(Outcome::Existing(e.clone()));
             }
         }
-        if mode == Mode::Lookup {
-            drop(state);
-            self.remove_if_unused(key, &slot);
-            return Ok(Outcome::Missing);
-        }
-        *state = SlotState::Initializing(me);
-        drop(state);
+        let me = sync::current_thread_id();
+        let slot = loop {
+            let slot = match mode {
+                Mode::Lookup => match self.find(key) {
+                    Some(s) => s,
+                    None => return Ok(Outcome::Missing),
+                },
+                Mode::Create => self.find_or_insert(key),
+            };
+            let mut state = slot.state.lock();
+            loop {
+                match &*state {
+                    SlotState::Ready(e) => return Ok(Outcome::Existing(e.clone())),
+                    SlotState::Initializing(owner) if *owner == me => {
+                        return Err(Error::Reentrant {
+                            name: key.to_string(),
+                        })
+                    }
+                    SlotState::Initializing(_) => state = slot.cv.wait(state),
+                    // A lookup never claims; a fresh slot belongs to its inserter.
+                    SlotState::Empty | SlotState::Removed if mode == Mode::Lookup => {
+                        return Ok(Outcome::Missing)
+                    }
+                    SlotState::Empty | SlotState::Removed => break,
+                }
+            }
+            if matches!(*state, SlotState::Empty) {
+                *state = SlotState::Initializing(me);
+                drop(state);
+                break slot;
+            }
+            // The creation we waited for failed: start over with a fresh slot.
+        };
 
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(create));
-        let mut state = slot.state.lock();
         let out = match result {
             Ok(Ok(entry)) => {
-                *state = SlotState::Ready(entry.clone());
+                *slot.state.lock() = SlotState::Ready(entry.clone());
                 Ok(Outcome::Created(entry))
             }
             Ok(Err(e)) => {
-                *state = SlotState::Empty;
+                self.discard(key, &slot);
                 Err(e)
             }
             Err(payload) => {
-                *state = SlotState::Empty;
+                self.discard(key, &slot);
                 Err(Error::InitializerPanicked {
                     name: key.to_string(),
                     message: panic_message(payload.as_ref()),
                 })
             }
         };
-        let failed = !matches!(*state, SlotState::Ready(_));
-        drop(state);
         slot.cv.notify_all();
-        if failed {
-            self.remove_if_unused(key, &slot);
-        }
         out
     }
 
@@ -274,7 +275,7 @@ impl VariableStore {
     pub fn entries(&self) -> Vec<(String, AnyVariable)> {
         let mut out = Vec::new();
         for shard in self.shards.iter() {
-            let slots: Vec<(Arc<str>, Arc<Slot>)> = shard
+            let slots: Vec<(Key, Arc<Slot>)> = shard
                 .read()
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone()))

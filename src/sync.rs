@@ -9,6 +9,11 @@
 //!
 //! [loom]: https://docs.rs/loom
 
+// `Arc` is for objects whose sharing takes part in a protocol (graphs, slots,
+// variables, scopes): under loom their reference counts are modelled. Callbacks
+// (`Arc<dyn Fn ..>`, `Arc<dyn Partitioner>`) and immutable keys (`Arc<str>`) use
+// `std::sync::Arc` directly: loom's `Arc` cannot hold unsized values, and the public
+// API must not change type under `--cfg loom`.
 #[cfg(loom)]
 pub(crate) use loom::sync::Arc;
 #[cfg(not(loom))]
@@ -124,11 +129,12 @@ mod imp {
 /// Declares a lazily initialised process-wide static: `once_cell` normally,
 /// `loom::lazy_static!` (reset for every model iteration) under loom.
 macro_rules! lazy_global {
-    ($(#[$m:meta])* $vis:vis static $name:ident : $ty:ty = $init:expr;) => {
+    // Private statics only: `loom::lazy_static!` cannot take a `$vis` fragment.
+    ($(#[$m:meta])* static $name:ident : $ty:ty = $init:expr;) => {
         #[cfg(not(loom))]
-        $(#[$m])* $vis static $name: once_cell::sync::Lazy<$ty> = once_cell::sync::Lazy::new(|| $init);
+        $(#[$m])* static $name: once_cell::sync::Lazy<$ty> = once_cell::sync::Lazy::new(|| $init);
         #[cfg(loom)]
-        loom::lazy_static! { $(#[$m])* $vis static ref $name: $ty = $init; }
+        loom::lazy_static! { $(#[$m])* static ref $name: $ty = $init; }
     };
 }
 pub(crate) use lazy_global;

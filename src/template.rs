@@ -33,7 +33,7 @@ where
 {
     TemplateBuilder {
         name: name.to_string(),
-        func: Arc::new(func),
+        func: std::sync::Arc::new(func),
         create_scope_now: false,
         unique_name: None,
         custom_getter: None,
@@ -46,7 +46,7 @@ type TemplateFn<R> = dyn Fn() -> Result<R> + Send + Sync;
 #[must_use = "call build() to make the template"]
 pub struct TemplateBuilder<R> {
     name: String,
-    func: Arc<TemplateFn<R>>,
+    func: std::sync::Arc<TemplateFn<R>>,
     create_scope_now: bool,
     unique_name: Option<String>,
     custom_getter: Option<CustomGetter>,
@@ -131,7 +131,7 @@ struct TemplateInner<R> {
     name: String,
     unique_name: Option<String>,
     custom_getter: Option<CustomGetter>,
-    func: Arc<TemplateFn<R>>,
+    func: std::sync::Arc<TemplateFn<R>>,
     graph: Graph,
     state: Mutex<TplState>,
     cv: Condvar,

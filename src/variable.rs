@@ -493,7 +493,7 @@ impl AnyVariable {
 /// A regularizer: maps a variable's value to a loss added to the graph's
 /// `regularization_losses` collection when the variable is created.
 #[derive(Clone)]
-pub struct Regularizer(pub(crate) Option<Arc<RegularizerFn>>);
+pub struct Regularizer(pub(crate) Option<std::sync::Arc<RegularizerFn>>);
 
 type RegularizerFn = dyn Fn(&Tensor) -> f64 + Send + Sync;
 
@@ -510,7 +510,7 @@ impl fmt::Debug for Regularizer {
 impl Regularizer {
     /// A regularizer computing `f(value)`.
     pub fn new(f: impl Fn(&Tensor) -> f64 + Send + Sync + 'static) -> Self {
-        Regularizer(Some(Arc::new(f)))
+        Regularizer(Some(std::sync::Arc::new(f)))
     }
     /// TF's `no_regularizer`: disables an inherited regularizer.
     pub fn none() -> Self {
@@ -567,7 +567,7 @@ impl RegularizationLoss {
 /// A constraint: a projection applied to a variable's value after updates
 /// (recorded on the variable, as TF does).
 #[derive(Clone)]
-pub struct Constraint(Arc<dyn Fn(&Tensor) -> Tensor + Send + Sync>);
+pub struct Constraint(std::sync::Arc<dyn Fn(&Tensor) -> Tensor + Send + Sync>);
 
 impl fmt::Debug for Constraint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -578,7 +578,7 @@ impl fmt::Debug for Constraint {
 impl Constraint {
     /// A constraint from a function.
     pub fn new(f: impl Fn(&Tensor) -> Tensor + Send + Sync + 'static) -> Self {
-        Constraint(Arc::new(f))
+        Constraint(std::sync::Arc::new(f))
     }
     /// Applies the constraint.
     pub fn apply(&self, t: &Tensor) -> Tensor {
@@ -586,7 +586,7 @@ impl Constraint {
     }
     /// Whether two handles are the same constraint.
     pub fn ptr_eq(&self, other: &Constraint) -> bool {
-        Arc::ptr_eq(&self.0, &other.0)
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
     }
 }
 
