@@ -80,7 +80,7 @@ pub(crate) struct ResolvedScope {
     pub(crate) initializer: Option<Init>,
     pub(crate) regularizer: Option<Regularizer>,
     pub(crate) caching_device: Option<String>,
-    pub(crate) partitioner: Option<Arc<dyn Partitioner>>,
+    pub(crate) partitioner: Option<std::sync::Arc<dyn Partitioner>>,
     pub(crate) custom_getters: Vec<CustomGetter>,
     pub(crate) dtype: DType,
     pub(crate) use_resource: Option<bool>,
