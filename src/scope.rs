@@ -376,6 +376,24 @@ pub(crate) struct FrameSet {
 }
 
 impl FrameSet {
+    /// Leaves the frames, or reports improper nesting (they are then left as soon as
+    /// the frames above them are).
+    fn close(&mut self) -> Result<()> {
+        if self.pop_or_orphan() {
+            Ok(())
+        } else {
+            Err(Error::ImproperNesting)
+        }
+    }
+
+    /// What a guard's `Drop` does: leave the frames, panicking on improper nesting
+    /// unless the thread is already unwinding.
+    fn leave_on_drop(&mut self, what: &str) {
+        if !self.pop() && !std::thread::panicking() {
+            panic!("Improper nesting of {what}: guards dropped out of order");
+        }
+    }
+
     /// Pops the frames if they are on top, in order. Returns false (changing nothing)
     /// when they are not: improper nesting.
     fn pop(&mut self) -> bool {
@@ -556,19 +574,13 @@ impl NameScopeGuard {
     /// [`Error::ImproperNesting`] if an inner scope is still open. The scope then stays
     /// in effect until the inner scopes are left, and is left right after them.
     pub fn close(mut self) -> Result<()> {
-        if self.frames.pop_or_orphan() {
-            Ok(())
-        } else {
-            Err(Error::ImproperNesting)
-        }
+        self.frames.close()
     }
 }
 
 impl Drop for NameScopeGuard {
     fn drop(&mut self) {
-        if !self.frames.pop() && !std::thread::panicking() {
-            panic!("Improper nesting of name_scope: guards dropped out of order");
-        }
+        self.frames.leave_on_drop("name_scope");
     }
 }
 
@@ -1054,24 +1066,17 @@ impl VariableScopeGuard {
     /// `RuntimeError("Improper nesting of variable_scope.")`). The scope then stays in
     /// effect until the inner scopes are left, and is left right after them.
     pub fn close(mut self) -> Result<()> {
-        if self.frames.pop_or_orphan() {
-            Ok(())
-        } else {
-            Err(Error::ImproperNesting)
-        }
+        self.frames.close()
     }
 }
 
 impl Drop for VariableScopeGuard {
     fn drop(&mut self) {
-        if !self.frames.pop() && !std::thread::panicking() {
-            panic!("Improper nesting of variable_scope: guards dropped out of order");
-        }
+        self.frames.leave_on_drop("variable_scope");
     }
 }
 
-/// Enters `captured` without a name scope and with TF's `_pure_variable_scope`
-/// semantics (templates). Returns the frames to pop.
+/// An empty frame set for crate-internal scope entries (templates' pure scopes).
 pub(crate) fn pure_scope_frames(graph: &Graph) -> FrameSetHandle {
     FrameSetHandle(FrameSet {
         graph: graph.clone(),
@@ -1087,11 +1092,7 @@ impl FrameSetHandle {
         &mut self.0
     }
     pub(crate) fn close(mut self) -> Result<()> {
-        if self.0.pop_or_orphan() {
-            Ok(())
-        } else {
-            Err(Error::ImproperNesting)
-        }
+        self.0.close()
     }
 }
 
