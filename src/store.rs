@@ -138,7 +138,11 @@ impl VariableStore {
         // The high bits of the hash are the best mixed; a one-shard store uses none.
         let h = self.hasher.hash_one(key);
         let bits = self.shards.len().trailing_zeros();
-        let index = if bits == 0 { 0 } else { (h >> (64 - bits)) as usize };
+        let index = if bits == 0 {
+            0
+        } else {
+            (h >> (64 - bits)) as usize
+        };
         &self.shards[index]
     }
 
