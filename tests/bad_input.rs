@@ -331,7 +331,16 @@ fn shape_and_dtype_mismatch_on_reuse() {
         })
     });
     // TF words this "Trying to reuse partitioned variable …": a partition error.
-    assert!(matches!(e, Error::ShapeMismatch { partitioned: true, .. }), "{e:?}");
+    assert!(
+        matches!(
+            e,
+            Error::ShapeMismatch {
+                partitioned: true,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
     assert_eq!(e.kind(), ErrorKind::PartitionMismatch);
     // Partitioned vs plain.
     let e = fails_cleanly(|| in_s(|| get_variable("v").shape([2]).partitioner(FixedSize2).build()));

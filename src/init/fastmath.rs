@@ -52,8 +52,12 @@ const PIO2_3: f32 = 7.549_79e-8;
 #[inline(always)]
 pub(crate) fn sin_cos(v: f32) -> (f32, f32) {
     // Quadrant k in 0..=4 and r = v - k π/2 in [-π/4, π/4].
-    let k = (v * std::f32::consts::FRAC_2_PI + 0.5) as i32;
-    let kf = k as f32;
+    // Round to nearest by adding 1.5 * 2^23 (no float-to-int conversion, whose
+    // saturating semantics would not vectorize); k is in the low mantissa bits.
+    const ROUND: f32 = 12_582_912.0;
+    let kr = v * std::f32::consts::FRAC_2_PI + ROUND;
+    let kf = kr - ROUND;
+    let ku = kr.to_bits() & 7;
     let r = ((v - kf * PIO2_1) - kf * PIO2_2) - kf * PIO2_3;
     let z = r * r;
     let mut ps = -1.951_529_6e-4f32;
@@ -66,7 +70,6 @@ pub(crate) fn sin_cos(v: f32) -> (f32, f32) {
     let c = (pc * z * z - 0.5 * z) + 1.0;
     // Odd quadrants swap sin and cos; sin is negated in quadrants 2, 3 and cos
     // in quadrants 1, 2.
-    let ku = k as u32;
     let swap = 0u32.wrapping_sub(ku & 1);
     let (sb, cb) = (s.to_bits(), c.to_bits());
     let sin = (sb & !swap) | (cb & swap);

@@ -208,6 +208,50 @@ half_real!(bf16, 7);
 // ---------------------------------------------------------------------------------
 // Kernels
 
+/// Whether the f32 kernels run their AVX2 copy: the CPU has AVX2 and the
+/// environment variable `VARSCOPE_INIT_NO_AVX2` is not set (a knob for
+/// benchmarks and tests; both copies give identical bits).
+pub(crate) fn use_avx2() -> bool {
+    #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+    {
+        static USE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        *USE.get_or_init(|| {
+            std::arch::is_x86_feature_detected!("avx2")
+                && std::env::var_os("VARSCOPE_INIT_NO_AVX2").is_none()
+        })
+    }
+    #[cfg(not(any(target_arch = "x86", target_arch = "x86_64")))]
+    false
+}
+
+/// Gives a float32 kernel with an inlined `groups_generic` a `groups_dispatch`
+/// that runs the same generic code compiled for AVX2 when [`use_avx2`]. The AVX2
+/// copy only has wider vectors: no FMA (not enabled), so every operation rounds
+/// exactly as in the baseline (SSE2) copy and the results are bit-identical.
+macro_rules! dispatched_groups {
+    ($ty:ty) => {
+        impl $ty {
+            #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+            #[target_feature(enable = "avx2")]
+            #[allow(unsafe_code)]
+            unsafe fn groups_avx2(&self, g: u64, out: &mut [f32]) {
+                self.groups_generic(g, out)
+            }
+
+            fn groups_dispatch(&self, g: u64, out: &mut [f32]) {
+                #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+                if use_avx2() {
+                    // SAFETY: `use_avx2` checked that the CPU supports AVX2, the
+                    // only requirement of `groups_avx2`.
+                    #[allow(unsafe_code)]
+                    return unsafe { self.groups_avx2(g, out) };
+                }
+                self.groups_generic(g, out)
+            }
+        }
+    };
+}
+
 /// Uniform float32: `Uint32ToFloat`, four per block.
 #[derive(Debug)]
 pub(crate) struct UniformF32 {
@@ -216,16 +260,9 @@ pub(crate) struct UniformF32 {
     pub shift: f32,
 }
 
-impl Kernel for UniformF32 {
-    type T = f32;
-    const G: usize = 4;
-    fn group(&self, g: u64, out: &mut [f32]) {
-        let b = self.st.block(g);
-        for j in 0..4 {
-            out[j] = f32::affine(u32_to_f32(b[j]), self.scale, self.shift);
-        }
-    }
-    fn groups(&self, g: u64, out: &mut [f32]) {
+impl UniformF32 {
+    #[inline(always)]
+    fn groups_generic(&self, g: u64, out: &mut [f32]) {
         let mut chunks = out.chunks_exact_mut(4 * B);
         let mut gi = g;
         for c in &mut chunks {
@@ -243,6 +280,22 @@ impl Kernel for UniformF32 {
     }
 }
 
+dispatched_groups!(UniformF32);
+
+impl Kernel for UniformF32 {
+    type T = f32;
+    const G: usize = 4;
+    fn group(&self, g: u64, out: &mut [f32]) {
+        let b = self.st.block(g);
+        for j in 0..4 {
+            out[j] = f32::affine(u32_to_f32(b[j]), self.scale, self.shift);
+        }
+    }
+    fn groups(&self, g: u64, out: &mut [f32]) {
+        self.groups_dispatch(g, out)
+    }
+}
+
 /// Normal float32: two `BoxMullerFloat`s per block.
 #[derive(Debug)]
 pub(crate) struct NormalF32 {
@@ -251,18 +304,9 @@ pub(crate) struct NormalF32 {
     pub shift: f32,
 }
 
-impl Kernel for NormalF32 {
-    type T = f32;
-    const G: usize = 4;
-    fn group(&self, g: u64, out: &mut [f32]) {
-        let b = self.st.block(g);
-        let (a0, a1) = box_muller_f32(b[0], b[1]);
-        let (a2, a3) = box_muller_f32(b[2], b[3]);
-        for (o, v) in out.iter_mut().zip([a0, a1, a2, a3]) {
-            *o = f32::affine(v, self.scale, self.shift);
-        }
-    }
-    fn groups(&self, g: u64, out: &mut [f32]) {
+impl NormalF32 {
+    #[inline(always)]
+    fn groups_generic(&self, g: u64, out: &mut [f32]) {
         let mut chunks = out.chunks_exact_mut(4 * B);
         let mut gi = g;
         for c in &mut chunks {
@@ -280,6 +324,24 @@ impl Kernel for NormalF32 {
         for (i, c) in chunks.into_remainder().chunks_exact_mut(4).enumerate() {
             self.group(gi + i as u64, c);
         }
+    }
+}
+
+dispatched_groups!(NormalF32);
+
+impl Kernel for NormalF32 {
+    type T = f32;
+    const G: usize = 4;
+    fn group(&self, g: u64, out: &mut [f32]) {
+        let b = self.st.block(g);
+        let (a0, a1) = box_muller_f32(b[0], b[1]);
+        let (a2, a3) = box_muller_f32(b[2], b[3]);
+        for (o, v) in out.iter_mut().zip([a0, a1, a2, a3]) {
+            *o = f32::affine(v, self.scale, self.shift);
+        }
+    }
+    fn groups(&self, g: u64, out: &mut [f32]) {
+        self.groups_dispatch(g, out)
     }
 }
 
@@ -328,6 +390,7 @@ impl TruncCore {
     /// computed vectorized, then the second block of the groups that still need
     /// one (about 17 %), also vectorized; the very rare groups that need a third
     /// block continue one by one.
+    #[inline(always)]
     fn batch(&self, g: u64, out: &mut [[f32; 4]; TB]) {
         let mut n = [0usize; TB];
         for q in 0..TB / B {
@@ -394,15 +457,9 @@ impl TruncF32 {
     }
 }
 
-impl Kernel for TruncF32 {
-    type T = f32;
-    const G: usize = 4;
-    fn group(&self, g: u64, out: &mut [f32]) {
-        for (o, v) in out.iter_mut().zip(self.core.group(g)) {
-            *o = f32::affine(v, self.scale, self.shift);
-        }
-    }
-    fn groups(&self, g: u64, out: &mut [f32]) {
+impl TruncF32 {
+    #[inline(always)]
+    fn groups_generic(&self, g: u64, out: &mut [f32]) {
         let mut chunks = out.chunks_exact_mut(4 * TB);
         let mut gi = g;
         let mut tmp = [[0f32; 4]; TB];
@@ -416,6 +473,21 @@ impl Kernel for TruncF32 {
         for (i, c) in chunks.into_remainder().chunks_exact_mut(4).enumerate() {
             self.group(gi + i as u64, c);
         }
+    }
+}
+
+dispatched_groups!(TruncF32);
+
+impl Kernel for TruncF32 {
+    type T = f32;
+    const G: usize = 4;
+    fn group(&self, g: u64, out: &mut [f32]) {
+        for (o, v) in out.iter_mut().zip(self.core.group(g)) {
+            *o = f32::affine(v, self.scale, self.shift);
+        }
+    }
+    fn groups(&self, g: u64, out: &mut [f32]) {
+        self.groups_dispatch(g, out)
     }
 }
 
@@ -626,5 +698,46 @@ mod tests {
         let mut v = vec![0f32; 10_000];
         fill_range(&k, 0, &mut v);
         assert!(v.iter().all(|x| x.abs() < 2.0));
+    }
+
+    /// The AVX2 copies of the float32 kernels give the bits of the baseline copy.
+    #[test]
+    #[allow(unsafe_code)]
+    fn avx2_copy_is_bit_identical() {
+        #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            fn same(a: &[f32], b: &[f32]) {
+                assert!(a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits()));
+            }
+            let n = 4 * TB * 40 + 4 * B + 12;
+            for (seed, g0) in [((1u64, 2u64), 0u64), ((7, 123_456_789), 1 << 40)] {
+                let st = PhiloxStream::new(seed.0, seed.1);
+                let (mut a, mut b) = (vec![0f32; n], vec![0f32; n]);
+                let u = UniformF32 {
+                    st,
+                    scale: 3.0,
+                    shift: -1.5,
+                };
+                u.groups_generic(g0, &mut a);
+                // SAFETY: AVX2 support was checked above.
+                unsafe { u.groups_avx2(g0, &mut b) };
+                same(&a, &b);
+                let k = NormalF32 {
+                    st,
+                    scale: 0.7,
+                    shift: 0.5,
+                };
+                k.groups_generic(g0, &mut a);
+                // SAFETY: AVX2 support was checked above.
+                unsafe { k.groups_avx2(g0, &mut b) };
+                same(&a, &b);
+                let t = TruncF32::new(st, 0.3, 0.1);
+                t.groups_generic(g0, &mut a);
+                // SAFETY: AVX2 support was checked above.
+                unsafe { t.groups_avx2(g0, &mut b) };
+                same(&a, &b);
+                assert!(a.iter().any(|&x| x != a[0]));
+            }
+        }
     }
 }
