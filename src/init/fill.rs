@@ -44,7 +44,7 @@ impl Part {
         }
         for i in 0..rank {
             let end = offset[i].checked_add(shape.dims()[i]);
-            if end.map_or(true, |e| e > full.dims()[i]) {
+            if end.is_none_or(|e| e > full.dims()[i]) {
                 return Err(err(format!(
                     "part of shape {shape} at offset {offset:?} does not fit in the full shape {full}"
                 )));
