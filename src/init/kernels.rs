@@ -465,7 +465,7 @@ impl TruncF32 {
         let mut tmp = [[0f32; 4]; TB];
         for c in &mut chunks {
             self.core.batch(gi, &mut tmp);
-            for (o, v) in c.iter_mut().zip(tmp.iter().flatten()) {
+            for (o, v) in c.iter_mut().zip(tmp.as_flattened()) {
                 *o = f32::affine(*v, self.scale, self.shift);
             }
             gi += TB as u64;
