@@ -47,6 +47,7 @@ use ndarray::ArrayD;
 use std::fmt;
 use std::sync::Arc;
 
+mod fastmath;
 mod fill;
 mod kernels;
 mod linalg;
