@@ -209,7 +209,7 @@ fn build(
     }
     let bytes = model.nbytes();
     println!(
-        "build: {:>8.3} s  {:>12}  ({} jobs on {workers} workers)",
+        "build: {:>8.3} s  {:>12}  ({} jobs on {workers} workers; declared bytes per second, values come next)",
         build_time.as_secs_f64(),
         gbps(bytes, build_time),
         model.jobs()
