@@ -18,7 +18,7 @@ pub mod restore;
 pub mod runtime;
 mod scope;
 mod shape;
-mod store;
+mod slot_map;
 pub(crate) mod sync;
 mod template;
 mod tensor;
@@ -26,9 +26,8 @@ mod variable;
 
 pub use dtype::DType;
 pub use error::{Error, ErrorKind, Result};
-pub use getter::{
-    get_local_variable, get_variable, CustomGetter, GetVariable, GetterArgs, NextGetter,
-};
+pub use getter::{get_local_variable, get_variable, variable, GetVariable, PlainVariableBuilder};
+pub use graph::store::VariableStore;
 pub use graph::{
     CollectionItem, DefaultGraphGuard, Graph, OpRecord, GLOBAL_VARIABLES, LOCAL_VARIABLES,
     REGULARIZATION_LOSSES, TRAINABLE_VARIABLES,
@@ -38,14 +37,13 @@ pub use partition::{FixedSizePartitioner, Partitioner};
 pub use runtime::{JobHandle, Runtime};
 pub use scope::{
     get_variable_scope, name_scope, name_scope_guard, try_name_scope, variable_scope,
-    variable_scope_default, NameScopeGuard, Reuse, ScopeTarget, VariableScope,
-    VariableScopeBuilder, VariableScopeGuard,
+    variable_scope_default, CustomGetter, GetterArgs, NameScopeGuard, NextGetter, Reuse,
+    ScopeTarget, VariableScope, VariableScopeBuilder, VariableScopeGuard,
 };
 pub use shape::{IntoShape, PartialShape, Shape};
-pub use store::VariableStore;
 pub use template::{make_template, Template, TemplateBuilder};
 pub use tensor::{Element, Tensor};
 pub use variable::{
-    variable, AnyVariable, Constraint, PartitionedVariable, PlainVariableBuilder,
-    RegularizationLoss, Regularizer, SaveSliceInfo, Variable,
+    AnyVariable, Constraint, PartitionedVariable, RegularizationLoss, Regularizer, SaveSliceInfo,
+    Variable,
 };

@@ -548,7 +548,7 @@ mod tests {
     use super::*;
 
     fn s(d: &[usize]) -> Shape {
-        Shape::new(d.to_vec()).unwrap()
+        Shape::new(d).unwrap()
     }
 
     fn msg(e: &Error) -> String {

@@ -68,7 +68,7 @@
 use crate::error::{Error, Result};
 use crate::graph::Graph;
 use crate::scope::{variable_scope, VariableScope};
-use crate::store::panic_message;
+use crate::slot_map::panic_message;
 use crossbeam_channel::{Receiver, Select, Sender, TryRecvError};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

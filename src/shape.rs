@@ -2,7 +2,15 @@
 //! of requests.
 
 use crate::error::{Error, Result};
+use smallvec::SmallVec;
 use std::fmt;
+
+/// Dimensions, inline up to rank 2 (no allocation for the shapes of most variables,
+/// and no larger than a `Vec`).
+type Dims = SmallVec<[usize; 2]>;
+/// Possibly unknown dimensions (on the heap: errors carry partial shapes, and must
+/// stay small).
+type PartialDims = Vec<Option<usize>>;
 
 /// A fully defined shape, as every variable has.
 ///
@@ -18,7 +26,7 @@ use std::fmt;
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash, Default)]
 pub struct Shape {
-    dims: Vec<usize>,
+    dims: Dims,
     elements: usize,
 }
 
@@ -27,8 +35,11 @@ impl Shape {
     ///
     /// # Errors
     /// [`Error::InvalidShape`] when the product of the dimensions overflows.
-    pub fn new(dims: impl Into<Vec<usize>>) -> Result<Self> {
-        let dims = dims.into();
+    pub fn new(dims: impl AsRef<[usize]>) -> Result<Self> {
+        Shape::from_dims(Dims::from_slice(dims.as_ref()))
+    }
+
+    fn from_dims(dims: Dims) -> Result<Self> {
         let elements = checked_product(&dims).ok_or_else(|| Error::InvalidShape {
             message: format!(
                 "shape {} has more elements than fit in usize",
@@ -41,7 +52,7 @@ impl Shape {
     /// The scalar shape `()`.
     pub fn scalar() -> Self {
         Shape {
-            dims: Vec::new(),
+            dims: Dims::new(),
             elements: 1,
         }
     }
@@ -63,7 +74,9 @@ impl Shape {
 
     /// This shape as a (fully known) [`PartialShape`].
     pub fn to_partial(&self) -> PartialShape {
-        PartialShape::known(self.dims.iter().map(|&d| Some(d)).collect())
+        PartialShape {
+            dims: Some(self.dims.iter().map(|&d| Some(d)).collect()),
+        }
     }
 }
 
@@ -109,7 +122,7 @@ fn fmt_dims(dims: Option<&[Option<usize>]>) -> String {
 /// [`is_compatible_with`](PartialShape::is_compatible_with) on reuse, as TensorFlow does.
 #[derive(Clone, PartialEq, Eq, Hash, Default)]
 pub struct PartialShape {
-    dims: Option<Vec<Option<usize>>>,
+    dims: Option<PartialDims>,
 }
 
 impl PartialShape {
@@ -135,7 +148,7 @@ impl PartialShape {
     pub fn to_shape(&self) -> Result<Option<Shape>> {
         match &self.dims {
             Some(d) if d.iter().all(Option::is_some) => {
-                Shape::new(d.iter().map(|x| x.unwrap_or(0)).collect::<Vec<_>>()).map(Some)
+                Shape::from_dims(d.iter().map(|x| x.unwrap_or(0)).collect()).map(Some)
             }
             _ => Ok(None),
         }
@@ -185,9 +198,9 @@ impl PartialShape {
             });
         }
         Ok(match (&self.dims, &other.dims) {
-            (Some(a), Some(b)) => {
-                PartialShape::known(a.iter().zip(b).map(|(x, y)| x.or(*y)).collect())
-            }
+            (Some(a), Some(b)) => PartialShape {
+                dims: Some(a.iter().zip(b).map(|(x, y)| x.or(*y)).collect()),
+            },
             (Some(_), None) => self.clone(),
             _ => other.clone(),
         })
@@ -227,6 +240,18 @@ pub trait IntoShape {
     /// # Errors
     /// [`Error::InvalidShape`] for negative dimensions or an overflowing element count.
     fn into_partial_shape(self) -> Result<PartialShape>;
+
+    /// Converts, keeping a fully known shape as a [`Shape`] — without allocating for
+    /// ranks up to 2 — and anything else as a [`PartialShape`].
+    ///
+    /// # Errors
+    /// As [`into_partial_shape`](IntoShape::into_partial_shape).
+    fn into_shape_or_partial(self) -> Result<std::result::Result<Shape, PartialShape>>
+    where
+        Self: Sized,
+    {
+        self.into_partial_shape().map(Err)
+    }
 }
 
 impl IntoShape for PartialShape {
@@ -239,29 +264,44 @@ impl IntoShape for Shape {
     fn into_partial_shape(self) -> Result<PartialShape> {
         Ok(self.to_partial())
     }
+    fn into_shape_or_partial(self) -> Result<std::result::Result<Shape, PartialShape>> {
+        Ok(Ok(self))
+    }
 }
 impl IntoShape for &Shape {
     fn into_partial_shape(self) -> Result<PartialShape> {
         Ok(self.to_partial())
     }
+    fn into_shape_or_partial(self) -> Result<std::result::Result<Shape, PartialShape>> {
+        Ok(Ok(self.clone()))
+    }
 }
 impl IntoShape for &[usize] {
     fn into_partial_shape(self) -> Result<PartialShape> {
-        Shape::new(self.to_vec()).map(|s| s.to_partial())
+        Shape::new(self).map(|s| s.to_partial())
+    }
+    fn into_shape_or_partial(self) -> Result<std::result::Result<Shape, PartialShape>> {
+        Shape::new(self).map(Ok)
     }
 }
 impl IntoShape for Vec<usize> {
     fn into_partial_shape(self) -> Result<PartialShape> {
         Shape::new(self).map(|s| s.to_partial())
     }
+    fn into_shape_or_partial(self) -> Result<std::result::Result<Shape, PartialShape>> {
+        Shape::new(self).map(Ok)
+    }
 }
 impl<const N: usize> IntoShape for [usize; N] {
     fn into_partial_shape(self) -> Result<PartialShape> {
-        Shape::new(self.to_vec()).map(|s| s.to_partial())
+        Shape::new(self).map(|s| s.to_partial())
+    }
+    fn into_shape_or_partial(self) -> Result<std::result::Result<Shape, PartialShape>> {
+        Shape::new(self).map(Ok)
     }
 }
-fn signed_dims<T: Copy + Into<i128> + std::fmt::Debug>(dims: &[T]) -> Result<PartialShape> {
-    let mut out = Vec::with_capacity(dims.len());
+fn signed_dims<T: Copy + Into<i128> + std::fmt::Debug>(dims: &[T]) -> Result<Shape> {
+    let mut out = Dims::with_capacity(dims.len());
     for &d in dims {
         let v: i128 = d.into();
         if v < 0 {
@@ -273,24 +313,33 @@ fn signed_dims<T: Copy + Into<i128> + std::fmt::Debug>(dims: &[T]) -> Result<Par
             message: format!("Dimension {v} does not fit in usize"),
         })?);
     }
-    out.into_partial_shape()
+    Shape::from_dims(out)
 }
 
 macro_rules! int_shapes {
     ($($t:ty),*) => {$(
         impl IntoShape for &[$t] {
             fn into_partial_shape(self) -> Result<PartialShape> {
-                signed_dims(self)
+                signed_dims(self).map(|s| s.to_partial())
+            }
+            fn into_shape_or_partial(self) -> Result<std::result::Result<Shape, PartialShape>> {
+                signed_dims(self).map(Ok)
             }
         }
         impl IntoShape for Vec<$t> {
             fn into_partial_shape(self) -> Result<PartialShape> {
-                signed_dims(&self)
+                signed_dims(&self).map(|s| s.to_partial())
+            }
+            fn into_shape_or_partial(self) -> Result<std::result::Result<Shape, PartialShape>> {
+                signed_dims(&self).map(Ok)
             }
         }
         impl<const N: usize> IntoShape for [$t; N] {
             fn into_partial_shape(self) -> Result<PartialShape> {
-                signed_dims(&self)
+                signed_dims(&self).map(|s| s.to_partial())
+            }
+            fn into_shape_or_partial(self) -> Result<std::result::Result<Shape, PartialShape>> {
+                signed_dims(&self).map(Ok)
             }
         }
     )*};

@@ -1,15 +1,21 @@
 //! Templates (`make_template`): functions whose variables are created on the first
 //! call and shared by every later call.
+//!
+//! The first call goes through the same init-once [`Slot`] as a variable's creation:
+//! concurrent first calls are serialized (one runs, the others wait and then reuse
+//! its variables), a failing or panicking first call leaves the template uncalled,
+//! and a first call that calls the template again on the same thread is
+//! [`Error::Reentrant`] instead of a deadlock.
 
 use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::getter::CustomGetter;
 use crate::graph::{Graph, GLOBAL_VARIABLES, LOCAL_VARIABLES, TRAINABLE_VARIABLES};
-use crate::scope::{
-    enter_pure_named, pure_scope_frames, unique_variable_scope, variable_scope,
-    variable_scope_default, PureOptions, Reuse, VariableScope,
-};
-use crate::sync::{self, Arc, Condvar, Mutex};
+use crate::scope::defaults::ScopeDefaults;
+use crate::scope::thread_state::with_state;
+use crate::scope::variable_scope::{enter_pure_named, pure_scope_frames, unique_variable_scope};
+use crate::scope::{variable_scope, variable_scope_default, CustomGetter, Reuse, VariableScope};
+use crate::slot_map::Slot;
+use crate::sync::{Arc, Mutex};
 use crate::variable::Variable;
 use std::fmt;
 
@@ -93,12 +99,19 @@ impl<R> TemplateBuilder<R> {
                 None => unique_variable_scope(&graph, &self.name),
             };
             let mut frames = pure_scope_frames(&graph);
-            let opts = PureOptions {
-                custom_getter: self.custom_getter.clone(),
+            let args = ScopeDefaults {
+                custom_getters: self.custom_getter.iter().cloned().collect(),
                 dtype: Some(DType::F32),
-                ..PureOptions::default()
+                ..ScopeDefaults::default()
             };
-            scope = Some(enter_pure_named(&graph, &s, None, opts, frames.frames()));
+            scope = Some(enter_pure_named(
+                &graph,
+                &s,
+                None,
+                Reuse::No,
+                &args,
+                frames.frames(),
+            ));
             frames.close()?;
         }
         Ok(Template(Arc::new(TemplateInner {
@@ -107,24 +120,10 @@ impl<R> TemplateBuilder<R> {
             custom_getter: self.custom_getter,
             func: self.func,
             graph,
-            state: Mutex::new(TplState {
-                scope,
-                phase: Phase::Fresh,
-            }),
-            cv: Condvar::new(),
+            scope: Mutex::new(scope),
+            created: Slot::new(),
         })))
     }
-}
-
-enum Phase {
-    Fresh,
-    FirstCall(sync::thread::ThreadId),
-    Created,
-}
-
-struct TplState {
-    scope: Option<VariableScope>,
-    phase: Phase,
 }
 
 struct TemplateInner<R> {
@@ -133,8 +132,11 @@ struct TemplateInner<R> {
     custom_getter: Option<CustomGetter>,
     func: std::sync::Arc<TemplateFn<R>>,
     graph: Graph,
-    state: Mutex<TplState>,
-    cv: Condvar,
+    /// The template's scope: captured at build time (`create_scope_now`) or by the
+    /// first call as soon as it has entered it.
+    scope: Mutex<Option<VariableScope>>,
+    /// Ready (with the scope) once a first call has succeeded.
+    created: Slot<VariableScope>,
 }
 
 /// A function whose variables are shared across calls. Cheap to clone; callable from
@@ -166,7 +168,7 @@ impl<R> Template<R> {
     /// The captured variable scope (`None` before the first call unless created
     /// with `create_scope_now`).
     pub fn variable_scope(&self) -> Option<VariableScope> {
-        self.0.state.lock().scope.clone()
+        self.0.scope.lock().clone()
     }
 
     /// The scope name with a trailing slash (TF's `variable_scope_name`).
@@ -182,7 +184,7 @@ impl<R> Template<R> {
     }
 
     fn collection(&self, key: &str) -> Vec<Variable> {
-        if !matches!(self.0.state.lock().phase, Phase::Created) {
+        if !self.0.created.is_ready() {
             return Vec::new();
         }
         match self.variable_scope_name() {
@@ -212,91 +214,96 @@ impl<R> Template<R> {
 
     /// Calls the function: the first call creates variables, later calls reuse them.
     ///
+    /// Callable from any thread. Concurrent first calls are serialized: one runs, the
+    /// others wait for it and then call as later calls.
+    ///
     /// # Errors
     /// The function's error; [`Error::TemplateVariable`] when a later call creates a
-    /// trainable variable. A failed first call leaves the template uncalled, so the
-    /// next call is a first call again (TF's behaviour).
+    /// trainable variable; [`Error::InitializerPanicked`] when the first call
+    /// panicked; [`Error::Reentrant`] when the function calls its own template during
+    /// the first call. A failed or panicking first call leaves the template uncalled,
+    /// so the next call is a first call again (TF's behaviour).
+    ///
+    /// ```
+    /// use varscope::{get_variable, make_template, Graph};
+    /// let g = Graph::with_seed(1);
+    /// let dense = g.as_default(|| {
+    ///     make_template("dense", || get_variable("w").shape([2]).build()).build()
+    /// }).unwrap();
+    /// // Two threads race for the first call: one creates, the other reuses.
+    /// let handles: Vec<_> = (0..2).map(|_| {
+    ///     let (g, dense) = (g.clone(), dense.clone());
+    ///     std::thread::spawn(move || g.as_default(|| dense.call()))
+    /// }).collect();
+    /// let vars: Vec<_> = handles.into_iter().map(|h| h.join().unwrap().unwrap()).collect();
+    /// assert_eq!(vars[0], vars[1]);
+    /// assert_eq!(vars[0].name(), "dense/w:0");
+    /// ```
     pub fn call(&self) -> Result<R> {
         let inner = &self.0;
-        let me = sync::current_thread_id();
-        let mut st = inner.state.lock();
-        let first = loop {
-            match st.phase {
-                Phase::Fresh => {
-                    st.phase = Phase::FirstCall(me);
-                    break true;
-                }
-                Phase::Created => break false,
-                Phase::FirstCall(owner) if owner == me => {
-                    // A recursive call during the first call: reuse what exists.
-                    let scope = st.scope.clone();
-                    drop(st);
-                    return match scope {
-                        Some(s) => variable_scope(&s)
-                            .reuse(Reuse::Yes)
-                            .graph(&inner.graph)
-                            .enter(|_| (inner.func)())?,
-                        None => (inner.func)(),
-                    };
-                }
-                Phase::FirstCall(_) => st = inner.cv.wait(st),
-            }
-        };
-        let scope = st.scope.clone();
-        drop(st);
-        if first {
-            self.first_call(scope)
-        } else {
-            self.later_call(scope.expect("a created template has a scope"))
+        if let Some(scope) = inner.created.get() {
+            return self.later_call(scope);
+        }
+        let mut first = None;
+        let (scope, created_now) = inner.created.get_or_init(&inner.name, || {
+            let (scope, out) = self.first_call()?;
+            first = Some(out);
+            Ok(scope)
+        })?;
+        match first {
+            Some(out) if created_now => Ok(out),
+            _ => self.later_call(scope),
         }
     }
 
-    fn first_call(&self, scope: Option<VariableScope>) -> Result<R> {
+    /// The first call: enters the template's scope (captured, or a new one from its
+    /// name), runs the function, and returns the scope with the result.
+    fn first_call(&self) -> Result<(VariableScope, R)> {
         let inner = &self.0;
-        let run = || -> Result<R> {
-            match scope {
-                Some(s) => variable_scope(&s)
+        let captured = inner.scope.lock().clone();
+        match captured {
+            Some(s) => {
+                let out = variable_scope(&s)
                     .graph(&inner.graph)
-                    .enter(|_| (inner.func)())?,
-                None => {
-                    let mut b = match &inner.unique_name {
-                        Some(u) => variable_scope(u.as_str()),
-                        None => variable_scope_default(&inner.name),
-                    };
-                    if let Some(g) = &inner.custom_getter {
-                        b = b.custom_getter(g.clone());
-                    }
-                    b.graph(&inner.graph).enter(|s| {
-                        inner.state.lock().scope = Some(s.clone());
-                        (inner.func)()
-                    })?
-                }
+                    .enter(|_| (inner.func)())??;
+                Ok((s, out))
             }
-        };
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run));
-        let mut st = inner.state.lock();
-        st.phase = match &result {
-            Ok(Ok(_)) => Phase::Created,
-            _ => Phase::Fresh,
-        };
-        drop(st);
-        inner.cv.notify_all();
-        match result {
-            Ok(r) => r,
-            Err(p) => std::panic::resume_unwind(p),
+            None => {
+                let mut b = match &inner.unique_name {
+                    Some(u) => variable_scope(u.as_str()),
+                    None => variable_scope_default(&inner.name),
+                };
+                if let Some(g) = &inner.custom_getter {
+                    b = b.custom_getter(g.clone());
+                }
+                let (s, out) = b.graph(&inner.graph).enter(|s| {
+                    *inner.scope.lock() = Some(s.clone());
+                    (s.clone(), (inner.func)())
+                })?;
+                Ok((s, out?))
+            }
         }
     }
 
     fn later_call(&self, scope: VariableScope) -> Result<R> {
         let inner = &self.0;
-        let before = inner.graph.with_thread_state(|s| s.trainable_created.len());
+        let before = with_state(&inner.graph, |s| {
+            s.recording += 1;
+            s.recorded.len()
+        });
         let out = variable_scope(&scope)
             .reuse(Reuse::Yes)
             .graph(&inner.graph)
-            .enter(|_| (inner.func)())?;
-        let new: Vec<String> = inner
-            .graph
-            .with_thread_state(|s| s.trainable_created[before..].to_vec());
+            .enter(|_| (inner.func)());
+        let new: Vec<String> = with_state(&inner.graph, |s| {
+            let new = s.recorded.get(before..).map(<[String]>::to_vec);
+            s.recording -= 1;
+            if s.recording == 0 {
+                s.recorded.clear();
+            }
+            new.unwrap_or_default()
+        });
+        let out = out?;
         if !new.is_empty() {
             return Err(Error::TemplateVariable {
                 template: inner.name.clone(),

@@ -144,7 +144,7 @@ impl Tensor {
     /// # Errors
     /// [`Error::InvalidShape`] if the shape overflows or disagrees with `data.len()`.
     pub fn from_vec<T: Element>(data: Vec<T>, shape: impl Into<Vec<usize>>) -> Result<Tensor> {
-        let shape = Shape::new(shape)?;
+        let shape = Shape::new(shape.into())?;
         if shape.num_elements() != data.len() {
             return Err(Error::InvalidShape {
                 message: format!(
@@ -187,7 +187,7 @@ impl Tensor {
 
     /// The shape.
     pub fn shape(&self) -> Shape {
-        dispatch!(self, a => Shape::new(a.shape().to_vec()).expect("an allocated array's shape fits in usize"))
+        dispatch!(self, a => Shape::new(a.shape()).expect("an allocated array's shape fits in usize"))
     }
 
     /// Number of elements.

@@ -3,11 +3,10 @@
 
 use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::graph::{Graph, GLOBAL_VARIABLES, TRAINABLE_VARIABLES};
 use crate::init::{Init, InitContext, Seeds};
-use crate::names;
 use crate::partition::save_slice_spec;
 use crate::shape::Shape;
+use crate::slot_map::Key;
 use crate::sync::{Arc, Mutex};
 use crate::tensor::{dispatch, Tensor};
 use std::fmt;
@@ -32,11 +31,11 @@ impl SaveSliceInfo {
     }
 }
 
+/// How a pending value will be computed. Where the variable sits in a larger one
+/// (a shard) is its [`SaveSliceInfo`].
 pub(crate) struct Plan {
     pub(crate) init: Init,
     pub(crate) seeds: Seeds,
-    pub(crate) full_shape: Shape,
-    pub(crate) offset: Vec<usize>,
 }
 
 pub(crate) enum ValueState {
@@ -45,15 +44,16 @@ pub(crate) enum ValueState {
 }
 
 pub(crate) struct VarInner {
-    pub(crate) op_name: String,
-    pub(crate) key: Option<String>,
+    /// The op name; shares its allocation with `key` when they are equal.
+    pub(crate) op_name: Key,
+    pub(crate) key: Option<Key>,
     pub(crate) shape: Shape,
     pub(crate) dtype: DType,
     pub(crate) trainable: bool,
-    pub(crate) caching_device: Option<String>,
-    pub(crate) constraint: Option<Constraint>,
     pub(crate) use_resource: Option<bool>,
-    pub(crate) save_slice: Option<SaveSliceInfo>,
+    pub(crate) caching_device: Option<Box<str>>,
+    pub(crate) constraint: Option<Constraint>,
+    pub(crate) save_slice: Option<Box<SaveSliceInfo>>,
     pub(crate) value: Mutex<ValueState>,
 }
 
@@ -139,7 +139,7 @@ impl Variable {
 
     /// Shard placement, for shards of a partitioned variable.
     pub fn save_slice_info(&self) -> Option<&SaveSliceInfo> {
-        self.0.save_slice.as_ref()
+        self.0.save_slice.as_deref()
     }
 
     /// Size of the value in bytes.
@@ -224,11 +224,19 @@ impl Variable {
 }
 
 fn materialize(var: &Variable, plan: &Plan) -> Result<Tensor> {
+    let zeros;
+    let (full_shape, offset) = match &var.0.save_slice {
+        Some(s) => (&s.full_shape, s.offset.as_slice()),
+        None => {
+            zeros = vec![0; var.0.shape.rank()];
+            (&var.0.shape, zeros.as_slice())
+        }
+    };
     let ctx = InitContext {
         name: var.checkpoint_name(),
         dtype: var.0.dtype,
-        full_shape: &plan.full_shape,
-        offset: &plan.offset,
+        full_shape,
+        offset,
         shape: &var.0.shape,
         seeds: plan.seeds,
     };
@@ -530,9 +538,12 @@ impl Regularizer {
     }
 }
 
-/// A regularization loss recorded for a variable.
+/// A regularization loss recorded for a variable. Cheap to clone.
 #[derive(Debug, Clone)]
-pub struct RegularizationLoss {
+pub struct RegularizationLoss(std::sync::Arc<LossInner>);
+
+#[derive(Debug)]
+struct LossInner {
     name: String,
     variable: Variable,
     regularizer: Regularizer,
@@ -540,27 +551,27 @@ pub struct RegularizationLoss {
 
 impl RegularizationLoss {
     pub(crate) fn new(variable: &Variable, regularizer: Regularizer) -> Self {
-        RegularizationLoss {
+        RegularizationLoss(std::sync::Arc::new(LossInner {
             name: format!("{}/Regularizer", variable.op_name()),
             variable: variable.clone(),
             regularizer,
-        }
+        }))
     }
     /// The loss name (`scope/v/Regularizer`).
     pub fn name(&self) -> &str {
-        &self.name
+        &self.0.name
     }
     /// The regularized variable.
     pub fn variable(&self) -> &Variable {
-        &self.variable
+        &self.0.variable
     }
     /// Evaluates the loss on the variable's current value.
     ///
     /// # Errors
     /// The variable's initializer error.
     pub fn value(&self) -> Result<f64> {
-        let f = self.regularizer.0.clone();
-        self.variable.with_value(|t| f.map_or(0.0, |f| f(t)))
+        let f = self.0.regularizer.0.clone();
+        self.0.variable.with_value(|t| f.map_or(0.0, |f| f(t)))
     }
 }
 
@@ -587,109 +598,5 @@ impl Constraint {
     /// Whether two handles are the same constraint.
     pub fn ptr_eq(&self, other: &Constraint) -> bool {
         std::sync::Arc::ptr_eq(&self.0, &other.0)
-    }
-}
-
-/// Creates a plain variable (TF's `tf.Variable(initial_value, name=…)`): always new,
-/// named through the current *name* scope and uniquified (`x`, `x_1`, …). It is not
-/// in the variable store, so `get_variable` never returns it.
-///
-/// ```
-/// use varscope::{variable, Graph, Tensor};
-/// Graph::new().as_default(|| {
-///     let a = variable(Tensor::scalar(1.0f32)).name("x").build().unwrap();
-///     let b = variable(Tensor::scalar(2.0f32)).name("x").build().unwrap();
-///     assert_eq!((a.name().as_str(), b.name().as_str()), ("x:0", "x_1:0"));
-/// });
-/// ```
-pub fn variable(initial_value: Tensor) -> PlainVariableBuilder {
-    PlainVariableBuilder {
-        initial_value,
-        name: None,
-        trainable: true,
-        collections: None,
-    }
-}
-
-/// Builder of a plain variable; see [`variable`].
-#[derive(Debug)]
-#[must_use = "call build() to create the variable"]
-pub struct PlainVariableBuilder {
-    initial_value: Tensor,
-    name: Option<String>,
-    trainable: bool,
-    collections: Option<Vec<String>>,
-}
-
-impl PlainVariableBuilder {
-    /// The name (default `Variable`).
-    pub fn name(mut self, name: &str) -> Self {
-        self.name = Some(name.to_string());
-        self
-    }
-    /// Whether it is trainable (default true).
-    pub fn trainable(mut self, t: bool) -> Self {
-        self.trainable = t;
-        self
-    }
-    /// Collections (default: global variables).
-    pub fn collections<S: Into<String>>(mut self, c: impl IntoIterator<Item = S>) -> Self {
-        self.collections = Some(c.into_iter().map(Into::into).collect());
-        self
-    }
-
-    /// Creates the variable in the current graph.
-    ///
-    /// # Errors
-    /// [`Error::InvalidName`] for an invalid name.
-    pub fn build(self) -> Result<Variable> {
-        let graph = Graph::current();
-        let name = self.name.as_deref().unwrap_or("Variable");
-        let stack = graph.name_stack();
-        names::validate(name, stack.is_empty())?;
-        let op_name = match name.strip_suffix('/') {
-            Some(abs) => abs.to_string(),
-            None => graph.unique_name(name, true),
-        };
-        graph.register_op(&op_name, "VariableV2")?;
-        let shape = self.initial_value.shape();
-        let var = Variable(Arc::new(VarInner {
-            op_name,
-            key: None,
-            dtype: self.initial_value.dtype(),
-            shape,
-            trainable: self.trainable,
-            caching_device: None,
-            constraint: None,
-            use_resource: None,
-            save_slice: None,
-            value: Mutex::new(ValueState::Ready(self.initial_value)),
-        }));
-        register(&graph, &var, self.collections, self.trainable);
-        Ok(var)
-    }
-}
-
-/// Records a new variable in the graph and its collections (TF: each listed
-/// collection once; trainable variables also go to `trainable_variables`).
-pub(crate) fn register(
-    graph: &Graph,
-    var: &Variable,
-    collections: Option<Vec<String>>,
-    trainable: bool,
-) {
-    graph.record_variable(var);
-    let mut cols = collections.unwrap_or_else(|| vec![GLOBAL_VARIABLES.to_string()]);
-    if trainable && !cols.iter().any(|c| c == TRAINABLE_VARIABLES) {
-        cols.push(TRAINABLE_VARIABLES.to_string());
-    }
-    let mut seen = std::collections::HashSet::new();
-    for c in cols {
-        if seen.insert(c.clone()) {
-            graph.add_to_collection(&c, var);
-        }
-    }
-    if trainable {
-        graph.with_thread_state(|s| s.trainable_created.push(var.name()));
     }
 }

@@ -786,7 +786,7 @@ fn test_partition_layout_vectors() {
         let p = p.to_vec();
         let (_, shards) = partition_layout(
             &FnPartitioner::new(move |_: &Shape, _| Ok(p.clone())),
-            &Shape::new(full.to_vec()).unwrap(),
+            &Shape::new(full).unwrap(),
             DType::F32,
         )
         .unwrap();

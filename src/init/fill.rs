@@ -173,9 +173,9 @@ mod tests {
     fn globals(full: &[usize], off: &[usize], shape: &[usize]) -> Vec<u64> {
         let part = Part::new(
             "v",
-            &Shape::new(full.to_vec()).unwrap(),
+            &Shape::new(full).unwrap(),
             off,
-            &Shape::new(shape.to_vec()).unwrap(),
+            &Shape::new(shape).unwrap(),
         )
         .unwrap();
         let mut out = vec![0u64; part.len()];

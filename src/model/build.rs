@@ -214,7 +214,7 @@ fn new_var(
     shape: Vec<usize>,
     init: Option<Init>,
     dtype: Option<DType>,
-) -> crate::getter::GetVariable {
+) -> crate::getter::GetVariable<'_> {
     let mut g = get_variable(name).shape(shape);
     if let Some(i) = init {
         g = g.initializer(i);

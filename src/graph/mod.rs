@@ -1,36 +1,31 @@
 //! [`Graph`]: the shared half of the scoping state — variable store, op-name registry,
 //! collections and random seed — plus the per-thread default-graph stack.
+//!
+//! Everything here is shared by all threads and striped so that threads working on
+//! different names do not contend: the store by full name ([`store`]), op names by
+//! name family ([`op_names`]), collections by thread ([`collections`]). The
+//! per-thread half (scope stacks, name stacks, default-name counters) is the scope
+//! layer's, which keys it by [`Graph::id`].
+
+mod collections;
+mod op_names;
+pub(crate) mod store;
+
+pub use collections::{
+    CollectionItem, GLOBAL_VARIABLES, LOCAL_VARIABLES, REGULARIZATION_LOSSES, TRAINABLE_VARIABLES,
+};
 
 use crate::error::{Error, Result};
-use crate::names;
-use crate::scope::ThreadState;
-use crate::store::VariableStore;
-use crate::sync::{self, Arc, Mutex};
+use crate::slot_map::Key;
+use crate::sync::{self, Arc};
 use crate::variable::{RegularizationLoss, Variable};
+use collections::{Collections, Membership};
+use op_names::OpNames;
+pub(crate) use op_names::OpType;
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::fmt;
-use std::hash::BuildHasherDefault;
 use std::marker::PhantomData;
-
-/// Collection key of all global variables (TF's `GraphKeys.GLOBAL_VARIABLES`).
-pub const GLOBAL_VARIABLES: &str = "variables";
-/// Collection key of trainable variables.
-pub const TRAINABLE_VARIABLES: &str = "trainable_variables";
-/// Collection key of local (non-checkpointed, non-trainable) variables.
-pub const LOCAL_VARIABLES: &str = "local_variables";
-/// Collection key of regularization losses.
-pub const REGULARIZATION_LOSSES: &str = "regularization_losses";
-
-/// One item of a graph collection.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub enum CollectionItem {
-    /// A variable.
-    Variable(Variable),
-    /// A regularization loss.
-    Loss(RegularizationLoss),
-}
+use store::VariableStore;
 
 /// A record of an op created through [`Graph::create_op`]: only its name and type.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,22 +36,26 @@ pub struct OpRecord {
     pub op_type: String,
 }
 
-#[derive(Default)]
-struct OpRegistry {
-    names: std::collections::HashSet<String>,
-    records: Vec<OpRecord>,
-}
-
 pub(crate) struct GraphInner {
     pub(crate) id: u64,
     seed: u64,
     seed_is_explicit: bool,
     pub(crate) store: VariableStore,
-    names_in_use: Mutex<HashMap<String, u64>>,
-    ops: Mutex<OpRegistry>,
-    collections: Mutex<HashMap<String, Vec<CollectionItem>>>,
-    /// Every variable of the graph in creation order (store variables and plain ones).
-    all_variables: Mutex<Vec<Variable>>,
+    op_names: OpNames,
+    collections: Collections,
+    /// Dropped with the graph: per-thread state of a dead graph can be recognized
+    /// (and freed) through a [`GraphToken`].
+    alive: std::sync::Arc<()>,
+}
+
+/// A weak token of a graph, telling whether it is still alive without keeping it so.
+#[derive(Debug, Clone)]
+pub(crate) struct GraphToken(std::sync::Weak<()>);
+
+impl GraphToken {
+    pub(crate) fn is_alive(&self) -> bool {
+        self.0.strong_count() > 0
+    }
 }
 
 /// A graph: the variables, op names and collections that all threads share.
@@ -136,18 +135,23 @@ impl Graph {
     }
 
     fn build_with(seed: u64, seed_is_explicit: bool, store: VariableStore) -> Graph {
+        let stripes = store.shard_count();
         Graph {
             inner: Arc::new(GraphInner {
                 id: sync::next_id(),
                 seed,
                 seed_is_explicit,
                 store,
-                names_in_use: Mutex::new(HashMap::new()),
-                ops: Mutex::new(OpRegistry::default()),
-                collections: Mutex::new(HashMap::new()),
-                all_variables: Mutex::new(Vec::new()),
+                op_names: OpNames::with_stripes(stripes),
+                collections: Collections::with_stripes(stripes),
+                alive: std::sync::Arc::new(()),
             }),
         }
+    }
+
+    /// A token telling whether this graph is still alive.
+    pub(crate) fn token(&self) -> GraphToken {
+        GraphToken(std::sync::Arc::downgrade(&self.inner.alive))
     }
 
     /// The graph-level random seed. A graph made with [`Graph::new`] draws it from OS
@@ -175,6 +179,15 @@ impl Graph {
             .unwrap_or_else(|| PROCESS_DEFAULT.clone())
     }
 
+    /// Runs `f` on the calling thread's default graph without cloning its handle.
+    /// `f` must not change the thread's default graph.
+    pub(crate) fn with_current<R>(f: impl FnOnce(&Graph) -> R) -> R {
+        CONTEXT.with(|c| match c.borrow().default_graphs.last() {
+            Some(g) => f(g),
+            None => f(&PROCESS_DEFAULT),
+        })
+    }
+
     /// The process-wide default graph, used by threads that set none.
     pub fn process_default() -> Graph {
         PROCESS_DEFAULT.clone()
@@ -200,122 +213,100 @@ impl Graph {
         }
     }
 
-    /// TF's `unique_name`: `name` under the calling thread's name scope, made unique
-    /// graph-wide and case-insensitively (`foo`, `foo_1`, …). With `mark`, the name is
-    /// recorded as used.
-    pub fn unique_name(&self, name: &str, mark: bool) -> String {
-        let stack = self.name_stack();
-        self.unique_name_at(&names::join(&stack, name), mark)
-    }
-
     /// `unique_name` of an already absolute name (no name stack applied).
     pub(crate) fn unique_name_at(&self, name: &str, mark: bool) -> String {
-        let mut used = self.inner.names_in_use.lock();
-        let key = name.to_lowercase();
-        let mut i = used.get(&key).copied().unwrap_or(0);
-        if mark {
-            used.insert(key.clone(), i + 1);
-        }
-        if i == 0 {
-            return name.to_string();
-        }
-        let base = key;
-        let mut candidate = format!("{base}_{i}");
-        while used.contains_key(&candidate) {
-            i += 1;
-            candidate = format!("{base}_{i}");
-        }
-        if mark {
-            used.insert(candidate, 1);
-        }
-        format!("{name}_{i}")
+        self.inner.op_names.unique(name, mark)
     }
 
-    /// The calling thread's current name scope (without trailing slash; `""` at root).
-    pub fn name_stack(&self) -> String {
-        self.with_thread_state(|s| s.name_stack.clone())
-    }
-
-    /// Creates an op record and returns its unique name: `name` (or `op_type` when
-    /// `None`) under the current name scope, uniquified; a name ending in `/` is used
-    /// verbatim without the slash.
-    ///
-    /// # Errors
-    /// [`Error::InvalidArgument`] when the resulting name is not a valid op name.
-    pub fn create_op(&self, op_type: &str, name: Option<&str>) -> Result<String> {
-        let requested = name.unwrap_or(op_type);
-        let full = if let Some(stripped) = requested.strip_suffix('/') {
-            stripped.to_string()
-        } else {
-            if names::validate(requested, false).is_err() {
-                return Err(Error::invalid_arg(format!(
-                    "'{requested}' is not a valid node name"
-                )));
-            }
-            self.unique_name(requested, true)
-        };
-        if names::validate(&full, true).is_err() {
-            return Err(Error::invalid_arg(format!(
-                "'{full}' is not a valid node name"
-            )));
-        }
-        self.register_op(&full, op_type)?;
-        Ok(full)
+    /// Uniquifies `name` (absolute) and registers a variable op under the result, in
+    /// one step; `stored` is a shared copy of `name` to use when it is unchanged.
+    pub(crate) fn unique_variable_op(&self, name: &str, stored: Option<&Key>) -> Result<Key> {
+        self.inner
+            .op_names
+            .unique_and_register(name, stored, OpType::Variable)
+            .map_err(|n| Error::invalid_arg(format!("Duplicate node name in graph: '{n}'")))
     }
 
     /// Records an op name; a name already taken by another op is an error (TF's
     /// "Duplicate node name in graph"), which only absolute names (ending in `/`)
     /// can hit.
-    pub(crate) fn register_op(&self, name: &str, op_type: &str) -> Result<()> {
-        let mut ops = self.inner.ops.lock();
-        if !ops.names.insert(name.to_string()) {
-            return Err(Error::invalid_arg(format!(
+    pub(crate) fn register_op(&self, name: Key, op_type: OpType) -> Result<()> {
+        if self.inner.op_names.register(name.clone(), op_type) {
+            Ok(())
+        } else {
+            Err(Error::invalid_arg(format!(
                 "Duplicate node name in graph: '{name}'"
-            )));
+            )))
         }
-        ops.records.push(OpRecord {
-            name: name.to_string(),
-            op_type: op_type.to_string(),
-        });
-        Ok(())
     }
 
     /// Whether an op of this exact name exists.
     pub fn has_op(&self, name: &str) -> bool {
-        self.inner.ops.lock().names.contains(name)
+        self.inner.op_names.contains(name)
     }
 
-    /// Every op created through [`Graph::create_op`], in creation order.
+    /// Every op created through [`Graph::create_op`] (and every variable op), in
+    /// creation order.
     pub fn ops(&self) -> Vec<OpRecord> {
-        self.inner.ops.lock().records.clone()
+        self.inner
+            .op_names
+            .ops()
+            .into_iter()
+            .map(|(name, t)| OpRecord {
+                name: name.to_string(),
+                op_type: t.as_str().to_string(),
+            })
+            .collect()
     }
 
     /// Appends a variable to a collection.
     pub fn add_to_collection(&self, key: &str, var: &Variable) {
-        self.push_item(key, CollectionItem::Variable(var.clone()));
-    }
-
-    pub(crate) fn push_item(&self, key: &str, item: CollectionItem) {
         self.inner
             .collections
-            .lock()
-            .entry(key.to_string())
-            .or_default()
-            .push(item);
+            .push_to(key, CollectionItem::Variable(var.clone()));
     }
 
-    pub(crate) fn record_variable(&self, var: &Variable) {
-        self.inner.all_variables.lock().push(var.clone());
+    /// Records a new variable in the graph and its collections (TF: each listed
+    /// collection once, `global_variables` when none are listed; trainable variables
+    /// also go to `trainable_variables`).
+    pub(crate) fn register_variable(
+        &self,
+        var: &Variable,
+        collections: Option<&[String]>,
+        trainable: bool,
+    ) {
+        let (of, extra) = match collections {
+            None => (
+                Membership::builtins(collections::default_mask(trainable)),
+                Vec::new(),
+            ),
+            Some(keys) => {
+                let base = collections::ALL
+                    | if trainable {
+                        collections::trainable_bit()
+                    } else {
+                        0
+                    };
+                self.inner
+                    .collections
+                    .membership(base, keys.iter().map(String::as_str))
+            }
+        };
+        self.inner
+            .collections
+            .push(CollectionItem::Variable(var.clone()), of, &extra);
+    }
+
+    /// Records a regularization loss.
+    pub(crate) fn add_loss(&self, loss: RegularizationLoss) {
+        self.inner
+            .collections
+            .push_to(REGULARIZATION_LOSSES, CollectionItem::Loss(loss));
     }
 
     /// The items of a collection, in insertion order.
     pub fn collection_items(&self, key: &str) -> Vec<CollectionItem> {
-        self.inner
-            .collections
-            .lock()
-            .get(key)
-            .cloned()
-            .unwrap_or_default()
+        self.inner.collections.items(key)
     }
 
     /// The variables of a collection, in insertion order.
@@ -326,25 +317,12 @@ impl Graph {
     /// The variables of a collection whose names start with `scope` — a *literal*
     /// prefix (TF matches it as a regex; see "Differences from TF1").
     pub fn get_collection_scoped(&self, key: &str, scope: &str) -> Vec<Variable> {
-        let cols = self.inner.collections.lock();
-        cols.get(key)
-            .map(|items| {
-                items
-                    .iter()
-                    .filter_map(|i| match i {
-                        CollectionItem::Variable(v) if v.name().starts_with(scope) => {
-                            Some(v.clone())
-                        }
-                        _ => None,
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
+        self.inner.collections.variables(key, scope)
     }
 
     /// Length of a collection.
     pub fn collection_len(&self, key: &str) -> usize {
-        self.inner.collections.lock().get(key).map_or(0, Vec::len)
+        self.inner.collections.len(key)
     }
 
     /// All global variables, in creation order.
@@ -376,7 +354,7 @@ impl Graph {
     /// Every variable of the graph — `get_variable` ones, their shards, and plain
     /// variables — in creation order, whatever collections they are in.
     pub fn all_variables(&self) -> Vec<Variable> {
-        self.inner.all_variables.lock().clone()
+        self.inner.collections.all_variables()
     }
 
     /// The variable store of this graph.
@@ -406,44 +384,6 @@ impl Graph {
             .collect();
         crate::variable::initialize_many(&pending, &progress)
     }
-
-    /// Runs `f` on the calling thread's scope state for this graph.
-    pub(crate) fn with_thread_state<R>(&self, f: impl FnOnce(&mut ThreadState) -> R) -> R {
-        CONTEXT.with(|c| {
-            let mut c = c.borrow_mut();
-            let state = c
-                .states
-                .entry(self.inner.id)
-                .or_insert_with(ThreadState::new);
-            f(state)
-        })
-    }
-
-    /// Runs `f` with fresh scope state for this graph on the calling thread — root
-    /// variable scope, empty name scope, empty counters — as a new thread would see,
-    /// restoring the previous state afterwards (also on panic).
-    pub fn with_fresh_thread_state<R>(&self, f: impl FnOnce() -> R) -> R {
-        struct Restore {
-            id: u64,
-            saved: Option<ThreadState>,
-        }
-        impl Drop for Restore {
-            fn drop(&mut self) {
-                let saved = self.saved.take();
-                let _ = CONTEXT.try_with(|c| {
-                    let mut c = c.borrow_mut();
-                    match saved {
-                        Some(s) => c.states.insert(self.id, s),
-                        None => c.states.remove(&self.id),
-                    };
-                });
-            }
-        }
-        let id = self.inner.id;
-        let saved = CONTEXT.with(|c| c.borrow_mut().states.insert(id, ThreadState::new()));
-        let _restore = Restore { id, saved };
-        f()
-    }
 }
 
 /// Restores the previous default graph of the thread when dropped.
@@ -469,28 +409,9 @@ impl Drop for DefaultGraphGuard {
     }
 }
 
-/// Hasher for graph ids, which are already unique small integers.
 #[derive(Default)]
-struct IdHasher(u64);
-
-impl std::hash::Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 << 8) | u64::from(b);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
-
-#[derive(Default)]
-pub(crate) struct Context {
+struct Context {
     default_graphs: Vec<Graph>,
-    states: HashMap<u64, ThreadState, BuildHasherDefault<IdHasher>>,
 }
 
 sync::thread_local! {

@@ -1,0 +1,364 @@
+//! `get_variable`: the builder, the allocation-free reuse hit, argument resolution
+//! against the current scope, and the true getter at the end of the custom-getter
+//! chain, which takes the single ([`single`]) or the partitioned
+//! ([`partitioned`]) path. Plain variables (`tf.Variable`) are in [`plain`].
+
+mod partitioned;
+mod plain;
+mod single;
+
+pub use plain::{variable, PlainVariableBuilder};
+
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use crate::graph::store::Entry;
+use crate::graph::{Graph, LOCAL_VARIABLES};
+use crate::init::Init;
+use crate::names;
+use crate::scope::defaults::{defaults_setters, ScopeDefaults};
+use crate::scope::thread_state::{with_state, with_states};
+use crate::scope::{CustomGetter, GetterArgs, NextGetter, Reuse};
+use crate::shape::{IntoShape, PartialShape, Shape};
+use crate::slot_map::Outcome;
+use crate::variable::{AnyVariable, PartitionedVariable, Variable};
+use partitioned::get_partitioned;
+use single::{check_reuse, commit_single, mode, prepare_single};
+use std::fmt;
+
+/// Gets an existing variable or creates a new one in the current variable scope:
+/// TF1's `tf.get_variable`. Configure the call, then [`build`](GetVariable::build).
+///
+/// ```
+/// use varscope::{get_variable, variable_scope, Graph, Init, Reuse};
+/// Graph::with_seed(7).as_default(|| {
+///     let w = variable_scope("layer").enter(|_| {
+///         get_variable("w").shape([3, 4]).initializer(Init::zeros()).build()
+///     }).unwrap().unwrap();
+///     assert_eq!(w.name(), "layer/w:0");
+///     // The same name again without reuse is an error, with TF's hint:
+///     let err = variable_scope("layer").enter(|_| get_variable("w").shape([3, 4]).build())
+///         .unwrap().unwrap_err();
+///     assert!(err.to_string().contains("Did you mean to set reuse=True"));
+/// });
+/// ```
+pub fn get_variable(name: &str) -> GetVariable<'_> {
+    GetVariable::new(name, false)
+}
+
+/// As [`get_variable`], for a local variable: not trainable, in
+/// `local_variables` (and not in `global_variables`).
+pub fn get_local_variable(name: &str) -> GetVariable<'_> {
+    GetVariable::new(name, true)
+}
+
+/// A `get_variable` call being configured.
+#[must_use = "call build() to get the variable"]
+#[derive(Clone)]
+pub struct GetVariable<'a> {
+    name: &'a str,
+    /// The requested shape: fully known (inline, no allocation) or partial.
+    shape: Option<Result<std::result::Result<Shape, PartialShape>>>,
+    /// The call's own defaults (its custom getter replaces the scope's).
+    defaults: ScopeDefaults,
+    trainable: Option<bool>,
+    collections: Option<Vec<String>>,
+    validate_shape: bool,
+    local: bool,
+    graph: Option<Graph>,
+}
+
+impl fmt::Debug for GetVariable<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GetVariable")
+            .field("name", &self.name)
+            .field("dtype", &self.defaults.dtype)
+            .field("initializer", &self.defaults.initializer)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> GetVariable<'a> {
+    fn new(name: &'a str, local: bool) -> Self {
+        GetVariable {
+            name,
+            shape: None,
+            defaults: ScopeDefaults::default(),
+            trainable: None,
+            collections: None,
+            validate_shape: true,
+            local,
+            graph: None,
+        }
+    }
+
+    /// The shape (required to create, unless the initializer is a value).
+    pub fn shape(mut self, shape: impl IntoShape) -> Self {
+        self.shape = Some(shape.into_shape_or_partial());
+        self
+    }
+    /// Whether the variable is trainable (default true).
+    pub fn trainable(mut self, t: bool) -> Self {
+        self.trainable = Some(t);
+        self
+    }
+    /// Collections to add the variable to (default: global variables; trainable
+    /// variables are always added to `trainable_variables` too).
+    pub fn collections<S: Into<String>>(mut self, c: impl IntoIterator<Item = S>) -> Self {
+        self.collections = Some(c.into_iter().map(Into::into).collect());
+        self
+    }
+    /// Whether to validate the shape of a value initializer.
+    pub fn validate_shape(mut self, v: bool) -> Self {
+        self.validate_shape = v;
+        self
+    }
+    /// A custom getter for this call only (replaces the scope's).
+    pub fn custom_getter(mut self, g: CustomGetter) -> Self {
+        self.defaults.custom_getters = vec![g];
+        self
+    }
+    /// Uses `graph` instead of the thread's default graph.
+    pub fn graph(mut self, g: &Graph) -> Self {
+        self.graph = Some(g.clone());
+        self
+    }
+
+    defaults_setters!("for this call (default: the scope's)");
+
+    /// Gets or creates a single (unpartitioned) variable.
+    ///
+    /// # Errors
+    /// Any error of [`build_any`](GetVariable::build_any), and
+    /// [`Error::TypeMismatch`] if the result is partitioned.
+    pub fn build(self) -> Result<Variable> {
+        self.build_any()?.into_single()
+    }
+
+    /// Gets or creates a partitioned variable.
+    ///
+    /// # Errors
+    /// Any error of [`build_any`](GetVariable::build_any), and
+    /// [`Error::TypeMismatch`] if the result is not partitioned.
+    pub fn build_partitioned(self) -> Result<PartitionedVariable> {
+        self.build_any()?.into_partitioned()
+    }
+
+    /// Gets or creates the variable, partitioned or not.
+    ///
+    /// # Errors
+    /// [`Error::AlreadyExists`], [`Error::NotFound`], [`Error::ShapeMismatch`],
+    /// [`Error::DTypeMismatch`], [`Error::ShapeRequired`],
+    /// [`Error::PartitionMismatch`], [`Error::InvalidName`], [`Error::InvalidShape`],
+    /// [`Error::Initializer`], [`Error::InitializerPanicked`], [`Error::Reentrant`],
+    /// as TF1 raises them. The store is unchanged on error.
+    pub fn build_any(self) -> Result<AnyVariable> {
+        if let Some(v) = self.hit() {
+            return Ok(AnyVariable::Single(v));
+        }
+        self.resolve_and_get()
+    }
+
+    /// The reuse hit: an existing single variable in a reusing scope without custom
+    /// getters or partitioner, whose shape and dtype match. Borrows the graph, the
+    /// scope and the name (built in a per-thread scratch buffer): no allocation, and
+    /// only the scope's and the store shard's read locks. `None` sends the call down
+    /// the full path, which also produces every error.
+    fn hit(&self) -> Option<Variable> {
+        let d = &self.defaults;
+        if d.partitioner.is_some()
+            || !d.custom_getters.is_empty()
+            || matches!(d.initializer, Some(Init::Value(_)))
+        {
+            return None;
+        }
+        let shape = match &self.shape {
+            Some(Ok(s)) => Some(s),
+            Some(Err(_)) => return None,
+            None => None,
+        };
+        let look = |graph: &Graph| {
+            with_states(|states| {
+                let (state, key) = states.state_and_scratch(graph);
+                state.current.read(|scope| {
+                    let sd = &scope.defaults;
+                    if scope.reuse == Reuse::No
+                        || sd.partitioner.is_some()
+                        || !sd.custom_getters.is_empty()
+                    {
+                        return None;
+                    }
+                    key.clear();
+                    if !scope.name.is_empty() {
+                        key.push_str(&scope.name);
+                        key.push('/');
+                    }
+                    key.push_str(self.name);
+                    let Some(Entry::Single(v)) = graph.inner.store.get_entry(key) else {
+                        return None;
+                    };
+                    let dtype = d.dtype.or(sd.dtype).unwrap_or(DType::F32);
+                    let shape_ok = shape.is_none_or(|s| match s {
+                        Ok(known) => known == v.shape(),
+                        Err(partial) => partial.is_compatible_with_shape(v.shape()),
+                    });
+                    (shape_ok && v.dtype() == dtype).then_some(v)
+                })
+            })
+        };
+        match &self.graph {
+            Some(g) => look(g),
+            None => Graph::with_current(look),
+        }
+    }
+
+    /// The full path: resolves the call against the current scope, then runs the
+    /// custom getters and the true getter.
+    fn resolve_and_get(self) -> Result<AnyVariable> {
+        let graph = self.graph.clone().unwrap_or_else(Graph::current);
+        let shape = self.shape.transpose()?.map(|s| match s {
+            Ok(known) => known.to_partial(),
+            Err(partial) => partial,
+        });
+        let call = self.defaults;
+        if let (Some(dtype), Some(Init::Value(t))) = (call.dtype, &call.initializer) {
+            if t.dtype() != dtype {
+                return Err(Error::DTypeMismatch {
+                    name: String::new(),
+                    requested: dtype,
+                    found: t.dtype(),
+                    partitioned: false,
+                });
+            }
+        }
+        let (full_name, reuse, scope) = with_state(&graph, |s| {
+            s.current.read(|f| {
+                // What the call does not set comes from the scope (the constraint
+                // included; a call's custom getter replaces the scope's).
+                let mut d = call.clone();
+                d.initializer = d.initializer.or_else(|| f.defaults.initializer.clone());
+                d.regularizer = d.regularizer.or_else(|| f.defaults.regularizer.clone());
+                d.caching_device = d
+                    .caching_device
+                    .or_else(|| f.defaults.caching_device.clone());
+                d.partitioner = d.partitioner.or_else(|| f.defaults.partitioner.clone());
+                if d.custom_getters.is_empty() {
+                    d.custom_getters = f.defaults.custom_getters.clone();
+                }
+                d.dtype = Some(d.dtype.or(f.defaults.dtype).unwrap_or(DType::F32));
+                d.use_resource = d.use_resource.or(f.defaults.use_resource);
+                d.constraint = d.constraint.or_else(|| f.defaults.constraint.clone());
+                (names::join(&f.name, self.name), f.reuse, d)
+            })
+        });
+        let mut trainable = self.trainable.unwrap_or(true);
+        let mut collections = self.collections;
+        if self.local {
+            trainable = false;
+            let mut c = collections.unwrap_or_default();
+            c.push(LOCAL_VARIABLES.to_string());
+            collections = Some(c);
+        }
+        let ScopeDefaults {
+            initializer,
+            regularizer,
+            caching_device,
+            partitioner,
+            custom_getters,
+            dtype,
+            use_resource,
+            constraint,
+        } = scope;
+        let args = GetterArgs {
+            name: full_name,
+            shape,
+            dtype: dtype.unwrap_or(DType::F32),
+            initializer,
+            regularizer,
+            reuse,
+            trainable,
+            collections,
+            caching_device,
+            partitioner,
+            validate_shape: self.validate_shape,
+            use_resource,
+            constraint,
+        };
+        // TF runs the rest of `get_variable` (custom getters included) under
+        // `name_scope(None)`: ops a getter creates are named from the root.
+        let _root = RootNameScope::enter(&graph);
+        NextGetter::new(&graph, &custom_getters, true_getter).get(args)
+    }
+}
+
+/// Resets the calling thread's name stack to the root, restoring it when dropped.
+struct RootNameScope<'a> {
+    graph: &'a Graph,
+    saved: String,
+}
+
+impl<'a> RootNameScope<'a> {
+    fn enter(graph: &'a Graph) -> Self {
+        let saved = with_state(graph, |s| std::mem::take(&mut s.name_stack));
+        RootNameScope { graph, saved }
+    }
+}
+
+impl Drop for RootNameScope<'_> {
+    fn drop(&mut self) {
+        let saved = std::mem::take(&mut self.saved);
+        with_state(self.graph, |s| s.name_stack = saved);
+    }
+}
+
+/// TF's `_true_getter`: the partitioned path, or the single-variable path.
+pub(crate) fn true_getter(graph: &Graph, args: GetterArgs) -> Result<AnyVariable> {
+    let is_scalar =
+        matches!(args.shape.as_ref().and_then(PartialShape::dims), Some(d) if d.is_empty());
+    if let Some(p) = args.partitioner.clone() {
+        if !is_scalar {
+            return get_partitioned(graph, &args, p.as_ref());
+        }
+    }
+    if matches!(args.initializer, Some(Init::Value(_))) && args.shape.is_some() {
+        return Err(Error::invalid_arg(
+            "If initializer is a constant, do not specify shape.",
+        ));
+    }
+    let outcome = graph
+        .inner
+        .store
+        .get_or_create(&args.name, mode(args.reuse), |key| {
+            let prepared = prepare_single(graph, &args, None)?;
+            Ok(Entry::Single(commit_single(graph, &args, key, prepared)))
+        })?;
+    match outcome {
+        Outcome::Created(e) => Ok(e.to_any()),
+        Outcome::Missing => Err(Error::NotFound {
+            name: args.name.clone(),
+            partitioned: false,
+        }),
+        Outcome::Existing(Entry::Partitioned(pv)) => {
+            if args.reuse == Reuse::Yes {
+                Ok(AnyVariable::Partitioned(pv))
+            } else {
+                Err(Error::PartitionMismatch {
+                    name: args.name.clone(),
+                    message: format!(
+                        "No partitioner was provided, but a partitioned version of the variable was found: {}/part_0. Perhaps a variable of the same name was already created with partitioning?",
+                        args.name
+                    ),
+                })
+            }
+        }
+        Outcome::Existing(Entry::Single(v)) => {
+            if args.reuse == Reuse::No {
+                return Err(Error::AlreadyExists {
+                    name: args.name.clone(),
+                    partitioned: false,
+                });
+            }
+            check_reuse(&args, v.shape(), v.dtype(), false)?;
+            Ok(AnyVariable::Single(v))
+        }
+    }
+}

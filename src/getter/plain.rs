@@ -1,0 +1,99 @@
+//! Plain variables (TF's `tf.Variable`): always new, named through the name scope,
+//! and not in the variable store.
+
+use crate::error::{Error, Result};
+use crate::graph::{Graph, OpType};
+use crate::names;
+use crate::scope::thread_state::{note_trainable, with_state};
+use crate::slot_map::Key;
+use crate::sync::{Arc, Mutex};
+use crate::tensor::Tensor;
+use crate::variable::{ValueState, VarInner, Variable};
+
+/// Creates a plain variable (TF's `tf.Variable(initial_value, name=…)`): always new,
+/// named through the current *name* scope and uniquified (`x`, `x_1`, …). It is not
+/// in the variable store, so `get_variable` never returns it.
+///
+/// ```
+/// use varscope::{variable, Graph, Tensor};
+/// Graph::new().as_default(|| {
+///     let a = variable(Tensor::scalar(1.0f32)).name("x").build().unwrap();
+///     let b = variable(Tensor::scalar(2.0f32)).name("x").build().unwrap();
+///     assert_eq!((a.name().as_str(), b.name().as_str()), ("x:0", "x_1:0"));
+/// });
+/// ```
+pub fn variable(initial_value: Tensor) -> PlainVariableBuilder {
+    PlainVariableBuilder {
+        initial_value,
+        name: None,
+        trainable: true,
+        collections: None,
+    }
+}
+
+/// Builder of a plain variable; see [`variable`].
+#[derive(Debug)]
+#[must_use = "call build() to create the variable"]
+pub struct PlainVariableBuilder {
+    initial_value: Tensor,
+    name: Option<String>,
+    trainable: bool,
+    collections: Option<Vec<String>>,
+}
+
+impl PlainVariableBuilder {
+    /// The name (default `Variable`).
+    pub fn name(mut self, name: &str) -> Self {
+        self.name = Some(name.to_string());
+        self
+    }
+    /// Whether it is trainable (default true).
+    pub fn trainable(mut self, t: bool) -> Self {
+        self.trainable = t;
+        self
+    }
+    /// Collections (default: global variables).
+    pub fn collections<S: Into<String>>(mut self, c: impl IntoIterator<Item = S>) -> Self {
+        self.collections = Some(c.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Creates the variable in the current graph.
+    ///
+    /// # Errors
+    /// [`Error::InvalidName`] for an invalid name.
+    pub fn build(self) -> Result<Variable> {
+        let graph = Graph::current();
+        let name = self.name.as_deref().unwrap_or("Variable");
+        let full = with_state(&graph, |s| {
+            names::validate(name, s.name_stack.is_empty())?;
+            Ok::<_, Error>(names::join(&s.name_stack, name))
+        })?;
+        let op_name = match name.strip_suffix('/') {
+            Some(abs) => {
+                let abs = Key::from(abs);
+                graph.register_op(abs.clone(), OpType::Variable)?;
+                abs
+            }
+            None => graph.unique_variable_op(&full, None)?,
+        };
+        let shape = self.initial_value.shape();
+        let var = Variable(Arc::new(VarInner {
+            op_name,
+            key: None,
+            dtype: self.initial_value.dtype(),
+            shape,
+            trainable: self.trainable,
+            use_resource: None,
+            caching_device: None,
+            constraint: None,
+            save_slice: None,
+            value: Mutex::new(ValueState::Ready(self.initial_value)),
+        }));
+        graph.register_variable(&var, self.collections.as_deref(), self.trainable);
+        if self.trainable {
+            note_trainable(&graph, || var.name());
+        }
+        Ok(var)
+    }
+}

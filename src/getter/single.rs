@@ -1,0 +1,242 @@
+//! The single-variable path of `get_variable` (TF's `_get_single_variable`): checks
+//! on reuse, and creation — everything that can fail first, then an infallible
+//! commit (op name, collections, regularizer).
+
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use crate::graph::Graph;
+use crate::init::{Init, InitContext, Seeds};
+use crate::names;
+use crate::scope::thread_state::note_trainable;
+use crate::scope::{GetterArgs, Reuse};
+use crate::shape::{PartialShape, Shape};
+use crate::slot_map::{Key, Mode};
+use crate::sync::{Arc, Mutex};
+use crate::tensor::Tensor;
+use crate::variable::{Plan, RegularizationLoss, SaveSliceInfo, ValueState, VarInner, Variable};
+use smallvec::SmallVec;
+
+/// Rejects variables whose value could never be allocated (the byte count overflows
+/// `usize` or exceeds `isize::MAX`), so they fail at creation instead of when the
+/// value is first built.
+pub(crate) fn check_byte_size(shape: &Shape, dtype: DType) -> Result<()> {
+    match shape.num_elements().checked_mul(dtype.size()) {
+        Some(bytes) if isize::try_from(bytes).is_ok() => Ok(()),
+        _ => Err(Error::InvalidShape {
+            message: format!(
+                "a {dtype} variable of shape {shape} needs more bytes than can be allocated"
+            ),
+        }),
+    }
+}
+
+pub(crate) fn mode(reuse: Reuse) -> Mode {
+    match reuse {
+        Reuse::Yes => Mode::Lookup,
+        Reuse::No | Reuse::Auto => Mode::Create,
+    }
+}
+
+/// The checks of a reuse: the requested shape and dtype against the existing ones.
+pub(crate) fn check_reuse(
+    args: &GetterArgs,
+    shape: &Shape,
+    dtype: DType,
+    partitioned: bool,
+) -> Result<()> {
+    if let Some(req) = &args.shape {
+        if !req.is_compatible_with_shape(shape) {
+            return Err(Error::ShapeMismatch {
+                name: args.name.clone(),
+                requested: req.clone(),
+                found: shape.to_partial(),
+                partitioned,
+            });
+        }
+    }
+    if args.dtype != dtype {
+        return Err(Error::DTypeMismatch {
+            name: args.name.clone(),
+            requested: args.dtype,
+            found: dtype,
+            partitioned,
+        });
+    }
+    Ok(())
+}
+
+/// The default initializer for a dtype: glorot-uniform for floats, zeros otherwise.
+pub(crate) fn default_initializer(dtype: DType) -> Init {
+    if dtype.is_floating() {
+        Init::glorot_uniform()
+    } else {
+        Init::zeros()
+    }
+}
+
+/// Placement of a shard: the whole variable's shape, seeds and this shard's offset.
+pub(crate) struct Part<'a> {
+    pub(crate) full_shape: &'a Shape,
+    pub(crate) offset: Vec<usize>,
+    pub(crate) shape: Shape,
+    pub(crate) seeds: Seeds,
+    pub(crate) full_name: &'a str,
+}
+
+/// A variable ready to be committed: everything that can fail has been done.
+pub(crate) struct Prepared {
+    pub(crate) shape: Shape,
+    pub(crate) dtype: DType,
+    pub(crate) value: ValueState,
+    pub(crate) save_slice: Option<SaveSliceInfo>,
+}
+
+pub(crate) fn seeds_for(graph: &Graph, init: &Init, full_name: &str) -> Seeds {
+    match init.seed() {
+        Some(op_seed) => Seeds::tf(graph.seed(), op_seed),
+        None => Seeds::for_name(graph.seed(), full_name),
+    }
+}
+
+/// Validates and computes everything for one variable without side effects; runs a
+/// custom initializer.
+pub(crate) fn prepare_single(
+    graph: &Graph,
+    args: &GetterArgs,
+    part: Option<Part<'_>>,
+) -> Result<Prepared> {
+    let key = &args.name;
+    names::validate(key.strip_suffix('/').unwrap_or(key), true)?;
+    if let Some(abs) = key.strip_suffix('/') {
+        if graph.has_op(abs) {
+            return Err(Error::invalid_arg(format!(
+                "Duplicate node name in graph: '{abs}'"
+            )));
+        }
+    }
+    let init = args
+        .initializer
+        .clone()
+        .unwrap_or_else(|| default_initializer(args.dtype));
+    let (shape, dtype) = match (&part, &init) {
+        (Some(p), Init::Value(t)) => (p.shape.clone(), t.dtype()),
+        (Some(p), _) => (p.shape.clone(), args.dtype),
+        (None, Init::Value(t)) => (t.shape(), t.dtype()),
+        (None, _) => match args
+            .shape
+            .as_ref()
+            .map(PartialShape::to_shape)
+            .transpose()?
+        {
+            Some(Some(s)) => (s, args.dtype),
+            _ => {
+                return Err(Error::ShapeRequired {
+                    name: key.clone(),
+                    shape: args.shape.clone(),
+                })
+            }
+        },
+    };
+    check_byte_size(&shape, dtype)?;
+    let zeros: SmallVec<[usize; 4]> = SmallVec::from_elem(0, shape.rank());
+    let (full_shape, offset, seeds, full_name) = match &part {
+        Some(p) => (p.full_shape, p.offset.as_slice(), p.seeds, p.full_name),
+        None => (
+            &shape,
+            zeros.as_slice(),
+            seeds_for(graph, &init, key),
+            key.as_str(),
+        ),
+    };
+    let ctx = InitContext {
+        name: full_name,
+        dtype,
+        full_shape,
+        offset,
+        shape: &shape,
+        seeds,
+    };
+    init.validate(&ctx)?;
+    let value = match &init {
+        Init::Custom(_) => {
+            let t = init.materialize(&ctx)?;
+            check_produced(key, &t, &shape, dtype)?;
+            ValueState::Ready(t)
+        }
+        Init::Value(t) if part.is_none() => ValueState::Ready(t.clone()),
+        _ => ValueState::Pending(Plan { init, seeds }),
+    };
+    let save_slice = part.map(|p| SaveSliceInfo {
+        full_name: p.full_name.to_string(),
+        full_shape: p.full_shape.clone(),
+        offset: p.offset,
+        shape: shape.clone(),
+    });
+    Ok(Prepared {
+        shape,
+        dtype,
+        value,
+        save_slice,
+    })
+}
+
+fn check_produced(name: &str, t: &Tensor, shape: &Shape, dtype: DType) -> Result<()> {
+    if t.dtype() != dtype || t.shape() != *shape {
+        return Err(Error::Initializer {
+            name: name.to_string(),
+            message: format!(
+                "the initializer produced a {} tensor of shape {}, but the variable is {} of shape {}",
+                t.dtype(),
+                t.shape(),
+                dtype,
+                shape
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Creates the variable from a prepared value: graph name, collections, regularizer.
+/// Infallible, so a failed creation never leaves partial state behind. `key` is the
+/// store's copy of `args.name`, shared with the variable.
+pub(crate) fn commit_single(graph: &Graph, args: &GetterArgs, key: &Key, p: Prepared) -> Variable {
+    let op_name = match key.strip_suffix('/') {
+        Some(abs) => {
+            // Only an absolute name can collide, and that was checked in
+            // `prepare_single`; a concurrent op of the same absolute name is the one
+            // case left, where the variable keeps its name and the op is shared.
+            let abs = Key::from(abs);
+            let _ = graph.register_op(abs.clone(), crate::graph::OpType::Variable);
+            abs
+        }
+        None => graph
+            .unique_variable_op(key, Some(key))
+            .unwrap_or_else(|_| key.clone()),
+    };
+    let var = Variable(Arc::new(VarInner {
+        op_name,
+        key: Some(key.clone()),
+        shape: p.shape,
+        dtype: p.dtype,
+        trainable: args.trainable,
+        use_resource: args.use_resource,
+        caching_device: args
+            .caching_device
+            .as_deref()
+            .filter(|d| !d.is_empty())
+            .map(Box::from),
+        constraint: args.constraint.clone(),
+        save_slice: p.save_slice.map(Box::new),
+        value: Mutex::new(p.value),
+    }));
+    graph.register_variable(&var, args.collections.as_deref(), args.trainable);
+    if args.trainable {
+        note_trainable(graph, || var.name());
+    }
+    if let Some(r) = &args.regularizer {
+        if !r.is_none() {
+            graph.add_loss(RegularizationLoss::new(&var, r.clone()));
+        }
+    }
+    var
+}

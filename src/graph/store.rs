@@ -1,0 +1,125 @@
+//! The variable store: a [`SlotMap`](crate::slot_map::SlotMap) of variables by full
+//! name. The init-once protocol — creation serialized per name, initializers run with
+//! no lock held, failures and panics leaving nothing behind, re-entrancy reported —
+//! lives in [`slot_map`](crate::slot_map); this module adds what is stored (a single
+//! or a partitioned variable) and the public read-only view.
+
+use crate::error::Result;
+use crate::slot_map::{Key, Mode, Outcome, SlotMap};
+use crate::sync;
+use crate::variable::{AnyVariable, PartitionedVariable, Variable};
+use std::fmt;
+
+/// What the store holds under one name.
+#[derive(Debug, Clone)]
+pub(crate) enum Entry {
+    Single(Variable),
+    Partitioned(PartitionedVariable),
+}
+
+impl Entry {
+    pub(crate) fn to_any(&self) -> AnyVariable {
+        match self {
+            Entry::Single(v) => AnyVariable::Single(v.clone()),
+            Entry::Partitioned(p) => AnyVariable::Partitioned(p.clone()),
+        }
+    }
+}
+
+/// A graph's variable store: full name → variable, safe to share between threads.
+///
+/// Names are spread over lock-striped shards; a lookup of a created variable takes one
+/// shard read lock and allocates nothing. Creation of a name is serialized by its own
+/// slot, with no shard lock held while the initializer runs, so other names are never
+/// blocked (see "Concurrency model" in the crate docs).
+///
+/// ```
+/// use varscope::{get_variable, Graph};
+/// let g = Graph::with_seed(1);
+/// let v = g.as_default(|| get_variable("w").shape([2]).build()).unwrap();
+/// assert_eq!(g.store().get("w").unwrap().name(), v.name());
+/// assert_eq!(g.store().len(), 1);
+/// ```
+pub struct VariableStore {
+    map: SlotMap<Entry>,
+}
+
+impl fmt::Debug for VariableStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VariableStore")
+            .field("shards", &self.map.shard_count())
+            .field("len", &self.len())
+            .finish()
+    }
+}
+
+impl Default for VariableStore {
+    fn default() -> Self {
+        VariableStore::new()
+    }
+}
+
+impl VariableStore {
+    /// A store with the default shard count (4 per core, a power of two).
+    pub fn new() -> Self {
+        VariableStore::with_shards(sync::default_shard_count())
+    }
+
+    /// A store with `n` shards, rounded up to a power of two (at least 1).
+    pub fn with_shards(n: usize) -> Self {
+        VariableStore {
+            map: SlotMap::with_shards(n),
+        }
+    }
+
+    /// Number of shards.
+    pub fn shard_count(&self) -> usize {
+        self.map.shard_count()
+    }
+
+    /// Looks up `key`, creating it with `create` when missing (in `Mode::Create`);
+    /// see [`SlotMap::get_or_create`](crate::slot_map::SlotMap::get_or_create).
+    pub(crate) fn get_or_create(
+        &self,
+        key: &str,
+        mode: Mode,
+        create: impl FnOnce(&Key) -> Result<Entry>,
+    ) -> Result<Outcome<Entry>> {
+        self.map.get_or_create(key, mode, create)
+    }
+
+    /// The entry under `key`, if fully created (crate-internal, no conversion).
+    pub(crate) fn get_entry(&self, key: &str) -> Option<Entry> {
+        self.map.get(key)
+    }
+
+    /// The variable stored under `key` (its full name), if it is fully created.
+    pub fn get(&self, key: &str) -> Option<AnyVariable> {
+        self.map.get(key).map(|e| e.to_any())
+    }
+
+    /// Number of fully created entries (a partitioned variable counts once, and each
+    /// of its shards once).
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Whether the store has no entries.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Number of slots, including ones being created (for leak checks).
+    pub fn slot_count(&self) -> usize {
+        self.map.cell_count()
+    }
+
+    /// All fully created entries, sorted by name.
+    pub fn entries(&self) -> Vec<(String, AnyVariable)> {
+        self.map
+            .entries()
+            .into_iter()
+            .map(|(k, e)| (k.to_string(), e.to_any()))
+            .collect()
+    }
+}

@@ -1,0 +1,155 @@
+//! Custom getters (TF's `custom_getter`): functions that intercept `get_variable`
+//! calls, and the arguments they see. A scope default, so it lives in the scope
+//! layer; the getter at the end of the chain is supplied by the getter layer.
+
+use crate::dtype::DType;
+use crate::error::Result;
+use crate::graph::Graph;
+use crate::init::Init;
+use crate::partition::Partitioner;
+use crate::scope::defaults::Reuse;
+use crate::shape::PartialShape;
+use crate::variable::{AnyVariable, Constraint, Regularizer};
+use std::fmt;
+
+/// The arguments a custom getter receives — already resolved against the current
+/// variable scope — and may change before calling the next getter.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct GetterArgs {
+    /// The full name (`scope/v`), used verbatim by the true getter.
+    pub name: String,
+    /// The requested shape, if any.
+    pub shape: Option<PartialShape>,
+    /// The dtype (explicit, else the scope's).
+    pub dtype: DType,
+    /// The initializer (explicit, else the scope's; `None` means the dtype default).
+    pub initializer: Option<Init>,
+    /// The regularizer.
+    pub regularizer: Option<Regularizer>,
+    /// The scope's reuse mode.
+    pub reuse: Reuse,
+    /// Whether the variable is trainable.
+    pub trainable: bool,
+    /// Collections (`None`: global variables).
+    pub collections: Option<Vec<String>>,
+    /// The caching device.
+    pub caching_device: Option<String>,
+    /// The partitioner.
+    pub partitioner: Option<std::sync::Arc<dyn Partitioner>>,
+    /// Whether to validate the shape of a value initializer.
+    pub validate_shape: bool,
+    /// The `use_resource` flag.
+    pub use_resource: Option<bool>,
+    /// The constraint.
+    pub constraint: Option<Constraint>,
+}
+
+impl fmt::Debug for GetterArgs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GetterArgs")
+            .field("name", &self.name)
+            .field("shape", &self.shape)
+            .field("dtype", &self.dtype)
+            .field("initializer", &self.initializer)
+            .field("reuse", &self.reuse)
+            .field("trainable", &self.trainable)
+            .field("collections", &self.collections)
+            .field("partitioner", &self.partitioner)
+            .finish_non_exhaustive()
+    }
+}
+
+type GetterFn = dyn Fn(&NextGetter<'_>, GetterArgs) -> Result<AnyVariable> + Send + Sync;
+
+/// A custom getter: intercepts every `get_variable` call in its scope (creation and
+/// reuse alike), and may change the arguments, call the next getter any number of
+/// times, or return something else.
+///
+/// Getters set on nested scopes compose as in TF: the innermost scope's getter runs
+/// first, and calls the outer ones through [`NextGetter::get`].
+///
+/// ```
+/// use varscope::{get_variable, variable_scope, CustomGetter, Graph};
+/// Graph::new().as_default(|| {
+///     let suffix = |s: &'static str| CustomGetter::new(move |next, mut args| {
+///         args.name.push_str(s);
+///         next.get(args)
+///     });
+///     let v = variable_scope("a").custom_getter(suffix("_A")).enter(|_| {
+///         variable_scope("b").custom_getter(suffix("_B")).enter(|_| {
+///             get_variable("v").shape([1]).build()
+///         })
+///     }).unwrap().unwrap().unwrap();
+///     assert_eq!(v.name(), "a/b/v_B_A:0");
+/// });
+/// ```
+#[derive(Clone)]
+pub struct CustomGetter(std::sync::Arc<GetterFn>);
+
+impl fmt::Debug for CustomGetter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("CustomGetter")
+    }
+}
+
+impl CustomGetter {
+    /// A custom getter from a function of the next getter and the arguments.
+    pub fn new(
+        f: impl Fn(&NextGetter<'_>, GetterArgs) -> Result<AnyVariable> + Send + Sync + 'static,
+    ) -> Self {
+        CustomGetter(std::sync::Arc::new(f))
+    }
+}
+
+/// The getter at the end of a chain: creates or reuses (the getter layer's).
+pub(crate) type TrueGetter = fn(&Graph, GetterArgs) -> Result<AnyVariable>;
+
+/// The rest of the getter chain, handed to a [`CustomGetter`].
+pub struct NextGetter<'a> {
+    graph: &'a Graph,
+    rest: &'a [CustomGetter],
+    end: TrueGetter,
+}
+
+impl fmt::Debug for NextGetter<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NextGetter")
+            .field("remaining_getters", &self.rest.len())
+            .finish()
+    }
+}
+
+impl<'a> NextGetter<'a> {
+    /// Calls the next getter (eventually the true getter, which creates or reuses).
+    ///
+    /// # Errors
+    /// Whatever the next getter returns.
+    pub fn get(&self, args: GetterArgs) -> Result<AnyVariable> {
+        match self.rest.split_first() {
+            Some((g, rest)) => (g.0)(
+                &NextGetter {
+                    graph: self.graph,
+                    rest,
+                    end: self.end,
+                },
+                args,
+            ),
+            None => (self.end)(self.graph, args),
+        }
+    }
+
+    /// The chain `getters`, ending in `end`.
+    pub(crate) fn new(graph: &'a Graph, getters: &'a [CustomGetter], end: TrueGetter) -> Self {
+        NextGetter {
+            graph,
+            rest: getters,
+            end,
+        }
+    }
+
+    /// The graph the call is for.
+    pub fn graph(&self) -> &Graph {
+        self.graph
+    }
+}

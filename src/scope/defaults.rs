@@ -1,0 +1,144 @@
+//! What a variable scope carries for the `get_variable` calls in it, and what a call
+//! (or a sub-scope) may override: one [`ScopeDefaults`] type for all of them.
+
+use crate::dtype::DType;
+use crate::init::Init;
+use crate::partition::Partitioner;
+use crate::scope::custom_getter::CustomGetter;
+use crate::variable::{Constraint, Regularizer};
+
+/// The reuse mode of a variable scope (TF1's `reuse=False / True / AUTO_REUSE`).
+///
+/// As an *argument* of [`variable_scope`](crate::variable_scope), `No` means
+/// "inherit" (TF: `reuse=False` is the same as `None`): reuse can be switched on in a
+/// sub-scope but never off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Reuse {
+    /// Create only: an existing name is an error.
+    #[default]
+    No,
+    /// Reuse only: a missing name is an error.
+    Yes,
+    /// Get the variable if it exists, create it otherwise.
+    Auto,
+}
+
+impl Reuse {
+    /// TF's `passed or parent`: `No` inherits, `Yes`/`Auto` override.
+    pub(crate) fn or(self, parent: Reuse) -> Reuse {
+        if self == Reuse::No {
+            parent
+        } else {
+            self
+        }
+    }
+}
+
+/// The defaults of `get_variable` calls: carried by a scope, given to a
+/// `variable_scope(…)` builder for its new scope, or set on one call. `None` means
+/// "not set here" (inherit, or the built-in default).
+#[derive(Clone, Default)]
+pub(crate) struct ScopeDefaults {
+    pub(crate) initializer: Option<Init>,
+    pub(crate) regularizer: Option<Regularizer>,
+    /// `Some("")` explicitly disables an inherited caching device.
+    pub(crate) caching_device: Option<String>,
+    pub(crate) partitioner: Option<std::sync::Arc<dyn Partitioner>>,
+    /// Custom getters, outermost wrapper (innermost scope) first. A builder or a call
+    /// holds at most one.
+    pub(crate) custom_getters: Vec<CustomGetter>,
+    /// `None`: `float32`.
+    pub(crate) dtype: Option<DType>,
+    pub(crate) use_resource: Option<bool>,
+    /// Never inherited by sub-scopes.
+    pub(crate) constraint: Option<Constraint>,
+}
+
+impl ScopeDefaults {
+    /// The defaults of a scope opened with these arguments inside a scope with
+    /// `parent`'s defaults (TF's `_pure_variable_scope`): given values override,
+    /// custom getters compose (the new one runs first), the constraint is the new
+    /// scope's own.
+    pub(crate) fn over(&self, parent: &ScopeDefaults) -> ScopeDefaults {
+        let mut custom_getters = self.custom_getters.clone();
+        custom_getters.extend(parent.custom_getters.iter().cloned());
+        ScopeDefaults {
+            initializer: self
+                .initializer
+                .clone()
+                .or_else(|| parent.initializer.clone()),
+            regularizer: self
+                .regularizer
+                .clone()
+                .or_else(|| parent.regularizer.clone()),
+            caching_device: self
+                .caching_device
+                .clone()
+                .or_else(|| parent.caching_device.clone()),
+            partitioner: self
+                .partitioner
+                .clone()
+                .or_else(|| parent.partitioner.clone()),
+            custom_getters,
+            dtype: self.dtype.or(parent.dtype),
+            use_resource: self.use_resource.or(parent.use_resource),
+            constraint: self.constraint.clone(),
+        }
+    }
+
+    /// The effective dtype.
+    pub(crate) fn dtype(&self) -> DType {
+        self.dtype.unwrap_or(DType::F32)
+    }
+}
+
+/// The setters shared by the builders that hold a [`ScopeDefaults`] in a field
+/// named `defaults` (`variable_scope(…)` and `get_variable(…)`).
+macro_rules! defaults_setters {
+    ($what:literal) => {
+        #[doc = concat!("The initializer ", $what, ".")]
+        pub fn initializer(mut self, init: $crate::init::Init) -> Self {
+            self.defaults.initializer = Some(init);
+            self
+        }
+        #[doc = concat!("The regularizer ", $what, " ([`Regularizer::none`](crate::Regularizer::none) disables an inherited one).")]
+        pub fn regularizer(mut self, r: $crate::variable::Regularizer) -> Self {
+            self.defaults.regularizer = Some(r);
+            self
+        }
+        #[doc = concat!("The caching device ", $what, " (`\"\"` disables an inherited one).")]
+        pub fn caching_device(mut self, d: &str) -> Self {
+            self.defaults.caching_device = Some(d.to_string());
+            self
+        }
+        #[doc = concat!("The partitioner ", $what, ".")]
+        pub fn partitioner(mut self, p: impl $crate::partition::Partitioner + 'static) -> Self {
+            self.defaults.partitioner = Some(std::sync::Arc::new(p));
+            self
+        }
+        #[doc = concat!("The partitioner ", $what, ", shared.")]
+        pub fn partitioner_arc(
+            mut self,
+            p: std::sync::Arc<dyn $crate::partition::Partitioner>,
+        ) -> Self {
+            self.defaults.partitioner = Some(p);
+            self
+        }
+        #[doc = concat!("The dtype ", $what, " (`float32` unless set).")]
+        pub fn dtype(mut self, d: $crate::dtype::DType) -> Self {
+            self.defaults.dtype = Some(d);
+            self
+        }
+        #[doc = concat!("The `use_resource` flag ", $what, " (recorded on variables).")]
+        pub fn use_resource(mut self, u: bool) -> Self {
+            self.defaults.use_resource = Some(u);
+            self
+        }
+        #[doc = concat!("The constraint ", $what, " (a scope's is not inherited by sub-scopes).")]
+        pub fn constraint(mut self, c: $crate::variable::Constraint) -> Self {
+            self.defaults.constraint = Some(c);
+            self
+        }
+    };
+}
+pub(crate) use defaults_setters;

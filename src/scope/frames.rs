@@ -1,0 +1,136 @@
+//! Scope frames: what entering a variable or name scope pushed on the calling
+//! thread's stack, and how guards pop them — in order, or (closed out of order) as
+//! soon as the frames above are gone.
+
+use crate::error::{Error, Result};
+use crate::graph::Graph;
+use crate::scope::thread_state::{with_state, ThreadState};
+use crate::scope::variable_scope::VariableScope;
+use crate::slot_map::Key;
+use crate::sync;
+use std::collections::HashMap;
+
+/// What is restored when a frame is popped.
+pub(crate) enum FrameKind {
+    Var {
+        prev: VariableScope,
+        counts: CountsOnExit,
+    },
+    Name {
+        prev_stack: String,
+    },
+}
+
+pub(crate) enum CountsOnExit {
+    /// String-named scope: zero (drop) every counter under `{name}/`.
+    ZeroUnder(Key),
+    /// Re-entered scope object: restore the whole map (TF's behaviour, #15296).
+    Restore(HashMap<String, u64, rustc_hash::FxBuildHasher>),
+}
+
+pub(crate) struct Frame {
+    pub(crate) id: u64,
+    pub(crate) kind: FrameKind,
+}
+
+impl ThreadState {
+    fn pop_frame(&mut self, f: Frame) {
+        match f.kind {
+            FrameKind::Var { prev, counts, .. } => {
+                match counts {
+                    CountsOnExit::ZeroUnder(name) => {
+                        // A zero count and a missing one are the same to TF.
+                        self.counts.retain(|k, _| {
+                            !(k.starts_with(&*name) && k[name.len()..].starts_with('/'))
+                        });
+                    }
+                    CountsOnExit::Restore(map) => self.counts = map,
+                }
+                self.current = prev;
+            }
+            FrameKind::Name { prev_stack } => self.name_stack = prev_stack,
+        }
+    }
+}
+
+/// Frames pushed by one guard, innermost last.
+pub(crate) struct FrameSet {
+    pub(crate) graph: Graph,
+    pub(crate) ids: Vec<u64>,
+}
+
+impl FrameSet {
+    /// Leaves the frames, or reports improper nesting (they are then left as soon as
+    /// the frames above them are).
+    pub(crate) fn close(&mut self) -> Result<()> {
+        if self.pop_or_orphan() {
+            Ok(())
+        } else {
+            Err(Error::ImproperNesting)
+        }
+    }
+
+    /// What a guard's `Drop` does: leave the frames, panicking on improper nesting
+    /// unless the thread is already unwinding.
+    pub(crate) fn leave_on_drop(&mut self, what: &str) {
+        if !self.pop() && !std::thread::panicking() {
+            panic!("Improper nesting of {what}: guards dropped out of order");
+        }
+    }
+
+    /// Pops the frames if they are on top, in order. Returns false (changing nothing)
+    /// when they are not: improper nesting.
+    pub(crate) fn pop(&mut self) -> bool {
+        let ids = std::mem::take(&mut self.ids);
+        if ids.is_empty() {
+            return true;
+        }
+        let ok = with_state(&self.graph, |s| {
+            let n = ids.len();
+            if s.frames.len() < n {
+                return false;
+            }
+            let top = &s.frames[s.frames.len() - n..];
+            if !top.iter().zip(&ids).all(|(f, id)| f.id == *id) {
+                return false;
+            }
+            for _ in 0..n {
+                let f = s.frames.pop().expect("length checked");
+                s.pop_frame(f);
+            }
+            // Frames closed out of order earlier are left now that they are on top.
+            while let Some(pos) = s
+                .frames
+                .last()
+                .and_then(|f| s.orphans.iter().position(|&o| o == f.id))
+            {
+                s.orphans.swap_remove(pos);
+                let f = s.frames.pop().expect("checked above");
+                s.pop_frame(f);
+            }
+            true
+        });
+        if !ok {
+            self.ids = ids;
+        }
+        ok
+    }
+
+    /// As [`pop`](FrameSet::pop), but when the frames are not on top they are marked
+    /// to be popped as soon as they are (so the guard can be released without leaving
+    /// the thread's scope stack stuck). Returns whether they were popped now.
+    pub(crate) fn pop_or_orphan(&mut self) -> bool {
+        if self.pop() {
+            return true;
+        }
+        let ids = std::mem::take(&mut self.ids);
+        with_state(&self.graph, |s| s.orphans.extend(ids));
+        false
+    }
+}
+
+pub(crate) fn push_frame(graph: &Graph, kind: FrameKind) -> u64 {
+    let id = sync::next_id();
+    with_state(graph, |s| s.frames.push(Frame { id, kind }));
+    id
+}

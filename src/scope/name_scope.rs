@@ -1,0 +1,145 @@
+//! Name scopes (TF's `tf.name_scope`): the op-name prefix of the calling thread.
+
+use crate::error::Result;
+use crate::graph::Graph;
+use crate::names;
+use crate::scope::frames::{push_frame, Frame, FrameKind, FrameSet};
+use crate::scope::thread_state::with_state;
+use crate::sync;
+use std::fmt;
+use std::marker::PhantomData;
+
+/// Enters a name scope on `graph` for the calling thread; returns the string the
+/// scope yields and the frame id.
+pub(crate) fn enter_name_scope(graph: &Graph, name: &str) -> Result<(String, u64)> {
+    let id = sync::next_id();
+    with_state(graph, |s| {
+        names::validate(name, s.name_stack.is_empty())?;
+        let (new_stack, yielded) = if name.is_empty() {
+            (String::new(), String::new())
+        } else if let Some(abs) = name.strip_suffix('/') {
+            (abs.to_string(), name.to_string())
+        } else {
+            let full = names::join(&s.name_stack, name);
+            let unique = graph.unique_name_at(&full, true);
+            let mut y = String::with_capacity(unique.len() + 1);
+            y.push_str(&unique);
+            y.push('/');
+            (unique, y)
+        };
+        let prev_stack = std::mem::replace(&mut s.name_stack, new_stack);
+        s.frames.push(Frame {
+            id,
+            kind: FrameKind::Name { prev_stack },
+        });
+        Ok((yielded, id))
+    })
+}
+
+/// Re-enters the current name scope unchanged (`auxiliary_name_scope = false`).
+pub(crate) fn reenter_current_name_scope(graph: &Graph) -> (String, u64) {
+    let stack = graph.name_stack();
+    let yielded = if stack.is_empty() {
+        String::new()
+    } else {
+        format!("{stack}/")
+    };
+    let id = push_frame(
+        graph,
+        FrameKind::Name {
+            prev_stack: stack.clone(),
+        },
+    );
+    (yielded, id)
+}
+
+/// Runs `f` inside name scope `name` of the current graph, passing the string the
+/// scope yields (`"outer/inner/"`, or `""` at root).
+///
+/// `name` is relative and uniquified (`"s"` → `s/`, then `s_1/`), absolute when it
+/// ends in `/` (re-entered verbatim), or `""` for the root.
+///
+/// # Errors
+/// [`Error::InvalidName`] when `name` is not a valid scope name.
+///
+/// ```
+/// use varscope::{name_scope, Graph};
+/// Graph::new().as_default(|| {
+///     assert_eq!(name_scope("s", |ns| ns.to_string()).unwrap(), "s/");
+///     assert_eq!(name_scope("s", |ns| ns.to_string()).unwrap(), "s_1/");
+///     assert_eq!(name_scope("s/", |ns| ns.to_string()).unwrap(), "s/");
+/// });
+/// ```
+pub fn name_scope<R>(name: &str, f: impl FnOnce(&str) -> R) -> Result<R> {
+    let g = name_scope_guard(name)?;
+    let out = f(g.name());
+    g.close()?;
+    Ok(out)
+}
+
+/// As [`name_scope`], with the closure's error flattened into the result.
+///
+/// # Errors
+/// [`Error::InvalidName`] when `name` is not a valid scope name, or the closure's error.
+pub fn try_name_scope<R>(name: &str, f: impl FnOnce(&str) -> Result<R>) -> Result<R> {
+    name_scope(name, f)?
+}
+
+/// Enters name scope `name` until the guard is dropped (see [`name_scope`]).
+///
+/// # Errors
+/// [`Error::InvalidName`] when `name` is not a valid scope name.
+pub fn name_scope_guard(name: &str) -> Result<NameScopeGuard> {
+    let graph = Graph::current();
+    let (yielded, id) = enter_name_scope(&graph, name)?;
+    Ok(NameScopeGuard {
+        name: yielded,
+        frames: FrameSet {
+            graph,
+            ids: vec![id],
+        },
+        _not_send: PhantomData,
+    })
+}
+
+/// Guard of a name scope; restores the previous name scope when dropped.
+///
+/// # Panics
+/// Dropping guards out of order panics (unless the thread is already panicking);
+/// use [`close`](NameScopeGuard::close) to get an error instead.
+#[must_use = "the name scope is left when the guard is dropped"]
+pub struct NameScopeGuard {
+    name: String,
+    frames: FrameSet,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl fmt::Debug for NameScopeGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NameScopeGuard")
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
+impl NameScopeGuard {
+    /// The string the scope yields (`"outer/"`, or `""` at root).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Leaves the scope.
+    ///
+    /// # Errors
+    /// [`Error::ImproperNesting`] if an inner scope is still open. The scope then stays
+    /// in effect until the inner scopes are left, and is left right after them.
+    pub fn close(mut self) -> Result<()> {
+        self.frames.close()
+    }
+}
+
+impl Drop for NameScopeGuard {
+    fn drop(&mut self) {
+        self.frames.leave_on_drop("name_scope");
+    }
+}

@@ -1,0 +1,184 @@
+//! The per-thread half of the scoping state: for each (graph, thread), the current
+//! variable scope, the name stack, the default-name counters and the open scope
+//! frames — in a thread-local, keyed by graph id.
+//!
+//! The state of a graph that has been dropped is freed the next time the thread
+//! sets up state for another graph, or when the thread exits.
+
+use crate::error::{Error, Result};
+use crate::graph::{Graph, GraphToken};
+use crate::names;
+use crate::scope::frames::Frame;
+use crate::scope::variable_scope::VariableScope;
+use crate::sync;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
+
+/// Per-(graph, thread) scoping state.
+pub(crate) struct ThreadState {
+    pub(crate) current: VariableScope,
+    /// TF's `variable_scopes_count`: full scope name → times opened (a missing name
+    /// counts 0).
+    pub(crate) counts: HashMap<String, u64, rustc_hash::FxBuildHasher>,
+    /// The current name scope, without trailing slash (`""` at root).
+    pub(crate) name_stack: String,
+    pub(crate) frames: Vec<Frame>,
+    /// Frames whose guard was closed out of order: they are popped as soon as they are
+    /// on top of the stack again.
+    pub(crate) orphans: Vec<u64>,
+    /// Open template calls that watch for new trainable variables.
+    pub(crate) recording: u32,
+    /// Names of trainable variables created while `recording > 0`.
+    pub(crate) recorded: Vec<String>,
+}
+
+impl ThreadState {
+    pub(crate) fn new() -> ThreadState {
+        ThreadState {
+            current: VariableScope::root(),
+            counts: HashMap::default(),
+            name_stack: String::new(),
+            frames: Vec::new(),
+            orphans: Vec::new(),
+            recording: 0,
+            recorded: Vec::new(),
+        }
+    }
+}
+
+/// Hasher for graph ids, which are already unique small integers.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) | u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct States {
+    map: HashMap<u64, (GraphToken, ThreadState), BuildHasherDefault<IdHasher>>,
+    /// Scratch space for building full names on the `get_variable` hit path.
+    pub(crate) scratch: String,
+}
+
+impl States {
+    /// The state for `graph`, created (root scope, empty stacks) on first use.
+    pub(crate) fn get(&mut self, graph: &Graph) -> &mut ThreadState {
+        let id = graph.id();
+        if !self.map.contains_key(&id) {
+            // A new graph on this thread: free the state of graphs that are gone.
+            self.map.retain(|_, (token, _)| token.is_alive());
+            self.map.insert(id, (graph.token(), ThreadState::new()));
+        }
+        &mut self.map.get_mut(&id).expect("inserted above").1
+    }
+
+    /// The state for `graph` and the scratch buffer, borrowed together.
+    pub(crate) fn state_and_scratch(&mut self, graph: &Graph) -> (&ThreadState, &mut String) {
+        self.get(graph);
+        let state = &self.map.get(&graph.id()).expect("created above").1;
+        (state, &mut self.scratch)
+    }
+}
+
+sync::thread_local! {
+    static STATES: RefCell<States> = RefCell::new(States::default());
+}
+
+/// Runs `f` on the calling thread's scope state for `graph`. `f` must not run user
+/// code (the state is borrowed meanwhile).
+pub(crate) fn with_state<R>(graph: &Graph, f: impl FnOnce(&mut ThreadState) -> R) -> R {
+    STATES.with(|s| f(s.borrow_mut().get(graph)))
+}
+
+/// As [`with_state`], with the whole per-thread table (for the scratch buffer).
+pub(crate) fn with_states<R>(f: impl FnOnce(&mut States) -> R) -> R {
+    STATES.with(|s| f(&mut s.borrow_mut()))
+}
+
+/// Records a new trainable variable for the template calls watching this thread.
+pub(crate) fn note_trainable(graph: &Graph, name: impl FnOnce() -> String) {
+    with_state(graph, |s| {
+        if s.recording > 0 {
+            s.recorded.push(name());
+        }
+    });
+}
+
+impl Graph {
+    /// The calling thread's current name scope (without trailing slash; `""` at root).
+    pub fn name_stack(&self) -> String {
+        with_state(self, |s| s.name_stack.clone())
+    }
+
+    /// TF's `unique_name`: `name` under the calling thread's name scope, made unique
+    /// graph-wide and case-insensitively (`foo`, `foo_1`, …). With `mark`, the name is
+    /// recorded as used.
+    pub fn unique_name(&self, name: &str, mark: bool) -> String {
+        let full = with_state(self, |s| names::join(&s.name_stack, name));
+        self.unique_name_at(&full, mark)
+    }
+
+    /// Runs `f` with fresh scope state for this graph on the calling thread — root
+    /// variable scope, empty name scope, empty counters — as a new thread would see,
+    /// restoring the previous state afterwards (also on panic).
+    pub fn with_fresh_thread_state<R>(&self, f: impl FnOnce() -> R) -> R {
+        struct Restore<'g> {
+            graph: &'g Graph,
+            saved: Option<ThreadState>,
+        }
+        impl Drop for Restore<'_> {
+            fn drop(&mut self) {
+                if let Some(saved) = self.saved.take() {
+                    let _ = STATES.try_with(|s| *s.borrow_mut().get(self.graph) = saved);
+                }
+            }
+        }
+        let saved = with_state(self, |s| std::mem::replace(s, ThreadState::new()));
+        let _restore = Restore {
+            graph: self,
+            saved: Some(saved),
+        };
+        f()
+    }
+    /// Creates an op record and returns its unique name: `name` (or `op_type` when
+    /// `None`) under the current name scope, uniquified; a name ending in `/` is used
+    /// verbatim without the slash.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when the resulting name is not a valid op name.
+    pub fn create_op(&self, op_type: &str, name: Option<&str>) -> Result<String> {
+        let requested = name.unwrap_or(op_type);
+        let full = if let Some(stripped) = requested.strip_suffix('/') {
+            stripped.to_string()
+        } else {
+            if names::validate(requested, false).is_err() {
+                return Err(Error::invalid_arg(format!(
+                    "'{requested}' is not a valid node name"
+                )));
+            }
+            self.unique_name(requested, true)
+        };
+        if names::validate(&full, true).is_err() {
+            return Err(Error::invalid_arg(format!(
+                "'{full}' is not a valid node name"
+            )));
+        }
+        self.register_op(
+            crate::slot_map::Key::from(full.as_str()),
+            crate::graph::OpType::Other(op_type.into()),
+        )?;
+        Ok(full)
+    }
+}

@@ -1,0 +1,651 @@
+//! Variable scopes (TF's `tf.variable_scope`): the variable-name prefix and the
+//! `get_variable` defaults of the calling thread, entered by name, by default name,
+//! or by re-entering a captured scope.
+
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use crate::graph::{
+    DefaultGraphGuard, Graph, GLOBAL_VARIABLES, LOCAL_VARIABLES, TRAINABLE_VARIABLES,
+};
+use crate::init::Init;
+use crate::names;
+use crate::partition::Partitioner;
+use crate::scope::custom_getter::CustomGetter;
+use crate::scope::defaults::{defaults_setters, Reuse, ScopeDefaults};
+use crate::scope::frames::{CountsOnExit, Frame, FrameKind, FrameSet};
+use crate::scope::name_scope::{enter_name_scope, reenter_current_name_scope};
+use crate::scope::thread_state::with_state;
+use crate::slot_map::Key;
+use crate::sync::{self, Arc, RwLock};
+use crate::variable::{Constraint, Regularizer, Variable};
+use std::fmt;
+use std::marker::PhantomData;
+
+/// What a scope object holds.
+pub(crate) struct ScopeFields {
+    /// The full scope name (`foo/bar`; `""` at root).
+    pub(crate) name: Key,
+    pub(crate) original_name_scope: String,
+    pub(crate) reuse: Reuse,
+    pub(crate) defaults: ScopeDefaults,
+}
+
+/// A variable scope: the prefix of variable names plus the defaults
+/// (`reuse`, initializer, partitioner, dtype, …) of `get_variable` calls in it.
+///
+/// A `VariableScope` is a shared, thread-safe handle: clones refer to the same scope
+/// object (setters such as [`reuse_variables`](VariableScope::reuse_variables) are
+/// seen through every clone), and it can be *captured* in one thread and re-entered
+/// in another with [`variable_scope`]`(&scope)`, which gives the same variable prefix.
+///
+/// ```
+/// use varscope::{get_variable, variable_scope, Graph};
+/// let g = Graph::with_seed(1);
+/// g.as_default(|| {
+///     let scope = variable_scope("main").enter(|s| s.clone()).unwrap();
+///     let h = std::thread::spawn({
+///         let g = g.clone();
+///         move || g.as_default(|| {
+///             variable_scope(&scope).enter(|_| get_variable("v").shape([1]).build())
+///         })
+///     });
+///     let v = h.join().unwrap().unwrap().unwrap();
+///     assert_eq!(v.name(), "main/v:0");
+/// });
+/// ```
+#[derive(Clone)]
+pub struct VariableScope {
+    inner: Arc<RwLock<ScopeFields>>,
+}
+
+impl fmt::Debug for VariableScope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = self.inner.read();
+        f.debug_struct("VariableScope")
+            .field("name", &s.name)
+            .field("original_name_scope", &s.original_name_scope)
+            .field("reuse", &s.reuse)
+            .field("dtype", &s.defaults.dtype())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PartialEq for VariableScope {
+    /// Identity: two handles are equal when they refer to the same scope object.
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+}
+impl Eq for VariableScope {}
+
+impl VariableScope {
+    pub(crate) fn from_fields(fields: ScopeFields) -> VariableScope {
+        VariableScope {
+            inner: Arc::new(RwLock::new(fields)),
+        }
+    }
+
+    pub(crate) fn root() -> VariableScope {
+        VariableScope::from_fields(ScopeFields {
+            name: Key::from(""),
+            original_name_scope: String::new(),
+            reuse: Reuse::No,
+            defaults: ScopeDefaults::default(),
+        })
+    }
+
+    /// Runs `f` on the scope's fields, read-locked.
+    pub(crate) fn read<R>(&self, f: impl FnOnce(&ScopeFields) -> R) -> R {
+        f(&self.inner.read())
+    }
+
+    /// The full variable-scope name (`foo/bar`; `""` at root).
+    pub fn name(&self) -> String {
+        self.inner.read().name.to_string()
+    }
+
+    /// The name scope that was current when the scope was first entered
+    /// (`foo/bar/`); re-entering it with [`name_scope`] puts ops back there.
+    pub fn original_name_scope(&self) -> String {
+        self.inner.read().original_name_scope.clone()
+    }
+
+    /// The reuse mode.
+    pub fn reuse(&self) -> Reuse {
+        self.inner.read().reuse
+    }
+
+    /// Sets reuse to `Yes` for this scope object (and sub-scopes opened later). There
+    /// is no way back, as in TF.
+    pub fn reuse_variables(&self) {
+        self.inner.write().reuse = Reuse::Yes;
+    }
+
+    /// The default initializer.
+    pub fn initializer(&self) -> Option<Init> {
+        self.inner.read().defaults.initializer.clone()
+    }
+    /// Sets the default initializer.
+    pub fn set_initializer(&self, init: Option<Init>) {
+        self.inner.write().defaults.initializer = init;
+    }
+    /// The default regularizer.
+    pub fn regularizer(&self) -> Option<Regularizer> {
+        self.inner.read().defaults.regularizer.clone()
+    }
+    /// Sets the default regularizer.
+    pub fn set_regularizer(&self, r: Option<Regularizer>) {
+        self.inner.write().defaults.regularizer = r;
+    }
+    /// The default caching device (`Some("")` explicitly disables an inherited one).
+    pub fn caching_device(&self) -> Option<String> {
+        self.inner.read().defaults.caching_device.clone()
+    }
+    /// Sets the default caching device.
+    pub fn set_caching_device(&self, d: Option<String>) {
+        self.inner.write().defaults.caching_device = d;
+    }
+    /// The default partitioner.
+    pub fn partitioner(&self) -> Option<std::sync::Arc<dyn Partitioner>> {
+        self.inner.read().defaults.partitioner.clone()
+    }
+    /// Sets the default partitioner.
+    pub fn set_partitioner(&self, p: Option<std::sync::Arc<dyn Partitioner>>) {
+        self.inner.write().defaults.partitioner = p;
+    }
+    /// The composed custom getters, outermost wrapper first.
+    pub fn custom_getters(&self) -> Vec<CustomGetter> {
+        self.inner.read().defaults.custom_getters.clone()
+    }
+    /// Replaces the custom getter (TF's `set_custom_getter`).
+    pub fn set_custom_getter(&self, g: Option<CustomGetter>) {
+        self.inner.write().defaults.custom_getters = g.into_iter().collect();
+    }
+    /// The default dtype (`float32` unless set).
+    pub fn dtype(&self) -> DType {
+        self.inner.read().defaults.dtype()
+    }
+    /// Sets the default dtype.
+    pub fn set_dtype(&self, d: DType) {
+        self.inner.write().defaults.dtype = Some(d);
+    }
+    /// The `use_resource` flag (recorded on variables; no behavioural effect here).
+    pub fn use_resource(&self) -> Option<bool> {
+        self.inner.read().defaults.use_resource
+    }
+    /// Sets the `use_resource` flag.
+    pub fn set_use_resource(&self, u: Option<bool>) {
+        self.inner.write().defaults.use_resource = u;
+    }
+    /// The constraint of this scope (never inherited by sub-scopes).
+    pub fn constraint(&self) -> Option<Constraint> {
+        self.inner.read().defaults.constraint.clone()
+    }
+    /// Sets the constraint.
+    pub fn set_constraint(&self, c: Option<Constraint>) {
+        self.inner.write().defaults.constraint = c;
+    }
+
+    fn prefix(&self) -> String {
+        let n = self.name();
+        if n.is_empty() {
+            n
+        } else {
+            format!("{n}/")
+        }
+    }
+
+    /// The variables of collection `key` in the current graph under this scope
+    /// (literal prefix `name/`; everything at root).
+    pub fn get_collection(&self, key: &str) -> Vec<Variable> {
+        Graph::current().get_collection_scoped(key, &self.prefix())
+    }
+    /// Global variables under this scope.
+    pub fn global_variables(&self) -> Vec<Variable> {
+        self.get_collection(GLOBAL_VARIABLES)
+    }
+    /// Trainable variables under this scope.
+    pub fn trainable_variables(&self) -> Vec<Variable> {
+        self.get_collection(TRAINABLE_VARIABLES)
+    }
+    /// Local variables under this scope.
+    pub fn local_variables(&self) -> Vec<Variable> {
+        self.get_collection(LOCAL_VARIABLES)
+    }
+}
+
+/// What a [`variable_scope`] call opens: a name, a captured scope, or nothing (then
+/// a default name must be given, see [`variable_scope_default`]).
+#[derive(Debug, Clone)]
+pub enum ScopeTarget {
+    /// A scope name relative to the current variable scope.
+    Name(String),
+    /// A captured scope, re-entered ("jump": its name replaces the current prefix).
+    Scope(VariableScope),
+    /// No name: the default name is uniquified (`bar`, `bar_1`, …).
+    None,
+}
+
+impl From<&str> for ScopeTarget {
+    fn from(s: &str) -> Self {
+        ScopeTarget::Name(s.to_string())
+    }
+}
+impl From<String> for ScopeTarget {
+    fn from(s: String) -> Self {
+        ScopeTarget::Name(s)
+    }
+}
+impl From<&String> for ScopeTarget {
+    fn from(s: &String) -> Self {
+        ScopeTarget::Name(s.clone())
+    }
+}
+impl From<&VariableScope> for ScopeTarget {
+    fn from(s: &VariableScope) -> Self {
+        ScopeTarget::Scope(s.clone())
+    }
+}
+impl From<VariableScope> for ScopeTarget {
+    fn from(s: VariableScope) -> Self {
+        ScopeTarget::Scope(s)
+    }
+}
+
+/// Opens a variable scope on the calling thread's default graph: TF1's
+/// `variable_scope(name_or_scope, …)`. Configure it, then [`enter`] it with a closure
+/// or take a [`guard`].
+///
+/// [`enter`]: VariableScopeBuilder::enter
+/// [`guard`]: VariableScopeBuilder::guard
+///
+/// ```
+/// use varscope::{get_variable, variable_scope, Graph, Reuse};
+/// Graph::with_seed(0).as_default(|| {
+///     let a = variable_scope("foo").enter(|_| get_variable("v").shape([1]).build()).unwrap().unwrap();
+///     let b = variable_scope("foo").reuse(Reuse::Yes)
+///         .enter(|_| get_variable("v").shape([1]).build()).unwrap().unwrap();
+///     assert_eq!(a, b);
+///     assert_eq!(a.name(), "foo/v:0");
+/// });
+/// ```
+pub fn variable_scope(target: impl Into<ScopeTarget>) -> VariableScopeBuilder {
+    VariableScopeBuilder::new(target.into())
+}
+
+/// Opens a variable scope named by uniquifying `default_name` among the current
+/// scope's children (`bar`, then `bar_1`, …): TF1's
+/// `variable_scope(None, default_name=…)`.
+///
+/// ```
+/// use varscope::{variable_scope_default, Graph};
+/// Graph::new().as_default(|| {
+///     let a = variable_scope_default("layer").enter(|s| s.name()).unwrap();
+///     let b = variable_scope_default("layer").enter(|s| s.name()).unwrap();
+///     assert_eq!((a.as_str(), b.as_str()), ("layer", "layer_1"));
+/// });
+/// ```
+pub fn variable_scope_default(default_name: &str) -> VariableScopeBuilder {
+    VariableScopeBuilder::new(ScopeTarget::None).default_name(default_name)
+}
+
+/// Returns the calling thread's current variable scope in the default graph
+/// (TF's `get_variable_scope()`).
+pub fn get_variable_scope() -> VariableScope {
+    Graph::with_current(|g| with_state(g, |s| s.current.clone()))
+}
+
+/// Configuration of a variable scope to enter. See [`variable_scope`].
+#[must_use = "a scope builder does nothing until entered"]
+#[derive(Clone)]
+pub struct VariableScopeBuilder {
+    target: ScopeTarget,
+    default_name: Option<String>,
+    reuse: Reuse,
+    defaults: ScopeDefaults,
+    auxiliary_name_scope: bool,
+    graph: Option<Graph>,
+}
+
+impl fmt::Debug for VariableScopeBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VariableScopeBuilder")
+            .field("target", &self.target)
+            .field("default_name", &self.default_name)
+            .field("reuse", &self.reuse)
+            .field("auxiliary_name_scope", &self.auxiliary_name_scope)
+            .finish_non_exhaustive()
+    }
+}
+
+impl VariableScopeBuilder {
+    fn new(target: ScopeTarget) -> Self {
+        VariableScopeBuilder {
+            target,
+            default_name: None,
+            reuse: Reuse::No,
+            defaults: ScopeDefaults::default(),
+            auxiliary_name_scope: true,
+            graph: None,
+        }
+    }
+
+    /// The default name, used only when no name or scope is given.
+    pub fn default_name(mut self, name: &str) -> Self {
+        self.default_name = Some(name.to_string());
+        self
+    }
+    /// Reuse mode; `No` inherits (reuse cannot be switched off).
+    pub fn reuse(mut self, reuse: Reuse) -> Self {
+        self.reuse = reuse;
+        self
+    }
+    /// A custom getter, composed with the inherited ones (this one runs first).
+    pub fn custom_getter(mut self, g: CustomGetter) -> Self {
+        self.defaults.custom_getters = vec![g];
+        self
+    }
+
+    defaults_setters!("for variables created in the scope and its sub-scopes");
+
+    /// Whether to open a name scope too (default `true`).
+    pub fn auxiliary_name_scope(mut self, aux: bool) -> Self {
+        self.auxiliary_name_scope = aux;
+        self
+    }
+    /// Enters the scope in `graph` instead of the thread's default graph (the graph
+    /// is also made the default inside).
+    pub fn graph(mut self, graph: &Graph) -> Self {
+        self.graph = Some(graph.clone());
+        self
+    }
+
+    /// Enters the scope, runs `f` with it, and leaves it.
+    ///
+    /// # Errors
+    /// [`Error::InvalidName`] for an invalid name, [`Error::InvalidReuse`] for a reuse
+    /// mode with a default name, [`Error::InvalidArgument`] when neither a name nor a
+    /// default name is given. The closure's own result is returned inside `Ok`.
+    pub fn enter<R>(self, f: impl FnOnce(&VariableScope) -> R) -> Result<R> {
+        let guard = self.guard()?;
+        let out = f(guard.scope());
+        guard.close()?;
+        Ok(out)
+    }
+
+    /// Enters the scope, runs the fallible `f` with it, and leaves it: as
+    /// [`enter`](VariableScopeBuilder::enter), with the closure's error flattened into
+    /// the result.
+    ///
+    /// # Errors
+    /// The errors of [`enter`](VariableScopeBuilder::enter), or the closure's error.
+    ///
+    /// ```
+    /// use varscope::{get_variable, variable_scope, Graph};
+    /// let v = Graph::new().as_default(|| {
+    ///     variable_scope("a").try_enter(|_| get_variable("v").shape([2]).build())
+    /// }).unwrap();
+    /// assert_eq!(v.name(), "a/v:0");
+    /// ```
+    pub fn try_enter<R>(self, f: impl FnOnce(&VariableScope) -> Result<R>) -> Result<R> {
+        self.enter(f)?
+    }
+
+    /// Enters the scope until the returned guard is dropped.
+    ///
+    /// # Errors
+    /// As [`enter`](VariableScopeBuilder::enter).
+    pub fn guard(self) -> Result<VariableScopeGuard> {
+        let graph = self.graph.clone().unwrap_or_else(Graph::current);
+        let graph_guard = self.graph.as_ref().map(Graph::as_default_guard);
+        let mut frames = FrameSet {
+            graph: graph.clone(),
+            ids: Vec::new(),
+        };
+        match self.open(&graph, &mut frames) {
+            Ok(scope) => Ok(VariableScopeGuard {
+                scope,
+                frames,
+                _graph_guard: graph_guard,
+                _not_send: PhantomData,
+            }),
+            Err(e) => {
+                frames.pop();
+                Err(e)
+            }
+        }
+    }
+
+    fn open(self, graph: &Graph, frames: &mut FrameSet) -> Result<VariableScope> {
+        let aux = self.auxiliary_name_scope;
+        match &self.target {
+            ScopeTarget::Name(s) => {
+                let old_ns = if !s.is_empty() || !aux {
+                    let (y, id) = if aux {
+                        enter_name_scope(graph, s)?
+                    } else {
+                        reenter_current_name_scope(graph)
+                    };
+                    frames.ids.push(id);
+                    Some(y)
+                } else {
+                    None
+                };
+                Ok(enter_pure_named(
+                    graph,
+                    s,
+                    old_ns,
+                    self.reuse,
+                    &self.defaults,
+                    frames,
+                ))
+            }
+            ScopeTarget::Scope(captured) => {
+                if aux {
+                    let last = captured
+                        .read(|f| f.name.rsplit('/').next().unwrap_or_default().to_string());
+                    if !last.is_empty() {
+                        let (_, id) = enter_name_scope(graph, &last)?;
+                        frames.ids.push(id);
+                    }
+                } else {
+                    let (_, id) = reenter_current_name_scope(graph);
+                    frames.ids.push(id);
+                }
+                Ok(enter_pure_captured(
+                    graph,
+                    captured,
+                    self.reuse,
+                    &self.defaults,
+                    frames,
+                ))
+            }
+            ScopeTarget::None => {
+                let Some(default_name) = &self.default_name else {
+                    return Err(Error::invalid_arg(
+                        "If default_name is None then name_or_scope is required",
+                    ));
+                };
+                if self.reuse != Reuse::No {
+                    return Err(Error::InvalidReuse {
+                        message: "reuse=True cannot be used without a name_or_scope".into(),
+                    });
+                }
+                let (y, id) = if aux {
+                    enter_name_scope(graph, default_name)?
+                } else {
+                    reenter_current_name_scope(graph)
+                };
+                frames.ids.push(id);
+                let unique = unique_variable_scope(graph, default_name);
+                Ok(enter_pure_named(
+                    graph,
+                    &unique,
+                    Some(y),
+                    self.reuse,
+                    &self.defaults,
+                    frames,
+                ))
+            }
+        }
+    }
+}
+
+/// TF's `_pure_variable_scope` entered with a string: a new scope object under the
+/// current one, with `args` over the current scope's defaults.
+pub(crate) fn enter_pure_named(
+    graph: &Graph,
+    s: &str,
+    old_name_scope: Option<String>,
+    reuse: Reuse,
+    args: &ScopeDefaults,
+    frames: &mut FrameSet,
+) -> VariableScope {
+    let id = sync::next_id();
+    with_state(graph, |st| {
+        let fields = st.current.read(|parent| {
+            let name = Key::from(names::join(&parent.name, s));
+            ScopeFields {
+                reuse: reuse.or(parent.reuse),
+                defaults: args.over(&parent.defaults),
+                original_name_scope: old_name_scope.unwrap_or_else(|| s.to_string()),
+                name,
+            }
+        });
+        match st.counts.get_mut(&*fields.name) {
+            Some(c) => *c += 1,
+            None => {
+                st.counts.insert(fields.name.to_string(), 1);
+            }
+        }
+        let exit = CountsOnExit::ZeroUnder(fields.name.clone());
+        let scope = VariableScope::from_fields(fields);
+        let prev = std::mem::replace(&mut st.current, scope.clone());
+        st.frames.push(Frame {
+            id,
+            kind: FrameKind::Var { prev, counts: exit },
+        });
+        frames.ids.push(id);
+        scope
+    })
+}
+
+/// TF's `_pure_variable_scope` entered with a captured scope object (a jump): a new
+/// scope object with the captured one's name, and `args` over its defaults.
+pub(crate) fn enter_pure_captured(
+    graph: &Graph,
+    captured: &VariableScope,
+    reuse: Reuse,
+    args: &ScopeDefaults,
+    frames: &mut FrameSet,
+) -> VariableScope {
+    let fields = captured.read(|base| ScopeFields {
+        name: base.name.clone(),
+        original_name_scope: base.original_name_scope.clone(),
+        reuse: reuse.or(base.reuse),
+        defaults: args.over(&base.defaults),
+    });
+    let id = sync::next_id();
+    with_state(graph, |st| {
+        *st.counts.entry(fields.name.to_string()).or_insert(0) += 1;
+        let snapshot = st.counts.clone();
+        let scope = VariableScope::from_fields(fields);
+        let prev = std::mem::replace(&mut st.current, scope.clone());
+        st.frames.push(Frame {
+            id,
+            kind: FrameKind::Var {
+                prev,
+                counts: CountsOnExit::Restore(snapshot),
+            },
+        });
+        frames.ids.push(id);
+        scope
+    })
+}
+
+/// TF's `_get_unique_variable_scope(prefix)`: the relative name to use for a default
+/// name, filling holes (`blk`, `blk_1`, `blk_2`, `blk_4` after an explicit `blk_3`).
+pub(crate) fn unique_variable_scope(graph: &Graph, prefix: &str) -> String {
+    with_state(graph, |st| {
+        let base = st.current.read(|f| names::join(&f.name, prefix));
+        let count = |k: &str| st.counts.get(k).copied().unwrap_or(0);
+        if count(&base) == 0 {
+            return prefix.to_string();
+        }
+        let mut i = 1;
+        while count(&format!("{base}_{i}")) != 0 {
+            i += 1;
+        }
+        format!("{prefix}_{i}")
+    })
+}
+
+/// An open variable scope; leaves it (and its name scope) when dropped.
+///
+/// # Panics
+/// Dropping guards out of order panics (unless the thread is already panicking);
+/// use [`close`](VariableScopeGuard::close) to get [`Error::ImproperNesting`] instead.
+#[must_use = "the variable scope is left when the guard is dropped"]
+pub struct VariableScopeGuard {
+    scope: VariableScope,
+    frames: FrameSet,
+    _graph_guard: Option<DefaultGraphGuard>,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl fmt::Debug for VariableScopeGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VariableScopeGuard")
+            .field("scope", &self.scope)
+            .finish()
+    }
+}
+
+impl VariableScopeGuard {
+    /// The scope that was entered (what `with variable_scope(…) as scope` binds).
+    pub fn scope(&self) -> &VariableScope {
+        &self.scope
+    }
+
+    /// Leaves the scope.
+    ///
+    /// # Errors
+    /// [`Error::ImproperNesting`] if an inner scope is still open (TF's
+    /// `RuntimeError("Improper nesting of variable_scope.")`). The scope then stays in
+    /// effect until the inner scopes are left, and is left right after them.
+    pub fn close(mut self) -> Result<()> {
+        self.frames.close()
+    }
+}
+
+impl Drop for VariableScopeGuard {
+    fn drop(&mut self) {
+        self.frames.leave_on_drop("variable_scope");
+    }
+}
+
+/// An empty frame set for crate-internal scope entries (templates' pure scopes).
+pub(crate) fn pure_scope_frames(graph: &Graph) -> FrameSetHandle {
+    FrameSetHandle(FrameSet {
+        graph: graph.clone(),
+        ids: Vec::new(),
+    })
+}
+
+/// Frames opened by crate-internal scope entries (templates).
+pub(crate) struct FrameSetHandle(FrameSet);
+
+impl FrameSetHandle {
+    pub(crate) fn frames(&mut self) -> &mut FrameSet {
+        &mut self.0
+    }
+    pub(crate) fn close(mut self) -> Result<()> {
+        self.0.close()
+    }
+}
+
+impl Drop for FrameSetHandle {
+    fn drop(&mut self) {
+        self.0.pop_or_orphan();
+    }
+}

@@ -1,0 +1,400 @@
+//! The init-once protocol: a [`Slot`] is created exactly once by one thread while
+//! others wait, and a [`SlotMap`] is a lock-striped map of such slots by name.
+//!
+//! This is the one place where "create exactly once, survive failure and panics,
+//! detect re-entrancy" is implemented. The variable store is a `SlotMap` of
+//! variables; a template's first call is a single `Slot`.
+//!
+//! # The slot state machine
+//!
+//! ```text
+//! Empty ──claim──▶ Initializing(thread) ──ok──▶ Ready(value)
+//!   ▲                    │
+//!   │                    └── error/panic ──▶ Removed  (map slot: taken out of the map,
+//!   └──────────────────────── or Empty (standalone slot)   waiters start over)
+//! ```
+//!
+//! * The creating closure runs with **no lock held** — neither the slot's mutex nor
+//!   a map shard's lock — so it may itself create other entries.
+//! * A thread that asks for a slot it is itself initializing gets
+//!   [`Error::Reentrant`] instead of deadlocking.
+//! * A closure that fails or panics leaves nothing behind; waiters wake up and start
+//!   over, and the next caller creates.
+//!
+//! # The map
+//!
+//! Names are spread over a power-of-two number of shards, each an
+//! `RwLock<HashMap<name, Cell>>` padded to its own cache line. A cell is either the
+//! finished value itself (`Ready`) or the slot of a creation in progress
+//! (`Pending`). A hit therefore costs one shard read lock and a clone of the value:
+//! no slot mutex, no allocation. When a creation succeeds, its cell is replaced by
+//! the value under the shard's write lock; when it fails, the cell is removed under
+//! the same lock, so no thread can find the dead slot in the map afterwards.
+//!
+//! Lock order: shard lock, then slot mutex — never the other way round.
+
+use crate::error::{Error, Result};
+use crate::sync::{self, Arc, Condvar, Mutex, RwLock};
+use crossbeam_utils::CachePadded;
+use std::collections::HashMap;
+use std::fmt;
+use std::hash::BuildHasher;
+
+/// A name shared between the map and what is created under it. Keys are immutable
+/// data, not part of any protocol, so they use `std`'s `Arc` (loom's cannot hold
+/// `str`).
+pub(crate) type Key = std::sync::Arc<str>;
+
+enum State<V> {
+    Empty,
+    Initializing(sync::thread::ThreadId),
+    Ready(V),
+    /// Creation failed and the slot is no longer in its map: start over.
+    Removed,
+}
+
+/// One init-once cell: its value is created by exactly one thread while others wait.
+pub(crate) struct Slot<V> {
+    state: Mutex<State<V>>,
+    cv: Condvar,
+}
+
+impl<V> fmt::Debug for Slot<V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match &*self.state.lock() {
+            State::Empty => "empty",
+            State::Initializing(_) => "initializing",
+            State::Ready(_) => "ready",
+            State::Removed => "removed",
+        };
+        f.debug_struct("Slot").field("state", &state).finish()
+    }
+}
+
+/// What waiting on a slot found.
+enum Claim<V> {
+    /// The value exists.
+    Ready(V),
+    /// The caller owns the creation now (the slot is `Initializing(me)`).
+    Claimed,
+    /// The slot was removed from its map (a failed creation): start over.
+    Gone,
+    /// A lookup found no value and did not claim.
+    Missing,
+}
+
+impl<V: Clone> Slot<V> {
+    pub(crate) fn new() -> Self {
+        Slot {
+            state: Mutex::new(State::Empty),
+            cv: Condvar::new(),
+        }
+    }
+
+    /// The value, if the slot is ready (takes the slot mutex).
+    pub(crate) fn get(&self) -> Option<V> {
+        match &*self.state.lock() {
+            State::Ready(v) => Some(v.clone()),
+            _ => None,
+        }
+    }
+
+    /// Waits out another thread's creation, then claims an empty slot (unless
+    /// `claim` is false). `key` names the slot in a re-entrancy error.
+    fn wait_and_claim(&self, key: &str, claim: bool) -> Result<Claim<V>> {
+        let me = sync::current_thread_id();
+        let mut state = self.state.lock();
+        loop {
+            match &*state {
+                State::Ready(v) => return Ok(Claim::Ready(v.clone())),
+                State::Initializing(owner) if *owner == me => {
+                    return Err(Error::Reentrant {
+                        name: key.to_string(),
+                    })
+                }
+                State::Initializing(_) => state = self.cv.wait(state),
+                State::Removed => return Ok(Claim::Gone),
+                State::Empty if !claim => return Ok(Claim::Missing),
+                State::Empty => {
+                    *state = State::Initializing(me);
+                    return Ok(Claim::Claimed);
+                }
+            }
+        }
+    }
+
+    /// Runs `create` for a claimed slot, catching panics. On success the slot is
+    /// `Ready` and waiters are woken; on failure `on_fail` runs (it resets or removes
+    /// the slot) before waiters are woken.
+    fn run_claimed(
+        &self,
+        key: &str,
+        create: impl FnOnce() -> Result<V>,
+        publish: impl FnOnce(&V),
+        on_fail: impl FnOnce(),
+    ) -> Result<V> {
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(create));
+        let out = match result {
+            Ok(Ok(value)) => {
+                publish(&value);
+                Ok(value)
+            }
+            Ok(Err(e)) => {
+                on_fail();
+                Err(e)
+            }
+            Err(payload) => {
+                on_fail();
+                Err(Error::InitializerPanicked {
+                    name: key.to_string(),
+                    message: panic_message(payload.as_ref()),
+                })
+            }
+        };
+        self.cv.notify_all();
+        out
+    }
+
+    /// Standalone use (one cell, not in a map): returns the value, creating it with
+    /// `create` if this is the first call. Concurrent callers wait for the creation;
+    /// if it fails or panics the slot is empty again and one of them creates.
+    /// Returns whether this call created the value.
+    ///
+    /// # Errors
+    /// [`Error::Reentrant`] when the calling thread is creating this slot already;
+    /// `create`'s error; [`Error::InitializerPanicked`] when `create` panicked.
+    pub(crate) fn get_or_init(
+        &self,
+        key: &str,
+        create: impl FnOnce() -> Result<V>,
+    ) -> Result<(V, bool)> {
+        match self.wait_and_claim(key, true)? {
+            Claim::Ready(v) => Ok((v, false)),
+            Claim::Claimed => self
+                .run_claimed(
+                    key,
+                    create,
+                    |v| *self.state.lock() = State::Ready(v.clone()),
+                    || *self.state.lock() = State::Empty,
+                )
+                .map(|v| (v, true)),
+            // A standalone slot is never removed, and a claiming wait never misses.
+            Claim::Gone | Claim::Missing => unreachable!("standalone slot claim"),
+        }
+    }
+
+    /// Whether the slot is ready.
+    pub(crate) fn is_ready(&self) -> bool {
+        matches!(&*self.state.lock(), State::Ready(_))
+    }
+}
+
+/// What the map holds under a name: the finished value, or a creation in progress.
+enum Cell<V> {
+    Ready(V),
+    Pending(Arc<Slot<V>>),
+}
+
+/// A lookup's result: the ready value, or a pending slot with the key as stored.
+type Found<V> = std::result::Result<V, (Arc<Slot<V>>, Key)>;
+
+type Shard<V> = CachePadded<RwLock<HashMap<Key, Cell<V>, rustc_hash::FxBuildHasher>>>;
+
+/// How [`SlotMap::get_or_create`] treats a missing name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// Look up only: a missing name is [`Outcome::Missing`].
+    Lookup,
+    /// Create a missing name.
+    Create,
+}
+
+/// The result of [`SlotMap::get_or_create`].
+#[derive(Debug)]
+pub(crate) enum Outcome<V> {
+    Existing(V),
+    Created(V),
+    Missing,
+}
+
+/// A lock-striped map of init-once slots (see the module docs).
+pub(crate) struct SlotMap<V> {
+    shards: Box<[Shard<V>]>,
+}
+
+impl<V: Clone> SlotMap<V> {
+    /// A map with `n` shards, rounded up to a power of two (at least 1).
+    pub(crate) fn with_shards(n: usize) -> Self {
+        let n = n.max(1).next_power_of_two();
+        SlotMap {
+            shards: (0..n)
+                .map(|_| CachePadded::new(RwLock::new(HashMap::default())))
+                .collect(),
+        }
+    }
+
+    pub(crate) fn shard_count(&self) -> usize {
+        self.shards.len()
+    }
+
+    fn shard(&self, key: &str) -> &Shard<V> {
+        // The high bits of the hash are the best mixed; a one-shard map uses none.
+        let h = rustc_hash::FxBuildHasher.hash_one(key);
+        let bits = self.shards.len().trailing_zeros();
+        let index = if bits == 0 {
+            0
+        } else {
+            (h >> (64 - bits)) as usize
+        };
+        &self.shards[index]
+    }
+
+    /// Looks up `key`: the value if ready, else the slot of a creation in progress
+    /// and the key as stored.
+    fn find(&self, key: &str) -> Option<Found<V>> {
+        match self.shard(key).read().get_key_value(key)? {
+            (_, Cell::Ready(v)) => Some(Ok(v.clone())),
+            (k, Cell::Pending(s)) => Some(Err((s.clone(), k.clone()))),
+        }
+    }
+
+    /// As `find`, inserting a fresh pending slot when `key` is missing.
+    fn find_or_insert(&self, key: &str) -> Found<V> {
+        if let Some(found) = self.find(key) {
+            return found;
+        }
+        let mut map = self.shard(key).write();
+        if let Some((k, cell)) = map.get_key_value(key) {
+            return match cell {
+                Cell::Ready(v) => Ok(v.clone()),
+                Cell::Pending(s) => Err((s.clone(), k.clone())),
+            };
+        }
+        let stored = Key::from(key);
+        let slot = Arc::new(Slot::new());
+        map.insert(stored.clone(), Cell::Pending(slot.clone()));
+        Err((slot, stored))
+    }
+
+    /// The value under `key`, if it is fully created. Takes one shard read lock and
+    /// clones the value; no slot mutex, no allocation.
+    pub(crate) fn get(&self, key: &str) -> Option<V> {
+        match self.shard(key).read().get(key)? {
+            Cell::Ready(v) => Some(v.clone()),
+            Cell::Pending(_) => None,
+        }
+    }
+
+    /// Looks up `key`, creating it with `create` when missing (in `Mode::Create`).
+    ///
+    /// `create` receives the key as the map stores it (to share the allocation) and
+    /// runs at most once per successful creation, with no lock held. Concurrent
+    /// callers for the same key wait for it; if it fails or panics the slot is
+    /// discarded and the waiters start over (one of them creates).
+    ///
+    /// # Errors
+    /// [`Error::Reentrant`] when the calling thread is creating `key` already;
+    /// `create`'s error; [`Error::InitializerPanicked`] when `create` panicked.
+    pub(crate) fn get_or_create(
+        &self,
+        key: &str,
+        mode: Mode,
+        create: impl FnOnce(&Key) -> Result<V>,
+    ) -> Result<Outcome<V>> {
+        loop {
+            let (slot, stored) = match mode {
+                Mode::Lookup => match self.find(key) {
+                    None => return Ok(Outcome::Missing),
+                    Some(Ok(v)) => return Ok(Outcome::Existing(v)),
+                    Some(Err(pending)) => pending,
+                },
+                Mode::Create => match self.find_or_insert(key) {
+                    Ok(v) => return Ok(Outcome::Existing(v)),
+                    Err(found) => found,
+                },
+            };
+            match slot.wait_and_claim(key, mode == Mode::Create)? {
+                Claim::Ready(v) => return Ok(Outcome::Existing(v)),
+                Claim::Missing => return Ok(Outcome::Missing),
+                // The creation we waited for failed: start over with a fresh slot.
+                Claim::Gone => continue,
+                Claim::Claimed => {
+                    return slot
+                        .run_claimed(
+                            key,
+                            || create(&stored),
+                            |v| self.publish(key, &slot, v),
+                            || self.discard(key, &slot),
+                        )
+                        .map(Outcome::Created);
+                }
+            }
+        }
+    }
+
+    /// A finished creation: the map's cell becomes the value, and the slot is marked
+    /// ready for the threads waiting on it — both under the shard's write lock.
+    fn publish(&self, key: &str, slot: &Arc<Slot<V>>, value: &V) {
+        let mut map = self.shard(key).write();
+        if let Some(cell) = map.get_mut(key) {
+            if matches!(cell, Cell::Pending(s) if Arc::ptr_eq(s, slot)) {
+                *cell = Cell::Ready(value.clone());
+            }
+        }
+        *slot.state.lock() = State::Ready(value.clone());
+    }
+
+    /// Marks the claimed `slot` of a failed creation `Removed` and takes it out of
+    /// the map. Both happen under the shard's write lock, so nobody can find the slot
+    /// in the map afterwards; whoever still holds it sees `Removed` and starts over.
+    fn discard(&self, key: &str, slot: &Arc<Slot<V>>) {
+        let mut map = self.shard(key).write();
+        *slot.state.lock() = State::Removed;
+        if matches!(map.get(key), Some(Cell::Pending(s)) if Arc::ptr_eq(s, slot)) {
+            map.remove(key);
+        }
+    }
+
+    /// Number of cells, including creations in progress (for leak checks).
+    pub(crate) fn cell_count(&self) -> usize {
+        self.shards.iter().map(|s| s.read().len()).sum()
+    }
+
+    /// Number of fully created entries.
+    pub(crate) fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| {
+                s.read()
+                    .values()
+                    .filter(|c| matches!(c, Cell::Ready(_)))
+                    .count()
+            })
+            .sum()
+    }
+
+    /// All fully created entries, sorted by key.
+    pub(crate) fn entries(&self) -> Vec<(Key, V)> {
+        let mut out = Vec::new();
+        for shard in self.shards.iter() {
+            for (k, cell) in shard.read().iter() {
+                if let Cell::Ready(v) = cell {
+                    out.push((k.clone(), v.clone()));
+                }
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+}
+
+/// The text of a panic payload (`&str` or `String`), for error messages.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".to_string()
+    }
+}
