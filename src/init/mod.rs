@@ -41,21 +41,29 @@
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::shape::Shape;
-use crate::tensor::{Element, Tensor};
-use half::{bf16, f16};
-use ndarray::ArrayD;
+use crate::tensor::Tensor;
 use std::fmt;
 use std::sync::Arc;
 
+// Random streams: the Philox generator, the per-distribution kernels over it and
+// their vectorized math, and the Householder QR of the orthogonal initializer.
 mod fastmath;
-mod fill;
 mod kernels;
 mod linalg;
 pub mod philox;
+// Shard geometry and the parallel fill driver; the per-family fill routines.
+mod fill;
+mod routines;
+// Seed derivation.
+mod seeds;
 
-use fill::{fill_part, Part};
-use kernels::{fill_range, Dist, F64Kernel, Half, HalfKernel, Kernel, Real};
-use philox::PhiloxStream;
+pub use seeds::Seeds;
+
+use fill::Part;
+use routines::{
+    fill_constant, fill_identity, fill_list, fill_orthogonal, fill_random, fill_value, int_bounds,
+    Draw,
+};
 
 /// Everything an initializer needs to fill one variable, or one shard of a
 /// partitioned variable.
@@ -73,79 +81,6 @@ pub struct InitContext<'a> {
     pub shape: &'a Shape,
     /// The random seed pair.
     pub seeds: Seeds,
-}
-
-/// The seed pair of a random initializer, as TensorFlow's kernels receive it.
-///
-/// `seed` becomes the Philox key and `seed2` the upper half of the Philox counter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Seeds {
-    /// First seed (the graph-level seed).
-    pub seed: u64,
-    /// Second seed (the op-level seed).
-    pub seed2: u64,
-}
-
-/// `2**31 - 1`, TensorFlow's `_MAXINT32`.
-const MAXINT32: u64 = (1 << 31) - 1;
-
-impl Seeds {
-    /// TF's `get_seed(op_seed)` in a graph with seed `graph_seed`: both seeds are
-    /// reduced modulo `2**31 - 1` (`_truncate_seed`), and the pair `(0, 0)`, which
-    /// the kernels would read as "nondeterministic", becomes `(0, 2**31 - 1)`.
-    ///
-    /// ```
-    /// use varscope::init::Seeds;
-    /// assert_eq!(Seeds::tf(1, 3), Seeds { seed: 1, seed2: 3 });
-    /// assert_eq!(Seeds::tf((1 << 31) + 5, 42), Seeds { seed: 6, seed2: 42 });
-    /// assert_eq!(Seeds::tf(0, 0), Seeds { seed: 0, seed2: (1 << 31) - 1 });
-    /// ```
-    pub fn tf(graph_seed: u64, op_seed: u64) -> Seeds {
-        let seed = graph_seed % MAXINT32;
-        let seed2 = op_seed % MAXINT32;
-        if seed == 0 && seed2 == 0 {
-            Seeds {
-                seed: 0,
-                seed2: MAXINT32,
-            }
-        } else {
-            Seeds { seed, seed2 }
-        }
-    }
-
-    /// TF's `get_seed(op_seed)` when only the op seed is set: the graph seed is
-    /// `DEFAULT_GRAPH_SEED` (87654321).
-    ///
-    /// ```
-    /// use varscope::init::Seeds;
-    /// assert_eq!(Seeds::op_only(5), Seeds::tf(87654321, 5));
-    /// ```
-    pub fn op_only(op_seed: u64) -> Seeds {
-        Seeds::tf(87_654_321, op_seed)
-    }
-
-    /// The seeds of a variable whose initializer has no op seed: derived from the
-    /// graph seed and the variable's full name (a stable FNV-1a hash), never from
-    /// creation order.
-    ///
-    /// ```
-    /// use varscope::init::Seeds;
-    /// assert_eq!(Seeds::for_name(1, "a/w"), Seeds::for_name(1, "a/w"));
-    /// assert_ne!(Seeds::for_name(1, "a/w"), Seeds::for_name(1, "b/w"));
-    /// ```
-    pub fn for_name(graph_seed: u64, full_name: &str) -> Seeds {
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for b in full_name.bytes() {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x100_0000_01b3);
-        }
-        Seeds::tf(graph_seed, h)
-    }
-
-    /// The Philox stream these seeds select.
-    pub fn stream(&self) -> PhiloxStream {
-        PhiloxStream::new(self.seed, self.seed2)
-    }
 }
 
 /// Fan mode of [`Init::VarianceScaling`].
@@ -351,15 +286,6 @@ pub fn compute_fans(shape: &[usize]) -> (u128, u128) {
             )
         }
     }
-}
-
-/// A random draw after parameter resolution: distribution and its two parameters
-/// (`(minval, maxval)` for uniform, `(mean, stddev)` for the normals).
-#[derive(Debug, Clone, Copy)]
-struct Draw {
-    dist: Dist,
-    a: f64,
-    b: f64,
 }
 
 impl Init {
@@ -748,83 +674,10 @@ impl Init {
             Init::Orthogonal { gain, .. } => fill_orthogonal(ctx, out, &part, st, *gain),
             Init::Custom(_) => Ok(()),
             random => {
-                let draw = random.draw(ctx.full_shape)?;
+                let draw = Draw::of(random, ctx.full_shape)?;
                 fill_random(ctx, out, &part, st, draw)
             }
         }
-    }
-
-    /// Resolves a random initializer into a distribution and its parameters, as the
-    /// Python initializers compute them (in float64, from the full shape).
-    fn draw(&self, full: &Shape) -> Result<Draw> {
-        Ok(match *self {
-            Init::RandomUniform { minval, maxval, .. } => Draw {
-                dist: Dist::Uniform,
-                a: minval,
-                b: maxval.unwrap_or(1.0),
-            },
-            Init::RandomNormal { mean, stddev, .. } => Draw {
-                dist: Dist::Normal,
-                a: mean,
-                b: stddev,
-            },
-            Init::TruncatedNormal { mean, stddev, .. } => Draw {
-                dist: Dist::Truncated,
-                a: mean,
-                b: stddev,
-            },
-            Init::UniformUnitScaling { factor, .. } => {
-                let d = full.dims();
-                let mut input_size = 1.0f64;
-                for &x in &d[..d.len().saturating_sub(1)] {
-                    input_size *= x as f64;
-                }
-                let input_size = input_size.max(1.0);
-                let max_val = (3.0 / input_size).sqrt() * factor;
-                Draw {
-                    dist: Dist::Uniform,
-                    a: -max_val,
-                    b: max_val,
-                }
-            }
-            Init::VarianceScaling {
-                scale,
-                mode,
-                distribution,
-                ..
-            } => {
-                let (fan_in, fan_out) = compute_fans(full.dims());
-                let (fan_in, fan_out) = (fan_in as f64, fan_out as f64);
-                let n = match mode {
-                    FanMode::FanIn => fan_in,
-                    FanMode::FanOut => fan_out,
-                    FanMode::FanAvg => (fan_in + fan_out) / 2.0,
-                };
-                let s = scale / n.max(1.0);
-                match distribution {
-                    Distribution::TruncatedNormal => Draw {
-                        dist: Dist::Truncated,
-                        a: 0.0,
-                        // scipy.stats.truncnorm.std(a=-2, b=2, loc=0., scale=1.)
-                        b: s.sqrt() / 0.879_625_661_034_239_8,
-                    },
-                    Distribution::UntruncatedNormal => Draw {
-                        dist: Dist::Normal,
-                        a: 0.0,
-                        b: s.sqrt(),
-                    },
-                    Distribution::Uniform => {
-                        let limit = (3.0 * s).sqrt();
-                        Draw {
-                            dist: Dist::Uniform,
-                            a: -limit,
-                            b: limit,
-                        }
-                    }
-                }
-            }
-            _ => return Err(init_err("", "not a random initializer")),
-        })
     }
 }
 
@@ -833,285 +686,5 @@ fn check_scale(name: &str, scale: f64) -> Result<()> {
         Err(init_err(name, "`scale` must be positive float."))
     } else {
         Ok(())
-    }
-}
-
-/// Integer bounds of an integer uniform, converted as TF converts them.
-fn int_bounds(dtype: DType, minval: f64, maxval: f64) -> (i64, i64) {
-    match dtype {
-        DType::I32 => (i64::from(minval as i32), i64::from(maxval as i32)),
-        _ => (minval as i64, maxval as i64),
-    }
-}
-
-/// The standard-layout slice of an array of the output.
-fn slice_mut<'t, T>(name: &str, a: &'t mut ArrayD<T>) -> Result<&'t mut [T]> {
-    a.as_slice_mut()
-        .ok_or_else(|| init_err(name, "output tensor is not in standard (row-major) layout"))
-}
-
-/// Fills by a function of the global index: `f(k)`.
-fn fill_indexed<T, F>(name: &str, a: &mut ArrayD<T>, part: &Part, f: F) -> Result<()>
-where
-    T: Send,
-    F: Fn(u64) -> T + Sync,
-{
-    let s = slice_mut(name, a)?;
-    fill_part(s, part, &|start, run: &mut [T]| {
-        for (i, o) in run.iter_mut().enumerate() {
-            *o = f(start + i as u64);
-        }
-    });
-    Ok(())
-}
-
-fn fill_constant(ctx: &InitContext<'_>, out: &mut Tensor, part: &Part, v: f64) -> Result<()> {
-    fn go<T: Element>(name: &str, a: &mut ArrayD<T>, part: &Part, v: f64) -> Result<()> {
-        let x = T::from_f64(v);
-        let s = slice_mut(name, a)?;
-        fill_part(s, part, &|_, run: &mut [T]| run.fill(x));
-        Ok(())
-    }
-    crate::tensor::dispatch!(out, a => go(ctx.name, a, part, v))
-}
-
-fn fill_list(ctx: &InitContext<'_>, out: &mut Tensor, part: &Part, vs: &[f64]) -> Result<()> {
-    fn go<T: Element>(name: &str, a: &mut ArrayD<T>, part: &Part, vs: &[f64]) -> Result<()> {
-        let conv: Vec<T> = vs.iter().map(|&v| T::from_f64(v)).collect();
-        let Some(&last) = conv.last() else {
-            // TF fills a tensor from an empty proto with zeros.
-            return Ok(());
-        };
-        fill_indexed(name, a, part, |k| {
-            usize::try_from(k)
-                .ok()
-                .and_then(|k| conv.get(k))
-                .copied()
-                .unwrap_or(last)
-        })
-    }
-    crate::tensor::dispatch!(out, a => go(ctx.name, a, part, vs))
-}
-
-fn fill_value(ctx: &InitContext<'_>, out: &mut Tensor, part: &Part, t: &Tensor) -> Result<()> {
-    fn go<T: Element>(name: &str, a: &mut ArrayD<T>, part: &Part, t: &Tensor) -> Result<()> {
-        let src = T::view(t).ok_or_else(|| init_err(name, "value dtype mismatch"))?;
-        let src = src.as_standard_layout();
-        let src = src.as_slice().expect("standard layout");
-        let s = slice_mut(name, a)?;
-        fill_part(s, part, &|start, run: &mut [T]| {
-            let st = start as usize;
-            run.copy_from_slice(&src[st..st + run.len()]);
-        });
-        Ok(())
-    }
-    crate::tensor::dispatch!(out, a => go(ctx.name, a, part, t))
-}
-
-/// `a * b` rounded as the dtype's own multiplication (exact product, one rounding).
-fn mul_in<T: Element>(a: T, b: T) -> T {
-    T::from_f64(a.to_f64() * b.to_f64())
-}
-
-fn fill_identity(ctx: &InitContext<'_>, out: &mut Tensor, part: &Part, gain: f64) -> Result<()> {
-    fn go<T: Element>(name: &str, a: &mut ArrayD<T>, part: &Part, cols: u64, g: f64) -> Result<()> {
-        let gain = T::from_f64(g);
-        let on = mul_in(gain, T::from_f64(1.0));
-        let off = mul_in(gain, T::from_f64(0.0));
-        fill_indexed(
-            name,
-            a,
-            part,
-            |k| if k / cols == k % cols { on } else { off },
-        )
-    }
-    let cols = ctx.full_shape.dims()[1] as u64;
-    if cols == 0 {
-        return Ok(());
-    }
-    crate::tensor::dispatch!(out, a => go(ctx.name, a, part, cols, gain))
-}
-
-fn fill_orthogonal(
-    ctx: &InitContext<'_>,
-    out: &mut Tensor,
-    part: &Part,
-    st: PhiloxStream,
-    gain: f64,
-) -> Result<()> {
-    let dims = ctx.full_shape.dims();
-    let r = dims.len();
-    let rows: usize = dims[..r - 1].iter().product();
-    let cols = dims[r - 1];
-    if rows == 0 || cols == 0 {
-        return Ok(());
-    }
-    let (m, n) = if rows < cols {
-        (cols, rows)
-    } else {
-        (rows, cols)
-    };
-    // A ~ N(0, 1) of shape (m, n), drawn in the variable's dtype.
-    let a = draw_normal_f64(ctx.dtype, st, m * n);
-    let acols: Vec<Vec<f64>> = (0..n)
-        .map(|c| (0..m).map(|row| a[row * n + c]).collect())
-        .collect();
-    drop(a);
-    let q = linalg::orthonormal_q(acols, m);
-    // The full (rows × cols) matrix, row-major.
-    let full: Vec<f64> = if rows < cols {
-        // Qᵀ: row i is column i of Q.
-        q.into_iter().flatten().collect()
-    } else {
-        let mut f = vec![0.0; m * n];
-        for (c, col) in q.iter().enumerate() {
-            for (row, &v) in col.iter().enumerate() {
-                f[row * n + c] = v;
-            }
-        }
-        f
-    };
-    fn go<T: Element>(name: &str, a: &mut ArrayD<T>, part: &Part, q: &[f64], g: f64) -> Result<()> {
-        let gain = T::from_f64(g);
-        fill_indexed(name, a, part, |k| mul_in(gain, T::from_f64(q[k as usize])))
-    }
-    crate::tensor::dispatch!(out, a => go(ctx.name, a, part, &full, gain))
-}
-
-/// `n` standard normals of `dtype` (TF's `random_normal`), widened to f64.
-fn draw_normal_f64(dtype: DType, st: PhiloxStream, n: usize) -> Vec<f64> {
-    fn go<K: Kernel>(k: &K, n: usize, w: impl Fn(K::T) -> f64) -> Vec<f64> {
-        let mut v = vec![K::T::default(); n];
-        let part = Part::new(
-            "",
-            &Shape::new([n]).expect("fits"),
-            &[0],
-            &Shape::new([n]).expect("fits"),
-        )
-        .expect("whole");
-        fill_part(&mut v, &part, &|s, o: &mut [K::T]| fill_range(k, s, o));
-        v.into_iter().map(w).collect()
-    }
-    match dtype {
-        DType::F64 => go(
-            &F64Kernel {
-                dist: Dist::Normal,
-                st,
-                scale: 1.0,
-                shift: 0.0,
-            },
-            n,
-            |x| x,
-        ),
-        DType::F16 => go(
-            &half_kernel::<f16>(Dist::Normal, st, 0.0, 1.0),
-            n,
-            f64::from,
-        ),
-        DType::BF16 => go(
-            &half_kernel::<bf16>(Dist::Normal, st, 0.0, 1.0),
-            n,
-            f64::from,
-        ),
-        _ => go(
-            &kernels::NormalF32 {
-                st,
-                scale: 1.0,
-                shift: 0.0,
-            },
-            n,
-            f64::from,
-        ),
-    }
-}
-
-/// The affine parameters `(scale, shift)` of a draw, computed in the dtype as TF's
-/// Python wrappers do (`rnd * (maxval - minval) + minval`, `rnd * stddev + mean`).
-fn affine<T: Real>(dist: Dist, a: f64, b: f64) -> (T, T) {
-    match dist {
-        Dist::Uniform => (T::sub(T::from_f64(b), T::from_f64(a)), T::from_f64(a)),
-        Dist::Normal | Dist::Truncated => (T::from_f64(b), T::from_f64(a)),
-    }
-}
-
-fn half_kernel<H: Half>(dist: Dist, st: PhiloxStream, a: f64, b: f64) -> HalfKernel<H> {
-    let (scale, shift) = affine::<H>(dist, a, b);
-    HalfKernel {
-        dist,
-        st,
-        scale,
-        shift,
-    }
-}
-
-fn run_kernel<K: Kernel>(name: &str, a: &mut ArrayD<K::T>, part: &Part, k: &K) -> Result<()> {
-    let s = slice_mut(name, a)?;
-    fill_part(s, part, &|start, o: &mut [K::T]| fill_range(k, start, o));
-    Ok(())
-}
-
-fn fill_random(
-    ctx: &InitContext<'_>,
-    out: &mut Tensor,
-    part: &Part,
-    st: PhiloxStream,
-    d: Draw,
-) -> Result<()> {
-    let name = ctx.name;
-    match out {
-        Tensor::F32(a) => {
-            let (scale, shift) = affine::<f32>(d.dist, d.a, d.b);
-            match d.dist {
-                Dist::Uniform => {
-                    run_kernel(name, a, part, &kernels::UniformF32 { st, scale, shift })
-                }
-                Dist::Normal => run_kernel(name, a, part, &kernels::NormalF32 { st, scale, shift }),
-                Dist::Truncated => {
-                    run_kernel(name, a, part, &kernels::TruncF32::new(st, scale, shift))
-                }
-            }
-        }
-        Tensor::F64(a) => {
-            let (scale, shift) = affine::<f64>(d.dist, d.a, d.b);
-            run_kernel(
-                name,
-                a,
-                part,
-                &F64Kernel {
-                    dist: d.dist,
-                    st,
-                    scale,
-                    shift,
-                },
-            )
-        }
-        Tensor::F16(a) => run_kernel(name, a, part, &half_kernel::<f16>(d.dist, st, d.a, d.b)),
-        Tensor::BF16(a) => run_kernel(name, a, part, &half_kernel::<bf16>(d.dist, st, d.a, d.b)),
-        Tensor::I32(a) if d.dist == Dist::Uniform => {
-            let (lo, hi) = int_bounds(DType::I32, d.a, d.b);
-            let (lo, hi) = (lo as i32, hi as i32);
-            let k = kernels::UniformI32 {
-                st,
-                lo,
-                range: (hi as u32).wrapping_sub(lo as u32),
-            };
-            run_kernel(name, a, part, &k)
-        }
-        Tensor::I64(a) if d.dist == Dist::Uniform => {
-            let (lo, hi) = int_bounds(DType::I64, d.a, d.b);
-            let k = kernels::UniformI64 {
-                st,
-                lo,
-                range: (hi as u64).wrapping_sub(lo as u64),
-            };
-            run_kernel(name, a, part, &k)
-        }
-        other => Err(init_err(
-            name,
-            format!(
-                "Expected floating point type, got <dtype: '{}'>.",
-                other.dtype()
-            ),
-        )),
     }
 }
