@@ -142,5 +142,5 @@ sc("shape_and_dtype_errors", [
   gv("y3", dtype="int32", initializer={"kind":"value","value":[1,2],"dtype":"int32"}),
   gv("nos"),
 ])
-json.dump({"scenarios":S}, open("sys.argv[1] if len(sys.argv) > 1 else "extra_in.json"","w"), indent=1)
+json.dump({"scenarios":S}, open(sys.argv[1] if len(sys.argv) > 1 else "extra_in.json","w"), indent=1)
 print(len(S))
