@@ -57,7 +57,11 @@ fn racing_first_calls_share_one_creation() {
         let theirs = t.join().unwrap().unwrap();
         assert!(mine == theirs, "both calls see the same variable");
         assert_eq!(mine.name(), "t/w:0");
-        assert_eq!(runs.load(Ordering::SeqCst), 2, "one first call, one later call");
+        assert_eq!(
+            runs.load(Ordering::SeqCst),
+            2,
+            "one first call, one later call"
+        );
         assert_eq!(g.store().len(), 1);
         assert_eq!(tpl.trainable_variables().len(), 1);
     });

@@ -7,7 +7,7 @@ use crate::error::Result;
 use crate::graph::Graph;
 use crate::init::Init;
 use crate::partition::Partitioner;
-use crate::scope::defaults::Reuse;
+use crate::scope::reuse::Reuse;
 use crate::shape::PartialShape;
 use crate::variable::{AnyVariable, Constraint, Regularizer};
 use std::fmt;

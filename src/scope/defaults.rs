@@ -1,5 +1,5 @@
 //! What a variable scope carries for the `get_variable` calls in it, and what a call
-//! (or a sub-scope) may override: one [`ScopeDefaults`] type for all of them.
+//! (or a sub-scope) may override: one `ScopeDefaults` type for all of them.
 
 use crate::dtype::DType;
 use crate::init::Init;
@@ -7,32 +7,7 @@ use crate::partition::Partitioner;
 use crate::scope::custom_getter::CustomGetter;
 use crate::variable::{Constraint, Regularizer};
 
-/// The reuse mode of a variable scope (TF1's `reuse=False / True / AUTO_REUSE`).
-///
-/// As an *argument* of [`variable_scope`](crate::variable_scope), `No` means
-/// "inherit" (TF: `reuse=False` is the same as `None`): reuse can be switched on in a
-/// sub-scope but never off.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum Reuse {
-    /// Create only: an existing name is an error.
-    #[default]
-    No,
-    /// Reuse only: a missing name is an error.
-    Yes,
-    /// Get the variable if it exists, create it otherwise.
-    Auto,
-}
-
-impl Reuse {
-    /// TF's `passed or parent`: `No` inherits, `Yes`/`Auto` override.
-    pub(crate) fn or(self, parent: Reuse) -> Reuse {
-        if self == Reuse::No {
-            parent
-        } else {
-            self
-        }
-    }
-}
+pub(crate) use crate::scope::reuse::Reuse;
 
 /// The defaults of `get_variable` calls: carried by a scope, given to a
 /// `variable_scope(…)` builder for its new scope, or set on one call. `None` means

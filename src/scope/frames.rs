@@ -4,59 +4,17 @@
 
 use crate::error::{Error, Result};
 use crate::graph::Graph;
-use crate::scope::thread_state::{with_state, ThreadState};
-use crate::scope::variable_scope::VariableScope;
-use crate::slot_map::Key;
+use crate::scope::thread_state::{with_state, Frame, FrameKind};
 use crate::sync;
-use std::collections::HashMap;
+use smallvec::SmallVec;
 
-/// What is restored when a frame is popped.
-pub(crate) enum FrameKind {
-    Var {
-        prev: VariableScope,
-        counts: CountsOnExit,
-    },
-    Name {
-        prev_stack: String,
-    },
-}
-
-pub(crate) enum CountsOnExit {
-    /// String-named scope: zero (drop) every counter under `{name}/`.
-    ZeroUnder(Key),
-    /// Re-entered scope object: restore the whole map (TF's behaviour, #15296).
-    Restore(HashMap<String, u64, rustc_hash::FxBuildHasher>),
-}
-
-pub(crate) struct Frame {
-    pub(crate) id: u64,
-    pub(crate) kind: FrameKind,
-}
-
-impl ThreadState {
-    fn pop_frame(&mut self, f: Frame) {
-        match f.kind {
-            FrameKind::Var { prev, counts, .. } => {
-                match counts {
-                    CountsOnExit::ZeroUnder(name) => {
-                        // A zero count and a missing one are the same to TF.
-                        self.counts.retain(|k, _| {
-                            !(k.starts_with(&*name) && k[name.len()..].starts_with('/'))
-                        });
-                    }
-                    CountsOnExit::Restore(map) => self.counts = map,
-                }
-                self.current = prev;
-            }
-            FrameKind::Name { prev_stack } => self.name_stack = prev_stack,
-        }
-    }
-}
+/// The frames of one guard (a variable scope pushes at most two).
+pub(crate) type FrameIds = SmallVec<[u64; 2]>;
 
 /// Frames pushed by one guard, innermost last.
 pub(crate) struct FrameSet {
     pub(crate) graph: Graph,
-    pub(crate) ids: Vec<u64>,
+    pub(crate) ids: FrameIds,
 }
 
 impl FrameSet {

@@ -1,23 +1,29 @@
 //! The scope layer: the per-thread half of the scoping state.
 //!
-//! * [`defaults`] — [`Reuse`] and `ScopeDefaults`, what a scope carries for the
-//!   `get_variable` calls in it;
+//! * [`reuse`] — [`Reuse`];
+//! * [`defaults`] — `ScopeDefaults`, what a scope carries for the `get_variable`
+//!   calls in it;
 //! * [`custom_getter`] — custom getters and the arguments they see;
-//! * [`thread_state`] — the per-(graph, thread) state and its thread-local;
-//! * [`frames`] — what entering a scope pushes, and how guards pop it;
-//! * [`name_scope`] and [`variable_scope`] — the two kinds of scope.
+//! * [`object`] — [`VariableScope`], the shared scope object;
+//! * [`thread_state`] — the per-(graph, thread) state, the frames entering a scope
+//!   pushes on it, and its thread-local;
+//! * [`frames`] — how guards pop their frames;
+//! * [`name_scope`] and [`variable_scope`] — entering the two kinds of scope.
 
 pub(crate) mod custom_getter;
 pub(crate) mod defaults;
 pub(crate) mod frames;
 pub(crate) mod name_scope;
+pub(crate) mod object;
+pub(crate) mod reuse;
 pub(crate) mod thread_state;
 pub(crate) mod variable_scope;
 
 pub use custom_getter::{CustomGetter, GetterArgs, NextGetter};
-pub use defaults::Reuse;
 pub use name_scope::{name_scope, name_scope_guard, try_name_scope, NameScopeGuard};
+pub use object::VariableScope;
+pub use reuse::Reuse;
 pub use variable_scope::{
-    get_variable_scope, variable_scope, variable_scope_default, ScopeTarget, VariableScope,
-    VariableScopeBuilder, VariableScopeGuard,
+    get_variable_scope, variable_scope, variable_scope_default, ScopeTarget, VariableScopeBuilder,
+    VariableScopeGuard,
 };

@@ -3,8 +3,9 @@
 use crate::error::Result;
 use crate::graph::Graph;
 use crate::names;
-use crate::scope::frames::{push_frame, Frame, FrameKind, FrameSet};
+use crate::scope::frames::{push_frame, FrameSet};
 use crate::scope::thread_state::with_state;
+use crate::scope::thread_state::{Frame, FrameKind};
 use crate::sync;
 use std::fmt;
 use std::marker::PhantomData;
@@ -96,7 +97,7 @@ pub fn name_scope_guard(name: &str) -> Result<NameScopeGuard> {
         name: yielded,
         frames: FrameSet {
             graph,
-            ids: vec![id],
+            ids: smallvec::smallvec![id],
         },
         _not_send: PhantomData,
     })

@@ -8,8 +8,8 @@
 use crate::error::{Error, Result};
 use crate::graph::{Graph, GraphToken};
 use crate::names;
-use crate::scope::frames::Frame;
-use crate::scope::variable_scope::VariableScope;
+use crate::scope::object::VariableScope;
+use crate::slot_map::Key;
 use crate::sync;
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -20,7 +20,7 @@ pub(crate) struct ThreadState {
     pub(crate) current: VariableScope,
     /// TF's `variable_scopes_count`: full scope name → times opened (a missing name
     /// counts 0).
-    pub(crate) counts: HashMap<String, u64, rustc_hash::FxBuildHasher>,
+    pub(crate) counts: HashMap<Key, u64, rustc_hash::FxBuildHasher>,
     /// The current name scope, without trailing slash (`""` at root).
     pub(crate) name_stack: String,
     pub(crate) frames: Vec<Frame>,
@@ -43,6 +43,49 @@ impl ThreadState {
             orphans: Vec::new(),
             recording: 0,
             recorded: Vec::new(),
+        }
+    }
+}
+
+/// What is restored when a frame is popped.
+pub(crate) enum FrameKind {
+    Var {
+        prev: VariableScope,
+        counts: CountsOnExit,
+    },
+    Name {
+        prev_stack: String,
+    },
+}
+
+pub(crate) enum CountsOnExit {
+    /// String-named scope: zero (drop) every counter under `{name}/`.
+    ZeroUnder(Key),
+    /// Re-entered scope object: restore the whole map (TF's behaviour, #15296).
+    Restore(HashMap<Key, u64, rustc_hash::FxBuildHasher>),
+}
+
+pub(crate) struct Frame {
+    pub(crate) id: u64,
+    pub(crate) kind: FrameKind,
+}
+
+impl ThreadState {
+    pub(crate) fn pop_frame(&mut self, f: Frame) {
+        match f.kind {
+            FrameKind::Var { prev, counts, .. } => {
+                match counts {
+                    CountsOnExit::ZeroUnder(name) => {
+                        // A zero count and a missing one are the same to TF.
+                        self.counts.retain(|k, _| {
+                            !(k.starts_with(&*name) && k[name.len()..].starts_with('/'))
+                        });
+                    }
+                    CountsOnExit::Restore(map) => self.counts = map,
+                }
+                self.current = prev;
+            }
+            FrameKind::Name { prev_stack } => self.name_stack = prev_stack,
         }
     }
 }

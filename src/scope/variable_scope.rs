@@ -2,217 +2,19 @@
 //! `get_variable` defaults of the calling thread, entered by name, by default name,
 //! or by re-entering a captured scope.
 
-use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::graph::{
-    DefaultGraphGuard, Graph, GLOBAL_VARIABLES, LOCAL_VARIABLES, TRAINABLE_VARIABLES,
-};
-use crate::init::Init;
+use crate::graph::{DefaultGraphGuard, Graph};
 use crate::names;
-use crate::partition::Partitioner;
 use crate::scope::custom_getter::CustomGetter;
 use crate::scope::defaults::{defaults_setters, Reuse, ScopeDefaults};
-use crate::scope::frames::{CountsOnExit, Frame, FrameKind, FrameSet};
+use crate::scope::frames::FrameSet;
 use crate::scope::name_scope::{enter_name_scope, reenter_current_name_scope};
-use crate::scope::thread_state::with_state;
+use crate::scope::object::{ScopeFields, VariableScope};
+use crate::scope::thread_state::{with_state, CountsOnExit, Frame, FrameKind};
 use crate::slot_map::Key;
-use crate::sync::{self, Arc, RwLock};
-use crate::variable::{Constraint, Regularizer, Variable};
+use crate::sync;
 use std::fmt;
 use std::marker::PhantomData;
-
-/// What a scope object holds.
-pub(crate) struct ScopeFields {
-    /// The full scope name (`foo/bar`; `""` at root).
-    pub(crate) name: Key,
-    pub(crate) original_name_scope: String,
-    pub(crate) reuse: Reuse,
-    pub(crate) defaults: ScopeDefaults,
-}
-
-/// A variable scope: the prefix of variable names plus the defaults
-/// (`reuse`, initializer, partitioner, dtype, …) of `get_variable` calls in it.
-///
-/// A `VariableScope` is a shared, thread-safe handle: clones refer to the same scope
-/// object (setters such as [`reuse_variables`](VariableScope::reuse_variables) are
-/// seen through every clone), and it can be *captured* in one thread and re-entered
-/// in another with [`variable_scope`]`(&scope)`, which gives the same variable prefix.
-///
-/// ```
-/// use varscope::{get_variable, variable_scope, Graph};
-/// let g = Graph::with_seed(1);
-/// g.as_default(|| {
-///     let scope = variable_scope("main").enter(|s| s.clone()).unwrap();
-///     let h = std::thread::spawn({
-///         let g = g.clone();
-///         move || g.as_default(|| {
-///             variable_scope(&scope).enter(|_| get_variable("v").shape([1]).build())
-///         })
-///     });
-///     let v = h.join().unwrap().unwrap().unwrap();
-///     assert_eq!(v.name(), "main/v:0");
-/// });
-/// ```
-#[derive(Clone)]
-pub struct VariableScope {
-    inner: Arc<RwLock<ScopeFields>>,
-}
-
-impl fmt::Debug for VariableScope {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let s = self.inner.read();
-        f.debug_struct("VariableScope")
-            .field("name", &s.name)
-            .field("original_name_scope", &s.original_name_scope)
-            .field("reuse", &s.reuse)
-            .field("dtype", &s.defaults.dtype())
-            .finish_non_exhaustive()
-    }
-}
-
-impl PartialEq for VariableScope {
-    /// Identity: two handles are equal when they refer to the same scope object.
-    fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.inner, &other.inner)
-    }
-}
-impl Eq for VariableScope {}
-
-impl VariableScope {
-    pub(crate) fn from_fields(fields: ScopeFields) -> VariableScope {
-        VariableScope {
-            inner: Arc::new(RwLock::new(fields)),
-        }
-    }
-
-    pub(crate) fn root() -> VariableScope {
-        VariableScope::from_fields(ScopeFields {
-            name: Key::from(""),
-            original_name_scope: String::new(),
-            reuse: Reuse::No,
-            defaults: ScopeDefaults::default(),
-        })
-    }
-
-    /// Runs `f` on the scope's fields, read-locked.
-    pub(crate) fn read<R>(&self, f: impl FnOnce(&ScopeFields) -> R) -> R {
-        f(&self.inner.read())
-    }
-
-    /// The full variable-scope name (`foo/bar`; `""` at root).
-    pub fn name(&self) -> String {
-        self.inner.read().name.to_string()
-    }
-
-    /// The name scope that was current when the scope was first entered
-    /// (`foo/bar/`); re-entering it with [`name_scope`] puts ops back there.
-    pub fn original_name_scope(&self) -> String {
-        self.inner.read().original_name_scope.clone()
-    }
-
-    /// The reuse mode.
-    pub fn reuse(&self) -> Reuse {
-        self.inner.read().reuse
-    }
-
-    /// Sets reuse to `Yes` for this scope object (and sub-scopes opened later). There
-    /// is no way back, as in TF.
-    pub fn reuse_variables(&self) {
-        self.inner.write().reuse = Reuse::Yes;
-    }
-
-    /// The default initializer.
-    pub fn initializer(&self) -> Option<Init> {
-        self.inner.read().defaults.initializer.clone()
-    }
-    /// Sets the default initializer.
-    pub fn set_initializer(&self, init: Option<Init>) {
-        self.inner.write().defaults.initializer = init;
-    }
-    /// The default regularizer.
-    pub fn regularizer(&self) -> Option<Regularizer> {
-        self.inner.read().defaults.regularizer.clone()
-    }
-    /// Sets the default regularizer.
-    pub fn set_regularizer(&self, r: Option<Regularizer>) {
-        self.inner.write().defaults.regularizer = r;
-    }
-    /// The default caching device (`Some("")` explicitly disables an inherited one).
-    pub fn caching_device(&self) -> Option<String> {
-        self.inner.read().defaults.caching_device.clone()
-    }
-    /// Sets the default caching device.
-    pub fn set_caching_device(&self, d: Option<String>) {
-        self.inner.write().defaults.caching_device = d;
-    }
-    /// The default partitioner.
-    pub fn partitioner(&self) -> Option<std::sync::Arc<dyn Partitioner>> {
-        self.inner.read().defaults.partitioner.clone()
-    }
-    /// Sets the default partitioner.
-    pub fn set_partitioner(&self, p: Option<std::sync::Arc<dyn Partitioner>>) {
-        self.inner.write().defaults.partitioner = p;
-    }
-    /// The composed custom getters, outermost wrapper first.
-    pub fn custom_getters(&self) -> Vec<CustomGetter> {
-        self.inner.read().defaults.custom_getters.clone()
-    }
-    /// Replaces the custom getter (TF's `set_custom_getter`).
-    pub fn set_custom_getter(&self, g: Option<CustomGetter>) {
-        self.inner.write().defaults.custom_getters = g.into_iter().collect();
-    }
-    /// The default dtype (`float32` unless set).
-    pub fn dtype(&self) -> DType {
-        self.inner.read().defaults.dtype()
-    }
-    /// Sets the default dtype.
-    pub fn set_dtype(&self, d: DType) {
-        self.inner.write().defaults.dtype = Some(d);
-    }
-    /// The `use_resource` flag (recorded on variables; no behavioural effect here).
-    pub fn use_resource(&self) -> Option<bool> {
-        self.inner.read().defaults.use_resource
-    }
-    /// Sets the `use_resource` flag.
-    pub fn set_use_resource(&self, u: Option<bool>) {
-        self.inner.write().defaults.use_resource = u;
-    }
-    /// The constraint of this scope (never inherited by sub-scopes).
-    pub fn constraint(&self) -> Option<Constraint> {
-        self.inner.read().defaults.constraint.clone()
-    }
-    /// Sets the constraint.
-    pub fn set_constraint(&self, c: Option<Constraint>) {
-        self.inner.write().defaults.constraint = c;
-    }
-
-    fn prefix(&self) -> String {
-        let n = self.name();
-        if n.is_empty() {
-            n
-        } else {
-            format!("{n}/")
-        }
-    }
-
-    /// The variables of collection `key` in the current graph under this scope
-    /// (literal prefix `name/`; everything at root).
-    pub fn get_collection(&self, key: &str) -> Vec<Variable> {
-        Graph::current().get_collection_scoped(key, &self.prefix())
-    }
-    /// Global variables under this scope.
-    pub fn global_variables(&self) -> Vec<Variable> {
-        self.get_collection(GLOBAL_VARIABLES)
-    }
-    /// Trainable variables under this scope.
-    pub fn trainable_variables(&self) -> Vec<Variable> {
-        self.get_collection(TRAINABLE_VARIABLES)
-    }
-    /// Local variables under this scope.
-    pub fn local_variables(&self) -> Vec<Variable> {
-        self.get_collection(LOCAL_VARIABLES)
-    }
-}
 
 /// What a [`variable_scope`] call opens: a name, a captured scope, or nothing (then
 /// a default name must be given, see [`variable_scope_default`]).
@@ -400,7 +202,7 @@ impl VariableScopeBuilder {
         let graph_guard = self.graph.as_ref().map(Graph::as_default_guard);
         let mut frames = FrameSet {
             graph: graph.clone(),
-            ids: Vec::new(),
+            ids: Default::default(),
         };
         match self.open(&graph, &mut frames) {
             Ok(scope) => Ok(VariableScopeGuard {
@@ -512,12 +314,7 @@ pub(crate) fn enter_pure_named(
                 name,
             }
         });
-        match st.counts.get_mut(&*fields.name) {
-            Some(c) => *c += 1,
-            None => {
-                st.counts.insert(fields.name.to_string(), 1);
-            }
-        }
+        *st.counts.entry(fields.name.clone()).or_insert(0) += 1;
         let exit = CountsOnExit::ZeroUnder(fields.name.clone());
         let scope = VariableScope::from_fields(fields);
         let prev = std::mem::replace(&mut st.current, scope.clone());
@@ -547,7 +344,7 @@ pub(crate) fn enter_pure_captured(
     });
     let id = sync::next_id();
     with_state(graph, |st| {
-        *st.counts.entry(fields.name.to_string()).or_insert(0) += 1;
+        *st.counts.entry(fields.name.clone()).or_insert(0) += 1;
         let snapshot = st.counts.clone();
         let scope = VariableScope::from_fields(fields);
         let prev = std::mem::replace(&mut st.current, scope.clone());
@@ -628,7 +425,7 @@ impl Drop for VariableScopeGuard {
 pub(crate) fn pure_scope_frames(graph: &Graph) -> FrameSetHandle {
     FrameSetHandle(FrameSet {
         graph: graph.clone(),
-        ids: Vec::new(),
+        ids: Default::default(),
     })
 }
 
