@@ -87,13 +87,11 @@ pub fn dtype_from_safetensors_name(name: &str) -> Option<DType> {
 }
 
 fn corrupt(path: &Path, message: impl std::fmt::Display) -> Error {
-    Error::Checkpoint {
-        message: format!("{}: {message}", path.display()),
-    }
+    Error::corrupt(format!("{}: {message}", path.display()))
 }
 
 fn io_err(path: &Path, e: io::Error) -> Error {
-    Error::io(path.display().to_string(), e)
+    Error::io(path, e)
 }
 
 // ---------------------------------------------------------------------------------

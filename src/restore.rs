@@ -15,11 +15,19 @@
 //!    restores from a partitioned checkpoint too.
 //!
 //! Restoring is all or nothing: every value is resolved and checked first, and only
-//! then assigned, so a failed restore changes no variable.
+//! then assigned, so a failed restore changes no variable. Failures are ordinary
+//! [`Error`]s:
+//!
+//! | failure | error | [`kind`](Error::kind) |
+//! |---|---|---|
+//! | no tensor for a variable | [`Error::NotInCheckpoint`] | `NotFound` |
+//! | a tensor of another shape | [`Error::CheckpointShapeMismatch`] | `ShapeMismatch` |
+//! | a tensor of another dtype | [`Error::CheckpointDTypeMismatch`] | `DTypeMismatch` |
+//! | corrupt file or partition metadata | [`Error::Checkpoint`] | `Checkpoint` |
+//! | the file cannot be read | [`Error::Io`] | `Io` |
 //!
 //! ```
-//! use std::collections::BTreeMap;
-//! use varscope::checkpoint::{save_safetensors, LoadedCheckpoint};
+//! use varscope::checkpoint::LoadedCheckpoint;
 //! use varscope::restore::restore;
 //! use varscope::{get_variable, Graph, Tensor};
 //! let g = Graph::with_seed(1);
@@ -33,7 +41,7 @@
 
 use crate::checkpoint::{load_safetensors, LoadedCheckpoint};
 use crate::dtype::DType;
-use crate::error::Error;
+use crate::error::{Error, Result};
 use crate::graph::Graph;
 use crate::shape::Shape;
 use crate::tensor::{Element, Tensor};
@@ -103,10 +111,8 @@ impl PartitionInfo {
     /// # Errors
     /// [`Error::Checkpoint`] when the JSON is malformed or inconsistent (a shard outside
     /// the full shape, overlapping shards, shards not covering the variable).
-    pub fn from_json(name: &str, text: &str) -> Result<PartitionInfo, Error> {
-        let bad = |m: &str| Error::Checkpoint {
-            message: format!("partition metadata of {name}: {m}"),
-        };
+    pub fn from_json(name: &str, text: &str) -> Result<PartitionInfo> {
+        let bad = |m: &str| Error::corrupt(format!("partition metadata of {name}: {m}"));
         let v: Value = serde_json::from_str(text).map_err(|e| bad(&e.to_string()))?;
         let dims = |v: &Value| -> Option<Vec<usize>> {
             v.as_array()?
@@ -135,7 +141,7 @@ impl PartitionInfo {
     }
 
     /// Checks that the shards tile the full shape exactly.
-    fn check(&self) -> Result<(), String> {
+    fn check(&self) -> std::result::Result<(), String> {
         let rank = self.full_shape.len();
         let mut total: u128 = 0;
         for s in &self.shards {
@@ -169,77 +175,6 @@ impl PartitionInfo {
     }
 }
 
-/// Why a restore failed. No variable was changed.
-#[derive(Debug, Clone, thiserror::Error)]
-#[non_exhaustive]
-pub enum RestoreError {
-    /// A variable has no tensor in the checkpoint (neither its own, nor a whole
-    /// tensor or shards it can be cut from).
-    #[error("variable {name} is not in the checkpoint")]
-    Missing {
-        /// The variable's checkpoint name.
-        name: String,
-    },
-    /// The checkpoint tensor has another shape.
-    #[error(
-        "variable {name} has shape {expected} but checkpoint tensor {tensor} has shape {found}"
-    )]
-    ShapeMismatch {
-        /// The variable's checkpoint name.
-        name: String,
-        /// The checkpoint tensor used.
-        tensor: String,
-        /// The shape the variable needs (the whole variable's, for a shard cut from a
-        /// whole tensor).
-        expected: Shape,
-        /// The checkpoint tensor's shape.
-        found: Shape,
-    },
-    /// The checkpoint tensor has another dtype.
-    #[error(
-        "variable {name} has dtype {expected} but checkpoint tensor {tensor} has dtype {found}"
-    )]
-    DTypeMismatch {
-        /// The variable's checkpoint name.
-        name: String,
-        /// The checkpoint tensor used.
-        tensor: String,
-        /// The variable's dtype.
-        expected: DType,
-        /// The checkpoint tensor's dtype.
-        found: DType,
-    },
-    /// The checkpoint file or its partition metadata is corrupt.
-    #[error("corrupt checkpoint: {message}")]
-    Corrupt {
-        /// What is wrong.
-        message: String,
-    },
-    /// The checkpoint could not be read.
-    #[error("{source}")]
-    Io {
-        /// The underlying error.
-        source: Error,
-    },
-    /// A variable could not be read or written (its initializer failed).
-    #[error("{source}")]
-    Variable {
-        /// The underlying error.
-        source: Error,
-    },
-}
-
-impl From<RestoreError> for Error {
-    fn from(e: RestoreError) -> Error {
-        match e {
-            RestoreError::Io { source } | RestoreError::Variable { source } => source,
-            other => Error::Checkpoint {
-                message: other.to_string(),
-            },
-        }
-    }
-}
-
 /// What a successful restore did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RestoreReport {
@@ -253,27 +188,79 @@ pub struct RestoreReport {
     pub bytes: u64,
 }
 
-/// Loads `path` and restores `graph`'s variables from it (see [`restore`]).
+/// Loads the safetensors file `path` ([`load_safetensors`]) and restores `graph`'s
+/// variables from it (see [`restore`]).
+///
+/// ```
+/// use std::collections::BTreeMap;
+/// use varscope::checkpoint::save_safetensors;
+/// use varscope::restore::restore_file;
+/// use varscope::{get_variable, variable_scope, ErrorKind, Graph, Tensor};
+/// let dir = std::env::temp_dir().join(format!("varscope-doc-restore-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir).unwrap();
+/// let path = dir.join("m.safetensors");
+/// let saved = Tensor::from_vec(vec![1.0f32, 2.0, 3.0], [3]).unwrap();
+/// save_safetensors(&path, [("net/b".to_string(), &saved)], &BTreeMap::new()).unwrap();
+///
+/// let g = Graph::with_seed(1);
+/// let b = g
+///     .as_default(|| variable_scope("net").try_enter(|_| get_variable("b").shape([3]).build()))
+///     .unwrap();
+/// let report = restore_file(&g, &path).unwrap();
+/// assert_eq!(report.bytes, 12);
+/// assert_eq!(b.value().unwrap(), saved);
+///
+/// let e = restore_file(&g, &dir.join("missing.safetensors")).unwrap_err();
+/// assert_eq!(e.kind(), ErrorKind::Io);
+/// std::fs::remove_dir_all(&dir).unwrap();
+/// ```
 ///
 /// # Errors
-/// [`RestoreError::Corrupt`] for a malformed file, [`RestoreError::Io`] when it cannot
-/// be read, and the errors of [`restore`].
-pub fn restore_file(graph: &Graph, path: &Path) -> Result<RestoreReport, RestoreError> {
-    let ckpt = load_safetensors(path).map_err(|e| match e {
-        Error::Checkpoint { message } => RestoreError::Corrupt { message },
-        other => RestoreError::Io { source: other },
-    })?;
+/// [`Error::Checkpoint`] for a malformed file, [`Error::Io`] when it cannot be read,
+/// and the errors of [`restore`]. No variable changes on error.
+pub fn restore_file(graph: &Graph, path: &Path) -> Result<RestoreReport> {
+    let ckpt = load_safetensors(path)?;
     restore(graph, &ckpt)
 }
 
 /// Restores every global variable of `graph` from `ckpt` (see the module docs), all
 /// or nothing.
 ///
+/// ```
+/// use varscope::checkpoint::LoadedCheckpoint;
+/// use varscope::restore::restore;
+/// use varscope::{get_variable, Error, ErrorKind, FixedSizePartitioner, Graph, Tensor};
+/// let g = Graph::with_seed(1);
+/// // A variable in 2 shards, restored from an unpartitioned tensor.
+/// let emb = g
+///     .as_default(|| {
+///         get_variable("emb")
+///             .shape([4usize, 2])
+///             .partitioner(FixedSizePartitioner::new(2, 0))
+///             .build_partitioned()
+///     })
+///     .unwrap();
+/// let mut ckpt = LoadedCheckpoint::default();
+/// let whole = Tensor::from_vec((0..8).map(|i| i as f32).collect(), [4, 2]).unwrap();
+/// ckpt.tensors.insert("emb".into(), whole.clone());
+/// let report = restore(&g, &ckpt).unwrap();
+/// assert_eq!(report.resliced, ["emb/part_0", "emb/part_1"]);
+/// assert_eq!(emb.as_tensor().unwrap(), whole);
+///
+/// // A tensor of the wrong shape is an error naming both sides.
+/// ckpt.tensors.insert("emb".into(), Tensor::from_vec(vec![0.0f32; 8], [2, 4]).unwrap());
+/// let e = restore(&g, &ckpt).unwrap_err();
+/// assert_eq!(e.kind(), ErrorKind::ShapeMismatch);
+/// assert!(matches!(&e, Error::CheckpointShapeMismatch { tensor, .. } if tensor == "emb"));
+/// assert_eq!(emb.as_tensor().unwrap(), whole, "nothing changed");
+/// ```
+///
 /// # Errors
-/// [`RestoreError::Missing`], [`RestoreError::ShapeMismatch`],
-/// [`RestoreError::DTypeMismatch`], or [`RestoreError::Corrupt`] for inconsistent
-/// partition metadata. No variable changes on error.
-pub fn restore(graph: &Graph, ckpt: &LoadedCheckpoint) -> Result<RestoreReport, RestoreError> {
+/// [`Error::NotInCheckpoint`], [`Error::CheckpointShapeMismatch`],
+/// [`Error::CheckpointDTypeMismatch`], or [`Error::Checkpoint`] for inconsistent
+/// partition metadata; an initializer error of a variable materialized to be
+/// assigned. No variable changes on error.
+pub fn restore(graph: &Graph, ckpt: &LoadedCheckpoint) -> Result<RestoreReport> {
     let mut seen = HashSet::new();
     let targets: Vec<Variable> = graph
         .global_variables()
@@ -298,8 +285,7 @@ pub fn restore(graph: &Graph, ckpt: &LoadedCheckpoint) -> Result<RestoreReport, 
     let mut report = RestoreReport::default();
     for (v, t) in targets.iter().zip(values) {
         report.bytes += t.nbytes() as u64;
-        v.assign(t)
-            .map_err(|source| RestoreError::Variable { source })?;
+        v.assign(t)?;
         report.restored.push(v.checkpoint_name().to_string());
     }
     report.restored.sort();
@@ -322,7 +308,7 @@ struct Resolver<'a> {
 
 impl Resolver<'_> {
     /// The value for `v` and whether it was cut or assembled.
-    fn value_for(&mut self, v: &Variable) -> Result<(Tensor, bool), RestoreError> {
+    fn value_for(&mut self, v: &Variable) -> Result<(Tensor, bool)> {
         let name = v.checkpoint_name();
         let exact = self
             .ckpt
@@ -343,7 +329,7 @@ impl Resolver<'_> {
                     Ok((slice(full, &info.offset, v.shape().dims()), true))
                 }
                 (None, Some(Err(e))) => Err(e),
-                (None, _) => Err(RestoreError::Missing {
+                (None, _) => Err(Error::NotInCheckpoint {
                     name: name.to_string(),
                 }),
             };
@@ -356,14 +342,14 @@ impl Resolver<'_> {
                 check(name, name, t, v.dtype(), v.shape())?;
                 Ok((t.clone(), true))
             }
-            None => Err(RestoreError::Missing {
+            None => Err(Error::NotInCheckpoint {
                 name: name.to_string(),
             }),
         }
     }
 
     /// The whole tensor `name`: stored under its name, or assembled from its shards.
-    fn whole(&mut self, name: &str) -> Result<Option<&Tensor>, RestoreError> {
+    fn whole(&mut self, name: &str) -> Result<Option<&Tensor>> {
         if self.ckpt.tensors.contains_key(name) {
             self.used.insert(name.to_string());
             return Ok(self.ckpt.tensors.get(name));
@@ -373,12 +359,7 @@ impl Resolver<'_> {
             let Some(text) = self.ckpt.metadata.get(&key) else {
                 return Ok(None);
             };
-            let info = PartitionInfo::from_json(name, text).map_err(|e| RestoreError::Corrupt {
-                message: match e {
-                    Error::Checkpoint { message } => message,
-                    other => other.to_string(),
-                },
-            })?;
+            let info = PartitionInfo::from_json(name, text)?;
             let t = assemble(self.ckpt, name, &info)?;
             for s in &info.shards {
                 self.used.insert(s.name.clone());
@@ -389,15 +370,9 @@ impl Resolver<'_> {
     }
 }
 
-fn check(
-    name: &str,
-    tensor: &str,
-    t: &Tensor,
-    dtype: DType,
-    shape: &Shape,
-) -> Result<(), RestoreError> {
+fn check(name: &str, tensor: &str, t: &Tensor, dtype: DType, shape: &Shape) -> Result<()> {
     if t.dtype() != dtype {
-        return Err(RestoreError::DTypeMismatch {
+        return Err(Error::CheckpointDTypeMismatch {
             name: name.to_string(),
             tensor: tensor.to_string(),
             expected: dtype,
@@ -405,7 +380,7 @@ fn check(
         });
     }
     if t.shape() != *shape {
-        return Err(RestoreError::ShapeMismatch {
+        return Err(Error::CheckpointShapeMismatch {
             name: name.to_string(),
             tensor: tensor.to_string(),
             expected: shape.clone(),
@@ -416,7 +391,7 @@ fn check(
 }
 
 /// `t[offset .. offset + shape]`, as a new tensor.
-pub(crate) fn slice(t: &Tensor, offset: &[usize], shape: &[usize]) -> Tensor {
+fn slice(t: &Tensor, offset: &[usize], shape: &[usize]) -> Tensor {
     fn go<T: Element>(t: &Tensor, offset: &[usize], shape: &[usize]) -> Tensor {
         let v = T::view(t).expect("dtype checked");
         let s = v.slice_each_axis(|ax| {
@@ -437,14 +412,8 @@ pub(crate) fn slice(t: &Tensor, offset: &[usize], shape: &[usize]) -> Tensor {
 }
 
 /// Assembles the whole tensor `name` from the shards `info` lists.
-fn assemble(
-    ckpt: &LoadedCheckpoint,
-    name: &str,
-    info: &PartitionInfo,
-) -> Result<Tensor, RestoreError> {
-    let corrupt = |m: String| RestoreError::Corrupt {
-        message: format!("partitioned variable {name}: {m}"),
-    };
+fn assemble(ckpt: &LoadedCheckpoint, name: &str, info: &PartitionInfo) -> Result<Tensor> {
+    let corrupt = |m: String| Error::corrupt(format!("partitioned variable {name}: {m}"));
     let mut dtype = None;
     for s in &info.shards {
         let t = ckpt

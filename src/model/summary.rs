@@ -65,10 +65,7 @@ pub fn read_checkpoint_header(path: &Path) -> Result<CheckpointHeader> {
     let bad = |m: String| Error::Checkpoint {
         message: format!("{}: {m}", path.display()),
     };
-    let io = |e: std::io::Error| Error::Io {
-        path: path.display().to_string(),
-        source: std::sync::Arc::new(e),
-    };
+    let io = |e: std::io::Error| Error::io(path, e);
     let mut f = std::fs::File::open(path).map_err(io)?;
     let file_size = f.metadata().map_err(io)?.len();
     let mut len = [0u8; 8];
