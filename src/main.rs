@@ -7,10 +7,9 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
-use varscope::checkpoint::load_safetensors;
+use varscope::checkpoint::{load_safetensors, read_header};
 use varscope::model::{
-    build_model, expected_values, format_bytes, group_digits, read_checkpoint_header, BuiltModel,
-    ModelSpec, Summary,
+    build_model, expected_values, format_bytes, group_digits, BuiltModel, ModelSpec, Summary,
 };
 use varscope::{Graph, Runtime};
 
@@ -232,7 +231,7 @@ fn build(
 }
 
 fn inspect(file: &Path) -> Result<(), Failure> {
-    let header = read_checkpoint_header(file)?;
+    let header = read_header(file)?;
     let summary = Summary::from_header(&header)?;
     print!("{}", summary.render());
     println!(

@@ -26,6 +26,9 @@
 //! | corrupt file or partition metadata | [`Error::Checkpoint`] | `Checkpoint` |
 //! | the file cannot be read | [`Error::Io`] | `Io` |
 //!
+//! The file format and the partition metadata are [`crate::checkpoint`]'s; this module
+//! only reads them.
+//!
 //! ```
 //! use varscope::checkpoint::LoadedCheckpoint;
 //! use varscope::restore::restore;
@@ -39,141 +42,17 @@
 //! assert_eq!(v.value().unwrap().to_f64_vec(), vec![1.0, 2.0]);
 //! ```
 
-use crate::checkpoint::{load_safetensors, LoadedCheckpoint};
+use crate::checkpoint::{load_safetensors, LoadedCheckpoint, PartitionInfo};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::graph::Graph;
 use crate::shape::Shape;
 use crate::tensor::{Element, Tensor};
-use crate::variable::{PartitionedVariable, Variable};
+use crate::variable::Variable;
 use half::{bf16, f16};
 use ndarray::Slice;
-use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::Path;
-
-/// Prefix of the metadata keys describing partitioned variables
-/// (`partition:<name>` → [`PartitionInfo`] JSON).
-pub const PARTITION_METADATA_PREFIX: &str = "partition:";
-
-/// How a partitioned variable is split into checkpoint tensors.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PartitionInfo {
-    /// Shape of the whole variable.
-    pub full_shape: Vec<usize>,
-    /// The shards, ordered by offset.
-    pub shards: Vec<ShardInfo>,
-}
-
-/// One shard of a [`PartitionInfo`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ShardInfo {
-    /// The shard's tensor name (`scope/v/part_0`).
-    pub name: String,
-    /// Offset of the shard in the whole variable.
-    pub offset: Vec<usize>,
-    /// Shape of the shard.
-    pub shape: Vec<usize>,
-}
-
-impl PartitionInfo {
-    /// The layout of a partitioned variable.
-    pub fn of(p: &PartitionedVariable) -> PartitionInfo {
-        let rank = p.shape().rank();
-        PartitionInfo {
-            full_shape: p.shape().dims().to_vec(),
-            shards: p
-                .shards()
-                .iter()
-                .map(|s| ShardInfo {
-                    name: s.checkpoint_name().to_string(),
-                    offset: s
-                        .save_slice_info()
-                        .map_or_else(|| vec![0; rank], |i| i.offset.clone()),
-                    shape: s.shape().dims().to_vec(),
-                })
-                .collect(),
-        }
-    }
-
-    /// The JSON form: `{"full_shape": [..], "shards": [{"name", "offset", "shape"}]}`.
-    pub fn to_json(&self) -> String {
-        let shards: Vec<Value> = self
-            .shards
-            .iter()
-            .map(|s| json!({"name": s.name, "offset": s.offset, "shape": s.shape}))
-            .collect();
-        json!({"full_shape": self.full_shape, "shards": shards}).to_string()
-    }
-
-    /// Parses [`PartitionInfo::to_json`]'s form.
-    ///
-    /// # Errors
-    /// [`Error::Checkpoint`] when the JSON is malformed or inconsistent (a shard outside
-    /// the full shape, overlapping shards, shards not covering the variable).
-    pub fn from_json(name: &str, text: &str) -> Result<PartitionInfo> {
-        let bad = |m: &str| Error::corrupt(format!("partition metadata of {name}: {m}"));
-        let v: Value = serde_json::from_str(text).map_err(|e| bad(&e.to_string()))?;
-        let dims = |v: &Value| -> Option<Vec<usize>> {
-            v.as_array()?
-                .iter()
-                .map(|d| d.as_u64().and_then(|d| usize::try_from(d).ok()))
-                .collect()
-        };
-        let full_shape = dims(&v["full_shape"]).ok_or_else(|| bad("missing full_shape"))?;
-        let mut shards = Vec::new();
-        for s in v["shards"]
-            .as_array()
-            .ok_or_else(|| bad("missing shards"))?
-        {
-            shards.push(ShardInfo {
-                name: s["name"]
-                    .as_str()
-                    .ok_or_else(|| bad("shard without a name"))?
-                    .to_string(),
-                offset: dims(&s["offset"]).ok_or_else(|| bad("shard without an offset"))?,
-                shape: dims(&s["shape"]).ok_or_else(|| bad("shard without a shape"))?,
-            });
-        }
-        let info = PartitionInfo { full_shape, shards };
-        info.check().map_err(|m| bad(&m))?;
-        Ok(info)
-    }
-
-    /// Checks that the shards tile the full shape exactly.
-    fn check(&self) -> std::result::Result<(), String> {
-        let rank = self.full_shape.len();
-        let mut total: u128 = 0;
-        for s in &self.shards {
-            if s.offset.len() != rank || s.shape.len() != rank {
-                return Err(format!("shard {} has the wrong rank", s.name));
-            }
-            if (0..rank).any(|a| s.offset[a] + s.shape[a] > self.full_shape[a]) {
-                return Err(format!(
-                    "shard {} lies outside {:?}",
-                    s.name, self.full_shape
-                ));
-            }
-            total += s.shape.iter().map(|&d| d as u128).product::<u128>();
-        }
-        for (i, a) in self.shards.iter().enumerate() {
-            for b in &self.shards[i + 1..] {
-                let overlap = (0..rank).all(|k| {
-                    a.offset[k] < b.offset[k] + b.shape[k] && b.offset[k] < a.offset[k] + a.shape[k]
-                });
-                let empty = a.shape.contains(&0) || b.shape.contains(&0);
-                if overlap && !empty {
-                    return Err(format!("shards {} and {} overlap", a.name, b.name));
-                }
-            }
-        }
-        let full: u128 = self.full_shape.iter().map(|&d| d as u128).product();
-        if total != full {
-            return Err("the shards do not cover the variable".into());
-        }
-        Ok(())
-    }
-}
 
 /// What a successful restore did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -355,11 +234,9 @@ impl Resolver<'_> {
             return Ok(self.ckpt.tensors.get(name));
         }
         if !self.assembled.contains_key(name) {
-            let key = format!("{PARTITION_METADATA_PREFIX}{name}");
-            let Some(text) = self.ckpt.metadata.get(&key) else {
+            let Some(info) = PartitionInfo::from_metadata(&self.ckpt.metadata, name)? else {
                 return Ok(None);
             };
-            let info = PartitionInfo::from_json(name, text)?;
             let t = assemble(self.ckpt, name, &info)?;
             for s in &info.shards {
                 self.used.insert(s.name.clone());

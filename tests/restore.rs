@@ -2,8 +2,11 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use varscope::checkpoint::{save_safetensors, LoadedCheckpoint};
-use varscope::restore::{restore, restore_file, PartitionInfo, PARTITION_METADATA_PREFIX};
+use varscope::checkpoint::{
+    partition_metadata_key, save_safetensors, LoadedCheckpoint, PartitionInfo,
+    PARTITION_METADATA_PREFIX,
+};
+use varscope::restore::{restore, restore_file};
 use varscope::{
     get_variable, variable_scope, DType, Error, ErrorKind, FixedSizePartitioner, Graph, Init,
     PartitionedVariable, Tensor, Variable,
@@ -87,7 +90,7 @@ fn round_trip_through_a_file() {
     let ckpt = checkpoint_of(&src);
     let mut meta = BTreeMap::new();
     meta.insert(
-        format!("{PARTITION_METADATA_PREFIX}{}", p.name()),
+        partition_metadata_key(p.name()),
         PartitionInfo::of(&p).to_json(),
     );
     save_safetensors(
@@ -265,6 +268,24 @@ fn corrupt_and_unreadable_files_are_typed_errors() {
     assert!(e.to_string().contains("partition metadata of m/a"), "{e}");
     assert_eq!(values(&a), before);
 
+    // Absurd dimensions are corruption, not an overflow.
+    let huge = u64::MAX;
+    ckpt.metadata.insert(
+        partition_metadata_key("m/a"),
+        format!(
+            r#"{{"full_shape":[{huge},{huge},{huge}],"shards":[{{"name":"m/a/part_0","offset":[{huge},0,0],"shape":[{huge},{huge},{huge}]}}]}}"#
+        ),
+    );
+    let e = restore(&g, &ckpt).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Checkpoint, "{e}");
+    ckpt.metadata.insert(
+        partition_metadata_key("m/a"),
+        format!(
+            r#"{{"full_shape":[{huge},{huge},{huge}],"shards":[{{"name":"m/a/part_0","offset":[0,0,0],"shape":[{huge},{huge},{huge}]}}]}}"#
+        ),
+    );
+    let e = restore(&g, &ckpt).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Checkpoint, "{e}");
     assert_eq!(values(&a), before);
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -293,6 +314,39 @@ fn a_shard_cut_from_a_whole_tensor_of_the_wrong_shape_names_the_whole_tensor() {
         e => panic!("unexpected {e}"),
     }
     assert_eq!(q.as_tensor().unwrap(), before);
+}
+
+#[test]
+fn partition_metadata_helpers() {
+    let g = Graph::with_seed(1);
+    let p = partitioned(&g, "emb", [5, 2], 2, 0.0);
+    assert_eq!(
+        partition_metadata_key(p.name()),
+        format!("{PARTITION_METADATA_PREFIX}m/emb")
+    );
+    let info = PartitionInfo::of(&p);
+    assert_eq!(info.full_shape, [5, 2]);
+    assert_eq!(info.shards.len(), 2);
+    let metadata = BTreeMap::from([
+        (partition_metadata_key(p.name()), info.to_json()),
+        ("varscope.seed".to_string(), "1".to_string()),
+    ]);
+    assert_eq!(
+        PartitionInfo::from_metadata(&metadata, "m/emb").unwrap(),
+        Some(info.clone())
+    );
+    assert_eq!(
+        PartitionInfo::from_metadata(&metadata, "m/w").unwrap(),
+        None
+    );
+    let all = PartitionInfo::all_from_metadata(&metadata).unwrap();
+    assert_eq!(all.len(), 1);
+    assert_eq!(all["m/emb"], info);
+    let mut bad = metadata;
+    bad.insert(partition_metadata_key("m/x"), "{".into());
+    let e = PartitionInfo::all_from_metadata(&bad).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Checkpoint);
+    assert!(e.to_string().contains("partition metadata of m/x"), "{e}");
 }
 
 fn tempdir(tag: &str) -> PathBuf {

@@ -76,6 +76,4 @@ pub use spec::{
     BlockSpec, DTypeSpec, Dim, DistributionSpec, FanModeSpec, InitSpec, ModelSpec, ModuleSpec,
     PartitionerSpec, ReuseSpec, ScopeSpec, SpecError, DEFAULT_SPEC,
 };
-pub use summary::{
-    format_bytes, group_digits, read_checkpoint_header, CheckpointHeader, Summary, SummaryEntry,
-};
+pub use summary::{format_bytes, group_digits, Summary, SummaryEntry};
