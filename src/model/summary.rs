@@ -2,6 +2,7 @@
 //! count, bytes and shards, for a built model or a checkpoint file.
 
 use super::build::BuiltModel;
+use super::units::{format_bytes, group_digits};
 use crate::checkpoint::{CheckpointHeader, PartitionInfo};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
@@ -206,35 +207,4 @@ impl Summary {
         );
         out
     }
-}
-
-/// `1234567` → `"1,234,567"`.
-pub fn group_digits(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::with_capacity(s.len() + s.len() / 3);
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// Bytes in decimal units: `"1.20 GB"`, `"512 B"`.
-pub fn format_bytes(b: u64) -> String {
-    const UNITS: [&str; 4] = ["kB", "MB", "GB", "TB"];
-    if b < 1000 {
-        return format!("{b} B");
-    }
-    let mut v = b as f64;
-    let mut unit = "B";
-    for u in UNITS {
-        if v < 1000.0 {
-            break;
-        }
-        v /= 1000.0;
-        unit = u;
-    }
-    format!("{v:.2} {unit}")
 }
