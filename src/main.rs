@@ -7,12 +7,14 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
-use varscope::checkpoint::load_safetensors;
-use varscope::model::{
-    build_model, expected_values, format_bytes, group_digits, read_checkpoint_header, BuiltModel,
-    ModelSpec, Summary,
-};
+use units::{format_bytes, group_digits};
+use varscope::checkpoint::{load_safetensors, read_header};
+use varscope::model::{build_model, expected_values, BuiltModel, ModelSpec, Summary};
 use varscope::{Graph, Runtime};
+
+// The library's number formatting, compiled into the binary too rather than exported.
+#[path = "model/units.rs"]
+mod units;
 
 /// Builds, initializes and checkpoints TensorFlow-1-style models in parallel.
 #[derive(Debug, Parser)]
@@ -232,7 +234,7 @@ fn build(
 }
 
 fn inspect(file: &Path) -> Result<(), Failure> {
-    let header = read_checkpoint_header(file)?;
+    let header = read_header(file)?;
     let summary = Summary::from_header(&header)?;
     print!("{}", summary.render());
     println!(

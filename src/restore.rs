@@ -15,11 +15,22 @@
 //!    restores from a partitioned checkpoint too.
 //!
 //! Restoring is all or nothing: every value is resolved and checked first, and only
-//! then assigned, so a failed restore changes no variable.
+//! then assigned, so a failed restore changes no variable. Failures are ordinary
+//! [`Error`]s:
+//!
+//! | failure | error | [`kind`](Error::kind) |
+//! |---|---|---|
+//! | no tensor for a variable | [`Error::NotInCheckpoint`] | `NotFound` |
+//! | a tensor of another shape | [`Error::CheckpointShapeMismatch`] | `ShapeMismatch` |
+//! | a tensor of another dtype | [`Error::CheckpointDTypeMismatch`] | `DTypeMismatch` |
+//! | corrupt file or partition metadata | [`Error::Checkpoint`] | `Checkpoint` |
+//! | the file cannot be read | [`Error::Io`] | `Io` |
+//!
+//! The file format and the partition metadata are [`crate::checkpoint`]'s; this module
+//! only reads them.
 //!
 //! ```
-//! use std::collections::BTreeMap;
-//! use varscope::checkpoint::{save_safetensors, LoadedCheckpoint};
+//! use varscope::checkpoint::LoadedCheckpoint;
 //! use varscope::restore::restore;
 //! use varscope::{get_variable, Graph, Tensor};
 //! let g = Graph::with_seed(1);
@@ -31,214 +42,17 @@
 //! assert_eq!(v.value().unwrap().to_f64_vec(), vec![1.0, 2.0]);
 //! ```
 
-use crate::checkpoint::{load_safetensors, LoadedCheckpoint};
+use crate::checkpoint::{load_safetensors, LoadedCheckpoint, PartitionInfo};
 use crate::dtype::DType;
-use crate::error::Error;
+use crate::error::{Error, Result};
 use crate::graph::Graph;
 use crate::shape::Shape;
 use crate::tensor::{Element, Tensor};
-use crate::variable::{PartitionedVariable, Variable};
+use crate::variable::Variable;
 use half::{bf16, f16};
 use ndarray::Slice;
-use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::Path;
-
-/// Prefix of the metadata keys describing partitioned variables
-/// (`partition:<name>` → [`PartitionInfo`] JSON).
-pub const PARTITION_METADATA_PREFIX: &str = "partition:";
-
-/// How a partitioned variable is split into checkpoint tensors.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PartitionInfo {
-    /// Shape of the whole variable.
-    pub full_shape: Vec<usize>,
-    /// The shards, ordered by offset.
-    pub shards: Vec<ShardInfo>,
-}
-
-/// One shard of a [`PartitionInfo`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ShardInfo {
-    /// The shard's tensor name (`scope/v/part_0`).
-    pub name: String,
-    /// Offset of the shard in the whole variable.
-    pub offset: Vec<usize>,
-    /// Shape of the shard.
-    pub shape: Vec<usize>,
-}
-
-impl PartitionInfo {
-    /// The layout of a partitioned variable.
-    pub fn of(p: &PartitionedVariable) -> PartitionInfo {
-        let rank = p.shape().rank();
-        PartitionInfo {
-            full_shape: p.shape().dims().to_vec(),
-            shards: p
-                .shards()
-                .iter()
-                .map(|s| ShardInfo {
-                    name: s.checkpoint_name().to_string(),
-                    offset: s
-                        .save_slice_info()
-                        .map_or_else(|| vec![0; rank], |i| i.offset.clone()),
-                    shape: s.shape().dims().to_vec(),
-                })
-                .collect(),
-        }
-    }
-
-    /// The JSON form: `{"full_shape": [..], "shards": [{"name", "offset", "shape"}]}`.
-    pub fn to_json(&self) -> String {
-        let shards: Vec<Value> = self
-            .shards
-            .iter()
-            .map(|s| json!({"name": s.name, "offset": s.offset, "shape": s.shape}))
-            .collect();
-        json!({"full_shape": self.full_shape, "shards": shards}).to_string()
-    }
-
-    /// Parses [`PartitionInfo::to_json`]'s form.
-    ///
-    /// # Errors
-    /// [`Error::Checkpoint`] when the JSON is malformed or inconsistent (a shard outside
-    /// the full shape, overlapping shards, shards not covering the variable).
-    pub fn from_json(name: &str, text: &str) -> Result<PartitionInfo, Error> {
-        let bad = |m: &str| Error::Checkpoint {
-            message: format!("partition metadata of {name}: {m}"),
-        };
-        let v: Value = serde_json::from_str(text).map_err(|e| bad(&e.to_string()))?;
-        let dims = |v: &Value| -> Option<Vec<usize>> {
-            v.as_array()?
-                .iter()
-                .map(|d| d.as_u64().and_then(|d| usize::try_from(d).ok()))
-                .collect()
-        };
-        let full_shape = dims(&v["full_shape"]).ok_or_else(|| bad("missing full_shape"))?;
-        let mut shards = Vec::new();
-        for s in v["shards"]
-            .as_array()
-            .ok_or_else(|| bad("missing shards"))?
-        {
-            shards.push(ShardInfo {
-                name: s["name"]
-                    .as_str()
-                    .ok_or_else(|| bad("shard without a name"))?
-                    .to_string(),
-                offset: dims(&s["offset"]).ok_or_else(|| bad("shard without an offset"))?,
-                shape: dims(&s["shape"]).ok_or_else(|| bad("shard without a shape"))?,
-            });
-        }
-        let info = PartitionInfo { full_shape, shards };
-        info.check().map_err(|m| bad(&m))?;
-        Ok(info)
-    }
-
-    /// Checks that the shards tile the full shape exactly.
-    fn check(&self) -> Result<(), String> {
-        let rank = self.full_shape.len();
-        let mut total: u128 = 0;
-        for s in &self.shards {
-            if s.offset.len() != rank || s.shape.len() != rank {
-                return Err(format!("shard {} has the wrong rank", s.name));
-            }
-            if (0..rank).any(|a| s.offset[a] + s.shape[a] > self.full_shape[a]) {
-                return Err(format!(
-                    "shard {} lies outside {:?}",
-                    s.name, self.full_shape
-                ));
-            }
-            total += s.shape.iter().map(|&d| d as u128).product::<u128>();
-        }
-        for (i, a) in self.shards.iter().enumerate() {
-            for b in &self.shards[i + 1..] {
-                let overlap = (0..rank).all(|k| {
-                    a.offset[k] < b.offset[k] + b.shape[k] && b.offset[k] < a.offset[k] + a.shape[k]
-                });
-                let empty = a.shape.contains(&0) || b.shape.contains(&0);
-                if overlap && !empty {
-                    return Err(format!("shards {} and {} overlap", a.name, b.name));
-                }
-            }
-        }
-        let full: u128 = self.full_shape.iter().map(|&d| d as u128).product();
-        if total != full {
-            return Err("the shards do not cover the variable".into());
-        }
-        Ok(())
-    }
-}
-
-/// Why a restore failed. No variable was changed.
-#[derive(Debug, Clone, thiserror::Error)]
-#[non_exhaustive]
-pub enum RestoreError {
-    /// A variable has no tensor in the checkpoint (neither its own, nor a whole
-    /// tensor or shards it can be cut from).
-    #[error("variable {name} is not in the checkpoint")]
-    Missing {
-        /// The variable's checkpoint name.
-        name: String,
-    },
-    /// The checkpoint tensor has another shape.
-    #[error(
-        "variable {name} has shape {expected} but checkpoint tensor {tensor} has shape {found}"
-    )]
-    ShapeMismatch {
-        /// The variable's checkpoint name.
-        name: String,
-        /// The checkpoint tensor used.
-        tensor: String,
-        /// The shape the variable needs (the whole variable's, for a shard cut from a
-        /// whole tensor).
-        expected: Shape,
-        /// The checkpoint tensor's shape.
-        found: Shape,
-    },
-    /// The checkpoint tensor has another dtype.
-    #[error(
-        "variable {name} has dtype {expected} but checkpoint tensor {tensor} has dtype {found}"
-    )]
-    DTypeMismatch {
-        /// The variable's checkpoint name.
-        name: String,
-        /// The checkpoint tensor used.
-        tensor: String,
-        /// The variable's dtype.
-        expected: DType,
-        /// The checkpoint tensor's dtype.
-        found: DType,
-    },
-    /// The checkpoint file or its partition metadata is corrupt.
-    #[error("corrupt checkpoint: {message}")]
-    Corrupt {
-        /// What is wrong.
-        message: String,
-    },
-    /// The checkpoint could not be read.
-    #[error("{source}")]
-    Io {
-        /// The underlying error.
-        source: Error,
-    },
-    /// A variable could not be read or written (its initializer failed).
-    #[error("{source}")]
-    Variable {
-        /// The underlying error.
-        source: Error,
-    },
-}
-
-impl From<RestoreError> for Error {
-    fn from(e: RestoreError) -> Error {
-        match e {
-            RestoreError::Io { source } | RestoreError::Variable { source } => source,
-            other => Error::Checkpoint {
-                message: other.to_string(),
-            },
-        }
-    }
-}
 
 /// What a successful restore did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -253,27 +67,79 @@ pub struct RestoreReport {
     pub bytes: u64,
 }
 
-/// Loads `path` and restores `graph`'s variables from it (see [`restore`]).
+/// Loads the safetensors file `path` ([`load_safetensors`]) and restores `graph`'s
+/// variables from it (see [`restore`]).
+///
+/// ```
+/// use std::collections::BTreeMap;
+/// use varscope::checkpoint::save_safetensors;
+/// use varscope::restore::restore_file;
+/// use varscope::{get_variable, variable_scope, ErrorKind, Graph, Tensor};
+/// let dir = std::env::temp_dir().join(format!("varscope-doc-restore-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir).unwrap();
+/// let path = dir.join("m.safetensors");
+/// let saved = Tensor::from_vec(vec![1.0f32, 2.0, 3.0], [3]).unwrap();
+/// save_safetensors(&path, [("net/b".to_string(), &saved)], &BTreeMap::new()).unwrap();
+///
+/// let g = Graph::with_seed(1);
+/// let b = g
+///     .as_default(|| variable_scope("net").try_enter(|_| get_variable("b").shape([3]).build()))
+///     .unwrap();
+/// let report = restore_file(&g, &path).unwrap();
+/// assert_eq!(report.bytes, 12);
+/// assert_eq!(b.value().unwrap(), saved);
+///
+/// let e = restore_file(&g, &dir.join("missing.safetensors")).unwrap_err();
+/// assert_eq!(e.kind(), ErrorKind::Io);
+/// std::fs::remove_dir_all(&dir).unwrap();
+/// ```
 ///
 /// # Errors
-/// [`RestoreError::Corrupt`] for a malformed file, [`RestoreError::Io`] when it cannot
-/// be read, and the errors of [`restore`].
-pub fn restore_file(graph: &Graph, path: &Path) -> Result<RestoreReport, RestoreError> {
-    let ckpt = load_safetensors(path).map_err(|e| match e {
-        Error::Checkpoint { message } => RestoreError::Corrupt { message },
-        other => RestoreError::Io { source: other },
-    })?;
+/// [`Error::Checkpoint`] for a malformed file, [`Error::Io`] when it cannot be read,
+/// and the errors of [`restore`]. No variable changes on error.
+pub fn restore_file(graph: &Graph, path: &Path) -> Result<RestoreReport> {
+    let ckpt = load_safetensors(path)?;
     restore(graph, &ckpt)
 }
 
 /// Restores every global variable of `graph` from `ckpt` (see the module docs), all
 /// or nothing.
 ///
+/// ```
+/// use varscope::checkpoint::LoadedCheckpoint;
+/// use varscope::restore::restore;
+/// use varscope::{get_variable, Error, ErrorKind, FixedSizePartitioner, Graph, Tensor};
+/// let g = Graph::with_seed(1);
+/// // A variable in 2 shards, restored from an unpartitioned tensor.
+/// let emb = g
+///     .as_default(|| {
+///         get_variable("emb")
+///             .shape([4usize, 2])
+///             .partitioner(FixedSizePartitioner::new(2, 0))
+///             .build_partitioned()
+///     })
+///     .unwrap();
+/// let mut ckpt = LoadedCheckpoint::default();
+/// let whole = Tensor::from_vec((0..8).map(|i| i as f32).collect(), [4, 2]).unwrap();
+/// ckpt.tensors.insert("emb".into(), whole.clone());
+/// let report = restore(&g, &ckpt).unwrap();
+/// assert_eq!(report.resliced, ["emb/part_0", "emb/part_1"]);
+/// assert_eq!(emb.as_tensor().unwrap(), whole);
+///
+/// // A tensor of the wrong shape is an error naming both sides.
+/// ckpt.tensors.insert("emb".into(), Tensor::from_vec(vec![0.0f32; 8], [2, 4]).unwrap());
+/// let e = restore(&g, &ckpt).unwrap_err();
+/// assert_eq!(e.kind(), ErrorKind::ShapeMismatch);
+/// assert!(matches!(&e, Error::CheckpointShapeMismatch { tensor, .. } if tensor == "emb"));
+/// assert_eq!(emb.as_tensor().unwrap(), whole, "nothing changed");
+/// ```
+///
 /// # Errors
-/// [`RestoreError::Missing`], [`RestoreError::ShapeMismatch`],
-/// [`RestoreError::DTypeMismatch`], or [`RestoreError::Corrupt`] for inconsistent
-/// partition metadata. No variable changes on error.
-pub fn restore(graph: &Graph, ckpt: &LoadedCheckpoint) -> Result<RestoreReport, RestoreError> {
+/// [`Error::NotInCheckpoint`], [`Error::CheckpointShapeMismatch`],
+/// [`Error::CheckpointDTypeMismatch`], or [`Error::Checkpoint`] for inconsistent
+/// partition metadata; an initializer error of a variable materialized to be
+/// assigned. No variable changes on error.
+pub fn restore(graph: &Graph, ckpt: &LoadedCheckpoint) -> Result<RestoreReport> {
     let mut seen = HashSet::new();
     let targets: Vec<Variable> = graph
         .global_variables()
@@ -298,8 +164,7 @@ pub fn restore(graph: &Graph, ckpt: &LoadedCheckpoint) -> Result<RestoreReport, 
     let mut report = RestoreReport::default();
     for (v, t) in targets.iter().zip(values) {
         report.bytes += t.nbytes() as u64;
-        v.assign(t)
-            .map_err(|source| RestoreError::Variable { source })?;
+        v.assign(t)?;
         report.restored.push(v.checkpoint_name().to_string());
     }
     report.restored.sort();
@@ -322,7 +187,7 @@ struct Resolver<'a> {
 
 impl Resolver<'_> {
     /// The value for `v` and whether it was cut or assembled.
-    fn value_for(&mut self, v: &Variable) -> Result<(Tensor, bool), RestoreError> {
+    fn value_for(&mut self, v: &Variable) -> Result<(Tensor, bool)> {
         let name = v.checkpoint_name();
         let exact = self
             .ckpt
@@ -343,7 +208,7 @@ impl Resolver<'_> {
                     Ok((slice(full, &info.offset, v.shape().dims()), true))
                 }
                 (None, Some(Err(e))) => Err(e),
-                (None, _) => Err(RestoreError::Missing {
+                (None, _) => Err(Error::NotInCheckpoint {
                     name: name.to_string(),
                 }),
             };
@@ -356,29 +221,22 @@ impl Resolver<'_> {
                 check(name, name, t, v.dtype(), v.shape())?;
                 Ok((t.clone(), true))
             }
-            None => Err(RestoreError::Missing {
+            None => Err(Error::NotInCheckpoint {
                 name: name.to_string(),
             }),
         }
     }
 
     /// The whole tensor `name`: stored under its name, or assembled from its shards.
-    fn whole(&mut self, name: &str) -> Result<Option<&Tensor>, RestoreError> {
+    fn whole(&mut self, name: &str) -> Result<Option<&Tensor>> {
         if self.ckpt.tensors.contains_key(name) {
             self.used.insert(name.to_string());
             return Ok(self.ckpt.tensors.get(name));
         }
         if !self.assembled.contains_key(name) {
-            let key = format!("{PARTITION_METADATA_PREFIX}{name}");
-            let Some(text) = self.ckpt.metadata.get(&key) else {
+            let Some(info) = PartitionInfo::from_metadata(&self.ckpt.metadata, name)? else {
                 return Ok(None);
             };
-            let info = PartitionInfo::from_json(name, text).map_err(|e| RestoreError::Corrupt {
-                message: match e {
-                    Error::Checkpoint { message } => message,
-                    other => other.to_string(),
-                },
-            })?;
             let t = assemble(self.ckpt, name, &info)?;
             for s in &info.shards {
                 self.used.insert(s.name.clone());
@@ -389,15 +247,9 @@ impl Resolver<'_> {
     }
 }
 
-fn check(
-    name: &str,
-    tensor: &str,
-    t: &Tensor,
-    dtype: DType,
-    shape: &Shape,
-) -> Result<(), RestoreError> {
+fn check(name: &str, tensor: &str, t: &Tensor, dtype: DType, shape: &Shape) -> Result<()> {
     if t.dtype() != dtype {
-        return Err(RestoreError::DTypeMismatch {
+        return Err(Error::CheckpointDTypeMismatch {
             name: name.to_string(),
             tensor: tensor.to_string(),
             expected: dtype,
@@ -405,7 +257,7 @@ fn check(
         });
     }
     if t.shape() != *shape {
-        return Err(RestoreError::ShapeMismatch {
+        return Err(Error::CheckpointShapeMismatch {
             name: name.to_string(),
             tensor: tensor.to_string(),
             expected: shape.clone(),
@@ -416,7 +268,7 @@ fn check(
 }
 
 /// `t[offset .. offset + shape]`, as a new tensor.
-pub(crate) fn slice(t: &Tensor, offset: &[usize], shape: &[usize]) -> Tensor {
+fn slice(t: &Tensor, offset: &[usize], shape: &[usize]) -> Tensor {
     fn go<T: Element>(t: &Tensor, offset: &[usize], shape: &[usize]) -> Tensor {
         let v = T::view(t).expect("dtype checked");
         let s = v.slice_each_axis(|ax| {
@@ -437,14 +289,8 @@ pub(crate) fn slice(t: &Tensor, offset: &[usize], shape: &[usize]) -> Tensor {
 }
 
 /// Assembles the whole tensor `name` from the shards `info` lists.
-fn assemble(
-    ckpt: &LoadedCheckpoint,
-    name: &str,
-    info: &PartitionInfo,
-) -> Result<Tensor, RestoreError> {
-    let corrupt = |m: String| RestoreError::Corrupt {
-        message: format!("partitioned variable {name}: {m}"),
-    };
+fn assemble(ckpt: &LoadedCheckpoint, name: &str, info: &PartitionInfo) -> Result<Tensor> {
+    let corrupt = |m: String| Error::corrupt(format!("partitioned variable {name}: {m}"));
     let mut dtype = None;
     for s in &info.shards {
         let t = ckpt

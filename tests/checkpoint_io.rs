@@ -1,5 +1,5 @@
 //! Safetensors file IO: round trips, compatibility with the `safetensors` crate,
-//! corrupt files and failed saves.
+//! the header reader, corrupt files and failed saves.
 
 use half::{bf16, f16};
 use ndarray::{ArrayD, IxDyn};
@@ -7,8 +7,10 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use varscope::checkpoint::{load_safetensors, save_safetensors, LoadedCheckpoint};
-use varscope::{DType, Error, Tensor};
+use varscope::checkpoint::{
+    load_safetensors, read_header, save_safetensors, LoadedCheckpoint, TensorInfo,
+};
+use varscope::{DType, Error, ErrorKind, Tensor};
 
 /// A fresh, empty directory under the system temp dir, removed on drop.
 struct TempDir(PathBuf);
@@ -282,11 +284,22 @@ fn write_raw(path: &Path, header: &str, data: &[u8]) {
     fs::write(path, bytes).unwrap();
 }
 
+/// Checks that loading `path` fails as a corrupt checkpoint, and that the header
+/// reader agrees (unless only the data is bad); returns the load error's text.
 fn expect_checkpoint_error(path: &Path, what: &str) -> String {
-    match load_safetensors(path) {
-        Err(e @ Error::Checkpoint { .. }) => e.to_string(),
+    let msg = match load_safetensors(path) {
+        Err(e @ Error::Checkpoint { .. }) => {
+            assert_eq!(e.kind(), ErrorKind::Checkpoint, "{what}");
+            e.to_string()
+        }
         other => panic!("{what}: expected Error::Checkpoint, got {other:?}"),
+    };
+    match read_header(path) {
+        Err(e @ Error::Checkpoint { .. }) => assert_eq!(e.to_string(), msg, "{what}"),
+        Ok(_) if what.contains("bool byte") => {}
+        other => panic!("{what}: read_header: expected Error::Checkpoint, got {other:?}"),
     }
+    msg
 }
 
 #[test]
@@ -435,10 +448,57 @@ fn huge_header_length() {
 #[test]
 fn missing_file_is_an_io_error() {
     let dir = TempDir::new("missing");
-    match load_safetensors(&dir.path("nope.safetensors")) {
-        Err(Error::Io { .. }) => {}
-        other => panic!("expected Error::Io, got {other:?}"),
+    let path = dir.path("nope.safetensors");
+    for result in [
+        load_safetensors(&path).map(drop),
+        read_header(&path).map(drop),
+    ] {
+        match result {
+            Err(e @ Error::Io { .. }) => {
+                assert_eq!(e.kind(), ErrorKind::Io);
+                assert!(matches!(&e, Error::Io { path: p, .. } if *p == path));
+                assert!(
+                    e.to_string().starts_with(&path.display().to_string()),
+                    "{e}"
+                );
+            }
+            other => panic!("expected Error::Io, got {other:?}"),
+        }
     }
+}
+
+#[test]
+fn header_reader_describes_what_load_reads() {
+    let dir = TempDir::new("header");
+    let path = dir.path("h.safetensors");
+    let tensors = sample_tensors();
+    let meta = BTreeMap::from([("k".to_string(), "v".to_string())]);
+    save_map(&path, &tensors, &meta);
+    let header = read_header(&path).unwrap();
+    let loaded = load_safetensors(&path).unwrap();
+    assert_eq!(header.file_size, fs::metadata(&path).unwrap().len());
+    assert_eq!(header.metadata, loaded.metadata);
+    assert_eq!(
+        header.tensors.keys().collect::<Vec<_>>(),
+        loaded.tensors.keys().collect::<Vec<_>>()
+    );
+    let mut data = 0;
+    for (name, t) in &loaded.tensors {
+        let info: &TensorInfo = &header.tensors[name];
+        assert_eq!(info.dtype, t.dtype(), "{name}");
+        assert_eq!(info.shape, t.shape(), "{name}");
+        assert_eq!(info.nbytes(), t.nbytes() as u64, "{name}");
+        data += info.nbytes();
+    }
+    // Tensors are laid out in name order, back to back, after the header.
+    let mut next = 0;
+    for info in header.tensors.values() {
+        assert_eq!(info.data_offsets.0, next);
+        next = info.data_offsets.1;
+    }
+    assert_eq!(next, data);
+    let header_len = u64::from_le_bytes(fs::read(&path).unwrap()[..8].try_into().unwrap());
+    assert_eq!(header.file_size, 8 + header_len + data);
 }
 
 // ---------------------------------------------------------------------------------

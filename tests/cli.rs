@@ -140,6 +140,34 @@ fn inspect_prints_the_summary_with_shards() {
 }
 
 #[test]
+fn inspect_and_verify_reject_a_corrupt_or_missing_checkpoint() {
+    let dir = TempDir::new("inspect-bad");
+    let bad = dir.path("bad.safetensors");
+    std::fs::write(&bad, b"\x10\x00\x00\x00\x00\x00\x00\x00{not json at all").unwrap();
+    for args in [
+        vec!["inspect", bad.as_str()],
+        vec!["verify", TINY, bad.as_str()],
+    ] {
+        let o = varscope(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        let err = stderr(&o);
+        assert!(err.starts_with("error: corrupt checkpoint: "), "{err}");
+        assert!(
+            err.contains("bad.safetensors: header is not valid JSON"),
+            "{err}"
+        );
+    }
+    let missing = dir.path("missing.safetensors");
+    let o = varscope(&["inspect", &missing]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).starts_with(&format!("error: {missing}: ")),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
 fn verify_passes_on_its_own_checkpoint_and_fails_on_a_changed_one() {
     let dir = TempDir::new("verify");
     assert!(build_tiny(&dir, "t.safetensors", &[]).status.success());

@@ -202,9 +202,19 @@ fn summary_renders_scopes_and_totals() {
     let text = m.summary().render();
     assert!(text.contains("net/"), "{text}");
     assert!(text.contains("[50, 16]"), "{text}");
-    let total = format!(
-        "total: {} parameters",
-        varscope::model::group_digits(m.param_count())
-    );
+    let total = format!("total: {} parameters", grouped(m.param_count()));
     assert!(text.contains(&total), "{text}");
+}
+
+/// `1234567` → `"1,234,567"`, as summaries print counts.
+fn grouped(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }

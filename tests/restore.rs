@@ -2,13 +2,14 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use varscope::checkpoint::{save_safetensors, LoadedCheckpoint};
-use varscope::restore::{
-    restore, restore_file, PartitionInfo, RestoreError, PARTITION_METADATA_PREFIX,
+use varscope::checkpoint::{
+    partition_metadata_key, save_safetensors, LoadedCheckpoint, PartitionInfo,
+    PARTITION_METADATA_PREFIX,
 };
+use varscope::restore::{restore, restore_file};
 use varscope::{
-    get_variable, variable_scope, DType, FixedSizePartitioner, Graph, Init, PartitionedVariable,
-    Tensor, Variable,
+    get_variable, variable_scope, DType, Error, ErrorKind, FixedSizePartitioner, Graph, Init,
+    PartitionedVariable, Tensor, Variable,
 };
 
 /// `base + flat index in the full variable`, so shards carry their position.
@@ -89,7 +90,7 @@ fn round_trip_through_a_file() {
     let ckpt = checkpoint_of(&src);
     let mut meta = BTreeMap::new();
     meta.insert(
-        format!("{PARTITION_METADATA_PREFIX}{}", p.name()),
+        partition_metadata_key(p.name()),
         PartitionInfo::of(&p).to_json(),
     );
     save_safetensors(
@@ -160,9 +161,11 @@ fn missing_variable_is_a_typed_error_and_changes_nothing() {
     let before = untouched(&[&a, &b]);
     let e = restore(&dst, &checkpoint_of(&src)).unwrap_err();
     assert!(
-        matches!(&e, RestoreError::Missing { name } if name == "m/b"),
+        matches!(&e, Error::NotInCheckpoint { name } if name == "m/b"),
         "{e}"
     );
+    assert_eq!(e.kind(), ErrorKind::NotFound);
+    assert_eq!(e.to_string(), "variable m/b is not in the checkpoint");
     assert_eq!(untouched(&[&a, &b]), before);
 }
 
@@ -177,19 +180,26 @@ fn shape_and_dtype_mismatches_are_typed_errors_and_change_nothing() {
     let a = single(&dst, "a", [2, 2], 0.0);
     let b = single(&dst, "b", [2, 3], 0.0);
     let before = untouched(&[&a, &b]);
-    match restore(&dst, &ckpt).unwrap_err() {
-        RestoreError::ShapeMismatch {
+    let e = restore(&dst, &ckpt).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ShapeMismatch);
+    match &e {
+        Error::CheckpointShapeMismatch {
             name,
+            tensor,
             expected,
             found,
-            ..
         } => {
             assert_eq!(name, "m/b");
+            assert_eq!(tensor, "m/b");
             assert_eq!(expected.dims(), &[2, 3]);
             assert_eq!(found.dims(), &[3, 2]);
         }
         e => panic!("unexpected {e}"),
     }
+    assert_eq!(
+        e.to_string(),
+        "cannot restore variable m/b from checkpoint tensor m/b: the variable needs shape (2, 3), the tensor has shape (3, 2)"
+    );
     assert_eq!(untouched(&[&a, &b]), before);
 
     let mut ckpt = ckpt;
@@ -199,12 +209,15 @@ fn shape_and_dtype_mismatches_are_typed_errors_and_change_nothing() {
     );
     let e = restore(&dst, &ckpt).unwrap_err();
     assert!(
-        matches!(&e, RestoreError::DTypeMismatch { name, expected: DType::F32, found: DType::F64, .. } if name == "m/b"),
+        matches!(&e, Error::CheckpointDTypeMismatch { name, tensor, expected: DType::F32, found: DType::F64 } if name == "m/b" && tensor == "m/b"),
         "{e}"
     );
+    assert_eq!(e.kind(), ErrorKind::DTypeMismatch);
+    assert_eq!(
+        e.to_string(),
+        "cannot restore variable m/b from checkpoint tensor m/b: the variable has dtype float32, the tensor has dtype float64"
+    );
     assert_eq!(untouched(&[&a, &b]), before);
-    let as_error: varscope::Error = e.into();
-    assert!(as_error.to_string().contains("m/b"));
 }
 
 #[test]
@@ -216,9 +229,26 @@ fn corrupt_and_unreadable_files_are_typed_errors() {
     let path = dir.join("bad.safetensors");
     std::fs::write(&path, b"\x10\x00\x00\x00\x00\x00\x00\x00{not json at all").unwrap();
     let e = restore_file(&g, &path).unwrap_err();
-    assert!(matches!(e, RestoreError::Corrupt { .. }), "{e}");
-    let e = restore_file(&g, &dir.join("missing.safetensors")).unwrap_err();
-    assert!(matches!(e, RestoreError::Io { .. }), "{e}");
+    assert!(matches!(e, Error::Checkpoint { .. }), "{e}");
+    assert_eq!(e.kind(), ErrorKind::Checkpoint);
+    assert!(e.to_string().starts_with("corrupt checkpoint: "), "{e}");
+    assert!(e.to_string().contains("bad.safetensors"), "{e}");
+    let missing = dir.join("missing.safetensors");
+    let e = restore_file(&g, &missing).unwrap_err();
+    assert!(
+        matches!(&e, Error::Io { path, .. } if *path == missing),
+        "{e}"
+    );
+    assert_eq!(e.kind(), ErrorKind::Io);
+    match &e {
+        Error::Io { source, .. } => assert_eq!(source.kind(), std::io::ErrorKind::NotFound),
+        e => panic!("unexpected {e}"),
+    }
+    assert!(std::error::Error::source(&e).is_some());
+    assert!(
+        e.to_string().starts_with(&missing.display().to_string()),
+        "{e}"
+    );
     assert_eq!(values(&a), before);
 
     // Partition metadata that does not tile the variable.
@@ -233,9 +263,90 @@ fn corrupt_and_unreadable_files_are_typed_errors() {
             .into(),
     );
     let e = restore(&g, &ckpt).unwrap_err();
-    assert!(matches!(e, RestoreError::Corrupt { .. }), "{e}");
+    assert!(matches!(e, Error::Checkpoint { .. }), "{e}");
+    assert_eq!(e.kind(), ErrorKind::Checkpoint);
+    assert!(e.to_string().contains("partition metadata of m/a"), "{e}");
+    assert_eq!(values(&a), before);
+
+    // Absurd dimensions are corruption, not an overflow.
+    let huge = u64::MAX;
+    ckpt.metadata.insert(
+        partition_metadata_key("m/a"),
+        format!(
+            r#"{{"full_shape":[{huge},{huge},{huge}],"shards":[{{"name":"m/a/part_0","offset":[{huge},0,0],"shape":[{huge},{huge},{huge}]}}]}}"#
+        ),
+    );
+    let e = restore(&g, &ckpt).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Checkpoint, "{e}");
+    ckpt.metadata.insert(
+        partition_metadata_key("m/a"),
+        format!(
+            r#"{{"full_shape":[{huge},{huge},{huge}],"shards":[{{"name":"m/a/part_0","offset":[0,0,0],"shape":[{huge},{huge},{huge}]}}]}}"#
+        ),
+    );
+    let e = restore(&g, &ckpt).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Checkpoint, "{e}");
     assert_eq!(values(&a), before);
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_shard_cut_from_a_whole_tensor_of_the_wrong_shape_names_the_whole_tensor() {
+    let src = Graph::with_seed(1);
+    single(&src, "emb", [6, 3], 5.0);
+    let dst = Graph::with_seed(2);
+    let q = partitioned(&dst, "emb", [7, 3], 2, 0.0);
+    let before = q.as_tensor().unwrap();
+    let e = restore(&dst, &checkpoint_of(&src)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ShapeMismatch);
+    match &e {
+        Error::CheckpointShapeMismatch {
+            name,
+            tensor,
+            expected,
+            found,
+        } => {
+            assert_eq!(name, "m/emb/part_0");
+            assert_eq!(tensor, "m/emb");
+            assert_eq!(expected.dims(), &[7, 3]);
+            assert_eq!(found.dims(), &[6, 3]);
+        }
+        e => panic!("unexpected {e}"),
+    }
+    assert_eq!(q.as_tensor().unwrap(), before);
+}
+
+#[test]
+fn partition_metadata_helpers() {
+    let g = Graph::with_seed(1);
+    let p = partitioned(&g, "emb", [5, 2], 2, 0.0);
+    assert_eq!(
+        partition_metadata_key(p.name()),
+        format!("{PARTITION_METADATA_PREFIX}m/emb")
+    );
+    let info = PartitionInfo::of(&p);
+    assert_eq!(info.full_shape, [5, 2]);
+    assert_eq!(info.shards.len(), 2);
+    let metadata = BTreeMap::from([
+        (partition_metadata_key(p.name()), info.to_json()),
+        ("varscope.seed".to_string(), "1".to_string()),
+    ]);
+    assert_eq!(
+        PartitionInfo::from_metadata(&metadata, "m/emb").unwrap(),
+        Some(info.clone())
+    );
+    assert_eq!(
+        PartitionInfo::from_metadata(&metadata, "m/w").unwrap(),
+        None
+    );
+    let all = PartitionInfo::all_from_metadata(&metadata).unwrap();
+    assert_eq!(all.len(), 1);
+    assert_eq!(all["m/emb"], info);
+    let mut bad = metadata;
+    bad.insert(partition_metadata_key("m/x"), "{".into());
+    let e = PartitionInfo::all_from_metadata(&bad).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Checkpoint);
+    assert!(e.to_string().contains("partition metadata of m/x"), "{e}");
 }
 
 fn tempdir(tag: &str) -> PathBuf {

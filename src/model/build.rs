@@ -2,12 +2,12 @@
 
 use super::spec::{BlockSpec, InitSpec, ModelSpec, ModuleSpec, ReuseSpec, ScopeSpec};
 use super::summary::Summary;
+use crate::checkpoint::{partition_metadata_key, save_safetensors, PartitionInfo};
 use crate::dtype::DType;
 use crate::error::Result;
 use crate::getter::get_variable;
 use crate::graph::Graph;
 use crate::init::Init;
-use crate::restore::{PartitionInfo, PARTITION_METADATA_PREFIX};
 use crate::runtime::{JobHandle, Runtime};
 use crate::scope::{variable_scope, Reuse, VariableScope};
 use crate::template::{make_template, Template};
@@ -433,7 +433,8 @@ impl BuiltModel {
     }
 
     /// The checkpoint metadata: `varscope.seed`, the spec's hash and text, and a
-    /// `partition:<name>` entry (JSON [`PartitionInfo`]) per partitioned variable.
+    /// `partition:<name>` entry ([`partition_metadata_key`], JSON [`PartitionInfo`]) per
+    /// partitioned variable.
     pub fn checkpoint_metadata(&self, spec: &ModelSpec) -> BTreeMap<String, String> {
         let mut m = BTreeMap::new();
         m.insert("varscope.format".into(), "1".into());
@@ -445,10 +446,9 @@ impl BuiltModel {
         }
         for v in &self.variables {
             if let AnyVariable::Partitioned(p) = v {
-                let info = PartitionInfo::of(p);
                 m.insert(
-                    format!("{PARTITION_METADATA_PREFIX}{}", p.name()),
-                    info.to_json(),
+                    partition_metadata_key(p.name()),
+                    PartitionInfo::of(p).to_json(),
                 );
             }
         }
@@ -456,7 +456,7 @@ impl BuiltModel {
     }
 
     /// Writes every tensor, keyed by TF name (`scope/v`, shards `scope/v/part_i`),
-    /// to a safetensors file, atomically (see [`crate::checkpoint::save_safetensors`]).
+    /// to a safetensors file, atomically (see [`save_safetensors`]).
     /// Values are written in place (materializing pending ones), without copies.
     /// Returns the file size.
     ///
@@ -469,7 +469,7 @@ impl BuiltModel {
             .map(|v| v.checkpoint_name().to_string())
             .collect();
         let mut write = |values: &[&Tensor]| {
-            crate::checkpoint::save_safetensors(
+            save_safetensors(
                 path,
                 names.iter().cloned().zip(values.iter().copied()),
                 metadata,

@@ -69,6 +69,7 @@ mod build;
 mod expected;
 mod spec;
 mod summary;
+mod units;
 
 pub use build::{build_model, BuiltModel};
 pub use expected::expected_values;
@@ -76,6 +77,4 @@ pub use spec::{
     BlockSpec, DTypeSpec, Dim, DistributionSpec, FanModeSpec, InitSpec, ModelSpec, ModuleSpec,
     PartitionerSpec, ReuseSpec, ScopeSpec, SpecError, DEFAULT_SPEC,
 };
-pub use summary::{
-    format_bytes, group_digits, read_checkpoint_header, CheckpointHeader, Summary, SummaryEntry,
-};
+pub use summary::{Summary, SummaryEntry};

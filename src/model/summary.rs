@@ -2,16 +2,13 @@
 //! count, bytes and shards, for a built model or a checkpoint file.
 
 use super::build::BuiltModel;
-use crate::checkpoint::dtype_from_safetensors_name;
+use super::units::{format_bytes, group_digits};
+use crate::checkpoint::{CheckpointHeader, PartitionInfo};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::restore::{PartitionInfo, PARTITION_METADATA_PREFIX};
 use crate::variable::AnyVariable;
-use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
-use std::io::Read;
-use std::path::Path;
 
 /// One variable of a summary (a partitioned variable is one entry).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,81 +41,6 @@ pub struct Summary {
     pub entries: Vec<SummaryEntry>,
 }
 
-/// The header of a safetensors file: tensor names, dtypes and shapes, and metadata.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct CheckpointHeader {
-    /// dtype and shape of every tensor, by name.
-    pub tensors: BTreeMap<String, (DType, Vec<usize>)>,
-    /// The `__metadata__` map.
-    pub metadata: BTreeMap<String, String>,
-    /// The file size in bytes.
-    pub file_size: u64,
-}
-
-/// Reads only the header of a safetensors file, checking that the tensors' data
-/// ranges fit the file.
-///
-/// # Errors
-/// [`Error::Io`] when the file cannot be read, [`Error::Checkpoint`] when the header
-/// is malformed.
-pub fn read_checkpoint_header(path: &Path) -> Result<CheckpointHeader> {
-    let bad = |m: String| Error::Checkpoint {
-        message: format!("{}: {m}", path.display()),
-    };
-    let io = |e: std::io::Error| Error::Io {
-        path: path.display().to_string(),
-        source: std::sync::Arc::new(e),
-    };
-    let mut f = std::fs::File::open(path).map_err(io)?;
-    let file_size = f.metadata().map_err(io)?.len();
-    let mut len = [0u8; 8];
-    f.read_exact(&mut len)
-        .map_err(|_| bad("file too short for a safetensors header".into()))?;
-    let n = u64::from_le_bytes(len);
-    if n > crate::checkpoint::MAX_HEADER_SIZE || n > file_size.saturating_sub(8) {
-        return Err(bad(format!("header length {n} does not fit the file")));
-    }
-    let mut buf = vec![0u8; n as usize];
-    f.read_exact(&mut buf).map_err(io)?;
-    let v: Value =
-        serde_json::from_slice(&buf).map_err(|e| bad(format!("header is not JSON: {e}")))?;
-    let obj = v
-        .as_object()
-        .ok_or_else(|| bad("header is not a JSON object".into()))?;
-    let data_len = file_size - 8 - n;
-    let mut out = CheckpointHeader {
-        file_size,
-        ..CheckpointHeader::default()
-    };
-    for (k, e) in obj {
-        if k == "__metadata__" {
-            for (mk, mv) in e.as_object().into_iter().flatten() {
-                let s = mv
-                    .as_str()
-                    .ok_or_else(|| bad(format!("metadata value {mk} is not a string")))?;
-                out.metadata.insert(mk.clone(), s.to_string());
-            }
-            continue;
-        }
-        let dtype = e["dtype"]
-            .as_str()
-            .and_then(dtype_from_safetensors_name)
-            .ok_or_else(|| bad(format!("tensor {k} has no supported dtype")))?;
-        let shape: Vec<usize> = e["shape"]
-            .as_array()
-            .and_then(|a| a.iter().map(|d| d.as_u64().map(|d| d as usize)).collect())
-            .ok_or_else(|| bad(format!("tensor {k} has no shape")))?;
-        let end = e["data_offsets"][1]
-            .as_u64()
-            .ok_or_else(|| bad(format!("tensor {k} has no data offsets")))?;
-        if end > data_len {
-            return Err(bad(format!("tensor {k} extends past the end of the file")));
-        }
-        out.tensors.insert(k.clone(), (dtype, shape));
-    }
-    Ok(out)
-}
-
 impl Summary {
     /// The summary of a built model.
     pub fn from_model(model: &BuiltModel) -> Summary {
@@ -141,43 +63,37 @@ impl Summary {
         Summary { entries }
     }
 
-    /// The summary of a checkpoint: shards listed in `partition:<name>` metadata are
-    /// grouped into their variable.
+    /// The summary of a checkpoint, from its header ([`crate::checkpoint::read_header`]):
+    /// shards listed in `partition:<name>` metadata are grouped into their variable.
     ///
     /// # Errors
-    /// [`Error::Checkpoint`] for malformed partition metadata.
+    /// [`Error::Checkpoint`] for malformed partition metadata or a shard it lists that
+    /// the file does not hold.
     pub fn from_header(header: &CheckpointHeader) -> Result<Summary> {
         let mut grouped = BTreeSet::new();
         let mut entries = Vec::new();
-        for (k, v) in &header.metadata {
-            let Some(name) = k.strip_prefix(PARTITION_METADATA_PREFIX) else {
-                continue;
-            };
-            let info = PartitionInfo::from_json(name, v)?;
+        for (name, info) in PartitionInfo::all_from_metadata(&header.metadata)? {
             let mut dtype = None;
             for s in &info.shards {
-                let (d, _) = header
-                    .tensors
-                    .get(&s.name)
-                    .ok_or_else(|| Error::Checkpoint {
-                        message: format!("shard {} of {name} is missing", s.name),
-                    })?;
-                dtype = Some(*d);
+                let t = header.tensors.get(&s.name).ok_or_else(|| {
+                    Error::corrupt(format!("shard {} of {name} is missing", s.name))
+                })?;
+                dtype = Some(t.dtype);
                 grouped.insert(s.name.clone());
             }
             entries.push(SummaryEntry {
-                name: name.to_string(),
+                name,
                 shape: info.full_shape.clone(),
                 dtype: dtype.unwrap_or(DType::F32),
                 shards: info.shards.len(),
             });
         }
-        for (name, (dtype, shape)) in &header.tensors {
+        for (name, t) in &header.tensors {
             if !grouped.contains(name) {
                 entries.push(SummaryEntry {
                     name: name.clone(),
-                    shape: shape.clone(),
-                    dtype: *dtype,
+                    shape: t.shape.dims().to_vec(),
+                    dtype: t.dtype,
                     shards: 1,
                 });
             }
@@ -291,35 +207,4 @@ impl Summary {
         );
         out
     }
-}
-
-/// `1234567` → `"1,234,567"`.
-pub fn group_digits(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::with_capacity(s.len() + s.len() / 3);
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// Bytes in decimal units: `"1.20 GB"`, `"512 B"`.
-pub fn format_bytes(b: u64) -> String {
-    const UNITS: [&str; 4] = ["kB", "MB", "GB", "TB"];
-    if b < 1000 {
-        return format!("{b} B");
-    }
-    let mut v = b as f64;
-    let mut unit = "B";
-    for u in UNITS {
-        if v < 1000.0 {
-            break;
-        }
-        v /= 1000.0;
-        unit = u;
-    }
-    format!("{v:.2} {unit}")
 }

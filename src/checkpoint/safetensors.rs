@@ -1,35 +1,7 @@
-//! Safetensors checkpoint files: low-level reading and writing of named [`Tensor`]s.
-//!
-//! The [safetensors] format is an 8-byte little-endian header length `N`, a JSON header
-//! of `N` bytes, then the raw little-endian tensor data. The header maps every tensor
-//! name to `{"dtype": "F32", "shape": [2, 3], "data_offsets": [begin, end]}` (offsets
-//! relative to the start of the data) and may hold a `"__metadata__"` map of strings.
-//!
-//! * [`save_safetensors`] streams tensor by tensor (the file is never built in memory)
-//!   into a temporary file next to the target, syncs it and renames it over the target,
-//!   so readers see either the old file or the complete new one.
-//! * [`load_safetensors`] validates the header completely before reading any data and
-//!   reports every malformation as [`Error::Checkpoint`], never panicking and never
-//!   allocating more than the file can hold.
-//!
-//! ```
-//! use std::collections::BTreeMap;
-//! use varscope::checkpoint::{load_safetensors, save_safetensors};
-//! use varscope::Tensor;
-//! let dir = std::env::temp_dir().join(format!("varscope-doc-{}", std::process::id()));
-//! std::fs::create_dir_all(&dir).unwrap();
-//! let path = dir.join("model.safetensors");
-//! let w = Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 4.0], [2, 2]).unwrap();
-//! let meta = BTreeMap::from([("step".to_string(), "10".to_string())]);
-//! save_safetensors(&path, [("scope/w".to_string(), &w)], &meta).unwrap();
-//! let loaded = load_safetensors(&path).unwrap();
-//! assert_eq!(loaded.tensors["scope/w"], w);
-//! assert_eq!(loaded.metadata["step"], "10");
-//! std::fs::remove_dir_all(&dir).unwrap();
-//! ```
-//!
-//! [safetensors]: https://github.com/huggingface/safetensors
+//! The safetensors file format: dtype names, the header reader, [`save_safetensors`]
+//! and [`load_safetensors`].
 
+use super::LoadedCheckpoint;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::shape::Shape;
@@ -49,13 +21,34 @@ pub const MAX_HEADER_SIZE: u64 = 100_000_000;
 /// The header key of the metadata map.
 const METADATA_KEY: &str = "__metadata__";
 
-/// The contents of a safetensors file, as [`load_safetensors`] returns them.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct LoadedCheckpoint {
-    /// Every tensor, by name.
-    pub tensors: BTreeMap<String, Tensor>,
-    /// The `__metadata__` map of the header (empty when the file has none).
+/// One tensor of a [`CheckpointHeader`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TensorInfo {
+    /// The tensor's dtype.
+    pub dtype: DType,
+    /// The tensor's shape.
+    pub shape: Shape,
+    /// Its byte range `[begin, end)`, relative to the start of the data (which follows
+    /// the header).
+    pub data_offsets: (u64, u64),
+}
+
+impl TensorInfo {
+    /// Size of the tensor's data in bytes.
+    pub fn nbytes(&self) -> u64 {
+        self.data_offsets.1 - self.data_offsets.0
+    }
+}
+
+/// The validated header of a safetensors file, as [`read_header`] returns it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CheckpointHeader {
+    /// dtype, shape and byte range of every tensor, by name.
+    pub tensors: BTreeMap<String, TensorInfo>,
+    /// The `__metadata__` map (empty when the file has none).
     pub metadata: BTreeMap<String, String>,
+    /// The file size in bytes.
+    pub file_size: u64,
 }
 
 /// The safetensors name of a dtype (`F32`, `BF16`, `BOOL`, …).
@@ -87,13 +80,11 @@ pub fn dtype_from_safetensors_name(name: &str) -> Option<DType> {
 }
 
 fn corrupt(path: &Path, message: impl std::fmt::Display) -> Error {
-    Error::Checkpoint {
-        message: format!("{}: {message}", path.display()),
-    }
+    Error::corrupt(format!("{}: {message}", path.display()))
 }
 
 fn io_err(path: &Path, e: io::Error) -> Error {
-    Error::io(path.display().to_string(), e)
+    Error::io(path, e)
 }
 
 // ---------------------------------------------------------------------------------
@@ -113,6 +104,26 @@ fn io_err(path: &Path, e: io::Error) -> Error {
 /// any failure before the rename the temporary file is removed and an existing file at
 /// `path` is left untouched; a failure to sync the directory after the rename is still
 /// reported, though the new file is then already in place.
+///
+/// ```
+/// use std::collections::BTreeMap;
+/// use varscope::checkpoint::save_safetensors;
+/// use varscope::{ErrorKind, Tensor};
+/// let dir = std::env::temp_dir().join(format!("varscope-doc-save-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir).unwrap();
+/// let path = dir.join("m.safetensors");
+/// let k = Tensor::from_vec(vec![1.0f32; 6], [2, 3]).unwrap();
+/// let b = Tensor::from_vec(vec![0.0f32; 3], [3]).unwrap();
+/// let meta = BTreeMap::from([("varscope.seed".to_string(), "7".to_string())]);
+/// let tensors = [("dense/kernel".to_string(), &k), ("dense/bias".to_string(), &b)];
+/// let size = save_safetensors(&path, tensors, &meta).unwrap();
+/// assert_eq!(size, std::fs::metadata(&path).unwrap().len());
+///
+/// // Nothing is written into a directory that does not exist.
+/// let e = save_safetensors(&dir.join("no/such/m.safetensors"), [], &meta).unwrap_err();
+/// assert_eq!(e.kind(), ErrorKind::Io);
+/// std::fs::remove_dir_all(&dir).unwrap();
+/// ```
 ///
 /// # Errors
 /// * [`Error::InvalidArgument`] for duplicate tensor names or a tensor named
@@ -298,36 +309,44 @@ fn sync_dir(_dir: &Path) -> io::Result<()> {
 // Reading
 // ---------------------------------------------------------------------------------
 
-/// One tensor entry of a validated header.
-struct Entry {
-    name: String,
-    dtype: DType,
-    shape: Shape,
-    begin: u64,
-    end: u64,
-}
-
-/// Reads a safetensors file written by [`save_safetensors`] (or any writer of the
-/// format) into memory.
+/// Reads and validates only the header of a safetensors file: every tensor's dtype,
+/// shape and byte range, the metadata, and the file size. The checks are those of
+/// [`load_safetensors`] (everything but the data itself: a `BOOL` byte other than 0
+/// or 1 goes unnoticed), so a file whose header reads can be loaded unless its data
+/// changes.
 ///
-/// The header is validated before any data is read: its length must be at most
-/// [`MAX_HEADER_SIZE`] and fit in the file, it must be a JSON object, every tensor's
-/// dtype must be one of `F16`, `BF16`, `F32`, `F64`, `I32`, `I64`, `BOOL`, its byte
-/// range must match its shape, and the ranges must tile the data exactly (no gaps, no
-/// overlaps, nothing after the last tensor), as the `safetensors` crate requires.
-/// Each tensor's data is then read straight into its typed buffer.
+/// ```
+/// use std::collections::BTreeMap;
+/// use varscope::checkpoint::{read_header, save_safetensors};
+/// use varscope::{DType, Tensor};
+/// let dir = std::env::temp_dir().join(format!("varscope-doc-header-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir).unwrap();
+/// let path = dir.join("m.safetensors");
+/// let b = Tensor::from_vec(vec![1i64, 2, 3], [3]).unwrap();
+/// let size = save_safetensors(&path, [("b".to_string(), &b)], &BTreeMap::new()).unwrap();
+/// let header = read_header(&path).unwrap();
+/// assert_eq!(header.file_size, size);
+/// let info = &header.tensors["b"];
+/// assert_eq!((info.dtype, info.shape.dims(), info.nbytes()), (DType::I64, &[3][..], 24));
+/// std::fs::remove_dir_all(&dir).unwrap();
+/// ```
 ///
 /// # Errors
-/// * [`Error::Checkpoint`] for a truncated or corrupt file, a malformed header, an
-///   unsupported dtype, inconsistent offsets or a `BOOL` byte other than 0 or 1.
+/// * [`Error::Checkpoint`] for a truncated file, a malformed header, an unsupported
+///   dtype or inconsistent offsets.
 /// * [`Error::Io`] when the file cannot be opened or read.
-pub fn load_safetensors(path: &Path) -> Result<LoadedCheckpoint> {
+pub fn read_header(path: &Path) -> Result<CheckpointHeader> {
     let mut file = File::open(path).map_err(|e| io_err(path, e))?;
-    let file_len = file.metadata().map_err(|e| io_err(path, e))?.len();
-    if file_len < 8 {
+    read_header_from(&mut file, path)
+}
+
+/// Reads `file`'s header, leaving it positioned at the start of the data.
+fn read_header_from(file: &mut File, path: &Path) -> Result<CheckpointHeader> {
+    let file_size = file.metadata().map_err(|e| io_err(path, e))?.len();
+    if file_size < 8 {
         return Err(corrupt(
             path,
-            format!("file of {file_len} bytes is too short for a safetensors header"),
+            format!("file of {file_size} bytes is too short for a safetensors header"),
         ));
     }
     let mut len_bytes = [0u8; 8];
@@ -340,30 +359,75 @@ pub fn load_safetensors(path: &Path) -> Result<LoadedCheckpoint> {
             format!("header length {header_len} exceeds the limit of {MAX_HEADER_SIZE} bytes"),
         ));
     }
-    if header_len > file_len - 8 {
+    if header_len > file_size - 8 {
         return Err(corrupt(
             path,
-            format!("header length {header_len} runs past the end of the file ({file_len} bytes)"),
+            format!("header length {header_len} runs past the end of the file ({file_size} bytes)"),
         ));
     }
     // Bounded by MAX_HEADER_SIZE and the file length.
     let mut header = vec![0u8; header_len as usize];
     file.read_exact(&mut header)
         .map_err(|e| read_err(path, e))?;
-    let data_len = file_len - 8 - header_len;
-    let (mut entries, metadata) = parse_header(path, &header, data_len)?;
-    drop(header);
+    let data_len = file_size - 8 - header_len;
+    let (tensors, metadata) = parse_header(path, &header, data_len)?;
+    Ok(CheckpointHeader {
+        tensors,
+        metadata,
+        file_size,
+    })
+}
 
-    entries.sort_by_key(|e| (e.begin, e.end));
+/// Reads a safetensors file written by [`save_safetensors`] (or any writer of the
+/// format) into memory.
+///
+/// The header is validated before any data is read: its length must be at most
+/// [`MAX_HEADER_SIZE`] and fit in the file, it must be a JSON object, every tensor's
+/// dtype must be one of `F16`, `BF16`, `F32`, `F64`, `I32`, `I64`, `BOOL`, its byte
+/// range must match its shape, and the ranges must tile the data exactly (no gaps, no
+/// overlaps, nothing after the last tensor), as the `safetensors` crate requires.
+/// Each tensor's data is then read straight into its typed buffer.
+///
+/// ```
+/// use std::collections::BTreeMap;
+/// use varscope::checkpoint::{load_safetensors, save_safetensors};
+/// use varscope::{ErrorKind, Tensor};
+/// let dir = std::env::temp_dir().join(format!("varscope-doc-load-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir).unwrap();
+/// let path = dir.join("m.safetensors");
+/// let w = Tensor::from_vec(vec![0.5f32, -1.0], [2]).unwrap();
+/// save_safetensors(&path, [("w".to_string(), &w)], &BTreeMap::new()).unwrap();
+/// assert_eq!(load_safetensors(&path).unwrap().tensors["w"], w);
+///
+/// // A truncated file is a corrupt checkpoint, a missing one an I/O error.
+/// let bytes = std::fs::read(&path).unwrap();
+/// std::fs::write(&path, &bytes[..bytes.len() - 1]).unwrap();
+/// assert_eq!(load_safetensors(&path).unwrap_err().kind(), ErrorKind::Checkpoint);
+/// std::fs::remove_dir_all(&dir).unwrap();
+/// assert_eq!(load_safetensors(&path).unwrap_err().kind(), ErrorKind::Io);
+/// ```
+///
+/// # Errors
+/// * [`Error::Checkpoint`] for a truncated or corrupt file, a malformed header, an
+///   unsupported dtype, inconsistent offsets or a `BOOL` byte other than 0 or 1.
+/// * [`Error::Io`] when the file cannot be opened or read.
+pub fn load_safetensors(path: &Path) -> Result<LoadedCheckpoint> {
+    let mut file = File::open(path).map_err(|e| io_err(path, e))?;
+    let header = read_header_from(&mut file, path)?;
+    let mut entries: Vec<(String, TensorInfo)> = header.tensors.into_iter().collect();
+    entries.sort_by_key(|(_, e)| e.data_offsets);
     let mut tensors = BTreeMap::new();
-    for e in entries {
+    for (name, e) in entries {
         let t = read_tensor(&mut file, &e).map_err(|err| match err {
             ReadError::Io(io) => read_err(path, io),
-            ReadError::Bad(m) => corrupt(path, format!("tensor '{}': {m}", e.name)),
+            ReadError::Bad(m) => corrupt(path, format!("tensor '{name}': {m}")),
         })?;
-        tensors.insert(e.name, t);
+        tensors.insert(name, t);
     }
-    Ok(LoadedCheckpoint { tensors, metadata })
+    Ok(LoadedCheckpoint {
+        tensors,
+        metadata: header.metadata,
+    })
 }
 
 /// An unexpected end of file is corruption (the file shrank while being read); other
@@ -376,7 +440,7 @@ fn read_err(path: &Path, e: io::Error) -> Error {
     }
 }
 
-type Header = (Vec<Entry>, BTreeMap<String, String>);
+type Header = (BTreeMap<String, TensorInfo>, BTreeMap<String, String>);
 
 fn parse_header(path: &Path, header: &[u8], data_len: u64) -> Result<Header> {
     let text = std::str::from_utf8(header)
@@ -386,7 +450,7 @@ fn parse_header(path: &Path, header: &[u8], data_len: u64) -> Result<Header> {
     let Value::Object(map) = value else {
         return Err(corrupt(path, "header is not a JSON object"));
     };
-    let mut entries = Vec::with_capacity(map.len());
+    let mut tensors = BTreeMap::new();
     let mut metadata = BTreeMap::new();
     for (name, info) in map {
         if name == METADATA_KEY {
@@ -407,32 +471,33 @@ fn parse_header(path: &Path, header: &[u8], data_len: u64) -> Result<Header> {
             }
             continue;
         }
-        entries.push(parse_entry(&name, &info).map_err(|m| corrupt(path, m))?);
+        let entry = parse_entry(&name, &info).map_err(|m| corrupt(path, m))?;
+        tensors.insert(name, entry);
     }
 
     // The byte ranges must tile [0, data_len) exactly.
-    entries.sort_by_key(|e| (e.begin, e.end));
+    let mut ranges: Vec<(&String, &TensorInfo)> = tensors.iter().collect();
+    ranges.sort_by_key(|(_, e)| e.data_offsets);
     let mut next = 0u64;
-    for e in &entries {
-        if e.begin != next {
+    for (name, e) in ranges {
+        let (begin, end) = e.data_offsets;
+        if begin != next {
             return Err(corrupt(
                 path,
                 format!(
-                    "tensor '{}' has data_offsets [{}, {}], expected it to start at {next} (gap or overlap)",
-                    e.name, e.begin, e.end
+                    "tensor '{name}' has data_offsets [{begin}, {end}], expected it to start at {next} (gap or overlap)"
                 ),
             ));
         }
-        if e.end > data_len {
+        if end > data_len {
             return Err(corrupt(
                 path,
                 format!(
-                    "tensor '{}' has data_offsets [{}, {}] past the end of the data ({data_len} bytes)",
-                    e.name, e.begin, e.end
+                    "tensor '{name}' has data_offsets [{begin}, {end}] past the end of the data ({data_len} bytes)"
                 ),
             ));
         }
-        next = e.end;
+        next = end;
     }
     if next != data_len {
         return Err(corrupt(
@@ -440,10 +505,10 @@ fn parse_header(path: &Path, header: &[u8], data_len: u64) -> Result<Header> {
             format!("the tensors cover {next} bytes but the file holds {data_len} bytes of data"),
         ));
     }
-    Ok((entries, metadata))
+    Ok((tensors, metadata))
 }
 
-fn parse_entry(name: &str, info: &Value) -> std::result::Result<Entry, String> {
+fn parse_entry(name: &str, info: &Value) -> std::result::Result<TensorInfo, String> {
     let bad = |what: &str| format!("tensor '{name}': {what}");
     let Value::Object(info) = info else {
         return Err(bad("entry is not a JSON object"));
@@ -476,12 +541,10 @@ fn parse_entry(name: &str, info: &Value) -> std::result::Result<Entry, String> {
             "data_offsets [{begin}, {end}] do not match {dtype} shape {shape}"
         )));
     }
-    Ok(Entry {
-        name: name.to_string(),
+    Ok(TensorInfo {
         dtype,
         shape,
-        begin,
-        end,
+        data_offsets: offsets,
     })
 }
 
@@ -498,7 +561,7 @@ impl From<io::Error> for ReadError {
 
 /// Reads one tensor; the reader is positioned at its first byte (the ranges tile the
 /// data, and tensors are read in offset order).
-fn read_tensor<R: Read>(r: &mut R, e: &Entry) -> std::result::Result<Tensor, ReadError> {
+fn read_tensor<R: Read>(r: &mut R, e: &TensorInfo) -> std::result::Result<Tensor, ReadError> {
     let n = e.shape.num_elements();
     let dims = e.shape.dims();
     Ok(match e.dtype {
