@@ -88,10 +88,6 @@ pub enum Error {
     #[error("{}", dtype_message(name, *requested, *found, *partitioned))]
     DTypeMismatch {
         /// Full name of the variable.
-        ///
-        /// Transitional: an empty name still stands for the check that
-        /// [`Error::InitializerDTypeMismatch`] now expresses (same text, kind
-        /// [`ErrorKind::Other`]); it goes away once nothing constructs it.
         name: String,
         /// The requested dtype.
         requested: DType,
@@ -277,10 +273,7 @@ fn not_found_message(name: &str, partitioned: bool) -> String {
 }
 
 fn dtype_message(name: &str, requested: DType, found: DType, partitioned: bool) -> String {
-    // Transitional: the empty name is the old encoding of `InitializerDTypeMismatch`.
-    if name.is_empty() {
-        format!("Initializer type '{found}' and explicit dtype '{requested}' don't match.")
-    } else if partitioned {
+    if partitioned {
         format!("Trying to reuse partitioned variable {name}, but specified dtype {requested} and found dtype {found}.")
     } else {
         format!(
@@ -390,8 +383,6 @@ impl Error {
             | Error::DTypeMismatch {
                 partitioned: true, ..
             } => ErrorKind::PartitionMismatch,
-            // Transitional encoding of `InitializerDTypeMismatch`.
-            Error::DTypeMismatch { name, .. } if name.is_empty() => ErrorKind::Other,
             Error::ShapeMismatch { .. } | Error::CheckpointShapeMismatch { .. } => {
                 ErrorKind::ShapeMismatch
             }
@@ -442,7 +433,7 @@ mod tests {
     use super::*;
 
     fn shape(d: &[usize]) -> Shape {
-        Shape::new(d.to_vec()).unwrap()
+        Shape::new(d).unwrap()
     }
 
     #[test]
@@ -521,14 +512,5 @@ mod tests {
             e.to_string(),
             "Initializer type 'int32' and explicit dtype 'float32' don't match."
         );
-        // The transitional empty-name encoding says and classifies the same.
-        let legacy = Error::DTypeMismatch {
-            name: String::new(),
-            requested: DType::F32,
-            found: DType::I32,
-            partitioned: false,
-        };
-        assert_eq!(legacy.kind(), e.kind());
-        assert_eq!(legacy.to_string(), e.to_string());
     }
 }

@@ -254,7 +254,10 @@ impl Runtime {
             // reports the job as lost instead of hanging.
             drop(returned);
         }
-        JobHandle { rx }
+        JobHandle {
+            rx,
+            taken: AtomicBool::new(false),
+        }
     }
 
     /// The least-loaded worker, ties broken round-robin.
@@ -400,6 +403,9 @@ impl Worker {
 /// Dropping the handle does not cancel the job; its result is discarded.
 pub struct JobHandle<R> {
     rx: Receiver<Result<R>>,
+    /// Set once the result was handed out: the worker may still hold its sender for
+    /// a moment after sending, so the channel alone cannot tell.
+    taken: AtomicBool,
 }
 
 impl<R> fmt::Debug for JobHandle<R> {
@@ -418,6 +424,9 @@ impl<R> JobHandle<R> {
     /// panicked, or saying so if the job was dropped without running (or its result
     /// was already taken by [`try_join`](JobHandle::try_join)).
     pub fn join(self) -> Result<R> {
+        if self.taken.load(Ordering::Acquire) {
+            return Err(lost());
+        }
         self.rx.recv().unwrap_or_else(|_| Err(lost()))
     }
 
@@ -442,8 +451,14 @@ impl<R> JobHandle<R> {
     /// assert_eq!(result.unwrap(), 5);
     /// ```
     pub fn try_join(&self) -> Option<Result<R>> {
+        if self.taken.load(Ordering::Acquire) {
+            return Some(Err(lost()));
+        }
         match self.rx.try_recv() {
-            Ok(r) => Some(r),
+            Ok(r) => {
+                self.taken.store(true, Ordering::Release);
+                Some(r)
+            }
             Err(TryRecvError::Empty) => None,
             Err(TryRecvError::Disconnected) => Some(Err(lost())),
         }

@@ -61,7 +61,7 @@ pub(crate) struct VarInner {
 ///
 /// Cheap to clone; equality is identity (two handles are equal when they refer to
 /// the same variable). The value materializes lazily — on first read, or for all
-/// pending variables at once with [`Graph::initialize_all`] — exactly once.
+/// pending variables at once with [`Graph::initialize_all`](crate::Graph::initialize_all) — exactly once.
 #[derive(Clone)]
 pub struct Variable(pub(crate) Arc<VarInner>);
 

@@ -559,3 +559,83 @@ fn test_local_variables() {
         assert_eq!(names(&tb.local_variables()), ["bar/local:0"]);
     });
 }
+
+// Beyond TF: the first call goes through the store's init-once protocol.
+
+#[test]
+fn a_panicking_first_call_is_an_error_and_leaves_the_template_uncalled() {
+    let g = Graph::with_seed(1);
+    g.as_default(|| {
+        let runs = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let tpl = {
+            let runs = runs.clone();
+            make_template("t", move || {
+                if runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+                    panic!("first call fails");
+                }
+                get_variable("w").shape([2]).build()
+            })
+            .build()
+            .unwrap()
+        };
+        let e = tpl.call().unwrap_err();
+        assert_eq!(e.kind(), varscope::ErrorKind::InitializerPanicked, "{e}");
+        assert!(e.to_string().contains("first call fails"), "{e}");
+        assert!(tpl.trainable_variables().is_empty());
+        // The next call is a first call again; its scope is the one already entered.
+        let w = tpl.call().unwrap();
+        assert_eq!(w.name(), "t/w:0");
+        assert!(tpl.call().unwrap() == w);
+    });
+}
+
+#[test]
+fn a_template_calling_itself_in_its_first_call_is_reentrant() {
+    let g = Graph::with_seed(1);
+    g.as_default(|| {
+        let me: std::sync::Arc<std::sync::Mutex<Option<varscope::Template<varscope::Variable>>>> =
+            Default::default();
+        let tpl = {
+            let me = me.clone();
+            make_template("t", move || {
+                let inner = me.lock().unwrap().clone();
+                match inner {
+                    Some(t) => t.call(),
+                    None => get_variable("w").shape([2]).build(),
+                }
+            })
+            .build()
+            .unwrap()
+        };
+        *me.lock().unwrap() = Some(tpl.clone());
+        let e = tpl.call().unwrap_err();
+        assert_eq!(e.kind(), varscope::ErrorKind::Reentrant, "{e}");
+        me.lock().unwrap().take();
+        assert!(g.global_variables().is_empty());
+    });
+}
+
+#[test]
+fn concurrent_first_calls_create_once() {
+    let g = Graph::with_seed(1);
+    let runs = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let tpl = g.as_default(|| {
+        let runs = runs.clone();
+        make_template("t", move || {
+            runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            std::thread::sleep(std::time::Duration::from_millis(2));
+            get_variable("w").shape([2]).build()
+        })
+        .build()
+        .unwrap()
+    });
+    let vars: Vec<_> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..8)
+            .map(|_| s.spawn(|| g.as_default(|| tpl.call().unwrap())))
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(vars.iter().all(|v| *v == vars[0]));
+    assert_eq!(g.global_variables().len(), 1);
+    assert_eq!(runs.load(std::sync::atomic::Ordering::SeqCst), 8);
+}

@@ -383,7 +383,10 @@ fn test_initialize_from_value() {
             .dtype(DType::F64)
             .build()
             .unwrap_err();
-        assert!(matches!(e, varscope::Error::DTypeMismatch { .. }), "{e:?}");
+        assert!(
+            matches!(e, varscope::Error::InitializerDTypeMismatch { .. }),
+            "{e:?}"
+        );
         assert_eq!(e.kind(), ErrorKind::Other);
         assert!(e.to_string().contains("don't match"), "{e}");
     });

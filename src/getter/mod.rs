@@ -222,11 +222,9 @@ impl<'a> GetVariable<'a> {
         let call = self.defaults;
         if let (Some(dtype), Some(Init::Value(t))) = (call.dtype, &call.initializer) {
             if t.dtype() != dtype {
-                return Err(Error::DTypeMismatch {
-                    name: String::new(),
-                    requested: dtype,
-                    found: t.dtype(),
-                    partitioned: false,
+                return Err(Error::InitializerDTypeMismatch {
+                    explicit: dtype,
+                    initializer: t.dtype(),
                 });
             }
         }

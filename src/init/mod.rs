@@ -110,7 +110,9 @@ impl FanMode {
             "fan_in" => Ok(FanMode::FanIn),
             "fan_out" => Ok(FanMode::FanOut),
             "fan_avg" => Ok(FanMode::FanAvg),
-            _ => Err(init_err("", format!("Invalid `mode` argument: {mode}"))),
+            _ => Err(Error::invalid_arg(format!(
+                "Invalid `mode` argument: {mode}"
+            ))),
         }
     }
 }

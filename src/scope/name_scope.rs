@@ -61,7 +61,7 @@ pub(crate) fn reenter_current_name_scope(graph: &Graph) -> (String, u64) {
 /// ends in `/` (re-entered verbatim), or `""` for the root.
 ///
 /// # Errors
-/// [`Error::InvalidName`] when `name` is not a valid scope name.
+/// [`Error::InvalidName`](crate::Error::InvalidName) when `name` is not a valid scope name.
 ///
 /// ```
 /// use varscope::{name_scope, Graph};
@@ -81,7 +81,7 @@ pub fn name_scope<R>(name: &str, f: impl FnOnce(&str) -> R) -> Result<R> {
 /// As [`name_scope`], with the closure's error flattened into the result.
 ///
 /// # Errors
-/// [`Error::InvalidName`] when `name` is not a valid scope name, or the closure's error.
+/// [`Error::InvalidName`](crate::Error::InvalidName) when `name` is not a valid scope name, or the closure's error.
 pub fn try_name_scope<R>(name: &str, f: impl FnOnce(&str) -> Result<R>) -> Result<R> {
     name_scope(name, f)?
 }
@@ -89,7 +89,7 @@ pub fn try_name_scope<R>(name: &str, f: impl FnOnce(&str) -> Result<R>) -> Resul
 /// Enters name scope `name` until the guard is dropped (see [`name_scope`]).
 ///
 /// # Errors
-/// [`Error::InvalidName`] when `name` is not a valid scope name.
+/// [`Error::InvalidName`](crate::Error::InvalidName) when `name` is not a valid scope name.
 pub fn name_scope_guard(name: &str) -> Result<NameScopeGuard> {
     let graph = Graph::current();
     let (yielded, id) = enter_name_scope(&graph, name)?;
@@ -132,7 +132,7 @@ impl NameScopeGuard {
     /// Leaves the scope.
     ///
     /// # Errors
-    /// [`Error::ImproperNesting`] if an inner scope is still open. The scope then stays
+    /// [`Error::ImproperNesting`](crate::Error::ImproperNesting) if an inner scope is still open. The scope then stays
     /// in effect until the inner scopes are left, and is left right after them.
     pub fn close(mut self) -> Result<()> {
         self.frames.close()

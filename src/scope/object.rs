@@ -96,7 +96,7 @@ impl VariableScope {
     }
 
     /// The name scope that was current when the scope was first entered
-    /// (`foo/bar/`); re-entering it with [`name_scope`] puts ops back there.
+    /// (`foo/bar/`); re-entering it with [`name_scope`](crate::name_scope) puts ops back there.
     pub fn original_name_scope(&self) -> String {
         self.inner.read().original_name_scope.clone()
     }
