@@ -1,5 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![doc = ""]
+#![doc = include_str!("doc_layers.md")]
+#![doc = ""]
 #![doc = include_str!("doc_concurrency.md")]
 #![deny(missing_docs)]
 #![cfg_attr(loom, allow(dead_code, unused_imports))]

@@ -129,7 +129,9 @@ impl States {
 
     /// The state for `graph` and the scratch buffer, borrowed together.
     pub(crate) fn state_and_scratch(&mut self, graph: &Graph) -> (&ThreadState, &mut String) {
-        self.get(graph);
+        if !self.map.contains_key(&graph.id()) {
+            self.get(graph);
+        }
         let state = &self.map.get(&graph.id()).expect("created above").1;
         (state, &mut self.scratch)
     }
