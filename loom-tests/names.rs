@@ -77,3 +77,31 @@ fn op_name_and_name_scope_share_the_table() {
         assert_eq!(sorted(vec![op, ns]), ["s", "s_1"]);
     });
 }
+
+/// One thread opens name scope `s` twice while another opens `s_1`: the three scopes
+/// are distinct. `s_1` is both a candidate of `s`'s second `unique_name` call and a
+/// name of its own, so both calls must see the same table entry for it; with two
+/// stripes, a registry that striped by the full name rather than by the family would
+/// keep `s_1` in two stripes and hand it out twice.
+#[test]
+fn name_scope_and_its_suffixed_candidate_are_unique() {
+    loom::model(|| {
+        let g = Graph::with_seed_and_shards(1, 2);
+        let open = |g: &Graph, name: &'static str| {
+            g.as_default(|| name_scope(name, |ns| ns.to_string()).unwrap())
+        };
+        let t = {
+            let g = g.clone();
+            thread::spawn(move || open(&g, "s_1"))
+        };
+        let first = open(&g, "s");
+        let second = open(&g, "s");
+        let other = t.join().unwrap();
+        assert_eq!(first, "s/");
+        let all = sorted(vec![first, second, other]);
+        assert!(
+            all == ["s/", "s_1/", "s_2/"] || all == ["s/", "s_1/", "s_1_1/"],
+            "{all:?}"
+        );
+    });
+}
