@@ -20,6 +20,11 @@ pub(crate) use loom::sync::Arc;
 pub(crate) use std::sync::Arc;
 
 #[cfg(loom)]
+pub(crate) use loom::sync::atomic::AtomicU32;
+#[cfg(not(loom))]
+pub(crate) use std::sync::atomic::AtomicU32;
+
+#[cfg(loom)]
 pub(crate) use loom::thread;
 #[cfg(not(loom))]
 pub(crate) use std::thread;

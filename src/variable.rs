@@ -224,13 +224,11 @@ impl Variable {
 }
 
 fn materialize(var: &Variable, plan: &Plan) -> Result<Tensor> {
-    let zeros;
+    let zeros: smallvec::SmallVec<[usize; 4]> =
+        smallvec::SmallVec::from_elem(0, var.0.shape.rank());
     let (full_shape, offset) = match &var.0.save_slice {
         Some(s) => (&s.full_shape, s.offset.as_slice()),
-        None => {
-            zeros = vec![0; var.0.shape.rank()];
-            (&var.0.shape, zeros.as_slice())
-        }
+        None => (&var.0.shape, zeros.as_slice()),
     };
     let ctx = InitContext {
         name: var.checkpoint_name(),

@@ -56,8 +56,8 @@ pub fn get_local_variable(name: &str) -> GetVariable<'_> {
 #[derive(Clone)]
 pub struct GetVariable<'a> {
     name: &'a str,
-    /// The requested shape: fully known (inline, no allocation) or partial.
-    shape: Option<Result<std::result::Result<Shape, PartialShape>>>,
+    /// The requested shape.
+    shape: Option<ShapeArg>,
     /// The call's own defaults (its custom getter replaces the scope's).
     defaults: ScopeDefaults,
     trainable: Option<bool>,
@@ -93,7 +93,11 @@ impl<'a> GetVariable<'a> {
 
     /// The shape (required to create, unless the initializer is a value).
     pub fn shape(mut self, shape: impl IntoShape) -> Self {
-        self.shape = Some(shape.into_shape_or_partial());
+        self.shape = Some(match shape.into_shape_or_partial() {
+            Ok(Ok(known)) => ShapeArg::Known(known),
+            Ok(Err(partial)) => ShapeArg::Partial(partial),
+            Err(e) => ShapeArg::Invalid(Box::new(e)),
+        });
         self
     }
     /// Whether the variable is trainable (default true).
@@ -171,38 +175,35 @@ impl<'a> GetVariable<'a> {
         {
             return None;
         }
-        let shape = match &self.shape {
-            Some(Ok(s)) => Some(s),
-            Some(Err(_)) => return None,
-            None => None,
-        };
+        if matches!(self.shape, Some(ShapeArg::Invalid(_))) {
+            return None;
+        }
         let look = |graph: &Graph| {
             with_states(|states| {
                 let (state, key) = states.state_and_scratch(graph);
-                state.current.read(|scope| {
-                    let sd = &scope.defaults;
-                    if scope.reuse == Reuse::No
-                        || sd.partitioner.is_some()
-                        || !sd.custom_getters.is_empty()
-                    {
-                        return None;
-                    }
-                    key.clear();
-                    if !scope.name.is_empty() {
-                        key.push_str(&scope.name);
-                        key.push('/');
-                    }
-                    key.push_str(self.name);
-                    let Some(Entry::Single(v)) = graph.inner.store.get_entry(key) else {
-                        return None;
-                    };
-                    let dtype = d.dtype.or(sd.dtype).unwrap_or(DType::F32);
-                    let shape_ok = shape.is_none_or(|s| match s {
-                        Ok(known) => known == v.shape(),
-                        Err(partial) => partial.is_compatible_with_shape(v.shape()),
-                    });
-                    (shape_ok && v.dtype() == dtype).then_some(v)
-                })
+                let scope = &state.current;
+                let hot = scope.hot();
+                if hot.reuse == Reuse::No || !hot.plain {
+                    return None;
+                }
+                key.clear();
+                let prefix = scope.name_str();
+                if !prefix.is_empty() {
+                    key.push_str(prefix);
+                    key.push('/');
+                }
+                key.push_str(self.name);
+                let Some(Entry::Single(v)) = graph.inner.store.get_entry(key) else {
+                    return None;
+                };
+                let dtype = d.dtype.unwrap_or(hot.dtype);
+                let shape_ok = match &self.shape {
+                    None => true,
+                    Some(ShapeArg::Known(known)) => known == v.shape(),
+                    Some(ShapeArg::Partial(partial)) => partial.is_compatible_with_shape(v.shape()),
+                    Some(ShapeArg::Invalid(_)) => false,
+                };
+                (shape_ok && v.dtype() == dtype).then_some(v)
             })
         };
         match &self.graph {
@@ -215,10 +216,12 @@ impl<'a> GetVariable<'a> {
     /// custom getters and the true getter.
     fn resolve_and_get(self) -> Result<AnyVariable> {
         let graph = self.graph.clone().unwrap_or_else(Graph::current);
-        let shape = self.shape.transpose()?.map(|s| match s {
-            Ok(known) => known.to_partial(),
-            Err(partial) => partial,
-        });
+        let shape = match self.shape {
+            None => None,
+            Some(ShapeArg::Known(known)) => Some(known.to_partial()),
+            Some(ShapeArg::Partial(partial)) => Some(partial),
+            Some(ShapeArg::Invalid(e)) => return Err(*e),
+        };
         let call = self.defaults;
         if let (Some(dtype), Some(Init::Value(t))) = (call.dtype, &call.initializer) {
             if t.dtype() != dtype {
@@ -286,6 +289,15 @@ impl<'a> GetVariable<'a> {
         let _root = RootNameScope::enter(&graph);
         NextGetter::new(&graph, &custom_getters, true_getter).get(args)
     }
+}
+
+/// A requested shape: fully known (inline up to rank 2), partial, or invalid (the
+/// error is reported by `build`).
+#[derive(Clone)]
+enum ShapeArg {
+    Known(Shape),
+    Partial(PartialShape),
+    Invalid(Box<Error>),
 }
 
 /// Resets the calling thread's name stack to the root, restoring it when dropped.

@@ -7,52 +7,34 @@
 //! `unique_name` call reads or writes — the name, and the `name_<i>` candidates it
 //! tries — is in one family, so the call takes exactly one stripe lock and stays
 //! atomic, as TF's (single-threaded) registry is.
+//!
+//! Each stripe is one hash table keyed by the case-folded name, holding both TF's
+//! `_names_in_use` count and the ops of that name (exact case), so naming and
+//! registering a new op costs one probe.
 
 use crate::slot_map::Key;
 use crate::sync::Mutex;
 use crossbeam_utils::CachePadded;
-use hashbrown::{Equivalent, HashMap};
+use hashbrown::hash_table::{Entry, HashTable};
+use smallvec::SmallVec;
 use std::borrow::Cow;
 use std::fmt::Write as _;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Hashes `s` case-folded (ASCII), word by word, so that a stored lowercase key and a
 /// query of any case hash the same without building a lowercase copy.
-fn hash_folded<H: Hasher>(s: &str, state: &mut H) {
+fn hash_folded(s: &str) -> u64 {
+    let mut h = rustc_hash::FxBuildHasher.build_hasher();
     for chunk in s.as_bytes().chunks(8) {
         let mut w = [0u8; 8];
         for (d, b) in w.iter_mut().zip(chunk) {
             *d = b.to_ascii_lowercase();
         }
-        state.write_u64(u64::from_le_bytes(w));
+        h.write_u64(u64::from_le_bytes(w));
     }
-    state.write_usize(s.len());
-}
-
-/// A stored `unique_name` key: a lowercase name.
-#[derive(Clone, PartialEq, Eq)]
-struct Folded(Key);
-
-impl Hash for Folded {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        hash_folded(&self.0, state);
-    }
-}
-
-/// A query for a [`Folded`] key in any case.
-struct AnyCase<'a>(&'a str);
-
-impl Hash for AnyCase<'_> {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        hash_folded(self.0, state);
-    }
-}
-
-impl Equivalent<Folded> for AnyCase<'_> {
-    fn equivalent(&self, key: &Folded) -> bool {
-        key.0.eq_ignore_ascii_case(self.0)
-    }
+    h.write_usize(s.len());
+    h.finish()
 }
 
 /// The type of a registered op.
@@ -73,14 +55,88 @@ impl OpType {
     }
 }
 
+/// An op registered under a name.
+#[derive(Clone)]
+struct OpRec {
+    /// The exact op name.
+    name: Key,
+    /// Registration order, graph-wide.
+    seq: u64,
+    /// `0`: a variable; else `1 +` an index into the stripe's interned op types.
+    ty: u32,
+}
+
+/// Everything the registry knows about one case-folded name.
+struct NameEntry {
+    /// The lowercase name.
+    key: Key,
+    /// TF's `_names_in_use` count (`0`: only registered as an op's absolute name).
+    count: u64,
+    /// The ops of this name, in any case (almost always one).
+    ops: SmallVec<[OpRec; 1]>,
+}
+
 #[derive(Default)]
 struct Stripe {
-    /// TF's `_names_in_use`: lowercase name → count.
-    in_use: HashMap<Folded, u64, rustc_hash::FxBuildHasher>,
-    /// Exact op names → (creation sequence number, type).
-    ops: HashMap<Key, (u64, OpType), rustc_hash::FxBuildHasher>,
+    table: HashTable<NameEntry>,
+    /// Interned op types other than variables.
+    types: Vec<Key>,
     /// Scratch space for candidate names (reused, so probing allocates nothing).
     scratch: String,
+}
+
+impl Stripe {
+    /// The entry of `folded`, inserted (count 0, no ops) when missing. `stored` is a
+    /// shared copy of the name to use as the key when it is already lowercase.
+    fn entry(&mut self, folded: &str, stored: Option<&Key>) -> &mut NameEntry {
+        let h = hash_folded(folded);
+        match self.table.entry(
+            h,
+            |e| e.key.eq_ignore_ascii_case(folded),
+            |e| hash_folded(&e.key),
+        ) {
+            Entry::Occupied(o) => o.into_mut(),
+            Entry::Vacant(v) => {
+                let key = match stored {
+                    Some(k) if k.as_ref() == folded && !has_upper(k) => k.clone(),
+                    _ => Key::from(folded.to_ascii_lowercase()),
+                };
+                v.insert(NameEntry {
+                    key,
+                    count: 0,
+                    ops: SmallVec::new(),
+                })
+                .into_mut()
+            }
+        }
+    }
+
+    /// Whether `folded` is in TF's `_names_in_use`.
+    fn in_use(&self, folded: &str) -> bool {
+        self.table
+            .find(hash_folded(folded), |e| e.key.eq_ignore_ascii_case(folded))
+            .is_some_and(|e| e.count > 0)
+    }
+
+    fn type_id(&mut self, op: &OpType) -> u32 {
+        match op {
+            OpType::Variable => 0,
+            OpType::Other(t) => match self.types.iter().position(|k| k == t) {
+                Some(i) => i as u32 + 1,
+                None => {
+                    self.types.push(t.clone());
+                    self.types.len() as u32
+                }
+            },
+        }
+    }
+
+    fn type_of(&self, id: u32) -> OpType {
+        match id {
+            0 => OpType::Variable,
+            i => OpType::Other(self.types[i as usize - 1].clone()),
+        }
+    }
 }
 
 /// A registry of op names, striped by name family.
@@ -125,13 +181,12 @@ impl OpNames {
     }
 
     fn stripe(&self, folded: &str) -> &Mutex<Stripe> {
-        let mut h = rustc_hash::FxBuildHasher.build_hasher();
-        hash_folded(&folded[..family_len(folded)], &mut h);
+        let h = hash_folded(&folded[..family_len(folded)]);
         let bits = self.stripes.len().trailing_zeros();
         let i = if bits == 0 {
             0
         } else {
-            (h.finish() >> (64 - bits)) as usize
+            (h >> (64 - bits)) as usize
         };
         &self.stripes[i]
     }
@@ -161,37 +216,73 @@ impl OpNames {
         let folded = unicode_folded(name);
         let mut guard = self.stripe(&folded).lock();
         let st = &mut *guard;
-        let full = match probe(st, &folded, true, stored) {
-            None => match stored {
+        let ty = st.type_id(&op);
+        // The common case — the name is free — takes one probe.
+        let e = st.entry(&folded, stored);
+        let n = e.count;
+        e.count += 1;
+        if n == 0 {
+            let full = match stored {
                 Some(k) if k.as_ref() == name => k.clone(),
                 _ => Key::from(name),
-            },
-            Some(i) => Key::from(format!("{name}_{i}")),
-        };
-        if st.ops.contains_key(full.as_ref()) {
-            return Err(full);
+            };
+            if e.ops.iter().any(|r| r.name == full) {
+                return Err(full);
+            }
+            let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+            e.ops.push(OpRec {
+                name: full.clone(),
+                seq,
+                ty,
+            });
+            return Ok(full);
         }
-        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
-        st.ops.insert(full.clone(), (seq, op));
-        Ok(full)
+        let i = next_free(st, &folded, n);
+        let full = Key::from(format!("{name}_{i}"));
+        let candidate = std::mem::take(&mut st.scratch);
+        let e = st.entry(&candidate, None);
+        e.count = e.count.max(1);
+        let taken = e.ops.iter().any(|r| r.name == full);
+        if !taken {
+            let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+            e.ops.push(OpRec {
+                name: full.clone(),
+                seq,
+                ty,
+            });
+        }
+        st.scratch = candidate;
+        if taken {
+            Err(full)
+        } else {
+            Ok(full)
+        }
     }
 
     /// Registers an op under an exact name. `false` when the name is taken.
     pub(crate) fn register(&self, name: Key, op: OpType) -> bool {
         let folded = unicode_folded(&name).into_owned();
-        let mut st = self.stripe(&folded).lock();
-        if st.ops.contains_key(name.as_ref()) {
+        let mut guard = self.stripe(&folded).lock();
+        let st = &mut *guard;
+        let ty = st.type_id(&op);
+        let e = st.entry(&folded, Some(&name));
+        if e.ops.iter().any(|r| r.name == name) {
             return false;
         }
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
-        st.ops.insert(name, (seq, op));
+        e.ops.push(OpRec { name, seq, ty });
         true
     }
 
     /// Whether an op of this exact name exists.
     pub(crate) fn contains(&self, name: &str) -> bool {
         let folded = unicode_folded(name);
-        self.stripe(&folded).lock().ops.contains_key(name)
+        let st = self.stripe(&folded).lock();
+        st.table
+            .find(hash_folded(&folded), |e| {
+                e.key.eq_ignore_ascii_case(&folded)
+            })
+            .is_some_and(|e| e.ops.iter().any(|r| &*r.name == name))
     }
 
     /// Every op, in registration order.
@@ -199,11 +290,13 @@ impl OpNames {
         let mut all: Vec<(u64, Key, OpType)> = Vec::new();
         for s in self.stripes.iter() {
             let s = s.lock();
-            all.extend(
-                s.ops
-                    .iter()
-                    .map(|(k, (seq, t))| (*seq, k.clone(), t.clone())),
-            );
+            for e in s.table.iter() {
+                all.extend(
+                    e.ops
+                        .iter()
+                        .map(|r| (r.seq, r.name.clone(), s.type_of(r.ty))),
+                );
+            }
         }
         all.sort_unstable_by_key(|r| r.0);
         all.into_iter().map(|(_, k, t)| (k, t)).collect()
@@ -214,44 +307,45 @@ fn has_upper(s: &str) -> bool {
     s.bytes().any(|b| b.is_ascii_uppercase())
 }
 
-/// The core of TF's `unique_name` on one stripe: `None` when `folded` itself is free
-/// (or was: `mark` counts a use either way), `Some(i)` when the name is `name_i`.
-fn probe(st: &mut Stripe, folded: &str, mark: bool, stored: Option<&Key>) -> Option<u64> {
-    let count = match st.in_use.get_mut(&AnyCase(folded)) {
-        Some(c) => {
-            let n = *c;
-            if mark {
-                *c += 1;
-            }
-            n
-        }
-        None => {
-            if mark {
-                let key = match stored {
-                    Some(k) if k.as_ref() == folded && !has_upper(k) => k.clone(),
-                    _ => Key::from(folded.to_ascii_lowercase()),
-                };
-                st.in_use.insert(Folded(key), 1);
-            }
-            0
-        }
-    };
-    if count == 0 {
-        return None;
-    }
-    let mut i = count;
+/// The first `i >= n` with `{folded}_{i}` not in use; the candidate is left in the
+/// stripe's scratch buffer.
+fn next_free(st: &mut Stripe, folded: &str, n: u64) -> u64 {
+    let mut i = n;
     loop {
-        st.scratch.clear();
-        st.scratch.push_str(folded);
-        let _ = write!(st.scratch, "_{i}");
-        if !st.in_use.contains_key(&AnyCase(&st.scratch)) {
-            break;
+        let mut scratch = std::mem::take(&mut st.scratch);
+        scratch.clear();
+        scratch.push_str(folded);
+        let _ = write!(scratch, "_{i}");
+        let used = st.in_use(&scratch);
+        st.scratch = scratch;
+        if !used {
+            return i;
         }
         i += 1;
     }
+}
+
+/// The core of TF's `unique_name` on one stripe: `None` when `folded` itself is free
+/// (or was: `mark` counts a use either way), `Some(i)` when the name is `name_i`.
+fn probe(st: &mut Stripe, folded: &str, mark: bool, stored: Option<&Key>) -> Option<u64> {
+    let n = if mark {
+        let e = st.entry(folded, stored);
+        e.count += 1;
+        e.count - 1
+    } else {
+        st.table
+            .find(hash_folded(folded), |e| e.key.eq_ignore_ascii_case(folded))
+            .map_or(0, |e| e.count)
+    };
+    if n == 0 {
+        return None;
+    }
+    let i = next_free(st, folded, n);
     if mark {
-        let key = Key::from(st.scratch.to_ascii_lowercase());
-        st.in_use.insert(Folded(key), 1);
+        let candidate = std::mem::take(&mut st.scratch);
+        let e = st.entry(&candidate, None);
+        e.count = e.count.max(1);
+        st.scratch = candidate;
     }
     Some(i)
 }

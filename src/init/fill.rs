@@ -3,6 +3,7 @@
 
 use crate::error::{Error, Result};
 use crate::shape::Shape;
+use smallvec::SmallVec;
 
 /// Elements per work block. Blocks are aligned to global element indices that are
 /// multiples of `BLOCK`, so their boundaries depend only on the variable, never
@@ -19,10 +20,10 @@ pub(crate) struct Part {
     /// Length of each contiguous run.
     run_len: usize,
     /// Shape of the part's leading axes that enumerate runs.
-    outer: Vec<usize>,
+    outer: SmallVec<[usize; 4]>,
     /// Global element index of the part's first element along each leading axis
     /// step: the full variable's strides of those axes.
-    outer_strides: Vec<u64>,
+    outer_strides: SmallVec<[u64; 4]>,
     /// Global index of the part's first element.
     origin: u64,
     /// Number of elements of the part.
@@ -52,7 +53,7 @@ impl Part {
         }
         let fd = full.dims();
         let sd = shape.dims();
-        let mut strides = vec![1u64; rank];
+        let mut strides: SmallVec<[u64; 4]> = SmallVec::from_elem(1, rank);
         for i in (0..rank.saturating_sub(1)).rev() {
             strides[i] = strides[i + 1] * fd[i + 1] as u64;
         }
@@ -71,8 +72,8 @@ impl Part {
             .sum();
         Ok(Part {
             run_len,
-            outer: sd[..split].to_vec(),
-            outer_strides: strides[..split].to_vec(),
+            outer: SmallVec::from_slice(&sd[..split]),
+            outer_strides: SmallVec::from_slice(&strides[..split]),
             origin,
             len: shape.num_elements(),
         })

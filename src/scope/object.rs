@@ -8,9 +8,10 @@ use crate::partition::Partitioner;
 use crate::scope::custom_getter::CustomGetter;
 use crate::scope::defaults::{Reuse, ScopeDefaults};
 use crate::slot_map::Key;
-use crate::sync::{Arc, RwLock};
+use crate::sync::{Arc, AtomicU32, RwLock};
 use crate::variable::{Constraint, Regularizer, Variable};
 use std::fmt;
+use std::sync::atomic::Ordering;
 
 /// What a scope object holds.
 pub(crate) struct ScopeFields {
@@ -46,12 +47,67 @@ pub(crate) struct ScopeFields {
 /// ```
 #[derive(Clone)]
 pub struct VariableScope {
-    inner: Arc<RwLock<ScopeFields>>,
+    inner: Arc<ScopeInner>,
+}
+
+struct ScopeInner {
+    /// The full scope name, immutable (also in `fields`).
+    name: Key,
+    /// What a `get_variable` reuse hit needs, readable without the lock: see
+    /// [`Hot`]. Rewritten under the write lock by every setter.
+    hot: AtomicU32,
+    fields: RwLock<ScopeFields>,
+}
+
+/// The part of a scope a `get_variable` reuse hit reads, packed in one word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Hot {
+    pub(crate) reuse: Reuse,
+    /// The default dtype.
+    pub(crate) dtype: DType,
+    /// Whether the scope has neither a partitioner nor custom getters (a hit can skip
+    /// the getter chain).
+    pub(crate) plain: bool,
+}
+
+impl Hot {
+    fn of(f: &ScopeFields) -> Hot {
+        Hot {
+            reuse: f.reuse,
+            dtype: f.defaults.dtype(),
+            plain: f.defaults.partitioner.is_none() && f.defaults.custom_getters.is_empty(),
+        }
+    }
+
+    fn pack(self) -> u32 {
+        let reuse = match self.reuse {
+            Reuse::No => 0,
+            Reuse::Yes => 1,
+            Reuse::Auto => 2,
+        };
+        let dtype = DType::ALL
+            .iter()
+            .position(|&d| d == self.dtype)
+            .unwrap_or(0) as u32;
+        reuse | (u32::from(self.plain) << 2) | (dtype << 8)
+    }
+
+    fn unpack(w: u32) -> Hot {
+        Hot {
+            reuse: match w & 3 {
+                1 => Reuse::Yes,
+                2 => Reuse::Auto,
+                _ => Reuse::No,
+            },
+            plain: w & 4 != 0,
+            dtype: DType::ALL[((w >> 8) as usize).min(DType::ALL.len() - 1)],
+        }
+    }
 }
 
 impl fmt::Debug for VariableScope {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let s = self.inner.read();
+        let s = self.inner.fields.read();
         f.debug_struct("VariableScope")
             .field("name", &s.name)
             .field("original_name_scope", &s.original_name_scope)
@@ -72,8 +128,31 @@ impl Eq for VariableScope {}
 impl VariableScope {
     pub(crate) fn from_fields(fields: ScopeFields) -> VariableScope {
         VariableScope {
-            inner: Arc::new(RwLock::new(fields)),
+            inner: Arc::new(ScopeInner {
+                name: fields.name.clone(),
+                hot: AtomicU32::new(Hot::of(&fields).pack()),
+                fields: RwLock::new(fields),
+            }),
         }
+    }
+
+    /// The full name, borrowed (no lock).
+    pub(crate) fn name_str(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// What a reuse hit needs (no lock).
+    pub(crate) fn hot(&self) -> Hot {
+        Hot::unpack(self.inner.hot.load(Ordering::Acquire))
+    }
+
+    /// Changes the fields under the write lock, keeping [`Hot`] in step.
+    fn write(&self, f: impl FnOnce(&mut ScopeFields)) {
+        let mut fields = self.inner.fields.write();
+        f(&mut fields);
+        self.inner
+            .hot
+            .store(Hot::of(&fields).pack(), Ordering::Release);
     }
 
     pub(crate) fn root() -> VariableScope {
@@ -87,94 +166,94 @@ impl VariableScope {
 
     /// Runs `f` on the scope's fields, read-locked.
     pub(crate) fn read<R>(&self, f: impl FnOnce(&ScopeFields) -> R) -> R {
-        f(&self.inner.read())
+        f(&self.inner.fields.read())
     }
 
     /// The full variable-scope name (`foo/bar`; `""` at root).
     pub fn name(&self) -> String {
-        self.inner.read().name.to_string()
+        self.inner.name.to_string()
     }
 
     /// The name scope that was current when the scope was first entered
     /// (`foo/bar/`); re-entering it with [`name_scope`](crate::name_scope) puts ops back there.
     pub fn original_name_scope(&self) -> String {
-        self.inner.read().original_name_scope.clone()
+        self.inner.fields.read().original_name_scope.clone()
     }
 
     /// The reuse mode.
     pub fn reuse(&self) -> Reuse {
-        self.inner.read().reuse
+        self.inner.fields.read().reuse
     }
 
     /// Sets reuse to `Yes` for this scope object (and sub-scopes opened later). There
     /// is no way back, as in TF.
     pub fn reuse_variables(&self) {
-        self.inner.write().reuse = Reuse::Yes;
+        self.write(|f| f.reuse = Reuse::Yes);
     }
 
     /// The default initializer.
     pub fn initializer(&self) -> Option<Init> {
-        self.inner.read().defaults.initializer.clone()
+        self.inner.fields.read().defaults.initializer.clone()
     }
     /// Sets the default initializer.
     pub fn set_initializer(&self, init: Option<Init>) {
-        self.inner.write().defaults.initializer = init;
+        self.write(|f| f.defaults.initializer = init);
     }
     /// The default regularizer.
     pub fn regularizer(&self) -> Option<Regularizer> {
-        self.inner.read().defaults.regularizer.clone()
+        self.inner.fields.read().defaults.regularizer.clone()
     }
     /// Sets the default regularizer.
     pub fn set_regularizer(&self, r: Option<Regularizer>) {
-        self.inner.write().defaults.regularizer = r;
+        self.write(|f| f.defaults.regularizer = r);
     }
     /// The default caching device (`Some("")` explicitly disables an inherited one).
     pub fn caching_device(&self) -> Option<String> {
-        self.inner.read().defaults.caching_device.clone()
+        self.inner.fields.read().defaults.caching_device.clone()
     }
     /// Sets the default caching device.
     pub fn set_caching_device(&self, d: Option<String>) {
-        self.inner.write().defaults.caching_device = d;
+        self.write(|f| f.defaults.caching_device = d);
     }
     /// The default partitioner.
     pub fn partitioner(&self) -> Option<std::sync::Arc<dyn Partitioner>> {
-        self.inner.read().defaults.partitioner.clone()
+        self.inner.fields.read().defaults.partitioner.clone()
     }
     /// Sets the default partitioner.
     pub fn set_partitioner(&self, p: Option<std::sync::Arc<dyn Partitioner>>) {
-        self.inner.write().defaults.partitioner = p;
+        self.write(|f| f.defaults.partitioner = p);
     }
     /// The composed custom getters, outermost wrapper first.
     pub fn custom_getters(&self) -> Vec<CustomGetter> {
-        self.inner.read().defaults.custom_getters.clone()
+        self.inner.fields.read().defaults.custom_getters.clone()
     }
     /// Replaces the custom getter (TF's `set_custom_getter`).
     pub fn set_custom_getter(&self, g: Option<CustomGetter>) {
-        self.inner.write().defaults.custom_getters = g.into_iter().collect();
+        self.write(|f| f.defaults.custom_getters = g.into_iter().collect());
     }
     /// The default dtype (`float32` unless set).
     pub fn dtype(&self) -> DType {
-        self.inner.read().defaults.dtype()
+        self.inner.fields.read().defaults.dtype()
     }
     /// Sets the default dtype.
     pub fn set_dtype(&self, d: DType) {
-        self.inner.write().defaults.dtype = Some(d);
+        self.write(|f| f.defaults.dtype = Some(d));
     }
     /// The `use_resource` flag (recorded on variables; no behavioural effect here).
     pub fn use_resource(&self) -> Option<bool> {
-        self.inner.read().defaults.use_resource
+        self.inner.fields.read().defaults.use_resource
     }
     /// Sets the `use_resource` flag.
     pub fn set_use_resource(&self, u: Option<bool>) {
-        self.inner.write().defaults.use_resource = u;
+        self.write(|f| f.defaults.use_resource = u);
     }
     /// The constraint of this scope (never inherited by sub-scopes).
     pub fn constraint(&self) -> Option<Constraint> {
-        self.inner.read().defaults.constraint.clone()
+        self.inner.fields.read().defaults.constraint.clone()
     }
     /// Sets the constraint.
     pub fn set_constraint(&self, c: Option<Constraint>) {
-        self.inner.write().defaults.constraint = c;
+        self.write(|f| f.defaults.constraint = c);
     }
 
     fn prefix(&self) -> String {
