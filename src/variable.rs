@@ -50,11 +50,29 @@ pub(crate) struct VarInner {
     pub(crate) shape: Shape,
     pub(crate) dtype: DType,
     pub(crate) trainable: bool,
+    /// What most variables do not have, boxed to keep variables small.
+    pub(crate) extras: Option<Box<Extras>>,
+    pub(crate) value: Mutex<ValueState>,
+}
+
+/// The rarely set attributes of a variable.
+#[derive(Default)]
+pub(crate) struct Extras {
     pub(crate) use_resource: Option<bool>,
     pub(crate) caching_device: Option<Box<str>>,
     pub(crate) constraint: Option<Constraint>,
-    pub(crate) save_slice: Option<Box<SaveSliceInfo>>,
-    pub(crate) value: Mutex<ValueState>,
+    pub(crate) save_slice: Option<SaveSliceInfo>,
+}
+
+impl Extras {
+    /// `None` when nothing is set.
+    pub(crate) fn boxed(self) -> Option<Box<Extras>> {
+        let empty = self.use_resource.is_none()
+            && self.caching_device.is_none()
+            && self.constraint.is_none()
+            && self.save_slice.is_none();
+        (!empty).then(|| Box::new(self))
+    }
 }
 
 /// A variable: a named, shaped, typed value shared by every thread of a graph.
@@ -124,22 +142,22 @@ impl Variable {
 
     /// The caching device, if any.
     pub fn caching_device(&self) -> Option<&str> {
-        self.0.caching_device.as_deref()
+        self.0.extras.as_ref()?.caching_device.as_deref()
     }
 
     /// The constraint, if any.
     pub fn constraint(&self) -> Option<&Constraint> {
-        self.0.constraint.as_ref()
+        self.0.extras.as_ref()?.constraint.as_ref()
     }
 
     /// The `use_resource` flag it was created with.
     pub fn use_resource(&self) -> Option<bool> {
-        self.0.use_resource
+        self.0.extras.as_ref()?.use_resource
     }
 
     /// Shard placement, for shards of a partitioned variable.
     pub fn save_slice_info(&self) -> Option<&SaveSliceInfo> {
-        self.0.save_slice.as_deref()
+        self.0.extras.as_ref()?.save_slice.as_ref()
     }
 
     /// Size of the value in bytes.
@@ -215,7 +233,7 @@ impl Variable {
     /// # Errors
     /// The initializer's error, or a constraint result of the wrong shape or dtype.
     pub fn apply_constraint(&self) -> Result<()> {
-        if let Some(c) = &self.0.constraint {
+        if let Some(c) = self.constraint() {
             let v = self.with_value(|t| c.apply(t))?;
             self.assign(v)?;
         }
@@ -226,7 +244,7 @@ impl Variable {
 fn materialize(var: &Variable, plan: &Plan) -> Result<Tensor> {
     let zeros: smallvec::SmallVec<[usize; 4]> =
         smallvec::SmallVec::from_elem(0, var.0.shape.rank());
-    let (full_shape, offset) = match &var.0.save_slice {
+    let (full_shape, offset) = match var.save_slice_info() {
         Some(s) => (&s.full_shape, s.offset.as_slice()),
         None => (&var.0.shape, zeros.as_slice()),
     };

@@ -84,10 +84,7 @@ impl PlainVariableBuilder {
             dtype: self.initial_value.dtype(),
             shape,
             trainable: self.trainable,
-            use_resource: None,
-            caching_device: None,
-            constraint: None,
-            save_slice: None,
+            extras: None,
             value: Mutex::new(ValueState::Ready(self.initial_value)),
         }));
         graph.register_variable(&var, self.collections.as_deref(), self.trainable);

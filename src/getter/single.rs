@@ -13,7 +13,9 @@ use crate::shape::{PartialShape, Shape};
 use crate::slot_map::{Key, Mode};
 use crate::sync::{Arc, Mutex};
 use crate::tensor::Tensor;
-use crate::variable::{Plan, RegularizationLoss, SaveSliceInfo, ValueState, VarInner, Variable};
+use crate::variable::{
+    Extras, Plan, RegularizationLoss, SaveSliceInfo, ValueState, VarInner, Variable,
+};
 use smallvec::SmallVec;
 
 /// Rejects variables whose value could never be allocated (the byte count overflows
@@ -219,14 +221,17 @@ pub(crate) fn commit_single(graph: &Graph, args: &GetterArgs, key: &Key, p: Prep
         shape: p.shape,
         dtype: p.dtype,
         trainable: args.trainable,
-        use_resource: args.use_resource,
-        caching_device: args
-            .caching_device
-            .as_deref()
-            .filter(|d| !d.is_empty())
-            .map(Box::from),
-        constraint: args.constraint.clone(),
-        save_slice: p.save_slice.map(Box::new),
+        extras: Extras {
+            use_resource: args.use_resource,
+            caching_device: args
+                .caching_device
+                .as_deref()
+                .filter(|d| !d.is_empty())
+                .map(Box::from),
+            constraint: args.constraint.clone(),
+            save_slice: p.save_slice,
+        }
+        .boxed(),
         value: Mutex::new(p.value),
     }));
     graph.register_variable(&var, args.collections.as_deref(), args.trainable);

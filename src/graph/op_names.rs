@@ -16,7 +16,6 @@ use crate::slot_map::Key;
 use crate::sync::Mutex;
 use crossbeam_utils::CachePadded;
 use hashbrown::hash_table::{Entry, HashTable};
-use smallvec::SmallVec;
 use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::hash::{BuildHasher, Hasher};
@@ -55,25 +54,34 @@ impl OpType {
     }
 }
 
-/// An op registered under a name.
+/// An op registered under a name (in a stripe's list of case variants).
 #[derive(Clone)]
 struct OpRec {
     /// The exact op name.
     name: Key,
     /// Registration order, graph-wide.
     seq: u64,
-    /// `0`: a variable; else `1 +` an index into the stripe's interned op types.
     ty: u32,
 }
 
-/// Everything the registry knows about one case-folded name.
+/// `NameEntry::ty` of a name without ops.
+const NO_OP: u32 = u32::MAX;
+/// `NameEntry::ty` of a name with ops in several cases (listed in `Stripe::variants`).
+const MANY: u32 = u32::MAX - 1;
+
+/// Everything the registry knows about one case-folded name: TF's `_names_in_use`
+/// count and the name's op. Almost every name has at most one op, whose exact
+/// spelling is then `key`.
 struct NameEntry {
-    /// The lowercase name.
+    /// The name, matched case-insensitively: the exact name of its op, if any.
     key: Key,
     /// TF's `_names_in_use` count (`0`: only registered as an op's absolute name).
     count: u64,
-    /// The ops of this name, in any case (almost always one).
-    ops: SmallVec<[OpRec; 1]>,
+    /// Registration order of the op, graph-wide.
+    seq: u64,
+    /// The op's type: `0` a variable, `1 +` an index into the stripe's interned
+    /// types; or [`NO_OP`] or [`MANY`].
+    ty: u32,
 }
 
 #[derive(Default)]
@@ -81,41 +89,28 @@ struct Stripe {
     table: HashTable<NameEntry>,
     /// Interned op types other than variables.
     types: Vec<Key>,
+    /// The ops of names registered in more than one case (`Conv` and `conv`), by
+    /// their entry's key.
+    variants: Vec<(Key, Vec<OpRec>)>,
     /// Scratch space for candidate names (reused, so probing allocates nothing).
     scratch: String,
 }
 
 impl Stripe {
-    /// The entry of `folded`, inserted (count 0, no ops) when missing. `stored` is a
-    /// shared copy of the name to use as the key when it is already lowercase.
+    /// The entry of `folded`, inserted (count 0, no op) when missing. `stored` is a
+    /// shared copy of the name (any case) to use as the key instead of a new one.
     fn entry(&mut self, folded: &str, stored: Option<&Key>) -> &mut NameEntry {
-        let h = hash_folded(folded);
-        match self.table.entry(
-            h,
-            |e| e.key.eq_ignore_ascii_case(folded),
-            |e| hash_folded(&e.key),
-        ) {
-            Entry::Occupied(o) => o.into_mut(),
-            Entry::Vacant(v) => {
-                let key = match stored {
-                    Some(k) if k.as_ref() == folded && !has_upper(k) => k.clone(),
-                    _ => Key::from(folded.to_ascii_lowercase()),
-                };
-                v.insert(NameEntry {
-                    key,
-                    count: 0,
-                    ops: SmallVec::new(),
-                })
-                .into_mut()
-            }
-        }
+        entry(&mut self.table, folded, stored)
+    }
+
+    fn find(&self, folded: &str) -> Option<&NameEntry> {
+        self.table
+            .find(hash_folded(folded), |e| e.key.eq_ignore_ascii_case(folded))
     }
 
     /// Whether `folded` is in TF's `_names_in_use`.
     fn in_use(&self, folded: &str) -> bool {
-        self.table
-            .find(hash_folded(folded), |e| e.key.eq_ignore_ascii_case(folded))
-            .is_some_and(|e| e.count > 0)
+        self.find(folded).is_some_and(|e| e.count > 0)
     }
 
     fn type_id(&mut self, op: &OpType) -> u32 {
@@ -137,6 +132,86 @@ impl Stripe {
             i => OpType::Other(self.types[i as usize - 1].clone()),
         }
     }
+}
+
+/// The entry of `folded` in `table`, inserted (count 0, no op) when missing.
+/// `stored` is a shared copy of the name (any case) to use as the key instead of a
+/// new one.
+fn entry<'t>(
+    table: &'t mut HashTable<NameEntry>,
+    folded: &str,
+    stored: Option<&Key>,
+) -> &'t mut NameEntry {
+    match table.entry(
+        hash_folded(folded),
+        |e| e.key.eq_ignore_ascii_case(folded),
+        |e| hash_folded(&e.key),
+    ) {
+        Entry::Occupied(o) => o.into_mut(),
+        Entry::Vacant(v) => {
+            let key = match stored {
+                Some(k) if k.eq_ignore_ascii_case(folded) => k.clone(),
+                _ => Key::from(folded),
+            };
+            v.insert(NameEntry {
+                key,
+                count: 0,
+                seq: 0,
+                ty: NO_OP,
+            })
+            .into_mut()
+        }
+    }
+}
+
+/// Registers op `name` (any case of `e`'s name) in entry `e` of stripe `variants`.
+/// `false` when an op of exactly that name exists.
+fn add_op(
+    e: &mut NameEntry,
+    variants: &mut Vec<(Key, Vec<OpRec>)>,
+    name: &Key,
+    seq: impl FnOnce() -> u64,
+    ty: u32,
+) -> bool {
+    match e.ty {
+        NO_OP => {
+            // The key's case only matters as the op's spelling: take the op's.
+            e.key = name.clone();
+            e.seq = seq();
+            e.ty = ty;
+        }
+        MANY => {
+            let list = variants
+                .iter_mut()
+                .find(|(k, _)| *k == e.key)
+                .map(|(_, l)| l)
+                .expect("a MANY entry has its variants");
+            if list.iter().any(|r| r.name == *name) {
+                return false;
+            }
+            list.push(OpRec {
+                name: name.clone(),
+                seq: seq(),
+                ty,
+            });
+        }
+        _ if e.key == *name => return false,
+        _ => {
+            let first = OpRec {
+                name: e.key.clone(),
+                seq: e.seq,
+                ty: e.ty,
+            };
+            let second = OpRec {
+                name: name.clone(),
+                seq: seq(),
+                ty,
+            };
+            variants.push((e.key.clone(), vec![first, second]));
+            e.ty = MANY;
+        }
+    }
+    true
 }
 
 /// A registry of op names, striped by name family.
@@ -205,8 +280,8 @@ impl OpNames {
 
     /// `unique(name, true)`, then registers an op under the resulting name — both
     /// under one stripe lock. `stored` is a shared copy of `name`, used as the op name
-    /// (and as the counter key, when lowercase) instead of a new allocation. `Err`
-    /// with the name when another op has it already (only an absolute name can).
+    /// and the registry's key instead of a new allocation. `Err` with the name when
+    /// another op has it already (only an absolute name can).
     pub(crate) fn unique_and_register(
         &self,
         name: &str,
@@ -217,8 +292,9 @@ impl OpNames {
         let mut guard = self.stripe(&folded).lock();
         let st = &mut *guard;
         let ty = st.type_id(&op);
+        let seq = || self.seq.fetch_add(1, Ordering::Relaxed);
         // The common case — the name is free — takes one probe.
-        let e = st.entry(&folded, stored);
+        let e = entry(&mut st.table, &folded, stored);
         let n = e.count;
         e.count += 1;
         if n == 0 {
@@ -226,36 +302,23 @@ impl OpNames {
                 Some(k) if k.as_ref() == name => k.clone(),
                 _ => Key::from(name),
             };
-            if e.ops.iter().any(|r| r.name == full) {
-                return Err(full);
-            }
-            let seq = self.seq.fetch_add(1, Ordering::Relaxed);
-            e.ops.push(OpRec {
-                name: full.clone(),
-                seq,
-                ty,
-            });
-            return Ok(full);
+            return if add_op(e, &mut st.variants, &full, seq, ty) {
+                Ok(full)
+            } else {
+                Err(full)
+            };
         }
         let i = next_free(st, &folded, n);
         let full = Key::from(format!("{name}_{i}"));
         let candidate = std::mem::take(&mut st.scratch);
-        let e = st.entry(&candidate, None);
+        let e = entry(&mut st.table, &candidate, Some(&full));
         e.count = e.count.max(1);
-        let taken = e.ops.iter().any(|r| r.name == full);
-        if !taken {
-            let seq = self.seq.fetch_add(1, Ordering::Relaxed);
-            e.ops.push(OpRec {
-                name: full.clone(),
-                seq,
-                ty,
-            });
-        }
+        let added = add_op(e, &mut st.variants, &full, seq, ty);
         st.scratch = candidate;
-        if taken {
-            Err(full)
-        } else {
+        if added {
             Ok(full)
+        } else {
+            Err(full)
         }
     }
 
@@ -265,24 +328,31 @@ impl OpNames {
         let mut guard = self.stripe(&folded).lock();
         let st = &mut *guard;
         let ty = st.type_id(&op);
-        let e = st.entry(&folded, Some(&name));
-        if e.ops.iter().any(|r| r.name == name) {
-            return false;
-        }
-        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
-        e.ops.push(OpRec { name, seq, ty });
-        true
+        let e = entry(&mut st.table, &folded, Some(&name));
+        add_op(
+            e,
+            &mut st.variants,
+            &name,
+            || self.seq.fetch_add(1, Ordering::Relaxed),
+            ty,
+        )
     }
 
     /// Whether an op of this exact name exists.
     pub(crate) fn contains(&self, name: &str) -> bool {
         let folded = unicode_folded(name);
         let st = self.stripe(&folded).lock();
-        st.table
-            .find(hash_folded(&folded), |e| {
-                e.key.eq_ignore_ascii_case(&folded)
-            })
-            .is_some_and(|e| e.ops.iter().any(|r| &*r.name == name))
+        match st.find(&folded) {
+            None => false,
+            Some(e) => match e.ty {
+                NO_OP => false,
+                MANY => st
+                    .variants
+                    .iter()
+                    .any(|(k, l)| *k == e.key && l.iter().any(|r| &*r.name == name)),
+                _ => &*e.key == name,
+            },
+        }
     }
 
     /// Every op, in registration order.
@@ -291,9 +361,14 @@ impl OpNames {
         for s in self.stripes.iter() {
             let s = s.lock();
             for e in s.table.iter() {
+                match e.ty {
+                    NO_OP | MANY => {}
+                    ty => all.push((e.seq, e.key.clone(), s.type_of(ty))),
+                }
+            }
+            for (_, list) in &s.variants {
                 all.extend(
-                    e.ops
-                        .iter()
+                    list.iter()
                         .map(|r| (r.seq, r.name.clone(), s.type_of(r.ty))),
                 );
             }
@@ -301,10 +376,6 @@ impl OpNames {
         all.sort_unstable_by_key(|r| r.0);
         all.into_iter().map(|(_, k, t)| (k, t)).collect()
     }
-}
-
-fn has_upper(s: &str) -> bool {
-    s.bytes().any(|b| b.is_ascii_uppercase())
 }
 
 /// The first `i >= n` with `{folded}_{i}` not in use; the candidate is left in the
@@ -333,9 +404,7 @@ fn probe(st: &mut Stripe, folded: &str, mark: bool, stored: Option<&Key>) -> Opt
         e.count += 1;
         e.count - 1
     } else {
-        st.table
-            .find(hash_folded(folded), |e| e.key.eq_ignore_ascii_case(folded))
-            .map_or(0, |e| e.count)
+        st.find(folded).map_or(0, |e| e.count)
     };
     if n == 0 {
         return None;
@@ -386,5 +455,22 @@ mod tests {
         );
         assert!(r.contains("v") && r.contains("v_1") && !r.contains("V"));
         assert!(!r.register(Key::from("v"), OpType::Variable));
+    }
+
+    #[test]
+    fn ops_in_several_cases_are_kept_apart() {
+        let r = OpNames::with_stripes(2);
+        assert!(r.register(Key::from("Conv"), OpType::Variable));
+        assert!(r.register(Key::from("conv"), OpType::Other(Key::from("Const"))));
+        assert!(r.register(Key::from("CONV"), OpType::Variable));
+        assert!(!r.register(Key::from("conv"), OpType::Variable));
+        assert!(r.contains("Conv") && r.contains("conv") && r.contains("CONV"));
+        assert!(!r.contains("cOnv"));
+        let ops: Vec<String> = r.ops().iter().map(|(k, _)| k.to_string()).collect();
+        assert_eq!(ops, ["Conv", "conv", "CONV"]);
+        assert_eq!(r.ops()[1].1.as_str(), "Const");
+        // Registering absolute names does not mark them used (TF's `name_scope("x/")`).
+        assert_eq!(r.unique("conv", true), "conv");
+        assert_eq!(r.unique("Conv", true), "Conv_1");
     }
 }
