@@ -24,7 +24,7 @@
 //! # The map
 //!
 //! Names are spread over a power-of-two number of shards, each an
-//! `RwLock<HashMap<name, Cell>>` padded to its own cache line. A cell is either the
+//! `RwLock<HashTable<(name, Cell)>>` padded to its own cache line. A cell is either the
 //! finished value itself (`Ready`) or the slot of a creation in progress
 //! (`Pending`). A hit therefore costs one shard read lock and a clone of the value:
 //! no slot mutex, no allocation. When a creation succeeds, its cell is replaced by
@@ -36,7 +36,7 @@
 use crate::error::{Error, Result};
 use crate::sync::{self, Arc, Condvar, Mutex, RwLock};
 use crossbeam_utils::CachePadded;
-use std::collections::HashMap;
+use hashbrown::hash_table::{Entry, HashTable};
 use std::fmt;
 use std::hash::BuildHasher;
 
@@ -198,7 +198,11 @@ enum Cell<V> {
 /// A lookup's result: the ready value, or a pending slot with the key as stored.
 type Found<V> = std::result::Result<V, (Arc<Slot<V>>, Key)>;
 
-type Shard<V> = CachePadded<RwLock<HashMap<Key, Cell<V>, rustc_hash::FxBuildHasher>>>;
+type Shard<V> = CachePadded<RwLock<HashTable<(Key, Cell<V>)>>>;
+
+fn hash(key: &str) -> u64 {
+    rustc_hash::FxBuildHasher.hash_one(key)
+}
 
 /// How [`SlotMap::get_or_create`] treats a missing name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -228,7 +232,7 @@ impl<V: Clone> SlotMap<V> {
         let n = n.max(1).next_power_of_two();
         SlotMap {
             shards: (0..n)
-                .map(|_| CachePadded::new(RwLock::new(HashMap::default())))
+                .map(|_| CachePadded::new(RwLock::new(HashTable::new())))
                 .collect(),
         }
     }
@@ -237,51 +241,54 @@ impl<V: Clone> SlotMap<V> {
         self.shards.len()
     }
 
-    fn shard(&self, key: &str) -> &Shard<V> {
-        // The high bits of the hash are the best mixed; a one-shard map uses none.
-        let h = rustc_hash::FxBuildHasher.hash_one(key);
+    fn shard(&self, h: u64) -> &Shard<V> {
+        // The high bits of the hash pick the shard (the table uses the low bits and
+        // the top seven); a one-shard map uses none.
         let bits = self.shards.len().trailing_zeros();
         let index = if bits == 0 {
             0
         } else {
-            (h >> (64 - bits)) as usize
+            (h.rotate_left(bits + 7) as usize) & (self.shards.len() - 1)
         };
         &self.shards[index]
     }
 
     /// Looks up `key`: the value if ready, else the slot of a creation in progress
     /// and the key as stored.
-    fn find(&self, key: &str) -> Option<Found<V>> {
-        match self.shard(key).read().get_key_value(key)? {
+    fn find(&self, key: &str, h: u64) -> Option<Found<V>> {
+        match self.shard(h).read().find(h, |(k, _)| &**k == key)? {
             (_, Cell::Ready(v)) => Some(Ok(v.clone())),
             (k, Cell::Pending(s)) => Some(Err((s.clone(), k.clone()))),
         }
     }
 
     /// As `find`, inserting a fresh pending slot when `key` is missing.
-    fn find_or_insert(&self, key: &str) -> Found<V> {
-        if let Some(found) = self.find(key) {
+    fn find_or_insert(&self, key: &str, h: u64) -> Found<V> {
+        if let Some(found) = self.find(key, h) {
             return found;
         }
-        let mut map = self.shard(key).write();
-        if let Some((k, cell)) = map.get_key_value(key) {
-            return match cell {
-                Cell::Ready(v) => Ok(v.clone()),
-                Cell::Pending(s) => Err((s.clone(), k.clone())),
-            };
+        let mut map = self.shard(h).write();
+        match map.entry(h, |(k, _)| &**k == key, |(k, _)| hash(k)) {
+            Entry::Occupied(o) => match o.get() {
+                (_, Cell::Ready(v)) => Ok(v.clone()),
+                (k, Cell::Pending(s)) => Err((s.clone(), k.clone())),
+            },
+            Entry::Vacant(v) => {
+                let stored = Key::from(key);
+                let slot = Arc::new(Slot::new());
+                v.insert((stored.clone(), Cell::Pending(slot.clone())));
+                Err((slot, stored))
+            }
         }
-        let stored = Key::from(key);
-        let slot = Arc::new(Slot::new());
-        map.insert(stored.clone(), Cell::Pending(slot.clone()));
-        Err((slot, stored))
     }
 
     /// The value under `key`, if it is fully created. Takes one shard read lock and
     /// clones the value; no slot mutex, no allocation.
     pub(crate) fn get(&self, key: &str) -> Option<V> {
-        match self.shard(key).read().get(key)? {
-            Cell::Ready(v) => Some(v.clone()),
-            Cell::Pending(_) => None,
+        let h = hash(key);
+        match self.shard(h).read().find(h, |(k, _)| &**k == key)? {
+            (_, Cell::Ready(v)) => Some(v.clone()),
+            (_, Cell::Pending(_)) => None,
         }
     }
 
@@ -301,14 +308,15 @@ impl<V: Clone> SlotMap<V> {
         mode: Mode,
         create: impl FnOnce(&Key) -> Result<V>,
     ) -> Result<Outcome<V>> {
+        let h = hash(key);
         loop {
             let (slot, stored) = match mode {
-                Mode::Lookup => match self.find(key) {
+                Mode::Lookup => match self.find(key, h) {
                     None => return Ok(Outcome::Missing),
                     Some(Ok(v)) => return Ok(Outcome::Existing(v)),
                     Some(Err(pending)) => pending,
                 },
-                Mode::Create => match self.find_or_insert(key) {
+                Mode::Create => match self.find_or_insert(key, h) {
                     Ok(v) => return Ok(Outcome::Existing(v)),
                     Err(found) => found,
                 },
@@ -323,8 +331,8 @@ impl<V: Clone> SlotMap<V> {
                         .run_claimed(
                             key,
                             || create(&stored),
-                            |v| self.publish(key, &slot, v),
-                            || self.discard(key, &slot),
+                            |v| self.publish(key, h, &slot, v),
+                            || self.discard(key, h, &slot),
                         )
                         .map(Outcome::Created);
                 }
@@ -334,9 +342,9 @@ impl<V: Clone> SlotMap<V> {
 
     /// A finished creation: the map's cell becomes the value, and the slot is marked
     /// ready for the threads waiting on it — both under the shard's write lock.
-    fn publish(&self, key: &str, slot: &Arc<Slot<V>>, value: &V) {
-        let mut map = self.shard(key).write();
-        if let Some(cell) = map.get_mut(key) {
+    fn publish(&self, key: &str, h: u64, slot: &Arc<Slot<V>>, value: &V) {
+        let mut map = self.shard(h).write();
+        if let Some((_, cell)) = map.find_mut(h, |(k, _)| &**k == key) {
             if matches!(cell, Cell::Pending(s) if Arc::ptr_eq(s, slot)) {
                 *cell = Cell::Ready(value.clone());
             }
@@ -347,11 +355,13 @@ impl<V: Clone> SlotMap<V> {
     /// Marks the claimed `slot` of a failed creation `Removed` and takes it out of
     /// the map. Both happen under the shard's write lock, so nobody can find the slot
     /// in the map afterwards; whoever still holds it sees `Removed` and starts over.
-    fn discard(&self, key: &str, slot: &Arc<Slot<V>>) {
-        let mut map = self.shard(key).write();
+    fn discard(&self, key: &str, h: u64, slot: &Arc<Slot<V>>) {
+        let mut map = self.shard(h).write();
         *slot.state.lock() = State::Removed;
-        if matches!(map.get(key), Some(Cell::Pending(s)) if Arc::ptr_eq(s, slot)) {
-            map.remove(key);
+        if let Ok(o) = map.find_entry(h, |(k, _)| &**k == key) {
+            if matches!(&o.get().1, Cell::Pending(s) if Arc::ptr_eq(s, slot)) {
+                o.remove();
+            }
         }
     }
 
@@ -366,8 +376,8 @@ impl<V: Clone> SlotMap<V> {
             .iter()
             .map(|s| {
                 s.read()
-                    .values()
-                    .filter(|c| matches!(c, Cell::Ready(_)))
+                    .iter()
+                    .filter(|(_, c)| matches!(c, Cell::Ready(_)))
                     .count()
             })
             .sum()

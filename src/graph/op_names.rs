@@ -257,12 +257,10 @@ impl OpNames {
 
     fn stripe(&self, folded: &str) -> &Mutex<Stripe> {
         let h = hash_folded(&folded[..family_len(folded)]);
+        // Bits below the top seven: a stripe's table uses the low bits and the top
+        // seven of (often) the same hash.
         let bits = self.stripes.len().trailing_zeros();
-        let i = if bits == 0 {
-            0
-        } else {
-            (h >> (64 - bits)) as usize
-        };
+        let i = (h.rotate_left(bits + 7) as usize) & (self.stripes.len() - 1);
         &self.stripes[i]
     }
 
