@@ -39,6 +39,7 @@ impl Shape {
         Shape::from_dims(Dims::from_slice(dims.as_ref()))
     }
 
+    #[inline]
     fn from_dims(dims: Dims) -> Result<Self> {
         let elements = checked_product(&dims).ok_or_else(|| Error::InvalidShape {
             message: format!(
@@ -300,20 +301,28 @@ impl<const N: usize> IntoShape for [usize; N] {
         Shape::new(self).map(Ok)
     }
 }
+#[inline]
 fn signed_dims<T: Copy + Into<i128> + std::fmt::Debug>(dims: &[T]) -> Result<Shape> {
-    let mut out = Dims::with_capacity(dims.len());
+    let mut out = Dims::new();
     for &d in dims {
         let v: i128 = d.into();
-        if v < 0 {
-            return Err(Error::InvalidShape {
-                message: format!("Dimension {v} must be >= 0 (shape {dims:?})"),
-            });
+        match usize::try_from(v) {
+            Ok(u) => out.push(u),
+            Err(_) => return Err(bad_dim(v, dims)),
         }
-        out.push(usize::try_from(v).map_err(|_| Error::InvalidShape {
-            message: format!("Dimension {v} does not fit in usize"),
-        })?);
     }
     Shape::from_dims(out)
+}
+
+#[cold]
+fn bad_dim(v: i128, dims: &[impl std::fmt::Debug]) -> Error {
+    Error::InvalidShape {
+        message: if v < 0 {
+            format!("Dimension {v} must be >= 0 (shape {dims:?})")
+        } else {
+            format!("Dimension {v} does not fit in usize")
+        },
+    }
 }
 
 macro_rules! int_shapes {

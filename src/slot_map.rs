@@ -366,6 +366,7 @@ impl<V: Clone> SlotMap<V> {
     }
 
     /// Number of cells, including creations in progress (for leak checks).
+    #[cfg(any(loom, feature = "test-hooks"))]
     pub(crate) fn cell_count(&self) -> usize {
         self.shards.iter().map(|s| s.read().len()).sum()
     }

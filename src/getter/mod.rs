@@ -41,6 +41,7 @@ use std::fmt;
 ///     assert!(err.to_string().contains("Did you mean to set reuse=True"));
 /// });
 /// ```
+#[inline]
 pub fn get_variable(name: &str) -> GetVariable<'_> {
     GetVariable::new(name, false)
 }
@@ -58,8 +59,9 @@ pub struct GetVariable<'a> {
     name: &'a str,
     /// The requested shape.
     shape: Option<ShapeArg>,
-    /// The call's own defaults (its custom getter replaces the scope's).
-    defaults: ScopeDefaults,
+    /// The call's own defaults (its custom getter replaces the scope's); boxed, and
+    /// only when the call sets one, to keep the builder small.
+    defaults: Option<Box<ScopeDefaults>>,
     trainable: Option<bool>,
     collections: Option<Vec<String>>,
     validate_shape: bool,
@@ -71,18 +73,22 @@ impl fmt::Debug for GetVariable<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("GetVariable")
             .field("name", &self.name)
-            .field("dtype", &self.defaults.dtype)
-            .field("initializer", &self.defaults.initializer)
+            .field("dtype", &self.defaults.as_ref().and_then(|d| d.dtype))
+            .field(
+                "initializer",
+                &self.defaults.as_ref().and_then(|d| d.initializer.as_ref()),
+            )
             .finish_non_exhaustive()
     }
 }
 
 impl<'a> GetVariable<'a> {
+    #[inline]
     fn new(name: &'a str, local: bool) -> Self {
         GetVariable {
             name,
             shape: None,
-            defaults: ScopeDefaults::default(),
+            defaults: None,
             trainable: None,
             collections: None,
             validate_shape: true,
@@ -92,6 +98,7 @@ impl<'a> GetVariable<'a> {
     }
 
     /// The shape (required to create, unless the initializer is a value).
+    #[inline]
     pub fn shape(mut self, shape: impl IntoShape) -> Self {
         self.shape = Some(match shape.into_shape_or_partial() {
             Ok(Ok(known)) => ShapeArg::Known(known),
@@ -118,9 +125,14 @@ impl<'a> GetVariable<'a> {
     }
     /// A custom getter for this call only (replaces the scope's).
     pub fn custom_getter(mut self, g: CustomGetter) -> Self {
-        self.defaults.custom_getters = vec![g];
+        self.defaults_mut().custom_getters = vec![g];
         self
     }
+
+    fn defaults_mut(&mut self) -> &mut ScopeDefaults {
+        self.defaults.get_or_insert_with(Default::default)
+    }
+
     /// Uses `graph` instead of the thread's default graph.
     pub fn graph(mut self, g: &Graph) -> Self {
         self.graph = Some(g.clone());
@@ -134,6 +146,7 @@ impl<'a> GetVariable<'a> {
     /// # Errors
     /// Any error of [`build_any`](GetVariable::build_any), and
     /// [`Error::TypeMismatch`] if the result is partitioned.
+    #[inline]
     pub fn build(self) -> Result<Variable> {
         self.build_any()?.into_single()
     }
@@ -168,11 +181,12 @@ impl<'a> GetVariable<'a> {
     /// only the scope's and the store shard's read locks. `None` sends the call down
     /// the full path, which also produces every error.
     fn hit(&self) -> Option<Variable> {
-        let d = &self.defaults;
-        if d.partitioner.is_some()
-            || !d.custom_getters.is_empty()
-            || matches!(d.initializer, Some(Init::Value(_)))
-        {
+        let d = self.defaults.as_deref();
+        if d.is_some_and(|d| {
+            d.partitioner.is_some()
+                || !d.custom_getters.is_empty()
+                || matches!(d.initializer, Some(Init::Value(_)))
+        }) {
             return None;
         }
         if matches!(self.shape, Some(ShapeArg::Invalid(_))) {
@@ -196,7 +210,7 @@ impl<'a> GetVariable<'a> {
                 let Some(Entry::Single(v)) = graph.inner.store.get_entry(key) else {
                     return None;
                 };
-                let dtype = d.dtype.unwrap_or(hot.dtype);
+                let dtype = d.and_then(|d| d.dtype).unwrap_or(hot.dtype);
                 let shape_ok = match &self.shape {
                     None => true,
                     Some(ShapeArg::Known(known)) => known == v.shape(),
@@ -222,7 +236,7 @@ impl<'a> GetVariable<'a> {
             Some(ShapeArg::Partial(partial)) => Some(partial),
             Some(ShapeArg::Invalid(e)) => return Err(*e),
         };
-        let call = self.defaults;
+        let call = self.defaults.map(|d| *d).unwrap_or_default();
         if let (Some(dtype), Some(Init::Value(t))) = (call.dtype, &call.initializer) {
             if t.dtype() != dtype {
                 return Err(Error::InitializerDTypeMismatch {

@@ -125,7 +125,10 @@ impl Graph {
     }
 
     /// A new graph with a fixed seed and a given number of store shards (rounded up
-    /// to a power of two). Mostly for tests and benchmarks.
+    /// to a power of two): a hook for this crate's own tests and loom models (feature
+    /// `test-hooks`), not part of the API.
+    #[cfg(any(loom, feature = "test-hooks"))]
+    #[doc(hidden)]
     pub fn with_seed_and_shards(seed: u64, shards: usize) -> Graph {
         Graph::build_with(seed, true, VariableStore::with_shards(shards))
     }

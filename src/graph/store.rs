@@ -109,7 +109,10 @@ impl VariableStore {
         self.len() == 0
     }
 
-    /// Number of slots, including ones being created (for leak checks).
+    /// Number of slots, including ones being created: a leak-check hook for this
+    /// crate's own tests and loom models (feature `test-hooks`), not part of the API.
+    #[cfg(any(loom, feature = "test-hooks"))]
+    #[doc(hidden)]
     pub fn slot_count(&self) -> usize {
         self.map.cell_count()
     }

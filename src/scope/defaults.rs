@@ -67,28 +67,28 @@ impl ScopeDefaults {
     }
 }
 
-/// The setters shared by the builders that hold a [`ScopeDefaults`] in a field
-/// named `defaults` (`variable_scope(…)` and `get_variable(…)`).
+/// The setters shared by the builders that hold a [`ScopeDefaults`] behind a
+/// `defaults_mut()` method (`variable_scope(…)` and `get_variable(…)`).
 macro_rules! defaults_setters {
     ($what:literal) => {
         #[doc = concat!("The initializer ", $what, ".")]
         pub fn initializer(mut self, init: $crate::init::Init) -> Self {
-            self.defaults.initializer = Some(init);
+            self.defaults_mut().initializer = Some(init);
             self
         }
         #[doc = concat!("The regularizer ", $what, " ([`Regularizer::none`](crate::Regularizer::none) disables an inherited one).")]
         pub fn regularizer(mut self, r: $crate::variable::Regularizer) -> Self {
-            self.defaults.regularizer = Some(r);
+            self.defaults_mut().regularizer = Some(r);
             self
         }
         #[doc = concat!("The caching device ", $what, " (`\"\"` disables an inherited one).")]
         pub fn caching_device(mut self, d: &str) -> Self {
-            self.defaults.caching_device = Some(d.to_string());
+            self.defaults_mut().caching_device = Some(d.to_string());
             self
         }
         #[doc = concat!("The partitioner ", $what, ".")]
         pub fn partitioner(mut self, p: impl $crate::partition::Partitioner + 'static) -> Self {
-            self.defaults.partitioner = Some(std::sync::Arc::new(p));
+            self.defaults_mut().partitioner = Some(std::sync::Arc::new(p));
             self
         }
         #[doc = concat!("The partitioner ", $what, ", shared.")]
@@ -96,22 +96,22 @@ macro_rules! defaults_setters {
             mut self,
             p: std::sync::Arc<dyn $crate::partition::Partitioner>,
         ) -> Self {
-            self.defaults.partitioner = Some(p);
+            self.defaults_mut().partitioner = Some(p);
             self
         }
         #[doc = concat!("The dtype ", $what, " (`float32` unless set).")]
         pub fn dtype(mut self, d: $crate::dtype::DType) -> Self {
-            self.defaults.dtype = Some(d);
+            self.defaults_mut().dtype = Some(d);
             self
         }
         #[doc = concat!("The `use_resource` flag ", $what, " (recorded on variables).")]
         pub fn use_resource(mut self, u: bool) -> Self {
-            self.defaults.use_resource = Some(u);
+            self.defaults_mut().use_resource = Some(u);
             self
         }
         #[doc = concat!("The constraint ", $what, " (a scope's is not inherited by sub-scopes).")]
         pub fn constraint(mut self, c: $crate::variable::Constraint) -> Self {
-            self.defaults.constraint = Some(c);
+            self.defaults_mut().constraint = Some(c);
             self
         }
     };

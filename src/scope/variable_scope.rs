@@ -148,6 +148,10 @@ impl VariableScopeBuilder {
         self
     }
 
+    fn defaults_mut(&mut self) -> &mut ScopeDefaults {
+        &mut self.defaults
+    }
+
     defaults_setters!("for variables created in the scope and its sub-scopes");
 
     /// Whether to open a name scope too (default `true`).
