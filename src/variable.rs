@@ -39,7 +39,8 @@ pub(crate) struct Plan {
 }
 
 pub(crate) enum ValueState {
-    Pending(Plan),
+    /// Boxed: a pending value costs a pointer, and a ready one its tensor.
+    Pending(Box<Plan>),
     Ready(Tensor),
 }
 

@@ -166,7 +166,7 @@ pub(crate) fn prepare_single(
             ValueState::Ready(t)
         }
         Init::Value(t) if part.is_none() => ValueState::Ready(t.clone()),
-        _ => ValueState::Pending(Plan { init, seeds }),
+        _ => ValueState::Pending(Box::new(Plan { init, seeds })),
     };
     let save_slice = part.map(|p| SaveSliceInfo {
         full_name: p.full_name.to_string(),

@@ -66,10 +66,40 @@ impl Membership {
     }
 }
 
+/// A variable's appearance in collections: 24 bytes.
+struct VarRecord {
+    seq: u64,
+    var: Variable,
+    of: Membership,
+}
+
+/// Any other item's.
 struct Record {
     seq: u64,
     item: CollectionItem,
     of: Membership,
+}
+
+/// One thread's appends.
+#[derive(Default)]
+struct Stripe {
+    vars: Vec<VarRecord>,
+    others: Vec<Record>,
+}
+
+impl Stripe {
+    fn push(&mut self, seq: u64, item: CollectionItem, of: Membership) {
+        match item {
+            CollectionItem::Variable(var) => self.vars.push(VarRecord { seq, var, of }),
+            item => self.others.push(Record { seq, item, of }),
+        }
+    }
+}
+
+/// An item as a collection read sees it.
+enum ItemRef<'a> {
+    Variable(&'a Variable),
+    Other(&'a CollectionItem),
 }
 
 /// What to look up: a built-in bit or an interned key.
@@ -82,7 +112,7 @@ enum Query {
 /// The collections of one graph.
 pub(crate) struct Collections {
     seq: AtomicU64,
-    stripes: Box<[CachePadded<Mutex<Vec<Record>>>]>,
+    stripes: Box<[CachePadded<Mutex<Stripe>>]>,
     /// Interned keys of non-built-in collections (ids start at 1).
     interned: RwLock<HashMap<std::sync::Arc<str>, u32>>,
 }
@@ -102,7 +132,7 @@ impl Collections {
         }
     }
 
-    fn my_stripe(&self) -> &Mutex<Vec<Record>> {
+    fn my_stripe(&self) -> &Mutex<Stripe> {
         let i = STRIPE.with(|s| *s) & (self.stripes.len() - 1);
         &self.stripes[i]
     }
@@ -154,13 +184,9 @@ impl Collections {
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
         let mut stripe = self.my_stripe().lock();
         for &id in extra {
-            stripe.push(Record {
-                seq,
-                item: item.clone(),
-                of: Membership { mask: 0, other: id },
-            });
+            stripe.push(seq, item.clone(), Membership { mask: 0, other: id });
         }
-        stripe.push(Record { seq, item, of });
+        stripe.push(seq, item, of);
     }
 
     /// Appends `item` to the collection `key`.
@@ -169,18 +195,22 @@ impl Collections {
         self.push(item, of, &extra);
     }
 
-    fn collect<T>(&self, q: Query, mut f: impl FnMut(&CollectionItem) -> Option<T>) -> Vec<T> {
+    fn collect<T>(&self, q: Query, mut f: impl FnMut(ItemRef<'_>) -> Option<T>) -> Vec<T> {
+        let hit = |of: &Membership| match q {
+            Query::Bit(b) => of.mask & b != 0,
+            Query::Other(id) => of.other == id,
+        };
         let mut found: Vec<(u64, T)> = Vec::new();
         for stripe in self.stripes.iter() {
-            for r in stripe.lock().iter() {
-                let hit = match q {
-                    Query::Bit(b) => r.of.mask & b != 0,
-                    Query::Other(id) => r.of.other == id,
-                };
-                if hit {
-                    if let Some(t) = f(&r.item) {
-                        found.push((r.seq, t));
-                    }
+            let stripe = stripe.lock();
+            for r in stripe.vars.iter().filter(|r| hit(&r.of)) {
+                if let Some(t) = f(ItemRef::Variable(&r.var)) {
+                    found.push((r.seq, t));
+                }
+            }
+            for r in stripe.others.iter().filter(|r| hit(&r.of)) {
+                if let Some(t) = f(ItemRef::Other(&r.item)) {
+                    found.push((r.seq, t));
                 }
             }
         }
@@ -192,7 +222,12 @@ impl Collections {
     /// The items of collection `key`, in insertion order.
     pub(crate) fn items(&self, key: &str) -> Vec<CollectionItem> {
         match self.query(key) {
-            Some(q) => self.collect(q, |i| Some(i.clone())),
+            Some(q) => self.collect(q, |i| {
+                Some(match i {
+                    ItemRef::Variable(v) => CollectionItem::Variable(v.clone()),
+                    ItemRef::Other(item) => item.clone(),
+                })
+            }),
             None => Vec::new(),
         }
     }
@@ -201,9 +236,7 @@ impl Collections {
     pub(crate) fn variables(&self, key: &str, prefix: &str) -> Vec<Variable> {
         match self.query(key) {
             Some(q) => self.collect(q, |i| match i {
-                CollectionItem::Variable(v) if name_starts_with(v.op_name(), prefix) => {
-                    Some(v.clone())
-                }
+                ItemRef::Variable(v) if name_starts_with(v.op_name(), prefix) => Some(v.clone()),
                 _ => None,
             }),
             None => Vec::new(),
@@ -213,8 +246,8 @@ impl Collections {
     /// Every variable of the graph, in creation order.
     pub(crate) fn all_variables(&self) -> Vec<Variable> {
         self.collect(Query::Bit(ALL), |i| match i {
-            CollectionItem::Variable(v) => Some(v.clone()),
-            CollectionItem::Loss(_) => None,
+            ItemRef::Variable(v) => Some(v.clone()),
+            ItemRef::Other(_) => None,
         })
     }
 
