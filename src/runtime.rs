@@ -234,7 +234,7 @@ impl Runtime {
             let run = std::panic::AssertUnwindSafe(|| {
                 graph.as_default(|| {
                     graph.with_fresh_thread_state(|| match &scope {
-                        Some(s) => variable_scope(s).enter(|_| job())?,
+                        Some(s) => variable_scope(s).enter(|_| job()),
                         None => job(),
                     })
                 })
