@@ -65,9 +65,9 @@ impl From<VariableScope> for ScopeTarget {
 /// ```
 /// use varscope::{get_variable, variable_scope, Graph, Reuse};
 /// Graph::with_seed(0).as_default(|| {
-///     let a = variable_scope("foo").enter(|_| get_variable("v").shape([1]).build()).unwrap().unwrap();
+///     let a = variable_scope("foo").enter(|_| get_variable("v").shape([1]).build()).unwrap();
 ///     let b = variable_scope("foo").reuse(Reuse::Yes)
-///         .enter(|_| get_variable("v").shape([1]).build()).unwrap().unwrap();
+///         .enter(|_| get_variable("v").shape([1]).build()).unwrap();
 ///     assert_eq!(a, b);
 ///     assert_eq!(a.name(), "foo/v:0");
 /// });
