@@ -111,7 +111,7 @@ impl Store for Varscope {
     fn on_thread<R>(&self, f: impl FnOnce() -> R) -> R {
         variable_scope(&self.scope)
             .graph(&self.graph)
-            .enter(|_| f())
+            .enter(|_| Ok::<_, varscope::Error>(f()))
             .unwrap()
     }
 }

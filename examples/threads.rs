@@ -15,16 +15,18 @@ const VOCAB: usize = 4096;
 const DIM: usize = 256;
 
 fn tower(i: usize, model: &VariableScope) -> Result<Vec<Variable>> {
-    variable_scope(model).try_enter(|_| {
+    variable_scope(model).enter(|_| {
         let mut vars = Vec::new();
-        variable_scope("shared").reuse(Reuse::Auto).try_enter(|_| {
-            vars.push(get_variable("embedding").shape([VOCAB, DIM]).build()?);
-            for name in ["query", "key", "value", "output"] {
-                vars.push(get_variable(name).shape([DIM, DIM]).build()?);
-            }
-            Ok(())
-        })?;
-        variable_scope(format!("tower_{i}")).try_enter(|_| {
+        variable_scope("shared")
+            .reuse(Reuse::Auto)
+            .enter(|_| -> Result<()> {
+                vars.push(get_variable("embedding").shape([VOCAB, DIM]).build()?);
+                for name in ["query", "key", "value", "output"] {
+                    vars.push(get_variable(name).shape([DIM, DIM]).build()?);
+                }
+                Ok(())
+            })?;
+        variable_scope(format!("tower_{i}")).enter(|_| -> Result<()> {
             vars.push(get_variable("head").shape([DIM, 16]).build()?);
             vars.push(
                 get_variable("bias")

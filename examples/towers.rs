@@ -69,7 +69,7 @@ pub fn build_towers(workers: usize, towers: usize) -> Result<Towers> {
             .build()?;
             Ok((scope.clone(), block))
         })
-    })??;
+    })?;
 
     let rt = Runtime::new(workers)?;
     let handles: Vec<JobHandle<Tower>> = (0..towers)
@@ -106,7 +106,7 @@ fn build_tower(index: usize, graph: &Graph, block: &Block) -> Result<Tower> {
                         .partitioner(FixedSizePartitioner::new(2, 0))
                         .build_partitioned()?;
                     Ok((embedding, softmax))
-                })??;
+                })?;
         ops.push(graph.create_op("MatMul", Some("logits"))?);
         let mut variables = vec![w, b, embedding];
         variables.extend(softmax.shards().iter().cloned());
@@ -116,7 +116,7 @@ fn build_tower(index: usize, graph: &Graph, block: &Block) -> Result<Tower> {
             ops,
             variables,
         })
-    })?
+    })
 }
 
 fn main() -> Result<()> {

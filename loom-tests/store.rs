@@ -46,7 +46,6 @@ fn get(g: &Graph, reuse: Reuse, name: &str, init: Init) -> Result<Variable> {
         .auxiliary_name_scope(false)
         .graph(g)
         .enter(|_| get_variable(name).shape([2usize]).initializer(init).build())
-        .and_then(|r| r)
 }
 
 fn values(v: &Variable) -> Vec<f64> {

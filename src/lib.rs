@@ -38,9 +38,9 @@ pub use init::{Init, InitContext, Seeds};
 pub use partition::{FixedSizePartitioner, Partitioner};
 pub use runtime::{JobHandle, Runtime};
 pub use scope::{
-    get_variable_scope, name_scope, name_scope_guard, try_name_scope, variable_scope,
-    variable_scope_default, CustomGetter, GetterArgs, NameScopeGuard, NextGetter, Reuse,
-    ScopeTarget, VariableScope, VariableScopeBuilder, VariableScopeGuard,
+    get_variable_scope, name_scope, name_scope_guard, variable_scope, variable_scope_default,
+    CustomGetter, GetterArgs, NameScopeGuard, NextGetter, Reuse, ScopeOutput, ScopeTarget,
+    VariableScope, VariableScopeBuilder, VariableScopeGuard,
 };
 pub use shape::{IntoShape, PartialShape, Shape};
 pub use template::{make_template, Template, TemplateBuilder};

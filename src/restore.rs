@@ -83,7 +83,7 @@ pub struct RestoreReport {
 ///
 /// let g = Graph::with_seed(1);
 /// let b = g
-///     .as_default(|| variable_scope("net").try_enter(|_| get_variable("b").shape([3]).build()))
+///     .as_default(|| variable_scope("net").enter(|_| get_variable("b").shape([3]).build()))
 ///     .unwrap();
 /// let report = restore_file(&g, &path).unwrap();
 /// assert_eq!(report.bytes, 12);

@@ -36,8 +36,8 @@
 //!
 //! ```text
 //! graph.as_default(|| graph.with_fresh_thread_state(|| match scope {
-//!     Some(s) => variable_scope(s).enter(|_| job())?,   // re-enter the captured scope
-//!     None => job(),                                    // start at the root scope
+//!     Some(s) => variable_scope(s).enter(|_| job()),   // re-enter the captured scope
+//!     None => job(),                                   // start at the root scope
 //! }))
 //! ```
 //!
@@ -210,7 +210,7 @@ impl Runtime {
     /// let graph = Graph::with_seed(1);
     /// let rt = Runtime::new(1).unwrap();
     /// let missing = rt.submit(&graph, None, || {
-    ///     variable_scope("s").reuse(Reuse::Yes).enter(|_| get_variable("nope").build())?
+    ///     variable_scope("s").reuse(Reuse::Yes).enter(|_| get_variable("nope").build())
     /// });
     /// assert!(matches!(missing.join(), Err(Error::NotFound { .. })));
     ///
@@ -234,7 +234,7 @@ impl Runtime {
             let run = std::panic::AssertUnwindSafe(|| {
                 graph.as_default(|| {
                     graph.with_fresh_thread_state(|| match &scope {
-                        Some(s) => variable_scope(s).enter(|_| job())?,
+                        Some(s) => variable_scope(s).enter(|_| job()),
                         None => job(),
                     })
                 })

@@ -265,7 +265,7 @@ impl<R> Template<R> {
             Some(s) => {
                 let out = variable_scope(&s)
                     .graph(&inner.graph)
-                    .enter(|_| (inner.func)())??;
+                    .enter(|_| (inner.func)())?;
                 Ok((s, out))
             }
             None => {
@@ -310,6 +310,6 @@ impl<R> Template<R> {
                 names: new,
             });
         }
-        out
+        Ok(out)
     }
 }

@@ -39,7 +39,6 @@ fn single(g: &Graph, name: &str, dims: [usize; 2], base: f32) -> Variable {
             })
             .unwrap()
     })
-    .unwrap()
 }
 
 fn partitioned(
@@ -60,7 +59,6 @@ fn partitioned(
             })
             .unwrap()
     })
-    .unwrap()
 }
 
 fn values(v: &Variable) -> Vec<f64> {

@@ -78,7 +78,6 @@ fn get_in(g: &Graph, reuse: Reuse, i: usize, len: usize, init: Init) -> Result<V
                 .initializer(init)
                 .build()
         })
-        .and_then(|r| r)
 }
 
 #[test]

@@ -35,7 +35,7 @@ fn variable_scoped_function() -> Result<Variable> {
 }
 
 fn internally_variable_scoped_function(scope_name: &str) -> Result<Variable> {
-    variable_scope(scope_name).enter(|_| variable_scoped_function())?
+    variable_scope(scope_name).enter(|_| variable_scoped_function())
 }
 
 fn function_with_create(trainable: bool) -> Result<Variable> {
@@ -256,7 +256,7 @@ fn test_internal_variable_reuse() {
             let v1 = v1?;
             let v2 = variable_scope(&vs)
                 .reuse(Reuse::Yes)
-                .enter(|_| get_variable("x").build())??;
+                .enter(|_| get_variable("x").build())?;
             assert_eq!(v1, v2);
             Ok(v1)
         };

@@ -37,7 +37,7 @@ const SHAPE: [usize; 2] = [13, 6];
 fn build(graph: &Graph, name: &str, init: &Init) -> Variable {
     graph
         .as_default(|| {
-            variable_scope("m").try_enter(|_| {
+            variable_scope("m").enter(|_| {
                 get_variable(name)
                     .shape(SHAPE)
                     .initializer(init.clone())
@@ -69,7 +69,7 @@ fn creation_order_and_threads_do_not_change_values() {
                     for n in names.iter().rev().skip(t).step_by(3) {
                         variable_scope("m")
                             .reuse(Reuse::Auto)
-                            .try_enter(|_| get_variable(n).shape(SHAPE).build())
+                            .enter(|_| get_variable(n).shape(SHAPE).build())
                             .unwrap();
                     }
                 });
@@ -119,7 +119,7 @@ fn shards_equal_slices_of_the_unpartitioned_variable() {
                     .as_default(|| {
                         variable_scope("m")
                             .partitioner(FixedSizePartitioner::new(shards, axis))
-                            .try_enter(|_| {
+                            .enter(|_| {
                                 get_variable("w")
                                     .shape(SHAPE)
                                     .initializer(init.clone())

@@ -33,11 +33,11 @@ use std::fmt;
 /// Graph::with_seed(7).as_default(|| {
 ///     let w = variable_scope("layer").enter(|_| {
 ///         get_variable("w").shape([3, 4]).initializer(Init::zeros()).build()
-///     }).unwrap().unwrap();
+///     }).unwrap();
 ///     assert_eq!(w.name(), "layer/w:0");
 ///     // The same name again without reuse is an error, with TF's hint:
 ///     let err = variable_scope("layer").enter(|_| get_variable("w").shape([3, 4]).build())
-///         .unwrap().unwrap_err();
+///         .unwrap_err();
 ///     assert!(err.to_string().contains("Did you mean to set reuse=True"));
 /// });
 /// ```

@@ -163,7 +163,7 @@ impl Driver<'_> {
                 b.enter(|scope| -> Result<()> {
                     self.submit_content(s, scope);
                     self.walk(&s.scopes, false)
-                })??;
+                })?;
             }
         }
         Ok(())
@@ -242,7 +242,7 @@ fn dense_vars(
             new_var("bias", vec![units], Some(bi), dtype).build_any()?;
         }
         Ok(())
-    })?
+    })
 }
 
 fn build_module(m: &ModuleSpec, fallback: Option<&Init>) -> Result<()> {
@@ -292,7 +292,7 @@ fn build_module(m: &ModuleSpec, fallback: Option<&Init>) -> Result<()> {
                     new_var("bias", vec![filters.0], Some(bi), dtype).build_any()?;
                 }
                 Ok(())
-            })?
+            })
         }
         ModuleSpec::Embedding {
             vocab,
@@ -314,7 +314,7 @@ fn build_module(m: &ModuleSpec, fallback: Option<&Init>) -> Result<()> {
                 }
                 g.build_any()?;
                 Ok(())
-            })?
+            })
         }
         ModuleSpec::LayerNorm { dim, dtype, .. } => {
             let dtype = dtype.map(|d| d.0);
@@ -322,7 +322,7 @@ fn build_module(m: &ModuleSpec, fallback: Option<&Init>) -> Result<()> {
                 new_var("gamma", vec![dim.0], Some(Init::ones()), dtype).build_any()?;
                 new_var("beta", vec![dim.0], Some(Init::zeros()), dtype).build_any()?;
                 Ok(())
-            })?
+            })
         }
         ModuleSpec::Attention {
             dim,
@@ -338,7 +338,7 @@ fn build_module(m: &ModuleSpec, fallback: Option<&Init>) -> Result<()> {
                     dense_vars(proj, dim.0, dim.0, *bias, init.clone(), None, dtype)?;
                 }
                 Ok(())
-            })?
+            })
         }
         ModuleSpec::Mlp {
             dim,
@@ -353,7 +353,7 @@ fn build_module(m: &ModuleSpec, fallback: Option<&Init>) -> Result<()> {
             variable_scope(name).enter(|_| -> Result<()> {
                 dense_vars("fc1", dim.0, hidden.0, *bias, init.clone(), None, dtype)?;
                 dense_vars("fc2", hidden.0, dim.0, *bias, init, None, dtype)
-            })?
+            })
         }
         ModuleSpec::Variable {
             shape,

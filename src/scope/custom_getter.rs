@@ -80,7 +80,7 @@ type GetterFn = dyn Fn(&NextGetter<'_>, GetterArgs) -> Result<AnyVariable> + Sen
 ///         variable_scope("b").custom_getter(suffix("_B")).enter(|_| {
 ///             get_variable("v").shape([1]).build()
 ///         })
-///     }).unwrap().unwrap().unwrap();
+///     }).unwrap();
 ///     assert_eq!(v.name(), "a/b/v_B_A:0");
 /// });
 /// ```

@@ -8,20 +8,23 @@
 //! * [`thread_state`] — the per-(graph, thread) state, the frames entering a scope
 //!   pushes on it, and its thread-local;
 //! * [`frames`] — how guards pop their frames;
-//! * [`name_scope`] and [`variable_scope`] — entering the two kinds of scope.
+//! * [`name_scope`] and [`variable_scope`] — entering the two kinds of scope, and
+//!   [`output`], what their closures return.
 
 pub(crate) mod custom_getter;
 pub(crate) mod defaults;
 pub(crate) mod frames;
 pub(crate) mod name_scope;
 pub(crate) mod object;
+pub(crate) mod output;
 pub(crate) mod reuse;
 pub(crate) mod thread_state;
 pub(crate) mod variable_scope;
 
 pub use custom_getter::{CustomGetter, GetterArgs, NextGetter};
-pub use name_scope::{name_scope, name_scope_guard, try_name_scope, NameScopeGuard};
+pub use name_scope::{name_scope, name_scope_guard, NameScopeGuard};
 pub use object::VariableScope;
+pub use output::ScopeOutput;
 pub use reuse::Reuse;
 pub use variable_scope::{
     get_variable_scope, variable_scope, variable_scope_default, ScopeTarget, VariableScopeBuilder,

@@ -4,6 +4,7 @@ use crate::error::Result;
 use crate::graph::Graph;
 use crate::names;
 use crate::scope::frames::{push_frame, FrameSet};
+use crate::scope::output::ScopeOutput;
 use crate::scope::thread_state::with_state;
 use crate::scope::thread_state::{Frame, FrameKind};
 use crate::sync;
@@ -55,7 +56,8 @@ pub(crate) fn reenter_current_name_scope(graph: &Graph) -> (String, u64) {
 }
 
 /// Runs `f` inside name scope `name` of the current graph, passing the string the
-/// scope yields (`"outer/inner/"`, or `""` at root).
+/// scope yields (`"outer/inner/"`, or `""` at root). Returns what `f` returns,
+/// flattened when it is a `Result` (see [`ScopeOutput`]).
 ///
 /// `name` is relative and uniquified (`"s"` → `s/`, then `s_1/`), absolute when it
 /// ends in `/` (re-entered verbatim), or `""` for the root.
@@ -71,19 +73,14 @@ pub(crate) fn reenter_current_name_scope(graph: &Graph) -> (String, u64) {
 ///     assert_eq!(name_scope("s/", |ns| ns.to_string()).unwrap(), "s/");
 /// });
 /// ```
-pub fn name_scope<R>(name: &str, f: impl FnOnce(&str) -> R) -> Result<R> {
+pub fn name_scope<R: ScopeOutput>(
+    name: &str,
+    f: impl FnOnce(&str) -> R,
+) -> std::result::Result<R::Value, R::Error> {
     let g = name_scope_guard(name)?;
     let out = f(g.name());
     g.close()?;
-    Ok(out)
-}
-
-/// As [`name_scope`], with the closure's error flattened into the result.
-///
-/// # Errors
-/// [`Error::InvalidName`](crate::Error::InvalidName) when `name` is not a valid scope name, or the closure's error.
-pub fn try_name_scope<R>(name: &str, f: impl FnOnce(&str) -> Result<R>) -> Result<R> {
-    name_scope(name, f)?
+    out.into_result()
 }
 
 /// Enters name scope `name` until the guard is dropped (see [`name_scope`]).

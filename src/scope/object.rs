@@ -41,7 +41,7 @@ pub(crate) struct ScopeFields {
 ///             variable_scope(&scope).enter(|_| get_variable("v").shape([1]).build())
 ///         })
 ///     });
-///     let v = h.join().unwrap().unwrap().unwrap();
+///     let v = h.join().unwrap().unwrap();
 ///     assert_eq!(v.name(), "main/v:0");
 /// });
 /// ```

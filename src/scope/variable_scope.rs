@@ -10,6 +10,7 @@ use crate::scope::defaults::{defaults_setters, Reuse, ScopeDefaults};
 use crate::scope::frames::FrameSet;
 use crate::scope::name_scope::{enter_name_scope, reenter_current_name_scope};
 use crate::scope::object::{ScopeFields, VariableScope};
+use crate::scope::output::ScopeOutput;
 use crate::scope::thread_state::{with_state, CountsOnExit, Frame, FrameKind};
 use crate::slot_map::Key;
 use crate::sync;
@@ -64,9 +65,9 @@ impl From<VariableScope> for ScopeTarget {
 /// ```
 /// use varscope::{get_variable, variable_scope, Graph, Reuse};
 /// Graph::with_seed(0).as_default(|| {
-///     let a = variable_scope("foo").enter(|_| get_variable("v").shape([1]).build()).unwrap().unwrap();
+///     let a = variable_scope("foo").enter(|_| get_variable("v").shape([1]).build()).unwrap();
 ///     let b = variable_scope("foo").reuse(Reuse::Yes)
-///         .enter(|_| get_variable("v").shape([1]).build()).unwrap().unwrap();
+///         .enter(|_| get_variable("v").shape([1]).build()).unwrap();
 ///     assert_eq!(a, b);
 ///     assert_eq!(a.name(), "foo/v:0");
 /// });
@@ -166,35 +167,31 @@ impl VariableScopeBuilder {
         self
     }
 
-    /// Enters the scope, runs `f` with it, and leaves it.
+    /// Enters the scope, runs `f` with it, and leaves it. Returns what `f` returns,
+    /// flattened when it is a `Result` (see [`ScopeOutput`]).
     ///
     /// # Errors
     /// [`Error::InvalidName`] for an invalid name, [`Error::InvalidReuse`] for a reuse
     /// mode with a default name, [`Error::InvalidArgument`] when neither a name nor a
-    /// default name is given. The closure's own result is returned inside `Ok`.
-    pub fn enter<R>(self, f: impl FnOnce(&VariableScope) -> R) -> Result<R> {
-        let guard = self.guard()?;
-        let out = f(guard.scope());
-        guard.close()?;
-        Ok(out)
-    }
-
-    /// Enters the scope, runs the fallible `f` with it, and leaves it: as
-    /// [`enter`](VariableScopeBuilder::enter), with the closure's error flattened into
-    /// the result.
-    ///
-    /// # Errors
-    /// The errors of [`enter`](VariableScopeBuilder::enter), or the closure's error.
+    /// default name is given, [`Error::ImproperNesting`] when `f` left an inner scope
+    /// open — each converted into the closure's error type — or the closure's own
+    /// error.
     ///
     /// ```
     /// use varscope::{get_variable, variable_scope, Graph};
     /// let v = Graph::new().as_default(|| {
-    ///     variable_scope("a").try_enter(|_| get_variable("v").shape([2]).build())
+    ///     variable_scope("a").enter(|_| get_variable("v").shape([2]).build())
     /// }).unwrap();
     /// assert_eq!(v.name(), "a/v:0");
     /// ```
-    pub fn try_enter<R>(self, f: impl FnOnce(&VariableScope) -> Result<R>) -> Result<R> {
-        self.enter(f)?
+    pub fn enter<R: ScopeOutput>(
+        self,
+        f: impl FnOnce(&VariableScope) -> R,
+    ) -> std::result::Result<R::Value, R::Error> {
+        let guard = self.guard()?;
+        let out = f(guard.scope());
+        guard.close()?;
+        out.into_result()
     }
 
     /// Enters the scope until the returned guard is dropped.

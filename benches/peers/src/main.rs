@@ -140,8 +140,6 @@ mod vs {
             .reuse(Reuse::Auto)
             .enter(|_| variable_scope("b").enter(|_| get_variable("w").shape([16]).build()))
             .unwrap()
-            .unwrap()
-            .unwrap()
     }
 
     /// Workloads c–e: get-or-create a `[16]` zeros variable and materialize it.
