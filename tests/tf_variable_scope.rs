@@ -532,9 +532,7 @@ fn test_var_scope_object_reuse() {
             .reuse(Reuse::Yes)
             .enter(|s| s.clone())
             .unwrap();
-        let r = |b: varscope::VariableScopeBuilder| {
-            b.enter(|s| Ok::<_, varscope::Error>(s.reuse())).unwrap()
-        };
+        let r = |b: varscope::VariableScopeBuilder| b.enter(|s| s.reuse()).unwrap();
         assert_eq!(r(variable_scope(&vs)), Reuse::Yes);
         assert_eq!(r(variable_scope(&vs).reuse(Reuse::Yes)), Reuse::Yes);
         // Inherited, cannot be undone.

@@ -91,6 +91,7 @@ plain_outputs!(
     crate::PartialShape,
     crate::DType,
     crate::Graph,
+    crate::Reuse,
 );
 
 macro_rules! generic_outputs {
