@@ -229,7 +229,15 @@ impl<'a> GetVariable<'a> {
     /// The full path: resolves the call against the current scope, then runs the
     /// custom getters and the true getter.
     fn resolve_and_get(self) -> Result<AnyVariable> {
-        let graph = self.graph.clone().unwrap_or_else(Graph::current);
+        // A thread-local handle: no shared reference count touched per call.
+        let local;
+        let graph: &Graph = match &self.graph {
+            Some(g) => g,
+            None => {
+                local = Graph::current_local();
+                &local
+            }
+        };
         let shape = match self.shape {
             None => None,
             Some(ShapeArg::Known(known)) => Some(known.to_partial()),
@@ -245,7 +253,7 @@ impl<'a> GetVariable<'a> {
                 });
             }
         }
-        let (full_name, reuse, scope) = with_state(&graph, |s| {
+        let (full_name, reuse, scope) = with_state(graph, |s| {
             s.current.read(|f| {
                 // What the call does not set comes from the scope (the constraint
                 // included; a call's custom getter replaces the scope's).
@@ -300,8 +308,8 @@ impl<'a> GetVariable<'a> {
         };
         // TF runs the rest of `get_variable` (custom getters included) under
         // `name_scope(None)`: ops a getter creates are named from the root.
-        let _root = RootNameScope::enter(&graph);
-        NextGetter::new(&graph, &custom_getters, true_getter).get(args)
+        let _root = RootNameScope::enter(graph);
+        NextGetter::new(graph, &custom_getters, true_getter).get(args)
     }
 }
 

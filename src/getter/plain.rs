@@ -69,11 +69,11 @@ impl PlainVariableBuilder {
             names::validate(name, s.name_stack.is_empty())?;
             Ok::<_, Error>(names::join(&s.name_stack, name))
         })?;
-        let op_name = match name.strip_suffix('/') {
+        let (op_name, seq) = match name.strip_suffix('/') {
             Some(abs) => {
                 let abs = Key::from(abs);
-                graph.register_op(abs.clone(), OpType::Variable)?;
-                abs
+                let seq = graph.register_op(abs.clone(), OpType::Variable)?;
+                (abs, seq)
             }
             None => graph.unique_variable_op(&full, None)?,
         };
@@ -87,7 +87,7 @@ impl PlainVariableBuilder {
             extras: None,
             value: Mutex::new(ValueState::Ready(self.initial_value)),
         }));
-        graph.register_variable(&var, self.collections.as_deref(), self.trainable);
+        graph.register_variable(&var, self.collections.as_deref(), self.trainable, seq);
         if self.trainable {
             note_trainable(&graph, || var.name());
         }

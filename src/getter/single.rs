@@ -202,18 +202,20 @@ fn check_produced(name: &str, t: &Tensor, shape: &Shape, dtype: DType) -> Result
 /// Infallible, so a failed creation never leaves partial state behind. `key` is the
 /// store's copy of `args.name`, shared with the variable.
 pub(crate) fn commit_single(graph: &Graph, args: &GetterArgs, key: &Key, p: Prepared) -> Variable {
-    let op_name = match key.strip_suffix('/') {
+    let (op_name, seq) = match key.strip_suffix('/') {
         Some(abs) => {
             // Only an absolute name can collide, and that was checked in
             // `prepare_single`; a concurrent op of the same absolute name is the one
             // case left, where the variable keeps its name and the op is shared.
             let abs = Key::from(abs);
-            let _ = graph.register_op(abs.clone(), crate::graph::OpType::Variable);
-            abs
+            let seq = graph
+                .register_op(abs.clone(), crate::graph::OpType::Variable)
+                .unwrap_or_else(|_| graph.next_event());
+            (abs, seq)
         }
         None => graph
             .unique_variable_op(key, Some(key))
-            .unwrap_or_else(|_| key.clone()),
+            .unwrap_or_else(|_| (key.clone(), graph.next_event())),
     };
     let var = Variable(Arc::new(VarInner {
         op_name,
@@ -234,7 +236,7 @@ pub(crate) fn commit_single(graph: &Graph, args: &GetterArgs, key: &Key, p: Prep
         .boxed(),
         value: Mutex::new(p.value),
     }));
-    graph.register_variable(&var, args.collections.as_deref(), args.trainable);
+    graph.register_variable(&var, args.collections.as_deref(), args.trainable, seq);
     if args.trainable {
         note_trainable(graph, || var.name());
     }

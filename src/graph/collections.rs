@@ -1,7 +1,8 @@
 //! The graph's collections (TF's `tf.add_to_collection` / `get_collection`),
 //! appended to without a graph-wide lock and read back in insertion order.
 //!
-//! Every append takes a sequence number from one atomic counter and goes to the
+//! Every append carries a number from the graph's event counter (a variable's is
+//! the one its op name got) and goes to the
 //! calling thread's stripe. A read gathers the matching records of every stripe and
 //! orders them by sequence number, which is the order in which the appends happened.
 //! Built-in collections (global, trainable, local variables, regularization losses,
@@ -13,7 +14,6 @@ use crate::sync::{self, Mutex, RwLock};
 use crate::variable::{RegularizationLoss, Variable};
 use crossbeam_utils::CachePadded;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Collection key of all global variables (TF's `GraphKeys.GLOBAL_VARIABLES`).
 pub const GLOBAL_VARIABLES: &str = "variables";
@@ -111,7 +111,6 @@ enum Query {
 
 /// The collections of one graph.
 pub(crate) struct Collections {
-    seq: AtomicU64,
     stripes: Box<[CachePadded<Mutex<Stripe>>]>,
     /// Interned keys of non-built-in collections (ids start at 1).
     interned: RwLock<HashMap<std::sync::Arc<str>, u32>>,
@@ -126,7 +125,6 @@ impl Collections {
     pub(crate) fn with_stripes(n: usize) -> Self {
         let n = n.max(1).next_power_of_two();
         Collections {
-            seq: AtomicU64::new(0),
             stripes: (0..n).map(|_| CachePadded::new(Mutex::default())).collect(),
             interned: RwLock::new(HashMap::new()),
         }
@@ -178,10 +176,9 @@ impl Collections {
         (m, extra)
     }
 
-    /// Appends `item` to the collections of `of` (and to each of `extra`), as one
-    /// event in the graph's order.
-    pub(crate) fn push(&self, item: CollectionItem, of: Membership, extra: &[u32]) {
-        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+    /// Appends `item` to the collections of `of` (and to each of `extra`), as event
+    /// `seq` of the graph.
+    pub(crate) fn push(&self, item: CollectionItem, of: Membership, extra: &[u32], seq: u64) {
         let mut stripe = self.my_stripe().lock();
         for &id in extra {
             stripe.push(seq, item.clone(), Membership { mask: 0, other: id });
@@ -190,9 +187,9 @@ impl Collections {
     }
 
     /// Appends `item` to the collection `key`.
-    pub(crate) fn push_to(&self, key: &str, item: CollectionItem) {
+    pub(crate) fn push_to(&self, key: &str, item: CollectionItem, seq: u64) {
         let (of, extra) = self.membership(0, [key]);
-        self.push(item, of, &extra);
+        self.push(item, of, &extra, seq);
     }
 
     fn collect<T>(&self, q: Query, mut f: impl FnMut(ItemRef<'_>) -> Option<T>) -> Vec<T> {

@@ -43,6 +43,9 @@ pub(crate) struct GraphInner {
     pub(crate) store: VariableStore,
     op_names: OpNames,
     collections: Collections,
+    /// The graph's event counter: numbers ops and collection appends, so reads can
+    /// put them back in the order they happened.
+    events: std::sync::atomic::AtomicU64,
     /// Dropped with the graph: per-thread state of a dead graph can be recognized
     /// (and freed) through a [`GraphToken`].
     alive: std::sync::Arc<()>,
@@ -147,6 +150,7 @@ impl Graph {
                 store,
                 op_names: OpNames::with_stripes(stripes),
                 collections: Collections::with_stripes(stripes),
+                events: std::sync::atomic::AtomicU64::new(0),
                 alive: std::sync::Arc::new(()),
             }),
         }
@@ -178,7 +182,7 @@ impl Graph {
     /// the process-wide default graph.
     pub fn current() -> Graph {
         CONTEXT
-            .with(|c| c.borrow().default_graphs.last().cloned())
+            .with(|c| c.borrow().default_graphs.last().map(|g| Graph::clone(g)))
             .unwrap_or_else(|| PROCESS_DEFAULT.clone())
     }
 
@@ -188,6 +192,21 @@ impl Graph {
         CONTEXT.with(|c| match c.borrow().default_graphs.last() {
             Some(g) => f(g),
             None => f(&PROCESS_DEFAULT),
+        })
+    }
+
+    /// The calling thread's default graph as a thread-local handle: cloning it and
+    /// dropping it touch no shared counter (unlike cloning the `Graph`), and it stays
+    /// valid while user code changes the default graph.
+    pub(crate) fn current_local() -> std::rc::Rc<Graph> {
+        CONTEXT.with(|c| {
+            let mut c = c.borrow_mut();
+            if let Some(g) = c.default_graphs.last() {
+                return g.clone();
+            }
+            c.process_default
+                .get_or_insert_with(|| std::rc::Rc::new(PROCESS_DEFAULT.clone()))
+                .clone()
         })
     }
 
@@ -207,7 +226,7 @@ impl Graph {
     pub fn as_default_guard(&self) -> DefaultGraphGuard {
         let depth = CONTEXT.with(|c| {
             let mut c = c.borrow_mut();
-            c.default_graphs.push(self.clone());
+            c.default_graphs.push(std::rc::Rc::new(self.clone()));
             c.default_graphs.len()
         });
         DefaultGraphGuard {
@@ -223,23 +242,39 @@ impl Graph {
 
     /// Uniquifies `name` (absolute) and registers a variable op under the result, in
     /// one step; `stored` is a shared copy of `name` to use when it is unchanged.
-    pub(crate) fn unique_variable_op(&self, name: &str, stored: Option<&Key>) -> Result<Key> {
+    /// Returns the op name and the op's event number.
+    pub(crate) fn unique_variable_op(
+        &self,
+        name: &str,
+        stored: Option<&Key>,
+    ) -> Result<(Key, u64)> {
         self.inner
             .op_names
-            .unique_and_register(name, stored, OpType::Variable)
+            .unique_and_register(name, stored, OpType::Variable, &self.inner.events)
             .map_err(|n| Error::invalid_arg(format!("Duplicate node name in graph: '{n}'")))
+    }
+
+    /// The next event number.
+    pub(crate) fn next_event(&self) -> u64 {
+        self.inner
+            .events
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Records an op name; a name already taken by another op is an error (TF's
     /// "Duplicate node name in graph"), which only absolute names (ending in `/`)
     /// can hit.
-    pub(crate) fn register_op(&self, name: Key, op_type: OpType) -> Result<()> {
-        if self.inner.op_names.register(name.clone(), op_type) {
-            Ok(())
-        } else {
-            Err(Error::invalid_arg(format!(
+    /// Returns the op's event number.
+    pub(crate) fn register_op(&self, name: Key, op_type: OpType) -> Result<u64> {
+        match self
+            .inner
+            .op_names
+            .register(name.clone(), op_type, &self.inner.events)
+        {
+            Some(seq) => Ok(seq),
+            None => Err(Error::invalid_arg(format!(
                 "Duplicate node name in graph: '{name}'"
-            )))
+            ))),
         }
     }
 
@@ -264,19 +299,21 @@ impl Graph {
 
     /// Appends a variable to a collection.
     pub fn add_to_collection(&self, key: &str, var: &Variable) {
+        let seq = self.next_event();
         self.inner
             .collections
-            .push_to(key, CollectionItem::Variable(var.clone()));
+            .push_to(key, CollectionItem::Variable(var.clone()), seq);
     }
 
     /// Records a new variable in the graph and its collections (TF: each listed
     /// collection once, `global_variables` when none are listed; trainable variables
-    /// also go to `trainable_variables`).
+    /// also go to `trainable_variables`), as event `seq` (its op's).
     pub(crate) fn register_variable(
         &self,
         var: &Variable,
         collections: Option<&[String]>,
         trainable: bool,
+        seq: u64,
     ) {
         let (of, extra) = match collections {
             None => (
@@ -297,14 +334,15 @@ impl Graph {
         };
         self.inner
             .collections
-            .push(CollectionItem::Variable(var.clone()), of, &extra);
+            .push(CollectionItem::Variable(var.clone()), of, &extra, seq);
     }
 
     /// Records a regularization loss.
     pub(crate) fn add_loss(&self, loss: RegularizationLoss) {
+        let seq = self.next_event();
         self.inner
             .collections
-            .push_to(REGULARIZATION_LOSSES, CollectionItem::Loss(loss));
+            .push_to(REGULARIZATION_LOSSES, CollectionItem::Loss(loss), seq);
     }
 
     /// The items of a collection, in insertion order.
@@ -414,7 +452,10 @@ impl Drop for DefaultGraphGuard {
 
 #[derive(Default)]
 struct Context {
-    default_graphs: Vec<Graph>,
+    /// The stack of default graphs (thread-local handles; see `current_local`).
+    default_graphs: Vec<std::rc::Rc<Graph>>,
+    /// This thread's handle of the process-wide default graph, made on first use.
+    process_default: Option<std::rc::Rc<Graph>>,
 }
 
 sync::thread_local! {

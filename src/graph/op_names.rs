@@ -170,7 +170,7 @@ fn add_op(
     e: &mut NameEntry,
     variants: &mut Vec<(Key, Vec<OpRec>)>,
     name: &Key,
-    seq: impl FnOnce() -> u64,
+    mut seq: impl FnMut() -> u64,
     ty: u32,
 ) -> bool {
     match e.ty {
@@ -217,7 +217,6 @@ fn add_op(
 /// A registry of op names, striped by name family.
 pub(crate) struct OpNames {
     stripes: Box<[CachePadded<Mutex<Stripe>>]>,
-    seq: AtomicU64,
 }
 
 /// The length of `s` without its trailing `_<digits>` groups.
@@ -251,7 +250,6 @@ impl OpNames {
         let n = n.max(1).next_power_of_two();
         OpNames {
             stripes: (0..n).map(|_| CachePadded::new(Mutex::default())).collect(),
-            seq: AtomicU64::new(0),
         }
     }
 
@@ -285,12 +283,17 @@ impl OpNames {
         name: &str,
         stored: Option<&Key>,
         op: OpType,
-    ) -> Result<Key, Key> {
+        counter: &AtomicU64,
+    ) -> Result<(Key, u64), Key> {
         let folded = unicode_folded(name);
         let mut guard = self.stripe(&folded).lock();
         let st = &mut *guard;
         let ty = st.type_id(&op);
-        let seq = || self.seq.fetch_add(1, Ordering::Relaxed);
+        let mut taken_seq = 0;
+        let mut seq = || {
+            taken_seq = counter.fetch_add(1, Ordering::Relaxed);
+            taken_seq
+        };
         // The common case — the name is free — takes one probe.
         let e = entry(&mut st.table, &folded, stored);
         let n = e.count;
@@ -300,8 +303,8 @@ impl OpNames {
                 Some(k) if k.as_ref() == name => k.clone(),
                 _ => Key::from(name),
             };
-            return if add_op(e, &mut st.variants, &full, seq, ty) {
-                Ok(full)
+            return if add_op(e, &mut st.variants, &full, &mut seq, ty) {
+                Ok((full, taken_seq))
             } else {
                 Err(full)
             };
@@ -311,29 +314,32 @@ impl OpNames {
         let candidate = std::mem::take(&mut st.scratch);
         let e = entry(&mut st.table, &candidate, Some(&full));
         e.count = e.count.max(1);
-        let added = add_op(e, &mut st.variants, &full, seq, ty);
+        let added = add_op(e, &mut st.variants, &full, &mut seq, ty);
         st.scratch = candidate;
         if added {
-            Ok(full)
+            Ok((full, taken_seq))
         } else {
             Err(full)
         }
     }
 
-    /// Registers an op under an exact name. `false` when the name is taken.
-    pub(crate) fn register(&self, name: Key, op: OpType) -> bool {
+    /// Registers an op under an exact name, numbering it from `counter`. `None` when
+    /// the name is taken.
+    pub(crate) fn register(&self, name: Key, op: OpType, counter: &AtomicU64) -> Option<u64> {
         let folded = unicode_folded(&name).into_owned();
         let mut guard = self.stripe(&folded).lock();
         let st = &mut *guard;
         let ty = st.type_id(&op);
         let e = entry(&mut st.table, &folded, Some(&name));
+        let mut seq = None;
         add_op(
             e,
             &mut st.variants,
             &name,
-            || self.seq.fetch_add(1, Ordering::Relaxed),
+            || *seq.insert(counter.fetch_add(1, Ordering::Relaxed)),
             ty,
-        )
+        );
+        seq
     }
 
     /// Whether an op of this exact name exists.
@@ -435,6 +441,7 @@ mod tests {
     #[test]
     fn unique_names_follow_tf() {
         let r = OpNames::with_stripes(4);
+        let c = AtomicU64::new(0);
         assert_eq!(r.unique("foo", true), "foo");
         assert_eq!(r.unique("FOO", true), "FOO_1");
         assert_eq!(r.unique("foo_1", true), "foo_1_1");
@@ -442,26 +449,33 @@ mod tests {
         assert_eq!(r.unique("bar", false), "bar");
         assert_eq!(r.unique("bar", false), "bar");
         let k = Key::from("v");
-        assert_eq!(
-            r.unique_and_register("v", Some(&k), OpType::Variable)
-                .unwrap(),
-            k
-        );
-        assert_eq!(
-            &*r.unique_and_register("v", None, OpType::Variable).unwrap(),
-            "v_1"
-        );
+        let (v, seq) = r
+            .unique_and_register("v", Some(&k), OpType::Variable, &c)
+            .unwrap();
+        assert!(std::sync::Arc::ptr_eq(&v, &k) && seq == 0);
+        let (v1, seq) = r
+            .unique_and_register("v", None, OpType::Variable, &c)
+            .unwrap();
+        assert_eq!((&*v1, seq), ("v_1", 1));
         assert!(r.contains("v") && r.contains("v_1") && !r.contains("V"));
-        assert!(!r.register(Key::from("v"), OpType::Variable));
+        assert!(r.register(Key::from("v"), OpType::Variable, &c).is_none());
     }
 
     #[test]
     fn ops_in_several_cases_are_kept_apart() {
         let r = OpNames::with_stripes(2);
-        assert!(r.register(Key::from("Conv"), OpType::Variable));
-        assert!(r.register(Key::from("conv"), OpType::Other(Key::from("Const"))));
-        assert!(r.register(Key::from("CONV"), OpType::Variable));
-        assert!(!r.register(Key::from("conv"), OpType::Variable));
+        let c = AtomicU64::new(0);
+        assert!(r
+            .register(Key::from("Conv"), OpType::Variable, &c)
+            .is_some());
+        let konst = OpType::Other(Key::from("Const"));
+        assert!(r.register(Key::from("conv"), konst, &c).is_some());
+        assert!(r
+            .register(Key::from("CONV"), OpType::Variable, &c)
+            .is_some());
+        assert!(r
+            .register(Key::from("conv"), OpType::Variable, &c)
+            .is_none());
         assert!(r.contains("Conv") && r.contains("conv") && r.contains("CONV"));
         assert!(!r.contains("cOnv"));
         let ops: Vec<String> = r.ops().iter().map(|(k, _)| k.to_string()).collect();
