@@ -8,9 +8,9 @@ use std::fmt;
 /// Dimensions, inline up to rank 2 (no allocation for the shapes of most variables,
 /// and no larger than a `Vec`).
 type Dims = SmallVec<[usize; 2]>;
-/// Possibly unknown dimensions (on the heap: errors carry partial shapes, and must
-/// stay small).
-type PartialDims = Vec<Option<usize>>;
+/// Possibly unknown dimensions, inline for rank 1 (errors carry partial shapes and
+/// must stay small, so not more).
+type PartialDims = SmallVec<[Option<usize>; 1]>;
 
 /// A fully defined shape, as every variable has.
 ///
@@ -134,7 +134,9 @@ impl PartialShape {
 
     /// Known rank with possibly unknown dimensions.
     pub fn known(dims: Vec<Option<usize>>) -> Self {
-        PartialShape { dims: Some(dims) }
+        PartialShape {
+            dims: Some(PartialDims::from_vec(dims)),
+        }
     }
 
     /// The dimensions, if the rank is known.
