@@ -50,6 +50,20 @@ pub(crate) fn join(prefix: &str, name: &str) -> String {
     }
 }
 
+/// Runs `f` on `prefix/name` (or `name` at root), built on the stack when it is
+/// short: for names that are only looked up or copied into a shared key.
+pub(crate) fn with_joined<R>(prefix: &str, name: &str, f: impl FnOnce(&str) -> R) -> R {
+    if prefix.is_empty() {
+        return f(name);
+    }
+    let mut buf: smallvec::SmallVec<[u8; 192]> = smallvec::SmallVec::new();
+    buf.extend_from_slice(prefix.as_bytes());
+    buf.push(b'/');
+    buf.extend_from_slice(name.as_bytes());
+    // Both parts are `str`, joined at a character boundary by an ASCII byte.
+    f(std::str::from_utf8(&buf).expect("two strs joined by '/' are UTF-8"))
+}
+
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;

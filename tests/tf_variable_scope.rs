@@ -532,7 +532,7 @@ fn test_var_scope_object_reuse() {
             .reuse(Reuse::Yes)
             .enter(|s| s.clone())
             .unwrap();
-        let r = |b: varscope::VariableScopeBuilder| b.enter(|s| s.reuse()).unwrap();
+        let r = |b: varscope::VariableScopeBuilder<'_>| b.enter(|s| s.reuse()).unwrap();
         assert_eq!(r(variable_scope(&vs)), Reuse::Yes);
         assert_eq!(r(variable_scope(&vs).reuse(Reuse::Yes)), Reuse::Yes);
         // Inherited, cannot be undone.
@@ -712,7 +712,7 @@ fn test_var_scope_get_var() {
                     .enter(|t| (t.clone(), get_variable("v").shape([1]).build().unwrap()))
                     .unwrap();
                 assert_eq!(va.name(), "root/towerA/v:0");
-                let v1 = |b: varscope::VariableScopeBuilder| {
+                let v1 = |b: varscope::VariableScopeBuilder<'_>| {
                     b.enter(|_| get_variable("v").shape([1]).build())
                 };
                 assert_eq!(v1(variable_scope(&tower_a).reuse(Reuse::Yes)).unwrap(), va);

@@ -22,8 +22,8 @@ pub(crate) fn enter_name_scope(graph: &Graph, name: &str) -> Result<(String, u64
         } else if let Some(abs) = name.strip_suffix('/') {
             (abs.to_string(), name.to_string())
         } else {
-            let full = names::join(&s.name_stack, name);
-            let unique = graph.unique_name_at(&full, true);
+            let unique =
+                names::with_joined(&s.name_stack, name, |full| graph.unique_name_at(full, true));
             let mut y = String::with_capacity(unique.len() + 1);
             y.push_str(&unique);
             y.push('/');

@@ -14,42 +14,43 @@ use crate::scope::output::ScopeOutput;
 use crate::scope::thread_state::{with_state, CountsOnExit, Frame, FrameKind};
 use crate::slot_map::Key;
 use crate::sync;
+use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
 
 /// What a [`variable_scope`] call opens: a name, a captured scope, or nothing (then
 /// a default name must be given, see [`variable_scope_default`]).
 #[derive(Debug, Clone)]
-pub enum ScopeTarget {
+pub enum ScopeTarget<'a> {
     /// A scope name relative to the current variable scope.
-    Name(String),
+    Name(Cow<'a, str>),
     /// A captured scope, re-entered ("jump": its name replaces the current prefix).
     Scope(VariableScope),
     /// No name: the default name is uniquified (`bar`, `bar_1`, …).
     None,
 }
 
-impl From<&str> for ScopeTarget {
-    fn from(s: &str) -> Self {
-        ScopeTarget::Name(s.to_string())
+impl<'a> From<&'a str> for ScopeTarget<'a> {
+    fn from(s: &'a str) -> Self {
+        ScopeTarget::Name(Cow::Borrowed(s))
     }
 }
-impl From<String> for ScopeTarget {
+impl From<String> for ScopeTarget<'_> {
     fn from(s: String) -> Self {
-        ScopeTarget::Name(s)
+        ScopeTarget::Name(Cow::Owned(s))
     }
 }
-impl From<&String> for ScopeTarget {
-    fn from(s: &String) -> Self {
-        ScopeTarget::Name(s.clone())
+impl<'a> From<&'a String> for ScopeTarget<'a> {
+    fn from(s: &'a String) -> Self {
+        ScopeTarget::Name(Cow::Borrowed(s))
     }
 }
-impl From<&VariableScope> for ScopeTarget {
+impl From<&VariableScope> for ScopeTarget<'_> {
     fn from(s: &VariableScope) -> Self {
         ScopeTarget::Scope(s.clone())
     }
 }
-impl From<VariableScope> for ScopeTarget {
+impl From<VariableScope> for ScopeTarget<'_> {
     fn from(s: VariableScope) -> Self {
         ScopeTarget::Scope(s)
     }
@@ -72,7 +73,7 @@ impl From<VariableScope> for ScopeTarget {
 ///     assert_eq!(a.name(), "foo/v:0");
 /// });
 /// ```
-pub fn variable_scope(target: impl Into<ScopeTarget>) -> VariableScopeBuilder {
+pub fn variable_scope<'a>(target: impl Into<ScopeTarget<'a>>) -> VariableScopeBuilder<'a> {
     VariableScopeBuilder::new(target.into())
 }
 
@@ -88,7 +89,7 @@ pub fn variable_scope(target: impl Into<ScopeTarget>) -> VariableScopeBuilder {
 ///     assert_eq!((a.as_str(), b.as_str()), ("layer", "layer_1"));
 /// });
 /// ```
-pub fn variable_scope_default(default_name: &str) -> VariableScopeBuilder {
+pub fn variable_scope_default(default_name: &str) -> VariableScopeBuilder<'_> {
     VariableScopeBuilder::new(ScopeTarget::None).default_name(default_name)
 }
 
@@ -101,16 +102,16 @@ pub fn get_variable_scope() -> VariableScope {
 /// Configuration of a variable scope to enter. See [`variable_scope`].
 #[must_use = "a scope builder does nothing until entered"]
 #[derive(Clone)]
-pub struct VariableScopeBuilder {
-    target: ScopeTarget,
-    default_name: Option<String>,
+pub struct VariableScopeBuilder<'a> {
+    target: ScopeTarget<'a>,
+    default_name: Option<Cow<'a, str>>,
     reuse: Reuse,
     defaults: ScopeDefaults,
     auxiliary_name_scope: bool,
     graph: Option<Graph>,
 }
 
-impl fmt::Debug for VariableScopeBuilder {
+impl fmt::Debug for VariableScopeBuilder<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("VariableScopeBuilder")
             .field("target", &self.target)
@@ -121,8 +122,8 @@ impl fmt::Debug for VariableScopeBuilder {
     }
 }
 
-impl VariableScopeBuilder {
-    fn new(target: ScopeTarget) -> Self {
+impl<'a> VariableScopeBuilder<'a> {
+    fn new(target: ScopeTarget<'a>) -> Self {
         VariableScopeBuilder {
             target,
             default_name: None,
@@ -134,8 +135,8 @@ impl VariableScopeBuilder {
     }
 
     /// The default name, used only when no name or scope is given.
-    pub fn default_name(mut self, name: &str) -> Self {
-        self.default_name = Some(name.to_string());
+    pub fn default_name(mut self, name: &'a str) -> Self {
+        self.default_name = Some(Cow::Borrowed(name));
         self
     }
     /// Reuse mode; `No` inherits (reuse cannot be switched off).
@@ -307,7 +308,7 @@ pub(crate) fn enter_pure_named(
     let id = sync::next_id();
     with_state(graph, |st| {
         let fields = st.current.read(|parent| {
-            let name = Key::from(names::join(&parent.name, s));
+            let name = names::with_joined(&parent.name, s, |n| Key::from(n));
             ScopeFields {
                 reuse: reuse.or(parent.reuse),
                 defaults: args.over(&parent.defaults),
