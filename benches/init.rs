@@ -5,7 +5,8 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use std::time::Duration;
-use varscope::init::{Init, InitContext, Seeds};
+use varscope::init::{InitContext, Seeds};
+use varscope::Init;
 use varscope::{DType, Shape, Tensor};
 
 fn inits() -> Vec<(&'static str, Init)> {

@@ -4,7 +4,8 @@
 //! constant: the output is allocated once and filled in place.
 
 use std::time::Instant;
-use varscope::init::{Init, InitContext, Seeds};
+use varscope::init::{InitContext, Seeds};
+use varscope::Init;
 use varscope::{DType, Shape};
 
 fn main() {

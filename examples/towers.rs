@@ -14,9 +14,10 @@
 //! So however many workers run the towers, the graph ends up with one set of
 //! variables with the same names. Run with `cargo run --example towers [workers]`.
 
+use varscope::partition::FixedSizePartitioner;
 use varscope::{
-    get_variable, make_template, name_scope, variable_scope, FixedSizePartitioner, Graph, Init,
-    JobHandle, Result, Reuse, Runtime, Template, Variable,
+    get_variable, make_template, name_scope, variable_scope, Graph, Init, JobHandle, Result, Reuse,
+    Runtime, Template, Variable,
 };
 
 /// Number of towers the example builds.

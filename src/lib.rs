@@ -12,12 +12,13 @@ mod error;
 mod getter;
 mod graph;
 pub mod init;
+mod initializer;
 #[cfg(feature = "spec")]
 pub mod model;
 mod names;
 pub mod partition;
 pub mod restore;
-pub mod runtime;
+mod runtime;
 mod scope;
 mod shape;
 mod slot_map;
@@ -34,8 +35,7 @@ pub use graph::{
     CollectionItem, DefaultGraphGuard, Graph, OpRecord, GLOBAL_VARIABLES, LOCAL_VARIABLES,
     REGULARIZATION_LOSSES, TRAINABLE_VARIABLES,
 };
-pub use init::{Init, InitContext, Seeds};
-pub use partition::{FixedSizePartitioner, Partitioner};
+pub use initializer::Init;
 pub use runtime::{JobHandle, Runtime};
 pub use scope::{
     get_variable_scope, name_scope, name_scope_guard, variable_scope, variable_scope_default,

@@ -108,7 +108,8 @@ pub fn restore_file(graph: &Graph, path: &Path) -> Result<RestoreReport> {
 /// ```
 /// use varscope::checkpoint::LoadedCheckpoint;
 /// use varscope::restore::restore;
-/// use varscope::{get_variable, Error, ErrorKind, FixedSizePartitioner, Graph, Tensor};
+/// use varscope::{get_variable, Error, ErrorKind, Graph, Tensor};
+/// use varscope::partition::FixedSizePartitioner;
 /// let g = Graph::with_seed(1);
 /// // A variable in 2 shards, restored from an unpartitioned tensor.
 /// let emb = g

@@ -1,69 +1,4 @@
-//! A small actor runtime for building graphs from many threads.
-//!
-//! # Design
-//!
-//! A [`Runtime`] owns `N` worker threads (`varscope-worker-0` … `varscope-worker-{N-1}`).
-//! Each worker is an *actor*: it owns an unbounded [crossbeam-channel] mailbox and
-//! runs the jobs it receives one at a time, to completion.
-//!
-//! ```text
-//!            submit()                      mailboxes            workers (actors)
-//!  caller ──▶ pick least-loaded ──▶ [job][job]      ──▶ varscope-worker-0 ─┐
-//!  caller ──▶ (ties: round-robin)   [job]           ──▶ varscope-worker-1 ─┼─▶ JobHandle::join()
-//!                                   [ ]  ◀── steal ──── varscope-worker-2 ─┘     (one-shot channel)
-//! ```
-//!
-//! * **Dispatch.** [`Runtime::submit`] sends the job to the *least-loaded* worker,
-//!   where a worker's load is the number of jobs waiting in its mailbox plus one if it
-//!   is running a job. Ties are broken round-robin, starting after the worker chosen
-//!   last, so an idle runtime spreads jobs evenly.
-//! * **Work stealing.** A worker first drains its own mailbox. When that is empty it
-//!   takes a job from another worker's mailbox (crossbeam channels are multi-consumer,
-//!   so stealing is a plain `try_recv` on the other mailbox), and only then blocks,
-//!   waiting on all mailboxes at once. A long job therefore never strands the jobs
-//!   queued behind it while other workers are idle.
-//! * **Results.** Every job has its own one-shot channel; [`JobHandle::join`] waits on
-//!   it. If a job is dropped without running, its sending half is dropped with it
-//!   and `join` returns [`Error::Job`] instead of hanging.
-//!
-//! # Per-job isolation
-//!
-//! TF1's scoping state — the variable-scope stack, the name-scope stack, the
-//! default-name counters and the default-graph stack — is *thread-local*. A pool
-//! thread that runs many jobs would otherwise leak that state from one job into the
-//! next, and the names a job produces would depend on which worker ran it and on
-//! what ran there before. Every job therefore runs as
-//!
-//! ```text
-//! graph.as_default(|| graph.with_fresh_thread_state(|| match scope {
-//!     Some(s) => variable_scope(s).enter(|_| job()),   // re-enter the captured scope
-//!     None => job(),                                   // start at the root scope
-//! }))
-//! ```
-//!
-//! so a job sees exactly what a brand-new thread that made `graph` its default (and
-//! re-entered `scope`) would see, and leaves nothing behind — not even when it
-//! panics or leaks a scope guard with [`std::mem::forget`]. What a job shares with
-//! other jobs is what any two threads share: the graph's variable store, its op-name
-//! registry and its collections.
-//!
-//! # Guarantees
-//!
-//! * A job's `Err` is returned unchanged by [`JobHandle::join`].
-//! * A panicking job is caught on the worker; `join` returns [`Error::Job`] carrying
-//!   the panic message, and the worker keeps serving later jobs.
-//! * [`Runtime::shutdown`] stops accepting jobs (it consumes the runtime), runs every
-//!   job already submitted, and joins the workers. Dropping a runtime does the same.
-//! * `join` never hangs on a job that can no longer run.
-//!
-//! # Blocking inside jobs
-//!
-//! Jobs run to completion on their worker. A job that blocks waiting for *another*
-//! job of the same runtime (through its handle) occupies a worker while it waits;
-//! with more such jobs than workers the runtime deadlocks, as any fixed-size pool
-//! would. Submit follow-up work from the caller instead.
-//!
-//! [crossbeam-channel]: https://docs.rs/crossbeam-channel
+//! The actor runtime: [`Runtime`] and [`JobHandle`].
 
 use crate::error::{Error, Result};
 use crate::graph::Graph;
@@ -85,7 +20,7 @@ struct Shared {
 }
 
 /// A pool of worker actors that run graph-building jobs with per-job fresh scope
-/// state. See the [module documentation](self) for the design.
+/// state. "How it works" below describes the design.
 ///
 /// `Runtime` is `Send + Sync`: share it by reference (for example with
 /// [`std::thread::scope`]) to submit from many threads.
@@ -113,6 +48,73 @@ struct Shared {
 /// rt.shutdown().unwrap();
 /// assert_eq!(graph.store().len(), 1); // created exactly once
 /// ```
+///
+/// # How it works
+///
+///
+///
+/// A [`Runtime`] owns `N` worker threads (`varscope-worker-0` … `varscope-worker-{N-1}`).
+/// Each worker is an *actor*: it owns an unbounded [crossbeam-channel] mailbox and
+/// runs the jobs it receives one at a time, to completion.
+///
+/// ```text
+///            submit()                      mailboxes            workers (actors)
+///  caller ──▶ pick least-loaded ──▶ [job][job]      ──▶ varscope-worker-0 ─┐
+///  caller ──▶ (ties: round-robin)   [job]           ──▶ varscope-worker-1 ─┼─▶ JobHandle::join()
+///                                   [ ]  ◀── steal ──── varscope-worker-2 ─┘     (one-shot channel)
+/// ```
+///
+/// * **Dispatch.** [`Runtime::submit`] sends the job to the *least-loaded* worker,
+///   where a worker's load is the number of jobs waiting in its mailbox plus one if it
+///   is running a job. Ties are broken round-robin, starting after the worker chosen
+///   last, so an idle runtime spreads jobs evenly.
+/// * **Work stealing.** A worker first drains its own mailbox. When that is empty it
+///   takes a job from another worker's mailbox (crossbeam channels are multi-consumer,
+///   so stealing is a plain `try_recv` on the other mailbox), and only then blocks,
+///   waiting on all mailboxes at once. A long job therefore never strands the jobs
+///   queued behind it while other workers are idle.
+/// * **Results.** Every job has its own one-shot channel; [`JobHandle::join`] waits on
+///   it. If a job is dropped without running, its sending half is dropped with it
+///   and `join` returns [`Error::Job`] instead of hanging.
+///
+/// # Per-job isolation
+///
+/// TF1's scoping state — the variable-scope stack, the name-scope stack, the
+/// default-name counters and the default-graph stack — is *thread-local*. A pool
+/// thread that runs many jobs would otherwise leak that state from one job into the
+/// next, and the names a job produces would depend on which worker ran it and on
+/// what ran there before. Every job therefore runs as
+///
+/// ```text
+/// graph.as_default(|| graph.with_fresh_thread_state(|| match scope {
+///     Some(s) => variable_scope(s).enter(|_| job()),   // re-enter the captured scope
+///     None => job(),                                   // start at the root scope
+/// }))
+/// ```
+///
+/// so a job sees exactly what a brand-new thread that made `graph` its default (and
+/// re-entered `scope`) would see, and leaves nothing behind — not even when it
+/// panics or leaks a scope guard with [`std::mem::forget`]. What a job shares with
+/// other jobs is what any two threads share: the graph's variable store, its op-name
+/// registry and its collections.
+///
+/// # Guarantees
+///
+/// * A job's `Err` is returned unchanged by [`JobHandle::join`].
+/// * A panicking job is caught on the worker; `join` returns [`Error::Job`] carrying
+///   the panic message, and the worker keeps serving later jobs.
+/// * [`Runtime::shutdown`] stops accepting jobs (it consumes the runtime), runs every
+///   job already submitted, and joins the workers. Dropping a runtime does the same.
+/// * `join` never hangs on a job that can no longer run.
+///
+/// # Blocking inside jobs
+///
+/// Jobs run to completion on their worker. A job that blocks waiting for *another*
+/// job of the same runtime (through its handle) occupies a worker while it waits;
+/// with more such jobs than workers the runtime deadlocks, as any fixed-size pool
+/// would. Submit follow-up work from the caller instead.
+///
+/// [crossbeam-channel]: https://docs.rs/crossbeam-channel
 pub struct Runtime {
     /// Sending halves of the mailboxes (emptied when the runtime closes).
     senders: Vec<Sender<Task>>,

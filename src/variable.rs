@@ -3,7 +3,7 @@
 
 use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::init::{Init, InitContext, Seeds};
+use crate::initializer::{Init, InitContext, Seeds};
 use crate::partition::save_slice_spec;
 use crate::shape::Shape;
 use crate::slot_map::Key;

@@ -7,9 +7,10 @@ mod common;
 use common::*;
 use std::sync::Arc;
 use varscope::partition::FnPartitioner;
+use varscope::partition::Partitioner;
 use varscope::{
     get_variable, name_scope, name_scope_guard, variable_scope, variable_scope_default,
-    CustomGetter, DType, Error, ErrorKind, Graph, Init, Partitioner, Reuse, Shape, Tensor,
+    CustomGetter, DType, Error, ErrorKind, Graph, Init, Reuse, Shape, Tensor,
 };
 
 /// A graph with a few variables whose values are known.

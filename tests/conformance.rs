@@ -7,14 +7,14 @@ use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use varscope::partition::Partitioner;
 use varscope::partition::{
     FixedSizePartitioner, MinMaxVariablePartitioner, VariableAxisSizePartitioner,
 };
 use varscope::{
     get_variable, get_variable_scope, make_template, name_scope, variable, variable_scope,
-    variable_scope_default, AnyVariable, CustomGetter, DType, Error, Graph, Init, Partitioner,
-    Regularizer, Reuse, Template, Tensor, VariableScope, GLOBAL_VARIABLES, LOCAL_VARIABLES,
-    TRAINABLE_VARIABLES,
+    variable_scope_default, AnyVariable, CustomGetter, DType, Error, Graph, Init, Regularizer,
+    Reuse, Template, Tensor, VariableScope, GLOBAL_VARIABLES, LOCAL_VARIABLES, TRAINABLE_VARIABLES,
 };
 
 #[derive(Clone)]

@@ -5,7 +5,8 @@
 
 use serde::Deserialize;
 use serde_json::Value;
-use varscope::init::{Distribution, FanMode, Init, InitContext, Seeds};
+use varscope::init::{Distribution, FanMode, InitContext, Seeds};
+use varscope::Init;
 use varscope::{DType, Shape};
 
 #[derive(Debug, Deserialize)]

@@ -2,7 +2,9 @@
 //! threads), for whole variables and for shards, and equal the element-wise
 //! definition (the sequential fill of small pieces).
 
-use varscope::init::{Init, InitContext, Seeds};
+use varscope::init::{InitContext, Seeds};
+
+use varscope::Init;
 use varscope::{DType, Shape, Tensor};
 
 fn materialize_in(threads: usize, init: &Init, ctx: &InitContext<'_>) -> Tensor {

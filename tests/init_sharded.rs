@@ -2,7 +2,9 @@
 //! shape, slicing along any axis) gives, bit for bit, the matching slice of the
 //! unpartitioned variable.
 
-use varscope::init::{Distribution, FanMode, Init, InitContext, Seeds};
+use varscope::init::{Distribution, FanMode, InitContext, Seeds};
+
+use varscope::Init;
 use varscope::{DType, Shape, Tensor};
 
 /// Every initializer, with the dtypes it supports.

@@ -6,10 +6,11 @@ use varscope::checkpoint::{
     partition_metadata_key, save_safetensors, LoadedCheckpoint, PartitionInfo,
     PARTITION_METADATA_PREFIX,
 };
+use varscope::partition::FixedSizePartitioner;
 use varscope::restore::{restore, restore_file};
 use varscope::{
-    get_variable, variable_scope, DType, Error, ErrorKind, FixedSizePartitioner, Graph, Init,
-    PartitionedVariable, Tensor, Variable,
+    get_variable, variable_scope, DType, Error, ErrorKind, Graph, Init, PartitionedVariable,
+    Tensor, Variable,
 };
 
 /// `base + flat index in the full variable`, so shards carry their position.

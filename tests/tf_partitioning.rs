@@ -22,13 +22,14 @@ mod common;
 
 use common::*;
 use std::sync::Arc;
+use varscope::partition::Partitioner;
 use varscope::partition::{
     partition_layout, FixedSizePartitioner, FnPartitioner, MinMaxVariablePartitioner,
     VariableAxisSizePartitioner,
 };
 use varscope::{
     get_variable, get_variable_scope, name_scope, variable_scope, variable_scope_default, DType,
-    ErrorKind, Graph, Init, Partitioner, Result, Reuse, Shape, Tensor, Variable, GLOBAL_VARIABLES,
+    ErrorKind, Graph, Init, Result, Reuse, Shape, Tensor, Variable, GLOBAL_VARIABLES,
 };
 
 fn axis0_into(n: usize) -> Arc<dyn Partitioner> {

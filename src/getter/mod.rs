@@ -13,7 +13,7 @@ use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::graph::store::Entry;
 use crate::graph::{Graph, LOCAL_VARIABLES};
-use crate::init::Init;
+use crate::initializer::Init;
 use crate::names;
 use crate::scope::defaults::{defaults_setters, ScopeDefaults};
 use crate::scope::thread_state::{with_state, with_states};

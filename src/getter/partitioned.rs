@@ -9,7 +9,7 @@ use crate::getter::single::{
 };
 use crate::graph::store::Entry;
 use crate::graph::Graph;
-use crate::init::Init;
+use crate::initializer::Init;
 use crate::partition::{checked_partitions, shard_layout, Partitioner};
 use crate::scope::{GetterArgs, Reuse};
 use crate::shape::{PartialShape, Shape};

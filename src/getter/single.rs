@@ -5,7 +5,7 @@
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::graph::Graph;
-use crate::init::{Init, InitContext, Seeds};
+use crate::initializer::{Init, InitContext, Seeds};
 use crate::names;
 use crate::scope::thread_state::note_trainable;
 use crate::scope::{GetterArgs, Reuse};

@@ -7,7 +7,7 @@ use crate::dtype::DType;
 use crate::error::Result;
 use crate::getter::get_variable;
 use crate::graph::Graph;
-use crate::init::Init;
+use crate::initializer::Init;
 use crate::runtime::{JobHandle, Runtime};
 use crate::scope::{variable_scope, Reuse, VariableScope};
 use crate::template::{make_template, Template};

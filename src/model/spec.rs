@@ -2,7 +2,7 @@
 
 use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::init::{Distribution, FanMode, Init};
+use crate::initializer::{Distribution, FanMode, Init};
 use crate::partition::{
     FixedSizePartitioner, MinMaxVariablePartitioner, Partitioner, VariableAxisSizePartitioner,
 };

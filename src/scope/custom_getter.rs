@@ -5,7 +5,7 @@
 use crate::dtype::DType;
 use crate::error::Result;
 use crate::graph::Graph;
-use crate::init::Init;
+use crate::initializer::Init;
 use crate::partition::Partitioner;
 use crate::scope::reuse::Reuse;
 use crate::shape::PartialShape;

@@ -2,7 +2,7 @@
 //! (or a sub-scope) may override: one `ScopeDefaults` type for all of them.
 
 use crate::dtype::DType;
-use crate::init::Init;
+use crate::initializer::Init;
 use crate::partition::Partitioner;
 use crate::scope::custom_getter::CustomGetter;
 use crate::variable::{Constraint, Regularizer};
@@ -72,7 +72,7 @@ impl ScopeDefaults {
 macro_rules! defaults_setters {
     ($what:literal) => {
         #[doc = concat!("The initializer ", $what, ".")]
-        pub fn initializer(mut self, init: $crate::init::Init) -> Self {
+        pub fn initializer(mut self, init: $crate::initializer::Init) -> Self {
             self.defaults_mut().initializer = Some(init);
             self
         }

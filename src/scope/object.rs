@@ -3,7 +3,7 @@
 
 use crate::dtype::DType;
 use crate::graph::{Graph, GLOBAL_VARIABLES, LOCAL_VARIABLES, TRAINABLE_VARIABLES};
-use crate::init::Init;
+use crate::initializer::Init;
 use crate::partition::Partitioner;
 use crate::scope::custom_getter::CustomGetter;
 use crate::scope::defaults::{Reuse, ScopeDefaults};

@@ -1,42 +1,4 @@
-//! Initializers: TensorFlow 1's `init_ops`, with TF-compatible seeded random streams.
-//!
-//! Random initializers reproduce TensorFlow's CPU kernels exactly: the same
-//! Philox4x32-10 stream ([`philox`]), the same uint32-to-float conversions, the
-//! same Box–Muller transform and truncated-normal rejection with TF's per-group
-//! counter reservation, and the same affine post-processing in the output dtype.
-//! With `Seeds::tf(graph_seed, op_seed)`, a variable gets the values TensorFlow
-//! gives `get_variable(…, initializer=init(seed=op_seed))` under
-//! `set_random_seed(graph_seed)`.
-//!
-//! Every value is a function of its *global* position in the full variable, so a
-//! shard (an [`InitContext`] with an offset and a part shape) holds exactly the
-//! matching slice of the unpartitioned variable, whatever the partitioning, and
-//! large outputs are filled in parallel (on the current rayon pool) with results
-//! independent of the number of threads.
-//!
-//! ```
-//! use varscope::init::{Init, InitContext, Seeds};
-//! use varscope::{DType, Shape};
-//!
-//! let full = Shape::new([4, 3]).unwrap();
-//! let ctx = InitContext {
-//!     name: "w",
-//!     dtype: DType::F32,
-//!     full_shape: &full,
-//!     offset: &[0, 0],
-//!     shape: &full,
-//!     seeds: Seeds::tf(1, 3),
-//! };
-//! let w = Init::glorot_uniform().materialize(&ctx).unwrap();
-//! let limit = (6.0f32 / 7.0).sqrt();
-//! assert!(w.view::<f32>().unwrap().iter().all(|v| v.abs() <= limit));
-//!
-//! // Rows 1..3 of the same variable, as a shard.
-//! let part = Shape::new([2, 3]).unwrap();
-//! let shard = InitContext { offset: &[1, 0], shape: &part, ..ctx.clone() };
-//! let s = Init::glorot_uniform().materialize(&shard).unwrap();
-//! assert_eq!(s.to_f64_vec(), w.to_f64_vec()[3..9].to_vec());
-//! ```
+//! The initializers (see the public [`crate::init`] module for the docs).
 
 use crate::dtype::DType;
 use crate::error::{Error, Result};
@@ -178,7 +140,8 @@ impl fmt::Debug for CustomInit {
 /// An initializer.
 ///
 /// ```
-/// use varscope::init::{Distribution, FanMode, Init};
+/// use varscope::init::{Distribution, FanMode};
+/// use varscope::Init;
 /// let he = Init::variance_scaling(2.0, FanMode::FanIn, Distribution::TruncatedNormal)
 ///     .unwrap()
 ///     .with_seed(7);
@@ -308,7 +271,8 @@ impl Init {
     /// global positions (so a partitioned variable equals the unpartitioned one).
     ///
     /// ```
-    /// use varscope::init::{Init, InitContext, Seeds};
+    /// use varscope::init::{InitContext, Seeds};
+    /// use varscope::Init;
     /// use varscope::{DType, Shape};
     /// let s = Shape::new([2, 3]).unwrap();
     /// let ctx = InitContext { name: "c", dtype: DType::I32, full_shape: &s, offset: &[0, 0],
@@ -619,7 +583,8 @@ impl Init {
     /// context's dtype and shape.
     ///
     /// ```
-    /// use varscope::init::{Init, InitContext, Seeds};
+    /// use varscope::init::{InitContext, Seeds};
+    /// use varscope::Init;
     /// use varscope::{DType, Shape, Tensor};
     /// let s = Shape::new([1000]).unwrap();
     /// let ctx = InitContext { name: "b", dtype: DType::F32, full_shape: &s, offset: &[0],
