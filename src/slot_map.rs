@@ -189,16 +189,40 @@ impl<V: Clone> Slot<V> {
     }
 }
 
-/// What the map holds under a name: the finished value, or a creation in progress.
-enum Cell<V> {
-    Ready(V),
-    Pending(Arc<Slot<V>>),
+/// A value that knows the name it is stored under (a map keeps no copy of its own).
+pub(crate) trait Keyed {
+    /// The name (for a value created by [`SlotMap::get_or_create`], the key it was
+    /// given).
+    fn key(&self) -> &str;
 }
 
-/// A lookup's result: the ready value, or a pending slot with the key as stored.
-type Found<V> = std::result::Result<V, (Arc<Slot<V>>, Key)>;
+/// A creation in progress: its name and its slot.
+struct Pending<V> {
+    key: Key,
+    slot: Slot<V>,
+}
 
-type Shard<V> = CachePadded<RwLock<HashTable<(Key, Cell<V>)>>>;
+/// What the map holds under a name: the finished value, or a creation in progress.
+/// The name itself is the value's (or the pending creation's), so a cell is the size
+/// of a value.
+enum Cell<V> {
+    Ready(V),
+    Pending(Arc<Pending<V>>),
+}
+
+impl<V: Keyed> Cell<V> {
+    fn key(&self) -> &str {
+        match self {
+            Cell::Ready(v) => v.key(),
+            Cell::Pending(p) => &p.key,
+        }
+    }
+}
+
+/// A lookup's result: the ready value, or a creation in progress.
+type Found<V> = std::result::Result<V, Arc<Pending<V>>>;
+
+type Shard<V> = CachePadded<RwLock<HashTable<Cell<V>>>>;
 
 fn hash(key: &str) -> u64 {
     rustc_hash::FxBuildHasher.hash_one(key)
@@ -226,7 +250,7 @@ pub(crate) struct SlotMap<V> {
     shards: Box<[Shard<V>]>,
 }
 
-impl<V: Clone> SlotMap<V> {
+impl<V: Clone + Keyed> SlotMap<V> {
     /// A map with `n` shards, rounded up to a power of two (at least 1).
     pub(crate) fn with_shards(n: usize) -> Self {
         let n = n.max(1).next_power_of_two();
@@ -256,9 +280,9 @@ impl<V: Clone> SlotMap<V> {
     /// Looks up `key`: the value if ready, else the slot of a creation in progress
     /// and the key as stored.
     fn find(&self, key: &str, h: u64) -> Option<Found<V>> {
-        match self.shard(h).read().find(h, |(k, _)| &**k == key)? {
-            (_, Cell::Ready(v)) => Some(Ok(v.clone())),
-            (k, Cell::Pending(s)) => Some(Err((s.clone(), k.clone()))),
+        match self.shard(h).read().find(h, |c| c.key() == key)? {
+            Cell::Ready(v) => Some(Ok(v.clone())),
+            Cell::Pending(p) => Some(Err(p.clone())),
         }
     }
 
@@ -268,16 +292,18 @@ impl<V: Clone> SlotMap<V> {
             return found;
         }
         let mut map = self.shard(h).write();
-        match map.entry(h, |(k, _)| &**k == key, |(k, _)| hash(k)) {
+        match map.entry(h, |c| c.key() == key, |c| hash(c.key())) {
             Entry::Occupied(o) => match o.get() {
-                (_, Cell::Ready(v)) => Ok(v.clone()),
-                (k, Cell::Pending(s)) => Err((s.clone(), k.clone())),
+                Cell::Ready(v) => Ok(v.clone()),
+                Cell::Pending(p) => Err(p.clone()),
             },
             Entry::Vacant(v) => {
-                let stored = Key::from(key);
-                let slot = Arc::new(Slot::new());
-                v.insert((stored.clone(), Cell::Pending(slot.clone())));
-                Err((slot, stored))
+                let pending = Arc::new(Pending {
+                    key: Key::from(key),
+                    slot: Slot::new(),
+                });
+                v.insert(Cell::Pending(pending.clone()));
+                Err(pending)
             }
         }
     }
@@ -286,9 +312,9 @@ impl<V: Clone> SlotMap<V> {
     /// clones the value; no slot mutex, no allocation.
     pub(crate) fn get(&self, key: &str) -> Option<V> {
         let h = hash(key);
-        match self.shard(h).read().find(h, |(k, _)| &**k == key)? {
-            (_, Cell::Ready(v)) => Some(v.clone()),
-            (_, Cell::Pending(_)) => None,
+        match self.shard(h).read().find(h, |c| c.key() == key)? {
+            Cell::Ready(v) => Some(v.clone()),
+            Cell::Pending(_) => None,
         }
     }
 
@@ -310,7 +336,7 @@ impl<V: Clone> SlotMap<V> {
     ) -> Result<Outcome<V>> {
         let h = hash(key);
         loop {
-            let (slot, stored) = match mode {
+            let pending = match mode {
                 Mode::Lookup => match self.find(key, h) {
                     None => return Ok(Outcome::Missing),
                     Some(Ok(v)) => return Ok(Outcome::Existing(v)),
@@ -318,9 +344,10 @@ impl<V: Clone> SlotMap<V> {
                 },
                 Mode::Create => match self.find_or_insert(key, h) {
                     Ok(v) => return Ok(Outcome::Existing(v)),
-                    Err(found) => found,
+                    Err(pending) => pending,
                 },
             };
+            let slot = &pending.slot;
             match slot.wait_and_claim(key, mode == Mode::Create)? {
                 Claim::Ready(v) => return Ok(Outcome::Existing(v)),
                 Claim::Missing => return Ok(Outcome::Missing),
@@ -330,9 +357,9 @@ impl<V: Clone> SlotMap<V> {
                     return slot
                         .run_claimed(
                             key,
-                            || create(&stored),
-                            |v| self.publish(key, h, &slot, v),
-                            || self.discard(key, h, &slot),
+                            || create(&pending.key),
+                            |v| self.publish(h, &pending, v),
+                            || self.discard(h, &pending),
                         )
                         .map(Outcome::Created);
                 }
@@ -342,26 +369,25 @@ impl<V: Clone> SlotMap<V> {
 
     /// A finished creation: the map's cell becomes the value, and the slot is marked
     /// ready for the threads waiting on it — both under the shard's write lock.
-    fn publish(&self, key: &str, h: u64, slot: &Arc<Slot<V>>, value: &V) {
+    fn publish(&self, h: u64, pending: &Arc<Pending<V>>, value: &V) {
+        debug_assert_eq!(value.key(), &*pending.key, "a created value has its key");
         let mut map = self.shard(h).write();
-        if let Some((_, cell)) = map.find_mut(h, |(k, _)| &**k == key) {
-            if matches!(cell, Cell::Pending(s) if Arc::ptr_eq(s, slot)) {
-                *cell = Cell::Ready(value.clone());
-            }
+        let mine = |c: &Cell<V>| matches!(c, Cell::Pending(p) if Arc::ptr_eq(p, pending));
+        if let Some(cell) = map.find_mut(h, |c| mine(c)) {
+            *cell = Cell::Ready(value.clone());
         }
-        *slot.state.lock() = State::Ready(value.clone());
+        *pending.slot.state.lock() = State::Ready(value.clone());
     }
 
-    /// Marks the claimed `slot` of a failed creation `Removed` and takes it out of
-    /// the map. Both happen under the shard's write lock, so nobody can find the slot
-    /// in the map afterwards; whoever still holds it sees `Removed` and starts over.
-    fn discard(&self, key: &str, h: u64, slot: &Arc<Slot<V>>) {
+    /// Marks the claimed slot of a failed creation `Removed` and takes it out of the
+    /// map. Both happen under the shard's write lock, so nobody can find the slot in
+    /// the map afterwards; whoever still holds it sees `Removed` and starts over.
+    fn discard(&self, h: u64, pending: &Arc<Pending<V>>) {
         let mut map = self.shard(h).write();
-        *slot.state.lock() = State::Removed;
-        if let Ok(o) = map.find_entry(h, |(k, _)| &**k == key) {
-            if matches!(&o.get().1, Cell::Pending(s) if Arc::ptr_eq(s, slot)) {
-                o.remove();
-            }
+        *pending.slot.state.lock() = State::Removed;
+        let mine = |c: &Cell<V>| matches!(c, Cell::Pending(p) if Arc::ptr_eq(p, pending));
+        if let Ok(o) = map.find_entry(h, |c| mine(c)) {
+            o.remove();
         }
     }
 
@@ -378,23 +404,23 @@ impl<V: Clone> SlotMap<V> {
             .map(|s| {
                 s.read()
                     .iter()
-                    .filter(|(_, c)| matches!(c, Cell::Ready(_)))
+                    .filter(|c| matches!(c, Cell::Ready(_)))
                     .count()
             })
             .sum()
     }
 
     /// All fully created entries, sorted by key.
-    pub(crate) fn entries(&self) -> Vec<(Key, V)> {
+    pub(crate) fn entries(&self) -> Vec<V> {
         let mut out = Vec::new();
         for shard in self.shards.iter() {
-            for (k, cell) in shard.read().iter() {
+            for cell in shard.read().iter() {
                 if let Cell::Ready(v) = cell {
-                    out.push((k.clone(), v.clone()));
+                    out.push(v.clone());
                 }
             }
         }
-        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out.sort_by(|a, b| a.key().cmp(b.key()));
         out
     }
 }

@@ -5,7 +5,7 @@
 //! or a partitioned variable) and the public read-only view.
 
 use crate::error::Result;
-use crate::slot_map::{Key, Mode, Outcome, SlotMap};
+use crate::slot_map::{Key, Keyed, Mode, Outcome, SlotMap};
 use crate::sync;
 use crate::variable::{AnyVariable, PartitionedVariable, Variable};
 use std::fmt;
@@ -15,6 +15,15 @@ use std::fmt;
 pub(crate) enum Entry {
     Single(Variable),
     Partitioned(PartitionedVariable),
+}
+
+impl Keyed for Entry {
+    fn key(&self) -> &str {
+        match self {
+            Entry::Single(v) => v.store_key().unwrap_or_else(|| v.op_name()),
+            Entry::Partitioned(p) => p.name(),
+        }
+    }
 }
 
 impl Entry {
@@ -122,7 +131,7 @@ impl VariableStore {
         self.map
             .entries()
             .into_iter()
-            .map(|(k, e)| (k.to_string(), e.to_any()))
+            .map(|e| (e.key().to_string(), e.to_any()))
             .collect()
     }
 }
