@@ -166,5 +166,10 @@ pub(crate) fn next_id() -> u64 {
 
 /// The id of the calling thread (loom's simulated id under loom).
 pub(crate) fn current_thread_id() -> thread::ThreadId {
-    thread::current().id()
+    thread_local! {
+        // Cached: `thread::current()` clones the thread handle (two atomic operations
+        // on a shared count) every time.
+        static ID: thread::ThreadId = thread::current().id();
+    }
+    ID.with(|id| *id)
 }

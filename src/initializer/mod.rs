@@ -444,7 +444,10 @@ impl Init {
         if let Init::Custom(_) = self {
             return Ok(());
         }
-        Part::new(name, ctx.full_shape, ctx.offset, ctx.shape)?;
+        let whole = ctx.shape == ctx.full_shape && ctx.offset.iter().all(|&o| o == 0);
+        if !whole || ctx.offset.len() != ctx.shape.rank() {
+            Part::new(name, ctx.full_shape, ctx.offset, ctx.shape)?;
+        }
         let need_float = || {
             if ctx.dtype.is_floating() {
                 Ok(())
