@@ -24,9 +24,10 @@
 //! # The map
 //!
 //! Names are spread over a power-of-two number of shards, each an
-//! `RwLock<HashTable<(name, Cell)>>` padded to its own cache line. A cell is either the
+//! `RwLock<HashTable<Cell>>` padded to its own cache line. A cell is either the
 //! finished value itself (`Ready`) or the slot of a creation in progress
-//! (`Pending`). A hit therefore costs one shard read lock and a clone of the value:
+//! (`Pending`, which holds the name); a ready value knows its own name ([`Keyed`]),
+//! so the table keeps no copy of it. A hit therefore costs one shard read lock and a clone of the value:
 //! no slot mutex, no allocation. When a creation succeeds, its cell is replaced by
 //! the value under the shard's write lock; when it fails, the cell is removed under
 //! the same lock, so no thread can find the dead slot in the map afterwards.
