@@ -483,9 +483,11 @@ fn custom_initializer_panicking_then_a_later_create_succeeds() {
         .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InitializerPanicked);
         assert_eq!(e.kind().as_str(), "initializer_panicked");
-        // The name was not consumed: the retry gets exactly `s/c`.
+        // As in TF, the failed initializer used up the op name (the store is unchanged):
+        // the retry is stored as `s/c` and named `s/c_1`.
         let v = in_s(|| get_variable("c").shape([2]).initializer(fill(3.0)).build()).unwrap();
-        assert_eq!(v.name(), "s/c:0");
+        assert_eq!(v.store_key(), Some("s/c"));
+        assert_eq!(v.name(), "s/c_1:0");
         assert_eq!(values(&v), [3.0, 3.0]);
     });
 }

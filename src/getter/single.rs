@@ -95,7 +95,10 @@ pub(crate) struct Prepared {
 
 pub(crate) fn seeds_for(graph: &Graph, init: &Init, full_name: &str) -> Seeds {
     match init.seed() {
-        Some(op_seed) => Seeds::tf(graph.seed(), op_seed),
+        // TF's `get_seed`: an op seed on a graph without a seed of its own pairs with
+        // `DEFAULT_GRAPH_SEED`, so the values are fixed (and TF's).
+        Some(op_seed) if graph.seed_is_explicit() => Seeds::tf(graph.seed(), op_seed),
+        Some(op_seed) => Seeds::op_only(op_seed),
         None => Seeds::for_name(graph.seed(), full_name),
     }
 }
@@ -158,15 +161,30 @@ pub(crate) fn prepare_single(
         shape: &shape,
         seeds,
     };
-    init.validate(&ctx)?;
-    let value = match &init {
-        Init::Custom(_) => {
-            let t = init.materialize(&ctx)?;
-            check_produced(key, &t, &shape, dtype)?;
-            ValueState::Ready(t)
+    // TF runs the initializer inside the variable's name scope: from here on a failure
+    // has used up the op name (the next `j` is `j_1`), though nothing is created.
+    // TF runs the initializer inside the variable's name scope: once it has been
+    // called, a failure has used up the op name (the next `j` is `j_1`), though the
+    // store is unchanged.
+    let use_up_name = || {
+        if part.is_none() && !key.ends_with('/') {
+            graph.unique_name_at(key, true);
         }
-        Init::Value(t) if part.is_none() => ValueState::Ready(t.clone()),
-        _ => ValueState::Pending(Box::new(Plan { init, seeds })),
+    };
+    let whole = part.is_none();
+    let run = std::panic::AssertUnwindSafe(|| init_value(init, &ctx, key, &shape, dtype, whole));
+    let value = match std::panic::catch_unwind(run) {
+        Ok(Ok(v)) => v,
+        Ok(Err(e)) => {
+            use_up_name();
+            return Err(e);
+        }
+        // A panic is the initializer's exception: the name is used up too, and the
+        // store reports the panic.
+        Err(payload) => {
+            use_up_name();
+            std::panic::resume_unwind(payload);
+        }
     };
     let save_slice = part.map(|p| SaveSliceInfo {
         full_name: p.full_name.to_string(),
@@ -179,6 +197,31 @@ pub(crate) fn prepare_single(
         dtype,
         value,
         save_slice,
+    })
+}
+
+/// Checks the initializer against the variable and computes (custom, value) or plans
+/// (everything else) its value.
+fn init_value(
+    init: Init,
+    ctx: &InitContext<'_>,
+    key: &str,
+    shape: &Shape,
+    dtype: DType,
+    whole: bool,
+) -> Result<ValueState> {
+    init.validate(ctx)?;
+    Ok(match init {
+        Init::Custom(_) => {
+            let t = init.materialize(ctx)?;
+            check_produced(key, &t, shape, dtype)?;
+            ValueState::Ready(t)
+        }
+        Init::Value(t) if whole => ValueState::Ready(t),
+        init => ValueState::Pending(Box::new(Plan {
+            init,
+            seeds: ctx.seeds,
+        })),
     })
 }
 
