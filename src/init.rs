@@ -43,5 +43,6 @@
 
 pub use crate::initializer::philox;
 pub use crate::initializer::{
-    compute_fans, ConstantValue, CustomFn, CustomInit, Distribution, FanMode, InitContext, Seeds,
+    compute_fans, ConstantValue, CustomFn, CustomInit, Distribution, FanMode, InitContext, Scalar,
+    Seeds,
 };

@@ -126,7 +126,12 @@ fn parse_init(spec: &Value) -> Result<Init, Unsupported> {
                 flatten(&spec["value"], &mut shape, 0, &mut vals)?;
                 Init::constant_list(vals)
             }
-            Some(v) => Init::constant(v.as_f64().unwrap_or(0.0)),
+            // A constant keeps the JSON type it is written in: `2`, `2.0`, `true`.
+            Some(Value::Bool(b)) => Init::constant(*b),
+            Some(v) => match v.as_i64() {
+                Some(i) if !v.is_f64() => Init::constant(i),
+                _ => Init::constant(v.as_f64().unwrap_or(0.0)),
+            },
             None => Init::constant(0.0),
         },
         "zeros" => Init::zeros(),

@@ -15,7 +15,15 @@ fn cases() -> Vec<(&'static str, Init, Vec<DType>)> {
     let mut v = vec![
         ("zeros", Init::zeros(), all.clone()),
         ("ones", Init::ones(), all.clone()),
-        ("constant", Init::constant(0.4), all.clone()),
+        // A float constant is rejected for integer and bool dtypes (TF's TypeError),
+        // an integer one only for bool.
+        ("constant", Init::constant(0.4), floats.clone()),
+        (
+            "constant_int",
+            Init::constant(3),
+            all.iter().copied().filter(|&d| d != DType::Bool).collect(),
+        ),
+        ("constant_bool", Init::constant(true), all.clone()),
         (
             "constant_list",
             Init::constant_list((0..15).map(|i| i as f64 * 0.5 - 3.0).collect()),
@@ -263,10 +271,28 @@ fn validation_errors() {
     let fs = Shape::new([2, 3]).unwrap();
     let c = |dtype| ctx(dtype, &fs, &[0, 0], &fs);
     let msg = |r: varscope::Result<Tensor>| r.unwrap_err().to_string();
-    assert!(
-        msg(Init::random_normal(0.0, 1.0).materialize(&c(DType::I32)))
-            .contains("Expected floating point type, got <dtype: 'int32'>.")
+    // TF 2.21's errors: the float parameter does not convert to the dtype.
+    let e = Init::random_normal(0.0, 1.0)
+        .materialize(&c(DType::I32))
+        .unwrap_err();
+    assert_eq!(e.kind(), varscope::ErrorKind::TypeMismatch);
+    assert_eq!(
+        e.to_string(),
+        "Expected int32, but got 0.0 of type 'float'."
     );
+    let e = Init::constant(0.5).materialize(&c(DType::I64)).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "Expected int64, but got 0.5 of type 'float'."
+    );
+    let e = Init::constant(2).materialize(&c(DType::Bool)).unwrap_err();
+    assert_eq!(e.to_string(), "Expected bool, but got 2 of type 'int'.");
+    let e = Init::glorot_uniform()
+        .materialize(&c(DType::Bool))
+        .unwrap_err();
+    assert!(e
+        .to_string()
+        .starts_with("Argument `dtype` got invalid value <dtype: 'bool'>"));
     assert!(msg(Init::RandomUniform {
         minval: 0.0,
         maxval: None,

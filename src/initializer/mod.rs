@@ -119,9 +119,90 @@ impl Distribution {
 #[derive(Debug, Clone, PartialEq)]
 pub enum ConstantValue {
     /// Fill with one value.
-    Scalar(f64),
+    Scalar(Scalar),
     /// Row-major values; the last repeats when shorter than the variable.
     List(Vec<f64>),
+}
+
+/// A constant with the type it was written in — an integer, a float or a bool — which
+/// TensorFlow checks against the variable's dtype: integer dtypes take integers and
+/// bools, `bool` takes only bools, float dtypes take anything.
+///
+/// ```
+/// use varscope::init::Scalar;
+/// assert_eq!(Scalar::from(2), Scalar::Int(2));
+/// assert_eq!(Scalar::from(2.0), Scalar::Float(2.0));
+/// assert_eq!(Scalar::from(true), Scalar::Bool(true));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Scalar {
+    /// An integer (Python `int`).
+    Int(i64),
+    /// A float (Python `float`).
+    Float(f64),
+    /// A bool.
+    Bool(bool),
+}
+
+impl Scalar {
+    /// The value as a float (`true` is 1).
+    pub fn as_f64(self) -> f64 {
+        match self {
+            Scalar::Int(i) => i as f64,
+            Scalar::Float(f) => f,
+            Scalar::Bool(b) => f64::from(u8::from(b)),
+        }
+    }
+
+    /// TF's check of the value against `dtype` (`TypeError: Expected int32, but got
+    /// 0.5 of type 'float'.`).
+    fn check(self, dtype: DType) -> Result<()> {
+        let (text, ty) = match self {
+            Scalar::Float(f) if dtype.is_integer() || dtype == DType::Bool => {
+                (python_float(f), "float")
+            }
+            Scalar::Int(i) if dtype == DType::Bool => (i.to_string(), "int"),
+            _ => return Ok(()),
+        };
+        Err(Error::TypeMismatch {
+            message: format!("Expected {dtype}, but got {text} of type '{ty}'."),
+        })
+    }
+}
+
+macro_rules! scalar_from {
+    ($($t:ty => $v:ident),*) => {$(
+        impl From<$t> for Scalar {
+            fn from(x: $t) -> Scalar {
+                Scalar::$v(x.into())
+            }
+        }
+    )*};
+}
+scalar_from!(i8 => Int, i16 => Int, i32 => Int, i64 => Int, u8 => Int, u16 => Int, u32 => Int,
+    f32 => Float, f64 => Float, bool => Bool);
+
+/// Python's `repr` of a float (`2.0`, `0.5`, `1e-05`, `1e+16`), for TF's error texts.
+pub(crate) fn python_float(f: f64) -> String {
+    if f.is_nan() {
+        return "nan".into();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 { "inf" } else { "-inf" }.into();
+    }
+    let a = f.abs();
+    if a != 0.0 && !(1e-4..1e16).contains(&a) {
+        let s = format!("{f:e}");
+        let (m, e) = s.split_once('e').unwrap_or((&s, "0"));
+        let e: i32 = e.parse().unwrap_or(0);
+        return format!("{m}e{}{:02}", if e < 0 { '-' } else { '+' }, e.abs());
+    }
+    let s = format!("{f}");
+    if s.contains('.') {
+        s
+    } else {
+        s + ".0"
+    }
 }
 
 /// The function type of a [`CustomInit`].
@@ -262,9 +343,22 @@ impl Init {
     pub fn ones() -> Init {
         Init::Ones
     }
-    /// A scalar constant.
-    pub fn constant(v: f64) -> Init {
-        Init::Constant(ConstantValue::Scalar(v))
+    /// A scalar constant, of the type it is written in ([`Scalar`]): as in TF, a
+    /// float is an error for an integer or bool variable, an integer for a bool one.
+    ///
+    /// ```
+    /// use varscope::{get_variable, DType, ErrorKind, Graph, Init};
+    /// Graph::new().as_default(|| {
+    ///     let n = get_variable("n").shape([2]).dtype(DType::I32).initializer(Init::constant(3));
+    ///     assert_eq!(n.build().unwrap().value().unwrap().to_f64_vec(), [3.0, 3.0]);
+    ///     let e = get_variable("m").shape([2]).dtype(DType::I32)
+    ///         .initializer(Init::constant(0.5)).build().unwrap_err();
+    ///     assert_eq!(e.kind(), ErrorKind::TypeMismatch);
+    ///     assert_eq!(e.to_string(), "Expected int32, but got 0.5 of type 'float'.");
+    /// });
+    /// ```
+    pub fn constant(v: impl Into<Scalar>) -> Init {
+        Init::Constant(ConstantValue::Scalar(v.into()))
     }
     /// Row-major constant values: the last value repeats when the list is shorter
     /// than the variable; a longer list is an error. Shards read the list at their
@@ -462,7 +556,8 @@ impl Init {
             }
         };
         match self {
-            Init::Zeros | Init::Ones | Init::Constant(ConstantValue::Scalar(_)) => Ok(()),
+            Init::Zeros | Init::Ones => Ok(()),
+            Init::Constant(ConstantValue::Scalar(s)) => s.check(ctx.dtype),
             Init::Constant(ConstantValue::List(v)) => {
                 let n = ctx.full_shape.num_elements();
                 if v.len() > n {
@@ -519,21 +614,36 @@ impl Init {
                 } else if ctx.dtype.is_floating() {
                     Ok(())
                 } else {
-                    Err(init_err(
-                        name,
-                        format!(
-                            "Expected floating point or integer type, got <dtype: '{}'>.",
-                            ctx.dtype
-                        ),
-                    ))
+                    Err(bad_random_dtype(ctx.dtype))
                 }
+            }
+            // TF 2.21 builds these in the variable's dtype, and the float parameter is
+            // what fails first.
+            Init::RandomNormal { mean, .. } | Init::TruncatedNormal { mean, .. }
+                if !ctx.dtype.is_floating() =>
+            {
+                Err(float_into(ctx.dtype, *mean))
             }
             Init::RandomNormal { .. }
             | Init::TruncatedNormal { .. }
             | Init::UniformUnitScaling { .. } => need_float(),
-            Init::VarianceScaling { scale, .. } => {
+            Init::VarianceScaling {
+                scale,
+                distribution,
+                ..
+            } => {
                 check_scale(name, *scale)?;
-                need_float()
+                if ctx.dtype.is_floating() {
+                    return Ok(());
+                }
+                if *distribution == Distribution::Uniform {
+                    if ctx.dtype == DType::Bool {
+                        return Err(bad_random_dtype(ctx.dtype));
+                    }
+                    let lower = routines::Draw::of(self, ctx.full_shape)?.a;
+                    return Err(float_into(ctx.dtype, lower));
+                }
+                Err(float_into(ctx.dtype, 0.0))
             }
             Init::Orthogonal { .. } => {
                 need_float()?;
@@ -637,7 +747,7 @@ impl Init {
         match self {
             Init::Zeros => fill_constant(ctx, out, &part, 0.0),
             Init::Ones => fill_constant(ctx, out, &part, 1.0),
-            Init::Constant(ConstantValue::Scalar(v)) => fill_constant(ctx, out, &part, *v),
+            Init::Constant(ConstantValue::Scalar(v)) => fill_constant(ctx, out, &part, v.as_f64()),
             Init::Constant(ConstantValue::List(vs)) => fill_list(ctx, out, &part, vs),
             Init::Value(t) => fill_value(ctx, out, &part, t),
             Init::Identity { gain } => fill_identity(ctx, out, &part, *gain),
@@ -649,6 +759,23 @@ impl Init {
             }
         }
     }
+}
+
+/// TF's `TypeError` for a float parameter converted to a non-float dtype.
+fn float_into(dtype: DType, v: f64) -> Error {
+    Error::TypeMismatch {
+        message: format!(
+            "Expected {dtype}, but got {} of type 'float'.",
+            python_float(v)
+        ),
+    }
+}
+
+/// TF 2.21's error for a uniform initializer on a dtype it does not draw.
+fn bad_random_dtype(dtype: DType) -> Error {
+    Error::invalid_arg(format!(
+        "Argument `dtype` got invalid value <dtype: '{dtype}'>. Accepted dtypes are (tf.float16, tf.bfloat16, tf.float32, tf.float64, tf.int32, tf.int64)."
+    ))
 }
 
 fn check_scale(name: &str, scale: f64) -> Result<()> {

@@ -20,7 +20,7 @@ use ndarray::ArrayD;
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Draw {
     dist: Dist,
-    a: f64,
+    pub(super) a: f64,
     b: f64,
 }
 

@@ -172,8 +172,9 @@ pub enum InitSpec {
     Zeros {},
     /// Ones.
     Ones {},
-    /// A constant.
-    Constant { value: f64 },
+    /// A constant, of the type it is written in (`1`, `1.0`, `true`), which is
+    /// checked against the variable's dtype as TF does.
+    Constant { value: ConstantSpec },
     /// `U[min, max)`.
     RandomUniform {
         #[serde(default)]
@@ -273,7 +274,7 @@ impl InitSpec {
         let (init, seed) = match *self {
             S::Zeros {} => (Init::zeros(), None),
             S::Ones {} => (Init::ones(), None),
-            S::Constant { value } => (Init::constant(value), None),
+            S::Constant { value } => (Init::constant(value.scalar()), None),
             S::RandomUniform { min, max, seed } => (Init::random_uniform(min, max), seed),
             S::RandomNormal { mean, stddev, seed } => (Init::random_normal(mean, stddev), seed),
             S::TruncatedNormal { mean, stddev, seed } => {
@@ -931,4 +932,26 @@ fn locate(text: &str, key: &str) -> Option<(usize, usize)> {
         }
     }
     span.map(|s| line_col(text, s.start))
+}
+
+/// A constant's value in a spec, keeping the TOML type it was written in.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum ConstantSpec {
+    /// `true` / `false`.
+    Bool(bool),
+    /// An integer.
+    Int(i64),
+    /// A float.
+    Float(f64),
+}
+
+impl ConstantSpec {
+    fn scalar(self) -> crate::init::Scalar {
+        match self {
+            ConstantSpec::Bool(b) => b.into(),
+            ConstantSpec::Int(i) => i.into(),
+            ConstantSpec::Float(f) => f.into(),
+        }
+    }
 }
