@@ -46,14 +46,50 @@ pub(crate) enum ValueState {
 
 pub(crate) struct VarInner {
     /// The op name; shares its allocation with `key` when they are equal.
-    pub(crate) op_name: Key,
-    pub(crate) key: Option<Key>,
+    pub(crate) names: Names,
     pub(crate) shape: Shape,
     pub(crate) dtype: DType,
     pub(crate) trainable: bool,
-    /// What most variables do not have, boxed to keep variables small.
-    pub(crate) extras: Option<Box<Extras>>,
+    /// What most variables do not have, boxed to keep variables small; set at most
+    /// once (at creation, or when a plain variable turns out to be a shard).
+    pub(crate) extras: std::sync::OnceLock<Box<Extras>>,
     pub(crate) value: Mutex<ValueState>,
+}
+
+/// A variable's op name and store key, in 24 bytes.
+pub(crate) enum Names {
+    /// A store variable whose op name is its key (almost all of them).
+    Same(Key),
+    /// A store variable renamed by TF's uniquification: op name, key.
+    Renamed(Box<(Key, Key)>),
+    /// A plain variable: its op name; not in the store.
+    Plain(Key),
+}
+
+impl Names {
+    /// The names of a store variable.
+    pub(crate) fn store(op_name: Key, key: Key) -> Names {
+        if op_name == key {
+            Names::Same(key)
+        } else {
+            Names::Renamed(Box::new((op_name, key)))
+        }
+    }
+
+    fn op_name(&self) -> &Key {
+        match self {
+            Names::Same(k) | Names::Plain(k) => k,
+            Names::Renamed(b) => &b.0,
+        }
+    }
+
+    fn key(&self) -> Option<&Key> {
+        match self {
+            Names::Same(k) => Some(k),
+            Names::Renamed(b) => Some(&b.1),
+            Names::Plain(_) => None,
+        }
+    }
 }
 
 /// The rarely set attributes of a variable.
@@ -66,13 +102,17 @@ pub(crate) struct Extras {
 }
 
 impl Extras {
-    /// `None` when nothing is set.
-    pub(crate) fn boxed(self) -> Option<Box<Extras>> {
+    /// The cell of a new variable: empty when nothing is set.
+    pub(crate) fn cell(self) -> std::sync::OnceLock<Box<Extras>> {
+        let cell = std::sync::OnceLock::new();
         let empty = self.use_resource.is_none()
             && self.caching_device.is_none()
             && self.constraint.is_none()
             && self.save_slice.is_none();
-        (!empty).then(|| Box::new(self))
+        if !empty {
+            let _ = cell.set(Box::new(self));
+        }
+        cell
     }
 }
 
@@ -105,25 +145,25 @@ impl Eq for Variable {}
 impl Variable {
     /// The tensor name: `"scope/v:0"`.
     pub fn name(&self) -> String {
-        format!("{}:0", self.0.op_name)
+        format!("{}:0", self.0.names.op_name())
     }
 
     /// The op name (the tensor name without `:0`). It equals the store key unless TF's
     /// graph-wide uniquification renamed the variable (an op already used the name).
     pub fn op_name(&self) -> &str {
-        &self.0.op_name
+        self.0.names.op_name()
     }
 
     /// The store key (the full name given to `get_variable`), or `None` for a plain
     /// variable.
     pub fn store_key(&self) -> Option<&str> {
-        self.0.key.as_deref()
+        self.0.names.key().map(|k| &**k)
     }
 
     /// The name used for checkpoints: the store key for `get_variable` variables, the
     /// op name for plain ones.
     pub fn checkpoint_name(&self) -> &str {
-        self.0.key.as_deref().unwrap_or(&self.0.op_name)
+        self.0.names.key().unwrap_or_else(|| self.0.names.op_name())
     }
 
     /// The shape.
@@ -143,22 +183,37 @@ impl Variable {
 
     /// The caching device, if any.
     pub fn caching_device(&self) -> Option<&str> {
-        self.0.extras.as_ref()?.caching_device.as_deref()
+        self.0.extras.get()?.caching_device.as_deref()
     }
 
     /// The constraint, if any.
     pub fn constraint(&self) -> Option<&Constraint> {
-        self.0.extras.as_ref()?.constraint.as_ref()
+        self.0.extras.get()?.constraint.as_ref()
     }
 
     /// The `use_resource` flag it was created with.
     pub fn use_resource(&self) -> Option<bool> {
-        self.0.extras.as_ref()?.use_resource
+        self.0.extras.get()?.use_resource
     }
 
     /// Shard placement, for shards of a partitioned variable.
     pub fn save_slice_info(&self) -> Option<&SaveSliceInfo> {
-        self.0.extras.as_ref()?.save_slice.as_ref()
+        self.0.extras.get()?.save_slice.as_ref()
+    }
+
+    /// Makes a variable created plain a shard (TF's `_set_save_slice_info` on a shard
+    /// found in the store). `false` when it has attributes of its own already.
+    pub(crate) fn become_shard(&self, info: SaveSliceInfo) -> bool {
+        if self.save_slice_info() == Some(&info) {
+            return true;
+        }
+        self.0
+            .extras
+            .set(Box::new(Extras {
+                save_slice: Some(info),
+                ..Extras::default()
+            }))
+            .is_ok()
     }
 
     /// Size of the value in bytes.

@@ -799,3 +799,44 @@ fn test_partition_layout_vectors() {
     assert_eq!(rows(&[20, 43], &[1, 4], 1), [11, 11, 11, 10]);
     assert_eq!(rows(&[13, 5], &[3, 1], 0), [5, 4, 4]);
 }
+
+// TF: a partitioned variable fetched over shards that exist as plain variables reuses
+// them and gives them their save-slice info, so checkpoints slice them.
+#[test]
+fn existing_plain_shards_become_the_partitioned_variables_shards() {
+    Graph::with_seed(1).as_default(|| {
+        let plain: Vec<Variable> = variable_scope("p")
+            .enter(|_| {
+                (0..2)
+                    .map(|i| {
+                        get_variable(&format!("w/part_{i}"))
+                            .shape([2, 4])
+                            .initializer(Init::constant(i as f32))
+                            .build()
+                    })
+                    .collect::<Result<Vec<_>>>()
+            })
+            .unwrap();
+        assert!(plain[1].save_slice_info().is_none());
+        let pv = variable_scope("p")
+            .reuse(Reuse::Auto)
+            .enter(|_| {
+                get_variable("w")
+                    .shape([4, 4])
+                    .partitioner(FixedSizePartitioner::new(2, 0))
+                    .build_partitioned()
+            })
+            .unwrap();
+        assert!(pv.shards()[0] == plain[0] && pv.shards()[1] == plain[1]);
+        let info = plain[1].save_slice_info().expect("a shard now");
+        assert_eq!(
+            (info.full_name.as_str(), info.offset.as_slice()),
+            ("p/w", &[2, 0][..])
+        );
+        assert_eq!(info.spec(), "4 4 2,2:0,4");
+        assert_eq!(
+            pv.as_tensor().unwrap().to_f64_vec(),
+            [[0.0; 8], [1.0; 8]].concat()
+        );
+    });
+}

@@ -95,6 +95,29 @@ pub(crate) fn get_partitioned(
     }
 }
 
+/// TF's checks before creating the shards of `name`: when `part_0` exists, the shards
+/// found must be exactly the `n` the partitioner asks for.
+fn check_existing_shards(graph: &Graph, name: &str, n: usize) -> Result<()> {
+    let store = &graph.inner.store;
+    let exists = |i: usize| store.get_entry(&format!("{name}/part_{i}")).is_some();
+    if n == 0 || !exists(0) {
+        return Ok(());
+    }
+    let differs = "Partitioner returned a different partitioning than what was already found.";
+    if !exists(n - 1) {
+        return Err(partition_error(name, format!(
+            "{differs}  Partitioner returned {n} shards, and shard {name}/part_0 was found, but {name}/part_{} was not.",
+            n - 1
+        )));
+    }
+    if exists(n) {
+        return Err(partition_error(name, format!(
+            "{differs}  Partitioner returned {n} shards, and shard {name}/part_0 was found, but so was the extra shard {name}/part_{n}."
+        )));
+    }
+    Ok(())
+}
+
 fn create_partitioned(
     graph: &Graph,
     args: &GetterArgs,
@@ -112,6 +135,7 @@ fn create_partitioned(
         .clone()
         .unwrap_or_else(|| default_initializer(dtype));
     let seeds = seeds_for(graph, &init, name);
+    check_existing_shards(graph, name, layout.len())?;
     // Phase 1: prepare every shard (all fallible work) before touching the store.
     let mut prepared = Vec::with_capacity(layout.len());
     for (i, spec) in layout.iter().enumerate() {
@@ -143,6 +167,7 @@ fn create_partitioned(
     // Phase 2: commit the shards.
     let mut shards = Vec::with_capacity(prepared.len());
     for (shard_args, p) in prepared {
+        let slice = p.save_slice.clone();
         let mut slot_value = Some(p);
         let out = graph
             .inner
@@ -154,7 +179,12 @@ fn create_partitioned(
         match out {
             Outcome::Created(Entry::Single(v)) => shards.push(v),
             Outcome::Existing(Entry::Single(v)) if args.reuse != Reuse::No => {
-                check_reuse(&shard_args, v.shape(), v.dtype(), true)?;
+                // An existing shard is checked as the plain variable it is, and becomes
+                // this variable's shard (TF sets its save-slice info).
+                check_reuse(&shard_args, v.shape(), v.dtype(), false)?;
+                if let Some(slice) = slice {
+                    v.become_shard(slice);
+                }
                 shards.push(v);
             }
             _ => {

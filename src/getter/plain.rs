@@ -8,7 +8,7 @@ use crate::scope::thread_state::{note_trainable, with_state};
 use crate::slot_map::Key;
 use crate::sync::{Arc, Mutex};
 use crate::tensor::Tensor;
-use crate::variable::{ValueState, VarInner, Variable};
+use crate::variable::{Names, ValueState, VarInner, Variable};
 
 /// Creates a plain variable (TF's `tf.Variable(initial_value, name=…)`): always new,
 /// named through the current *name* scope and uniquified (`x`, `x_1`, …). It is not
@@ -79,12 +79,11 @@ impl PlainVariableBuilder {
         };
         let shape = self.initial_value.shape();
         let var = Variable(Arc::new(VarInner {
-            op_name,
-            key: None,
+            names: Names::Plain(op_name),
             dtype: self.initial_value.dtype(),
             shape,
             trainable: self.trainable,
-            extras: None,
+            extras: Default::default(),
             value: Mutex::new(ValueState::Ready(self.initial_value)),
         }));
         graph.register_variable(&var, self.collections.as_deref(), self.trainable, seq);

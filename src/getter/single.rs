@@ -14,7 +14,7 @@ use crate::slot_map::{Key, Mode};
 use crate::sync::{Arc, Mutex};
 use crate::tensor::Tensor;
 use crate::variable::{
-    Extras, Plan, RegularizationLoss, SaveSliceInfo, ValueState, VarInner, Variable,
+    Extras, Names, Plan, RegularizationLoss, SaveSliceInfo, ValueState, VarInner, Variable,
 };
 use smallvec::SmallVec;
 
@@ -261,8 +261,7 @@ pub(crate) fn commit_single(graph: &Graph, args: &GetterArgs, key: &Key, p: Prep
             .unwrap_or_else(|_| (key.clone(), graph.next_event())),
     };
     let var = Variable(Arc::new(VarInner {
-        op_name,
-        key: Some(key.clone()),
+        names: Names::store(op_name, key.clone()),
         shape: p.shape,
         dtype: p.dtype,
         trainable: args.trainable,
@@ -276,7 +275,7 @@ pub(crate) fn commit_single(graph: &Graph, args: &GetterArgs, key: &Key, p: Prep
             constraint: args.constraint.clone(),
             save_slice: p.save_slice,
         }
-        .boxed(),
+        .cell(),
         value: Mutex::new(p.value),
     }));
     graph.register_variable(&var, args.collections.as_deref(), args.trainable, seq);
