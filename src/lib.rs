@@ -3,6 +3,8 @@
 #![doc = include_str!("doc_layers.md")]
 #![doc = ""]
 #![doc = include_str!("doc_concurrency.md")]
+#![doc = ""]
+#![doc = include_str!("doc_threads.md")]
 #![deny(missing_docs)]
 #![cfg_attr(loom, allow(dead_code, unused_imports))]
 
@@ -39,7 +41,7 @@ pub use initializer::Init;
 pub use runtime::{JobHandle, Runtime};
 pub use scope::{
     get_variable_scope, name_scope, name_scope_guard, variable_scope, variable_scope_default,
-    CustomGetter, GetterArgs, NameScopeGuard, NextGetter, Reuse, ScopeOutput, ScopeTarget,
+    Context, CustomGetter, GetterArgs, NameScopeGuard, NextGetter, Reuse, ScopeOutput, ScopeTarget,
     VariableScope, VariableScopeBuilder, VariableScopeGuard,
 };
 pub use shape::{IntoShape, PartialShape, Shape};

@@ -11,7 +11,7 @@ use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::graph::{Graph, GLOBAL_VARIABLES, LOCAL_VARIABLES, TRAINABLE_VARIABLES};
 use crate::scope::defaults::ScopeDefaults;
-use crate::scope::thread_state::with_state;
+use crate::scope::thread_state::{with_state, Recorder};
 use crate::scope::variable_scope::{enter_pure_named, pure_scope_frames, unique_variable_scope};
 use crate::scope::{variable_scope, variable_scope_default, CustomGetter, Reuse, VariableScope};
 use crate::slot_map::Slot;
@@ -287,22 +287,32 @@ impl<R> Template<R> {
 
     fn later_call(&self, scope: VariableScope) -> Result<R> {
         let inner = &self.0;
-        let before = with_state(&inner.graph, |s| {
-            s.recording += 1;
-            s.recorded.len()
-        });
+        let recorder = Recorder::default();
+        // Watches this call's creations until dropped (also when the function panics).
+        struct Watch<'g>(&'g Graph, Recorder);
+        impl Drop for Watch<'_> {
+            fn drop(&mut self) {
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    with_state(self.0, |s| {
+                        if let Some(i) = s
+                            .recorders
+                            .iter()
+                            .rposition(|r| std::sync::Arc::ptr_eq(&r.0, &self.1 .0))
+                        {
+                            s.recorders.remove(i);
+                        }
+                    })
+                }));
+            }
+        }
+        with_state(&inner.graph, |s| s.recorders.push(recorder.clone()));
+        let watch = Watch(&inner.graph, recorder.clone());
         let out = variable_scope(&scope)
             .reuse(Reuse::Yes)
             .graph(&inner.graph)
             .enter(|_| (inner.func)());
-        let new: Vec<String> = with_state(&inner.graph, |s| {
-            let new = s.recorded.get(before..).map(<[String]>::to_vec);
-            s.recording -= 1;
-            if s.recording == 0 {
-                s.recorded.clear();
-            }
-            new.unwrap_or_default()
-        });
+        drop(watch);
+        let new = std::mem::take(&mut *recorder.0.lock());
         let out = out?;
         if !new.is_empty() {
             return Err(Error::TemplateVariable {

@@ -92,6 +92,14 @@ plain_outputs!(
     crate::DType,
     crate::Graph,
     crate::Reuse,
+    crate::Context,
+    crate::Init,
+    crate::CustomGetter,
+    crate::Regularizer,
+    crate::Constraint,
+    crate::RegularizationLoss,
+    crate::SaveSliceInfo,
+    crate::init::Scalar,
 );
 
 macro_rules! generic_outputs {

@@ -27,10 +27,9 @@ pub(crate) struct ThreadState {
     /// Frames whose guard was closed out of order: they are popped as soon as they are
     /// on top of the stack again.
     pub(crate) orphans: Vec<u64>,
-    /// Open template calls that watch for new trainable variables.
-    pub(crate) recording: u32,
-    /// Names of trainable variables created while `recording > 0`.
-    pub(crate) recorded: Vec<String>,
+    /// The open template calls watching for new trainable variables (shared with
+    /// the contexts captured inside them, which may run on other threads).
+    pub(crate) recorders: Vec<Recorder>,
 }
 
 impl ThreadState {
@@ -41,8 +40,7 @@ impl ThreadState {
             name_stack: String::new(),
             frames: Vec::new(),
             orphans: Vec::new(),
-            recording: 0,
-            recorded: Vec::new(),
+            recorders: Vec::new(),
         }
     }
 }
@@ -89,6 +87,11 @@ impl ThreadState {
         }
     }
 }
+
+/// The trainable variables created during one template call, from any thread that
+/// runs a context captured inside it.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Recorder(pub(crate) std::sync::Arc<crate::sync::Mutex<Vec<String>>>);
 
 /// Hasher for graph ids, which are already unique small integers.
 #[derive(Default)]
@@ -155,8 +158,11 @@ pub(crate) fn with_states<R>(f: impl FnOnce(&mut States) -> R) -> R {
 /// Records a new trainable variable for the template calls watching this thread.
 pub(crate) fn note_trainable(graph: &Graph, name: impl FnOnce() -> String) {
     with_state(graph, |s| {
-        if s.recording > 0 {
-            s.recorded.push(name());
+        if !s.recorders.is_empty() {
+            let name = name();
+            for r in &s.recorders {
+                r.0.lock().push(name.clone());
+            }
         }
     });
 }

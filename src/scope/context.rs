@@ -1,0 +1,116 @@
+//! [`Context`]: the calling thread's scoping context as a value, to carry onto other
+//! threads — rayon tasks, spawned threads, worker pools.
+
+use crate::graph::Graph;
+use crate::scope::object::VariableScope;
+use crate::scope::thread_state::{with_state, Recorder};
+use std::fmt;
+
+/// The scoping context of the calling thread — its default graph, current variable
+/// scope, current name scope, and the template call in progress — captured as a
+/// value that can be sent to other threads and run there.
+///
+/// In TF1 (and in varscope) every thread starts at the root scope of the
+/// process-wide default graph, so work handed to another thread silently leaves the
+/// scope it was written in: a `rayon` `par_iter` inside `variable_scope("outer")`
+/// builds `v0:0` in the process default graph, not `outer/v0:0` in yours. Capture
+/// the context where the work is written and run the work inside it:
+///
+/// ```
+/// use rayon::prelude::*;
+/// use varscope::{get_variable, variable_scope, Context, Graph, Result, Variable};
+///
+/// let graph = Graph::with_seed(1);
+/// let _g = graph.as_default_guard();
+/// let _s = variable_scope("outer").guard().unwrap();
+/// let ctx = Context::capture();
+/// let vars: Vec<Variable> = (0..16)
+///     .into_par_iter()
+///     .map(|i| ctx.run(|| get_variable(&format!("v{i}")).shape([2]).build()))
+///     .collect::<Result<_>>()
+///     .unwrap();
+/// assert_eq!(vars[3].name(), "outer/v3:0");
+/// assert_eq!(graph.global_variables().len(), 16);
+/// ```
+///
+/// [`run`](Context::run) starts from fresh per-thread state for the graph — the
+/// captured variable scope and name scope, empty default-name counters, as a new
+/// thread inside that scope would have — and restores the thread's own state
+/// afterwards, also when the closure panics. Variables created through a context
+/// captured inside a [`Template`](crate::Template) call count for that call's "no new
+/// trainable variable" check, whichever thread creates them.
+#[derive(Clone)]
+pub struct Context {
+    graph: Graph,
+    scope: VariableScope,
+    name_stack: String,
+    recorders: Vec<Recorder>,
+}
+
+impl fmt::Debug for Context {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Context")
+            .field("graph", &self.graph.id())
+            .field("variable_scope", &self.scope.name_str())
+            .field("name_scope", &self.name_stack)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Context {
+    /// The calling thread's context: its default graph, variable scope, name scope
+    /// and the template calls in progress.
+    pub fn capture() -> Context {
+        let graph = Graph::current();
+        with_state(&graph, |s| Context {
+            scope: s.current.clone(),
+            name_stack: s.name_stack.clone(),
+            recorders: s.recorders.clone(),
+            graph: graph.clone(),
+        })
+    }
+
+    /// The captured graph.
+    pub fn graph(&self) -> &Graph {
+        &self.graph
+    }
+
+    /// The captured variable scope.
+    pub fn variable_scope(&self) -> &VariableScope {
+        &self.scope
+    }
+
+    /// The captured name scope (without trailing slash; `""` at root).
+    pub fn name_scope(&self) -> &str {
+        &self.name_stack
+    }
+
+    /// Runs `f` on the calling thread inside the captured context, then restores the
+    /// thread's own default graph and scope state (also if `f` panics).
+    pub fn run<R>(&self, f: impl FnOnce() -> R) -> R {
+        self.graph.as_default(|| {
+            self.graph.with_fresh_thread_state(|| {
+                with_state(&self.graph, |s| {
+                    s.current = self.scope.clone();
+                    s.name_stack.clone_from(&self.name_stack);
+                    s.recorders.clone_from(&self.recorders);
+                });
+                f()
+            })
+        })
+    }
+
+    /// `f` made to run inside this context, for `par_iter().map(…)` and other
+    /// one-argument callbacks.
+    pub fn wrap<A, R>(&self, f: impl Fn(A) -> R + Send + Sync) -> impl Fn(A) -> R + Send + Sync {
+        let ctx = self.clone();
+        move |a| ctx.run(|| f(a))
+    }
+
+    /// `f` made to run once inside this context, for `std::thread::spawn`,
+    /// `rayon::spawn` and the like.
+    pub fn wrap_once<R>(&self, f: impl FnOnce() -> R + Send) -> impl FnOnce() -> R + Send {
+        let ctx = self.clone();
+        move || ctx.run(f)
+    }
+}
