@@ -2,7 +2,7 @@
 
 use crate::error::{Error, Result};
 use crate::graph::Graph;
-use crate::scope::{variable_scope, VariableScope};
+use crate::scope::{variable_scope, Context, VariableScope};
 use crate::slot_map::panic_message;
 use crossbeam_channel::{Receiver, Select, Sender, TryRecvError};
 use std::fmt;
@@ -229,18 +229,37 @@ impl Runtime {
         F: FnOnce() -> Result<R> + Send + 'static,
         R: Send + 'static,
     {
-        let (tx, rx) = crossbeam_channel::bounded(1);
-        let graph = graph.clone();
         let scope = scope.cloned();
+        self.submit_in(&Context::root(graph), move || match &scope {
+            Some(s) => variable_scope(s).enter(|_| job()),
+            None => job(),
+        })
+    }
+
+    /// Queues `job` to run on a worker inside `ctx` — its graph, variable scope, name
+    /// scope and template call — as [`Context::run`] runs it. [`submit`] is this with
+    /// the root context of a graph.
+    ///
+    /// [`submit`]: Runtime::submit
+    ///
+    /// ```
+    /// use varscope::{get_variable, variable_scope, Context, Graph, Runtime};
+    ///
+    /// let graph = Graph::with_seed(1);
+    /// let rt = Runtime::new(2).unwrap();
+    /// let ctx = graph.as_default(|| variable_scope("net").enter(|_| Context::capture())).unwrap();
+    /// let h = rt.submit_in(&ctx, || get_variable("w").shape([2]).build());
+    /// assert_eq!(h.join().unwrap().name(), "net/w:0");
+    /// ```
+    pub fn submit_in<R, F>(&self, ctx: &Context, job: F) -> JobHandle<R>
+    where
+        F: FnOnce() -> Result<R> + Send + 'static,
+        R: Send + 'static,
+    {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let ctx = ctx.clone();
         let task: Task = Box::new(move || {
-            let run = std::panic::AssertUnwindSafe(|| {
-                graph.as_default(|| {
-                    graph.with_fresh_thread_state(|| match &scope {
-                        Some(s) => variable_scope(s).enter(|_| job()),
-                        None => job(),
-                    })
-                })
-            });
+            let run = std::panic::AssertUnwindSafe(|| ctx.run(job));
             let result = std::panic::catch_unwind(run).unwrap_or_else(|payload| {
                 Err(Error::Job {
                     message: panic_message(payload.as_ref()),

@@ -158,3 +158,34 @@ fn a_templates_check_sees_variables_its_rayon_tasks_create() {
         assert!(e.to_string().contains("t/extra/w1"), "{e}");
     });
 }
+
+#[test]
+fn runtime_jobs_run_inside_a_captured_context() {
+    let graph = Graph::with_seed(1);
+    let rt = varscope::Runtime::new(2).unwrap();
+    let ctx = graph
+        .as_default(|| variable_scope("net").enter(|_| Context::capture()))
+        .unwrap();
+    let handles: Vec<_> = (0..4)
+        .map(|i| {
+            let graph = graph.clone();
+            rt.submit_in(&ctx, move || {
+                let op = graph.create_op("Const", None)?;
+                let v = get_variable(&format!("w{i}")).shape([1]).build()?;
+                Ok((op, v.name()))
+            })
+        })
+        .collect();
+    let mut ops = Vec::new();
+    for (i, h) in handles.into_iter().enumerate() {
+        let (op, name) = h.join().unwrap();
+        assert_eq!(name, format!("net/w{i}:0"));
+        ops.push(op);
+    }
+    ops.sort();
+    assert_eq!(
+        ops,
+        ["net/Const", "net/Const_1", "net/Const_2", "net/Const_3"]
+    );
+    rt.shutdown().unwrap();
+}

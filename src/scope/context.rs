@@ -70,6 +70,17 @@ impl Context {
         })
     }
 
+    /// The root context of `graph`: what a new thread with `graph` as its default
+    /// graph has.
+    pub(crate) fn root(graph: &Graph) -> Context {
+        Context {
+            graph: graph.clone(),
+            scope: VariableScope::root(),
+            name_stack: String::new(),
+            recorders: Vec::new(),
+        }
+    }
+
     /// The captured graph.
     pub fn graph(&self) -> &Graph {
         &self.graph
