@@ -1,0 +1,86 @@
+//! Documented differences from TF1, checked against traces recorded from TensorFlow
+//! 2.21 (`tests/data/tf_differences/`): TF's side as recorded, varscope's as designed.
+
+use serde_json::Value;
+use varscope::partition::FixedSizePartitioner;
+use varscope::{get_variable, Graph, Init};
+
+fn tf_event(name: &str) -> Value {
+    let text = include_str!("data/tf_differences/shard_values.json");
+    let v: Value = serde_json::from_str(text).unwrap();
+    v["scenarios"][0]["expect"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == name || e["at"] == name)
+        .cloned()
+        .unwrap_or_else(|| panic!("no event {name}"))
+}
+
+fn floats(v: &Value) -> Vec<f64> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect()
+}
+
+/// README difference 2: TF gives both shards of a seeded random initializer the same
+/// values; varscope's shards are the halves of the unpartitioned variable.
+#[test]
+fn seeded_random_shards_repeat_in_tf_and_are_slices_here() {
+    let tf = floats(&tf_event("rn")["values"]);
+    assert_eq!(tf.len(), 8);
+    assert_eq!(tf[..4], tf[4..], "TF repeats the shard's values");
+
+    let g = Graph::with_seed(1);
+    let (part, whole) = g.as_default(|| {
+        let init = || Init::random_normal(0.0, 1.0).with_seed(3);
+        let part = get_variable("rn")
+            .shape([4, 2])
+            .partitioner(FixedSizePartitioner::new(2, 0))
+            .initializer(init())
+            .build_partitioned()
+            .unwrap();
+        let whole = get_variable("whole")
+            .shape([4, 2])
+            .initializer(init())
+            .build()
+            .unwrap();
+        (
+            part.as_tensor().unwrap().to_f64_vec(),
+            whole.value().unwrap().to_f64_vec(),
+        )
+    });
+    assert_eq!(part, whole, "varscope: the shards are slices of one draw");
+    assert_ne!(part[..4], part[4..]);
+    // TF's first shard is the first half of that same draw (float32 within a few ulp).
+    for (a, b) in tf[..4].iter().zip(&whole[..4]) {
+        assert!((a - b).abs() < 1e-6, "{a} vs {b}");
+    }
+}
+
+/// README difference 2: TF restarts a list constant in every shard and rejects a list
+/// longer than a shard; varscope slices it.
+#[test]
+fn list_constants_are_sliced_here_and_rejected_per_shard_in_tf() {
+    let e = tf_event("2");
+    assert_eq!(e["error"], "other");
+    assert!(e["message"]
+        .as_str()
+        .unwrap()
+        .contains("Takes at most 2, but got 4"));
+    let g = Graph::with_seed(1);
+    let vals = g.as_default(|| {
+        get_variable("cl")
+            .shape([4])
+            .partitioner(FixedSizePartitioner::new(2, 0))
+            .initializer(Init::constant_list(vec![1.0, 2.0, 3.0, 4.0]))
+            .build_partitioned()
+            .unwrap()
+            .as_tensor()
+            .unwrap()
+            .to_f64_vec()
+    });
+    assert_eq!(vals, [1.0, 2.0, 3.0, 4.0]);
+}
