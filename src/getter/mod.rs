@@ -255,21 +255,7 @@ impl<'a> GetVariable<'a> {
         }
         let (full_name, reuse, scope) = with_state(graph, |s| {
             s.current.read(|f| {
-                // What the call does not set comes from the scope (the constraint
-                // included; a call's custom getter replaces the scope's).
-                let mut d = call.clone();
-                d.initializer = d.initializer.or_else(|| f.defaults.initializer.clone());
-                d.regularizer = d.regularizer.or_else(|| f.defaults.regularizer.clone());
-                d.caching_device = d
-                    .caching_device
-                    .or_else(|| f.defaults.caching_device.clone());
-                d.partitioner = d.partitioner.or_else(|| f.defaults.partitioner.clone());
-                if d.custom_getters.is_empty() {
-                    d.custom_getters = f.defaults.custom_getters.clone();
-                }
-                d.dtype = Some(d.dtype.or(f.defaults.dtype).unwrap_or(DType::F32));
-                d.use_resource = d.use_resource.or(f.defaults.use_resource);
-                d.constraint = d.constraint.or_else(|| f.defaults.constraint.clone());
+                let d = call.for_call_in(&f.defaults);
                 (names::join(&f.name, self.name), f.reuse, d)
             })
         });

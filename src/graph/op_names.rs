@@ -99,10 +99,6 @@ struct Stripe {
 impl Stripe {
     /// The entry of `folded`, inserted (count 0, no op) when missing. `stored` is a
     /// shared copy of the name (any case) to use as the key instead of a new one.
-    fn entry(&mut self, folded: &str, stored: Option<&Key>) -> &mut NameEntry {
-        entry(&mut self.table, folded, stored)
-    }
-
     fn find(&self, folded: &str) -> Option<&NameEntry> {
         self.table
             .find(hash_folded(folded), |e| e.key.eq_ignore_ascii_case(folded))
@@ -404,7 +400,7 @@ fn next_free(st: &mut Stripe, folded: &str, n: u64) -> u64 {
 /// (or was: `mark` counts a use either way), `Some(i)` when the name is `name_i`.
 fn probe(st: &mut Stripe, folded: &str, mark: bool, stored: Option<&Key>) -> Option<u64> {
     let n = if mark {
-        let e = st.entry(folded, stored);
+        let e = entry(&mut st.table, folded, stored);
         e.count += 1;
         e.count - 1
     } else {
@@ -416,7 +412,7 @@ fn probe(st: &mut Stripe, folded: &str, mark: bool, stored: Option<&Key>) -> Opt
     let i = next_free(st, folded, n);
     if mark {
         let candidate = std::mem::take(&mut st.scratch);
-        let e = st.entry(&candidate, None);
+        let e = entry(&mut st.table, &candidate, None);
         e.count = e.count.max(1);
         st.scratch = candidate;
     }

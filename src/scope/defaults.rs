@@ -61,6 +61,29 @@ impl ScopeDefaults {
         }
     }
 
+    /// The defaults of a `get_variable` call with these arguments in a scope with
+    /// `scope`'s defaults. Unlike [`over`](ScopeDefaults::over) (a sub-scope), the
+    /// call's custom getter *replaces* the scope's, and the scope's constraint applies.
+    pub(crate) fn for_call_in(&self, scope: &ScopeDefaults) -> ScopeDefaults {
+        fn pick<T: Clone>(call: &Option<T>, scope: &Option<T>) -> Option<T> {
+            call.clone().or_else(|| scope.clone())
+        }
+        ScopeDefaults {
+            initializer: pick(&self.initializer, &scope.initializer),
+            regularizer: pick(&self.regularizer, &scope.regularizer),
+            caching_device: pick(&self.caching_device, &scope.caching_device),
+            partitioner: pick(&self.partitioner, &scope.partitioner),
+            custom_getters: if self.custom_getters.is_empty() {
+                scope.custom_getters.clone()
+            } else {
+                self.custom_getters.clone()
+            },
+            dtype: self.dtype.or(scope.dtype),
+            use_resource: self.use_resource.or(scope.use_resource),
+            constraint: pick(&self.constraint, &scope.constraint),
+        }
+    }
+
     /// The effective dtype.
     pub(crate) fn dtype(&self) -> DType {
         self.dtype.unwrap_or(DType::F32)
