@@ -84,3 +84,78 @@ fn list_constants_are_sliced_here_and_rejected_per_shard_in_tf() {
     });
     assert_eq!(vals, [1.0, 2.0, 3.0, 4.0]);
 }
+
+fn checks() -> Value {
+    serde_json::from_str(include_str!("data/tf_differences/checks.json")).unwrap()
+}
+
+fn names(vars: &[varscope::Variable]) -> Vec<String> {
+    vars.iter().map(|v| v.name().to_string()).collect()
+}
+
+/// README difference 3: TF filters a scope's collection by the scope name as a regex
+/// (`a.b` lists `axb/v`, `x\d` lists `x5/u` but not its own `x\d/u`); varscope by the
+/// literal prefix.
+#[test]
+fn collection_filters_are_literal_here_and_regexes_in_tf() {
+    let tf = &checks()["collection_filter"];
+    assert_eq!(tf["a.b"], serde_json::json!(["axb/v:0", "a.b/w:0"]));
+    assert_eq!(tf["x\\d"], serde_json::json!(["x5/u:0"]));
+    let g = Graph::with_seed(1);
+    g.as_default(|| -> varscope::Result<()> {
+        for (scope, var) in [("axb", "v"), ("a.b", "w"), ("x5", "u"), ("x\\d", "u")] {
+            varscope::variable_scope(scope).enter(|_| get_variable(var).shape([1]).build())?;
+        }
+        let ab = varscope::variable_scope("a.b").enter(|s| s.global_variables())?;
+        let xd = varscope::variable_scope("x\\d").enter(|s| s.global_variables())?;
+        assert_eq!(names(&ab), ["a.b/w:0"]);
+        assert_eq!(names(&xd), ["x\\d/u:0"]);
+        Ok(())
+    })
+    .unwrap();
+}
+
+/// README difference 6 (the part that agrees with TF): a first call that fails after
+/// creating a variable leaves the template uncalled, so the next call is a first call
+/// again in the same scope, and fails as TF's does ("already exists").
+#[test]
+fn a_failed_first_call_is_retried_as_a_first_call_like_tf() {
+    let tf = checks()["template_failed_first_call"].clone();
+    assert_eq!(tf[0]["error"], "RuntimeError");
+    for e in &tf.as_array().unwrap()[1..] {
+        assert_eq!(e["error"], "ValueError");
+        assert!(e["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Variable tpl/v already exists, disallowed."));
+    }
+    let g = Graph::with_seed(1);
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let t = g
+        .as_default(|| {
+            varscope::make_template("tpl", move || {
+                let v = get_variable("v").shape([1]).build()?;
+                if calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+                    return Err(varscope::Error::InvalidArgument {
+                        message: "first call fails".into(),
+                    });
+                }
+                Ok(v)
+            })
+            .build()
+        })
+        .unwrap();
+    let results: Vec<_> = (0..3).map(|_| g.as_default(|| t.call())).collect();
+    assert!(results[0]
+        .as_ref()
+        .unwrap_err()
+        .to_string()
+        .contains("first call fails"));
+    for r in &results[1..] {
+        let e = r.as_ref().unwrap_err();
+        assert_eq!(e.kind(), varscope::ErrorKind::AlreadyExists, "{e}");
+        assert!(e
+            .to_string()
+            .starts_with("Variable tpl/v already exists, disallowed."));
+    }
+}
