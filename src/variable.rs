@@ -160,10 +160,13 @@ impl Variable {
         self.0.names.key().map(|k| &**k)
     }
 
-    /// The name used for checkpoints: the store key for `get_variable` variables, the
-    /// op name for plain ones.
+    /// The name used for checkpoints: the op name, as TF's `Saver` keys a variable
+    /// (`var.op.name`). It is unique within a graph, so a plain `variable(…).name("w")`
+    /// and a `get_variable("w")` (op `w_1`) are saved as `w` and `w_1`. A shard of a
+    /// partitioned variable is saved under its own op name (`w/part_0`), with the
+    /// whole variable's layout beside it.
     pub fn checkpoint_name(&self) -> &str {
-        self.0.names.key().unwrap_or_else(|| self.0.names.op_name())
+        self.0.names.op_name()
     }
 
     /// The shape.

@@ -353,3 +353,45 @@ fn tempdir(tag: &str) -> PathBuf {
     std::fs::create_dir_all(&d).unwrap();
     d
 }
+
+/// A plain `variable(…).name("w")` and a `get_variable("w")` are ops `w` and `w_1`, as in
+/// TF 2.21, whose `Saver` keys variables by op name: both are saved and both restored.
+#[test]
+fn a_plain_variable_and_get_variable_of_one_name_are_saved_and_restored_apart() {
+    let build = |plain: f32, got: f32| {
+        let g = Graph::with_seed(1);
+        let vars = g.as_default(|| {
+            let a = varscope::variable(Tensor::from_vec(vec![plain; 2], [2]).unwrap())
+                .name("w")
+                .build()
+                .unwrap();
+            let b = get_variable("w")
+                .shape([2])
+                .initializer(Init::constant(got))
+                .build()
+                .unwrap();
+            (a, b)
+        });
+        (g, vars)
+    };
+    let (_, (a, b)) = build(1.0, 2.0);
+    assert_eq!(
+        (a.name(), b.name()),
+        ("w:0".to_string(), "w_1:0".to_string())
+    );
+    assert_eq!((a.checkpoint_name(), b.checkpoint_name()), ("w", "w_1"));
+    let tensors = [
+        (a.checkpoint_name().to_string(), a.value().unwrap()),
+        (b.checkpoint_name().to_string(), b.value().unwrap()),
+    ];
+    let ckpt = LoadedCheckpoint {
+        tensors: tensors.into_iter().collect(),
+        metadata: BTreeMap::new(),
+    };
+    let (g2, (a2, b2)) = build(0.0, 0.0);
+    let report = restore(&g2, &ckpt).unwrap();
+    assert_eq!(report.restored, ["w", "w_1"]);
+    assert!(report.unused.is_empty());
+    assert_eq!(a2.value().unwrap().to_f64_vec(), [1.0, 1.0]);
+    assert_eq!(b2.value().unwrap().to_f64_vec(), [2.0, 2.0]);
+}

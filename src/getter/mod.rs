@@ -347,7 +347,7 @@ pub(crate) fn true_getter(graph: &Graph, args: GetterArgs) -> Result<AnyVariable
         .store
         .get_or_create(&args.name, mode(args.reuse), |key| {
             let prepared = prepare_single(graph, &args, None)?;
-            Ok(Entry::Single(commit_single(graph, &args, key, prepared)))
+            commit_single(graph, &args, key, prepared).map(Entry::Single)
         })?;
     match outcome {
         Outcome::Created(e) => Ok(e.to_any()),

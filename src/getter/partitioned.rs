@@ -174,7 +174,7 @@ fn create_partitioned(
             .store
             .get_or_create(&shard_args.name, Mode::Create, |key| {
                 let p = slot_value.take().expect("create runs once");
-                Ok(Entry::Single(commit_single(graph, &shard_args, key, p)))
+                commit_single(graph, &shard_args, key, p).map(Entry::Single)
             })?;
         match out {
             Outcome::Created(Entry::Single(v)) => shards.push(v),

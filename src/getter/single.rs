@@ -161,8 +161,6 @@ pub(crate) fn prepare_single(
         shape: &shape,
         seeds,
     };
-    // TF runs the initializer inside the variable's name scope: from here on a failure
-    // has used up the op name (the next `j` is `j_1`), though nothing is created.
     // TF runs the initializer inside the variable's name scope: once it has been
     // called, a failure has used up the op name (the next `j` is `j_1`), though the
     // store is unchanged.
@@ -242,23 +240,25 @@ fn check_produced(name: &str, t: &Tensor, shape: &Shape, dtype: DType) -> Result
 }
 
 /// Creates the variable from a prepared value: graph name, collections, regularizer.
-/// Infallible, so a failed creation never leaves partial state behind. `key` is the
-/// store's copy of `args.name`, shared with the variable.
-pub(crate) fn commit_single(graph: &Graph, args: &GetterArgs, key: &Key, p: Prepared) -> Variable {
+/// `key` is the store's copy of `args.name`, shared with the variable.
+///
+/// The op name is the one step that can still fail, and it comes first, so a failed
+/// commit leaves nothing behind but the used-up name (as in TF): TF's "Duplicate node
+/// name in graph" when the name (uniquified, or absolute for a name ending in `/`)
+/// is an existing op's — `get_variable("v/")` then `get_variable("v")` in one scope.
+pub(crate) fn commit_single(
+    graph: &Graph,
+    args: &GetterArgs,
+    key: &Key,
+    p: Prepared,
+) -> Result<Variable> {
     let (op_name, seq) = match key.strip_suffix('/') {
         Some(abs) => {
-            // Only an absolute name can collide, and that was checked in
-            // `prepare_single`; a concurrent op of the same absolute name is the one
-            // case left, where the variable keeps its name and the op is shared.
             let abs = Key::from(abs);
-            let seq = graph
-                .register_op(abs.clone(), crate::graph::OpType::Variable)
-                .unwrap_or_else(|_| graph.next_event());
+            let seq = graph.register_op(abs.clone(), crate::graph::OpType::Variable)?;
             (abs, seq)
         }
-        None => graph
-            .unique_variable_op(key, Some(key))
-            .unwrap_or_else(|_| (key.clone(), graph.next_event())),
+        None => graph.unique_variable_op(key, Some(key))?,
     };
     let var = Variable(Arc::new(VarInner {
         names: Names::store(op_name, key.clone()),
@@ -287,5 +287,5 @@ pub(crate) fn commit_single(graph: &Graph, args: &GetterArgs, key: &Key, p: Prep
             graph.add_loss(RegularizationLoss::new(&var, r.clone()));
         }
     }
-    var
+    Ok(var)
 }
