@@ -190,6 +190,18 @@ pub enum Error {
     #[error("Improper nesting of variable_scope.")]
     ImproperNesting,
 
+    /// Entering one more scope would nest deeper than the thread can hold: more than
+    /// [`MAX_SCOPE_DEPTH`](crate::MAX_SCOPE_DEPTH) open scopes, or too little of the
+    /// thread's stack left for another level of recursion. Kind
+    /// [`ErrorKind::Other`].
+    #[error("scopes nested too deeply ({depth} open on this thread): {reason}")]
+    NestingTooDeep {
+        /// Scopes (variable and name scopes) open on the calling thread.
+        depth: usize,
+        /// Which bound was reached.
+        reason: &'static str,
+    },
+
     /// Any other invalid argument.
     #[error("{message}")]
     InvalidArgument {
@@ -403,6 +415,7 @@ impl Error {
             | Error::Initializer { .. }
             | Error::InvalidShape { .. }
             | Error::ImproperNesting
+            | Error::NestingTooDeep { .. }
             | Error::InvalidArgument { .. }
             | Error::Job { .. } => ErrorKind::Other,
         }

@@ -42,7 +42,7 @@ pub use runtime::{JobHandle, Runtime};
 pub use scope::{
     get_variable_scope, name_scope, name_scope_guard, variable_scope, variable_scope_default,
     Context, CustomGetter, GetterArgs, NameScopeGuard, NextGetter, Reuse, ScopeOutput, ScopeTarget,
-    VariableScope, VariableScopeBuilder, VariableScopeGuard,
+    VariableScope, VariableScopeBuilder, VariableScopeGuard, MAX_SCOPE_DEPTH,
 };
 pub use shape::{IntoShape, PartialShape, Shape};
 pub use template::{make_template, Template, TemplateBuilder};

@@ -92,3 +92,32 @@ pub(crate) fn push_frame(graph: &Graph, kind: FrameKind) -> u64 {
     with_state(graph, |s| s.frames.push(Frame { id, kind }));
     id
 }
+
+/// The most scopes (variable and name scopes alike; a variable scope opens both) one
+/// thread may have open in one graph. Full scope names grow with the depth, so
+/// the bookkeeping of `d` nested scopes is `O(d²)` bytes, as in TF: at this bound
+/// about 110 MB. Entering one more is [`Error::NestingTooDeep`].
+pub const MAX_SCOPE_DEPTH: usize = 10_000;
+
+/// Stack a thread must have left to enter another scope: enough for a few levels of
+/// recursive layer code, so that recursion deeper than the thread's stack gets
+/// [`Error::NestingTooDeep`] instead of overflowing it.
+const STACK_RED_ZONE: usize = 128 * 1024;
+
+/// Checks that the calling thread may open one more scope in `graph`.
+pub(crate) fn check_depth(graph: &Graph) -> Result<()> {
+    let depth = with_state(graph, |s| s.frames.len());
+    if depth >= MAX_SCOPE_DEPTH {
+        return Err(Error::NestingTooDeep {
+            depth,
+            reason: "at most varscope::MAX_SCOPE_DEPTH scopes may be open on a thread",
+        });
+    }
+    if stacker::remaining_stack().is_some_and(|left| left < STACK_RED_ZONE) {
+        return Err(Error::NestingTooDeep {
+            depth,
+            reason: "the thread's stack is nearly exhausted (recursion too deep for it)",
+        });
+    }
+    Ok(())
+}

@@ -7,12 +7,14 @@
 //! * [`object`] — [`VariableScope`], the shared scope object;
 //! * [`thread_state`] — the per-(graph, thread) state, the frames entering a scope
 //!   pushes on it, and its thread-local;
+//! * [`counts`] — the default-name counters in that state;
 //! * [`frames`] — how guards pop their frames;
 //! * [`context`] — a thread's scoping context as a value, for other threads;
 //! * [`name_scope`] and [`variable_scope`] — entering the two kinds of scope, and
 //!   [`output`], what their closures return.
 
 pub(crate) mod context;
+pub(crate) mod counts;
 pub(crate) mod custom_getter;
 pub(crate) mod defaults;
 pub(crate) mod frames;
@@ -25,6 +27,7 @@ pub(crate) mod variable_scope;
 
 pub use context::Context;
 pub use custom_getter::{CustomGetter, GetterArgs, NextGetter};
+pub use frames::MAX_SCOPE_DEPTH;
 pub use name_scope::{name_scope, name_scope_guard, NameScopeGuard};
 pub use object::VariableScope;
 pub use output::ScopeOutput;

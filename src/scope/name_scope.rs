@@ -89,6 +89,7 @@ pub fn name_scope<R: ScopeOutput>(
 /// [`Error::InvalidName`](crate::Error::InvalidName) when `name` is not a valid scope name.
 pub fn name_scope_guard(name: &str) -> Result<NameScopeGuard> {
     let graph = Graph::current();
+    crate::scope::frames::check_depth(&graph)?;
     let (yielded, id) = enter_name_scope(&graph, name)?;
     Ok(NameScopeGuard {
         name: yielded,

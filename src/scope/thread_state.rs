@@ -8,6 +8,7 @@
 use crate::error::{Error, Result};
 use crate::graph::{Graph, GraphToken};
 use crate::names;
+use crate::scope::counts::{ScopeCounts, Snapshot};
 use crate::scope::object::VariableScope;
 use crate::slot_map::Key;
 use crate::sync;
@@ -18,9 +19,8 @@ use std::hash::BuildHasherDefault;
 /// Per-(graph, thread) scoping state.
 pub(crate) struct ThreadState {
     pub(crate) current: VariableScope,
-    /// TF's `variable_scopes_count`: full scope name → times opened (a missing name
-    /// counts 0).
-    pub(crate) counts: HashMap<Key, u64, rustc_hash::FxBuildHasher>,
+    /// TF's `variable_scopes_count`: full scope name → times opened.
+    pub(crate) counts: ScopeCounts,
     /// The current name scope, without trailing slash (`""` at root).
     pub(crate) name_stack: String,
     pub(crate) frames: Vec<Frame>,
@@ -36,7 +36,7 @@ impl ThreadState {
     pub(crate) fn new() -> ThreadState {
         ThreadState {
             current: VariableScope::root(),
-            counts: HashMap::default(),
+            counts: ScopeCounts::default(),
             name_stack: String::new(),
             frames: Vec::new(),
             orphans: Vec::new(),
@@ -57,10 +57,10 @@ pub(crate) enum FrameKind {
 }
 
 pub(crate) enum CountsOnExit {
-    /// String-named scope: zero (drop) every counter under `{name}/`.
+    /// String-named scope: zero every counter under `{name}/`.
     ZeroUnder(Key),
-    /// Re-entered scope object: restore the whole map (TF's behaviour, #15296).
-    Restore(HashMap<Key, u64, rustc_hash::FxBuildHasher>),
+    /// Re-entered scope object: restore every counter (TF's behaviour, #15296).
+    Restore(Snapshot),
 }
 
 pub(crate) struct Frame {
@@ -73,13 +73,8 @@ impl ThreadState {
         match f.kind {
             FrameKind::Var { prev, counts, .. } => {
                 match counts {
-                    CountsOnExit::ZeroUnder(name) => {
-                        // A zero count and a missing one are the same to TF.
-                        self.counts.retain(|k, _| {
-                            !(k.starts_with(&*name) && k[name.len()..].starts_with('/'))
-                        });
-                    }
-                    CountsOnExit::Restore(map) => self.counts = map,
+                    CountsOnExit::ZeroUnder(name) => self.counts.zero_under(&name),
+                    CountsOnExit::Restore(snapshot) => self.counts.restore(snapshot),
                 }
                 self.current = prev;
             }

@@ -7,7 +7,7 @@ use crate::graph::{DefaultGraphGuard, Graph};
 use crate::names;
 use crate::scope::custom_getter::CustomGetter;
 use crate::scope::defaults::{defaults_setters, Reuse, ScopeDefaults};
-use crate::scope::frames::FrameSet;
+use crate::scope::frames::{check_depth, FrameSet};
 use crate::scope::name_scope::{enter_name_scope, reenter_current_name_scope};
 use crate::scope::object::{ScopeFields, VariableScope};
 use crate::scope::output::ScopeOutput;
@@ -201,6 +201,7 @@ impl<'a> VariableScopeBuilder<'a> {
     /// As [`enter`](VariableScopeBuilder::enter).
     pub fn guard(self) -> Result<VariableScopeGuard> {
         let graph = self.graph.clone().unwrap_or_else(Graph::current);
+        check_depth(&graph)?;
         let graph_guard = self.graph.as_ref().map(Graph::as_default_guard);
         let mut frames = FrameSet {
             graph: graph.clone(),
@@ -316,7 +317,7 @@ pub(crate) fn enter_pure_named(
                 name,
             }
         });
-        *st.counts.entry(fields.name.clone()).or_insert(0) += 1;
+        st.counts.increment(&fields.name);
         let exit = CountsOnExit::ZeroUnder(fields.name.clone());
         let scope = VariableScope::from_fields(fields);
         let prev = std::mem::replace(&mut st.current, scope.clone());
@@ -346,8 +347,8 @@ pub(crate) fn enter_pure_captured(
     });
     let id = sync::next_id();
     with_state(graph, |st| {
-        *st.counts.entry(fields.name.clone()).or_insert(0) += 1;
-        let snapshot = st.counts.clone();
+        st.counts.increment(&fields.name);
+        let snapshot = st.counts.snapshot();
         let scope = VariableScope::from_fields(fields);
         let prev = std::mem::replace(&mut st.current, scope.clone());
         st.frames.push(Frame {
@@ -367,7 +368,7 @@ pub(crate) fn enter_pure_captured(
 pub(crate) fn unique_variable_scope(graph: &Graph, prefix: &str) -> String {
     with_state(graph, |st| {
         let base = st.current.read(|f| names::join(&f.name, prefix));
-        let count = |k: &str| st.counts.get(k).copied().unwrap_or(0);
+        let count = |k: &str| st.counts.get(k);
         if count(&base) == 0 {
             return prefix.to_string();
         }
