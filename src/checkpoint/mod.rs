@@ -52,6 +52,7 @@
 //!
 //! [safetensors]: https://github.com/huggingface/safetensors
 
+mod atomic;
 mod layout;
 mod safetensors;
 

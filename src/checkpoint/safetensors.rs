@@ -1,6 +1,7 @@
 //! The safetensors file format: dtype names, the header reader, [`save_safetensors`]
 //! and [`load_safetensors`].
 
+use super::atomic::{AtomicFile, WriteOptions};
 use super::LoadedCheckpoint;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
@@ -10,10 +11,9 @@ use half::{bf16, f16};
 use ndarray::{ArrayD, IxDyn};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
-use std::fs::{self, File, OpenOptions};
+use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::Path;
 
 /// The largest header [`load_safetensors`] accepts (the `safetensors` crate's limit).
 pub const MAX_HEADER_SIZE: u64 = 100_000_000;
@@ -152,19 +152,10 @@ pub fn save_safetensors<'a>(
     }
     let header = build_header(&tensors, metadata);
 
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let (file, tmp_path) = create_temp(&dir, path)?;
-    let guard = TempGuard {
-        path: Some(tmp_path),
-    };
-    let tmp = guard.path.as_deref().unwrap_or(path);
-    let written = write_file(file, &header, &tensors).map_err(|e| io_err(tmp, e))?;
-    fs::rename(tmp, path).map_err(|e| io_err(path, e))?;
-    guard.disarm();
-    sync_dir(&dir).map_err(|e| io_err(&dir, e))?;
+    let mut out = AtomicFile::create(path, &WriteOptions::default())?;
+    let written =
+        write_file(out.file_mut(), &header, &tensors).map_err(|e| io_err(out.temp_path(), e))?;
+    out.commit()?;
     Ok(written)
 }
 
@@ -204,57 +195,8 @@ fn build_header(tensors: &[(String, &Tensor)], metadata: &BTreeMap<String, Strin
     bytes
 }
 
-/// Creates a new, uniquely named temporary file next to `target`.
-fn create_temp(dir: &Path, target: &Path) -> Result<(File, PathBuf)> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let stem = target
-        .file_name()
-        .map_or_else(|| "checkpoint".into(), |n| n.to_string_lossy().into_owned());
-    let mut last_err = None;
-    for _ in 0..16 {
-        let mut rnd = [0u8; 8];
-        let rnd = getrandom::getrandom(&mut rnd).map_or(0, |()| u64::from_le_bytes(rnd));
-        let name = format!(
-            ".{stem}.tmp-{}-{}-{rnd:016x}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        );
-        let tmp = dir.join(name);
-        match OpenOptions::new().write(true).create_new(true).open(&tmp) {
-            Ok(f) => return Ok((f, tmp)),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last_err = Some((tmp, e)),
-            Err(e) => return Err(io_err(&tmp, e)),
-        }
-    }
-    let (tmp, e) = last_err.unwrap_or_else(|| {
-        (
-            dir.to_path_buf(),
-            io::Error::new(io::ErrorKind::AlreadyExists, "no free temporary name"),
-        )
-    });
-    Err(io_err(&tmp, e))
-}
-
-/// Removes the temporary file on drop unless disarmed.
-struct TempGuard {
-    path: Option<PathBuf>,
-}
-
-impl TempGuard {
-    fn disarm(mut self) {
-        self.path = None;
-    }
-}
-
-impl Drop for TempGuard {
-    fn drop(&mut self) {
-        if let Some(p) = self.path.take() {
-            let _ = fs::remove_file(p);
-        }
-    }
-}
-
-fn write_file(file: File, header: &[u8], tensors: &[(String, &Tensor)]) -> io::Result<u64> {
+/// Writes the file's contents through a buffer and flushes it (the caller syncs).
+fn write_file(file: &mut File, header: &[u8], tensors: &[(String, &Tensor)]) -> io::Result<u64> {
     let mut w = BufWriter::with_capacity(1 << 20, file);
     w.write_all(&(header.len() as u64).to_le_bytes())?;
     w.write_all(header)?;
@@ -263,8 +205,7 @@ fn write_file(file: File, header: &[u8], tensors: &[(String, &Tensor)]) -> io::R
         write_tensor(&mut w, t)?;
         written += t.nbytes() as u64;
     }
-    let file = w.into_inner().map_err(io::IntoInnerError::into_error)?;
-    file.sync_all()?;
+    w.flush()?;
     Ok(written)
 }
 
@@ -293,16 +234,6 @@ fn write_pod<T: bytemuck::Pod, const N: usize, W: Write>(
         }
     }
     a.iter().try_for_each(|v| w.write_all(&le(v)))
-}
-
-#[cfg(unix)]
-fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
-}
-
-#[cfg(not(unix))]
-fn sync_dir(_dir: &Path) -> io::Result<()> {
-    Ok(())
 }
 
 // ---------------------------------------------------------------------------------
