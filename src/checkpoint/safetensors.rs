@@ -103,7 +103,16 @@ fn io_err(path: &Path, e: io::Error) -> Error {
 /// is synced and renamed over `path`, after which the directory is synced (on Unix). On
 /// any failure before the rename the temporary file is removed and an existing file at
 /// `path` is left untouched; a failure to sync the directory after the rename is still
-/// reported, though the new file is then already in place.
+/// reported, though the new file is then already in place. Errors name `path`, not the
+/// temporary file.
+///
+/// The temporary file is `.<file name>.tmp-<pid>-<counter>-<random hex>`. Temporary
+/// files of `path` left by a process that no longer runs (killed, say) are removed
+/// first; [`remove_temp_files`](super::remove_temp_files) removes those of writes in
+/// progress (for signal handlers).
+///
+/// A `path` that is a symbolic link, FIFO, device node, socket or directory is not
+/// replaced ([`Error::NotRegularFile`]); [`save_safetensors_with`] can force it.
 ///
 /// ```
 /// use std::collections::BTreeMap;
@@ -128,12 +137,50 @@ fn io_err(path: &Path, e: io::Error) -> Error {
 /// # Errors
 /// * [`Error::InvalidArgument`] for duplicate tensor names or a tensor named
 ///   `__metadata__`, before anything is written.
-/// * [`Error::Io`] when creating, writing, syncing or renaming fails (for example when
-///   the directory does not exist).
+/// * [`Error::NotRegularFile`] when `path` exists and is not a regular file.
+/// * [`Error::Io`] on `path` when creating, writing, syncing or renaming fails (for
+///   example when the directory does not exist).
 pub fn save_safetensors<'a>(
     path: &Path,
     tensors: impl IntoIterator<Item = (String, &'a Tensor)>,
     metadata: &BTreeMap<String, String>,
+) -> Result<u64> {
+    save_safetensors_with(path, tensors, metadata, &WriteOptions::default())
+}
+
+/// [`save_safetensors`] with [`WriteOptions`]: with
+/// [`force`](WriteOptions::force), a target that is a symbolic link, FIFO, device node
+/// or socket is replaced by the new file (the entry itself; a link is not followed).
+///
+/// ```
+/// use std::collections::BTreeMap;
+/// use varscope::checkpoint::{save_safetensors, save_safetensors_with, WriteOptions};
+/// use varscope::{Error, Tensor};
+/// let dir = std::env::temp_dir().join(format!("varscope-doc-force-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir).unwrap();
+/// let (real, link) = (dir.join("real.safetensors"), dir.join("link.safetensors"));
+/// let t = Tensor::from_vec(vec![1.0f32], [1]).unwrap();
+/// let meta = BTreeMap::new();
+/// save_safetensors(&real, [("t".to_string(), &t)], &meta).unwrap();
+/// # #[cfg(unix)] {
+/// std::os::unix::fs::symlink(&real, &link).unwrap();
+/// let e = save_safetensors(&link, [], &meta).unwrap_err();
+/// assert!(matches!(e, Error::NotRegularFile { file_type: "symbolic link", .. }));
+/// save_safetensors_with(&link, [], &meta, &WriteOptions::new().force(true)).unwrap();
+/// // The link was replaced, not followed.
+/// assert!(std::fs::symlink_metadata(&link).unwrap().is_file());
+/// assert!(varscope::checkpoint::load_safetensors(&real).unwrap().tensors.contains_key("t"));
+/// # }
+/// std::fs::remove_dir_all(&dir).unwrap();
+/// ```
+///
+/// # Errors
+/// Those of [`save_safetensors`].
+pub fn save_safetensors_with<'a>(
+    path: &Path,
+    tensors: impl IntoIterator<Item = (String, &'a Tensor)>,
+    metadata: &BTreeMap<String, String>,
+    options: &WriteOptions,
 ) -> Result<u64> {
     let mut tensors: Vec<(String, &Tensor)> = tensors.into_iter().collect();
     tensors.sort_by(|a, b| a.0.cmp(&b.0));
@@ -152,9 +199,9 @@ pub fn save_safetensors<'a>(
     }
     let header = build_header(&tensors, metadata);
 
-    let mut out = AtomicFile::create(path, &WriteOptions::default())?;
+    let mut out = AtomicFile::create(path, options)?;
     let written =
-        write_file(out.file_mut(), &header, &tensors).map_err(|e| io_err(out.temp_path(), e))?;
+        write_file(out.file_mut(), &header, &tensors).map_err(|e| io_err(out.target(), e))?;
     out.commit()?;
     Ok(written)
 }
