@@ -116,6 +116,11 @@ macro_rules! outln {
     ($($arg:tt)*) => { write_out(format_args!("{}\n", format_args!($($arg)*))) };
 }
 
+/// Set once a signal was received: the signal thread is removing temporary files and
+/// then exits the process, and `main` must not exit first (a write it interrupted
+/// fails, and that failure is not the command's exit status).
+static SIGNALLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// On SIGINT, SIGTERM or SIGHUP: remove the temporary files of checkpoint writes in
 /// progress, then exit with 128 + the signal number. (SIGKILL cannot be caught: the
 /// next write to the same path removes what a killed write left.)
@@ -130,6 +135,7 @@ fn install_signal_cleanup() {
         .name("signals".into())
         .spawn(move || {
             if let Some(sig) = signals.forever().next() {
+                SIGNALLED.store(true, std::sync::atomic::Ordering::SeqCst);
                 remove_temp_files();
                 std::process::exit(128 + sig);
             }
@@ -172,6 +178,10 @@ fn main() -> ExitCode {
             threads,
         } => verify(&spec, &file, seed, workers, threads),
     };
+    while SIGNALLED.load(std::sync::atomic::Ordering::SeqCst) {
+        // The signal thread ends the process.
+        std::thread::park();
+    }
     let flushed = std::io::stdout().flush();
     let stdout_error = STDOUT_ERROR
         .lock()

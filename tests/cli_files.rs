@@ -320,9 +320,13 @@ fn interrupted_builds_remove_their_temporary_file() {
                 "signal {signo}: temporary file left: {:?}",
                 dir.files()
             );
-            if r.signalled {
-                assert_eq!(r.status.code(), Some(128 + signo), "signal {signo}");
-            }
+            // A signal landing just as the build finishes may find it exiting with 0;
+            // then its write completed.
+            assert!(
+                r.status.code() == Some(128 + signo) || (r.status.success() && r.target_exists),
+                "signal {signo}: {:?}",
+                r.status
+            );
             if r.signalled && !r.target_exists {
                 proven = true;
                 break;

@@ -428,7 +428,57 @@ mod tests {
 
     #[cfg(unix)]
     #[test]
-    fn this_process_is_alive() {
+    fn this_process_is_alive_and_a_reaped_child_is_not() {
         assert!(process_alive(std::process::id()));
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        assert!(!process_alive(pid));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_write_checks_the_target_sweeps_and_leaves_no_temporary_file() {
+        use std::io::Write;
+        let dir = std::env::temp_dir().join(format!("varscope-atomic-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let target = dir.join("t.bin");
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        let stale = dir.join(format!(".t.bin.tmp-{dead}-0-00000000000000ff"));
+        fs::write(&stale, b"stale").unwrap();
+
+        // Dropped uncommitted: nothing left, and the stale file was swept on create.
+        let mut f = AtomicFile::create(&target, &WriteOptions::new()).unwrap();
+        f.file_mut().write_all(b"abandoned").unwrap();
+        assert!(!stale.exists());
+        drop(f);
+        assert_eq!(fs::read_dir(&dir).unwrap().count(), 0);
+
+        let mut f = AtomicFile::create(&target, &WriteOptions::new()).unwrap();
+        f.file_mut().write_all(b"new").unwrap();
+        f.commit().unwrap();
+        assert_eq!(fs::read(&target).unwrap(), b"new");
+
+        // A target turned into a symbolic link while being written is not replaced.
+        let f = AtomicFile::create(&target, &WriteOptions::new()).unwrap();
+        fs::remove_file(&target).unwrap();
+        std::os::unix::fs::symlink(dir.join("elsewhere"), &target).unwrap();
+        let e = f.commit().unwrap_err();
+        assert!(matches!(
+            e,
+            Error::NotRegularFile {
+                file_type: "symbolic link",
+                ..
+            }
+        ));
+        assert!(fs::symlink_metadata(&target)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(fs::read_dir(&dir).unwrap().count(), 1, "only the link");
+        fs::remove_dir_all(&dir).unwrap();
     }
 }
