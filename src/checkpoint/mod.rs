@@ -14,7 +14,11 @@
 //!
 //! * [`save_safetensors`] streams tensor by tensor (the file is never built in memory)
 //!   into a temporary file next to the target, syncs it and renames it over the target,
-//!   so readers see either the old file or the complete new one.
+//!   so readers see either the old file or the complete new one. A target that is not
+//!   a regular file (a symbolic link, FIFO, device node) is not replaced unless forced
+//!   ([`save_safetensors_with`], [`WriteOptions`]). Temporary files left by killed
+//!   writers are swept on the next write to the same target, and
+//!   [`remove_temp_files`] removes those of writes in progress (for signal handlers).
 //! * [`load_safetensors`] validates the header completely before reading any data and
 //!   reports every malformation as [`Error::Checkpoint`](crate::Error::Checkpoint),
 //!   never panicking and never allocating more than the file can hold.
@@ -52,18 +56,20 @@
 //!
 //! [safetensors]: https://github.com/huggingface/safetensors
 
+mod atomic;
 mod layout;
 mod safetensors;
 
 use crate::tensor::Tensor;
 use std::collections::BTreeMap;
 
+pub use self::atomic::{remove_temp_files, WriteOptions};
 pub use self::layout::{
     partition_metadata_key, PartitionInfo, ShardInfo, PARTITION_METADATA_PREFIX,
 };
 pub use self::safetensors::{
     dtype_from_safetensors_name, load_safetensors, read_header, safetensors_dtype_name,
-    save_safetensors, CheckpointHeader, TensorInfo, MAX_HEADER_SIZE,
+    save_safetensors, save_safetensors_with, CheckpointHeader, TensorInfo, MAX_HEADER_SIZE,
 };
 
 /// The contents of a safetensors file, as [`load_safetensors`] returns them.
