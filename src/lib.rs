@@ -39,6 +39,9 @@ pub use graph::{
 };
 pub use initializer::Init;
 pub use runtime::{JobHandle, Runtime};
+#[cfg(any(loom, feature = "test-hooks"))]
+#[doc(hidden)]
+pub use scope::thread_state::thread_state_count;
 pub use scope::{
     get_variable_scope, name_scope, name_scope_guard, variable_scope, variable_scope_default,
     Context, CustomGetter, GetterArgs, NameScopeGuard, NextGetter, Reuse, ScopeOutput, ScopeTarget,

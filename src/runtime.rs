@@ -4,20 +4,13 @@ use crate::error::{Error, Result};
 use crate::graph::Graph;
 use crate::scope::{variable_scope, Context, VariableScope};
 use crate::slot_map::panic_message;
-use crossbeam_channel::{Receiver, Select, Sender, TryRecvError};
+use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle as ThreadHandle;
 
 /// A type-erased job: runs the user's closure and sends its result.
 type Task = Box<dyn FnOnce() + Send + 'static>;
-
-/// What the workers share with the submitting side.
-struct Shared {
-    /// `busy[i]`: whether worker `i` is running a job right now (a dispatch hint).
-    busy: Box<[AtomicBool]>,
-}
 
 /// A pool of worker actors that run graph-building jobs with per-job fresh scope
 /// state. "How it works" below describes the design.
@@ -54,25 +47,22 @@ struct Shared {
 ///
 ///
 /// A [`Runtime`] owns `N` worker threads (`varscope-worker-0` … `varscope-worker-{N-1}`).
-/// Each worker is an *actor*: it owns an unbounded [crossbeam-channel] mailbox and
-/// runs the jobs it receives one at a time, to completion.
+/// Each worker is an *actor* that runs the jobs it takes one at a time, to
+/// completion. All workers take jobs from one unbounded multi-consumer
+/// [crossbeam-channel] queue:
 ///
 /// ```text
-///            submit()                      mailboxes            workers (actors)
-///  caller ──▶ pick least-loaded ──▶ [job][job]      ──▶ varscope-worker-0 ─┐
-///  caller ──▶ (ties: round-robin)   [job]           ──▶ varscope-worker-1 ─┼─▶ JobHandle::join()
-///                                   [ ]  ◀── steal ──── varscope-worker-2 ─┘     (one-shot channel)
+///            submit()            one queue, FIFO         workers (actors)
+///  caller ──▶ ──────────▶  [job][job][job]  ──▶ varscope-worker-0 ─┐
+///  caller ──▶ ──────────▶                   ──▶ varscope-worker-1 ─┼─▶ JobHandle::join()
+///                                           ──▶ varscope-worker-2 ─┘     (one-shot channel)
 /// ```
 ///
-/// * **Dispatch.** [`Runtime::submit`] sends the job to the *least-loaded* worker,
-///   where a worker's load is the number of jobs waiting in its mailbox plus one if it
-///   is running a job. Ties are broken round-robin, starting after the worker chosen
-///   last, so an idle runtime spreads jobs evenly.
-/// * **Work stealing.** A worker first drains its own mailbox. When that is empty it
-///   takes a job from another worker's mailbox (crossbeam channels are multi-consumer,
-///   so stealing is a plain `try_recv` on the other mailbox), and only then blocks,
-///   waiting on all mailboxes at once. A long job therefore never strands the jobs
-///   queued behind it while other workers are idle.
+/// * **Dispatch.** [`Runtime::submit`] appends the job to the queue; the next idle
+///   worker takes it. So jobs start in submission order, no worker is idle while a
+///   job waits, and a long job never strands the jobs queued behind it. Memory and
+///   dispatch cost do not depend on the number of workers (the queue is one channel,
+///   each idle worker parks on it once).
 /// * **Results.** Every job has its own one-shot channel; [`JobHandle::join`] waits on
 ///   it. If a job is dropped without running, its sending half is dropped with it
 ///   and `join` returns [`Error::Job`] instead of hanging.
@@ -116,17 +106,22 @@ struct Shared {
 ///
 /// [crossbeam-channel]: https://docs.rs/crossbeam-channel
 pub struct Runtime {
-    /// Sending halves of the mailboxes (emptied when the runtime closes).
-    senders: Vec<Sender<Task>>,
+    /// The sending half of the queue (`None` once the runtime closes).
+    queue: Option<Sender<Task>>,
     threads: Vec<Option<ThreadHandle<()>>>,
-    shared: Arc<Shared>,
-    /// Where the next tie-break scan starts.
-    cursor: AtomicUsize,
+}
+
+impl Runtime {
+    /// The most workers a runtime may have. Each is an OS thread; far beyond this,
+    /// the system's limits on memory mappings (about 17,000 threads on a Linux default
+    /// of 65,530 mappings) make the standard library abort the process while starting
+    /// a thread, which no error can report.
+    pub const MAX_WORKERS: usize = 4096;
 }
 
 impl fmt::Debug for Runtime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let queued: Vec<usize> = self.senders.iter().map(Sender::len).collect();
+        let queued = self.queue.as_ref().map_or(0, Sender::len);
         f.debug_struct("Runtime")
             .field("workers", &self.threads.len())
             .field("queued", &queued)
@@ -138,7 +133,8 @@ impl Runtime {
     /// Starts a runtime with `workers` worker threads, named `varscope-worker-{i}`.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] when `workers` is 0; [`Error::Job`] when the
+    /// [`Error::InvalidArgument`] when `workers` is 0 or more than
+    /// [`MAX_WORKERS`](Runtime::MAX_WORKERS); [`Error::Job`] when the
     /// operating system refuses to spawn a thread (the threads already started are
     /// stopped and joined).
     ///
@@ -149,6 +145,7 @@ impl Runtime {
     /// let rt = Runtime::new(2).unwrap();
     /// assert_eq!(rt.workers(), 2);
     /// assert!(Runtime::new(0).is_err());
+    /// assert!(Runtime::new(Runtime::MAX_WORKERS + 1).is_err());
     /// ```
     pub fn new(workers: usize) -> Result<Runtime> {
         if workers == 0 {
@@ -156,29 +153,32 @@ impl Runtime {
                 "a runtime needs at least one worker (got workers = 0)",
             ));
         }
-        let (senders, receivers): (Vec<_>, Vec<_>) =
-            (0..workers).map(|_| crossbeam_channel::unbounded()).unzip();
-        let shared = Arc::new(Shared {
-            busy: (0..workers).map(|_| AtomicBool::new(false)).collect(),
-        });
+        if workers > Runtime::MAX_WORKERS {
+            return Err(Error::invalid_arg(format!(
+                "a runtime has at most {} workers (got workers = {workers})",
+                Runtime::MAX_WORKERS
+            )));
+        }
+        let (sender, receiver) = crossbeam_channel::unbounded();
         let mut rt = Runtime {
-            senders,
-            threads: Vec::with_capacity(workers),
-            shared: shared.clone(),
-            cursor: AtomicUsize::new(0),
+            queue: Some(sender),
+            threads: Vec::new(),
         };
+        rt.threads
+            .try_reserve_exact(workers)
+            .map_err(|_| Error::Job {
+                message: format!("cannot hold {workers} worker handles in memory"),
+            })?;
         for index in 0..workers {
             let worker = Worker {
-                index,
-                mailboxes: receivers.clone(),
-                shared: shared.clone(),
+                queue: receiver.clone(),
             };
             let spawned = std::thread::Builder::new()
                 .name(format!("varscope-worker-{index}"))
                 .spawn(move || worker.run());
             match spawned {
                 Ok(handle) => rt.threads.push(Some(handle)),
-                // Dropping `rt` closes the mailboxes and joins the threads started so far.
+                // Dropping `rt` closes the queue and joins the threads started so far.
                 Err(e) => {
                     return Err(Error::Job {
                         message: format!("could not spawn varscope-worker-{index}: {e}"),
@@ -191,7 +191,7 @@ impl Runtime {
 
     /// The number of worker threads.
     pub fn workers(&self) -> usize {
-        self.senders.len()
+        self.threads.len()
     }
 
     /// Queues `job` to run on a worker with `graph` as its default graph, on fresh
@@ -199,8 +199,7 @@ impl Runtime {
     /// [`VariableScope`], re-entered as `variable_scope(scope)` would), or at the root
     /// scope otherwise. Returns at once; [`JobHandle::join`] gives the result.
     ///
-    /// The job goes to the least-loaded worker (queued jobs plus the running one;
-    /// ties round-robin); idle workers steal from busy ones.
+    /// The job joins the runtime's queue; the next idle worker runs it.
     ///
     /// # Examples
     ///
@@ -268,38 +267,16 @@ impl Runtime {
             // The handle may have been dropped: nobody wants the result then.
             let _ = tx.send(result);
         });
-        let target = self.pick_worker();
-        if let Err(returned) = self.senders[target].send(task) {
-            // Only possible if the worker's mailbox is gone, which `&self` rules out
-            // while the runtime is alive; dropping the task drops `tx`, so `join`
+        if let Some(queue) = &self.queue {
+            // Sending fails only when every worker is gone, which `&self` rules out
+            // while the runtime is alive; dropping the task then drops `tx`, so `join`
             // reports the job as lost instead of hanging.
-            drop(returned);
+            let _ = queue.send(task);
         }
         JobHandle {
             rx,
             taken: AtomicBool::new(false),
         }
-    }
-
-    /// The least-loaded worker, ties broken round-robin.
-    fn pick_worker(&self) -> usize {
-        let n = self.senders.len();
-        let start = self.cursor.fetch_add(1, Ordering::Relaxed) % n;
-        let mut best = start;
-        let mut best_load = usize::MAX;
-        for k in 0..n {
-            let i = (start + k) % n;
-            let load =
-                self.senders[i].len() + usize::from(self.shared.busy[i].load(Ordering::Relaxed));
-            if load < best_load {
-                best = i;
-                best_load = load;
-                if load == 0 {
-                    break;
-                }
-            }
-        }
-        best
     }
 
     /// Stops accepting jobs, runs every job already submitted, and joins the workers.
@@ -330,8 +307,8 @@ impl Runtime {
     }
 
     fn close_and_join(&mut self) -> Result<()> {
-        // Disconnecting the mailboxes tells the workers to exit once all are empty.
-        self.senders.clear();
+        // Disconnecting the queue tells the workers to exit once it is empty.
+        self.queue = None;
         let me = std::thread::current().id();
         let mut died = Vec::new();
         for (i, slot) in self.threads.iter_mut().enumerate() {
@@ -363,58 +340,17 @@ impl Drop for Runtime {
     }
 }
 
-/// One actor: its index, every mailbox (its own first by index) and the shared hints.
+/// One actor: a receiving half of the shared queue.
 struct Worker {
-    index: usize,
-    mailboxes: Vec<Receiver<Task>>,
-    shared: Arc<Shared>,
+    queue: Receiver<Task>,
 }
 
 impl Worker {
     fn run(self) {
-        let n = self.mailboxes.len();
-        // Mailboxes whose sender is gone and which are empty.
-        let mut closed = vec![false; n];
-        loop {
-            // Own mailbox first, then steal from the others in a fixed rotation.
-            let mut task = None;
-            for k in 0..n {
-                let i = (self.index + k) % n;
-                if closed[i] {
-                    continue;
-                }
-                match self.mailboxes[i].try_recv() {
-                    Ok(t) => {
-                        task = Some(t);
-                        break;
-                    }
-                    Err(TryRecvError::Disconnected) => closed[i] = true,
-                    Err(TryRecvError::Empty) => {}
-                }
-            }
-            if task.is_none() {
-                // Block until any open mailbox has a job or disconnects.
-                let open: Vec<usize> = (0..n).filter(|&i| !closed[i]).collect();
-                if open.is_empty() {
-                    return;
-                }
-                let mut sel = Select::new();
-                for &i in &open {
-                    sel.recv(&self.mailboxes[i]);
-                }
-                let op = sel.select();
-                let i = open[op.index()];
-                match op.recv(&self.mailboxes[i]) {
-                    Ok(t) => task = Some(t),
-                    Err(_) => closed[i] = true,
-                }
-            }
-            if let Some(task) = task {
-                self.shared.busy[self.index].store(true, Ordering::Relaxed);
-                // Tasks catch their own panics; see `Runtime::submit`.
-                task();
-                self.shared.busy[self.index].store(false, Ordering::Relaxed);
-            }
+        // `recv` parks until a job arrives, and fails once the runtime has closed the
+        // queue and it is empty. Tasks catch their own panics; see `Runtime::submit`.
+        while let Ok(task) = self.queue.recv() {
+            task();
         }
     }
 }

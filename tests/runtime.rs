@@ -344,3 +344,21 @@ fn many_jobs_from_many_submitting_threads() {
     assert_eq!(names, expected);
     assert_eq!(graph.global_variables().len(), 10);
 }
+
+/// Workers share one queue: a runtime's memory grows linearly with its workers, and
+/// a worker count beyond `MAX_WORKERS` is a typed error instead of an abort.
+#[test]
+fn many_workers_share_one_queue_and_the_count_is_bounded() {
+    assert!(matches!(
+        Runtime::new(Runtime::MAX_WORKERS + 1),
+        Err(varscope::Error::InvalidArgument { .. })
+    ));
+    let rt = Runtime::new(256).unwrap();
+    let graph = Graph::with_seed(1);
+    let handles: Vec<_> = (0..2048)
+        .map(|i| rt.submit(&graph, None, move || Ok(i)))
+        .collect();
+    let sum: usize = handles.into_iter().map(|h| h.join().unwrap()).sum();
+    assert_eq!(sum, 2047 * 2048 / 2);
+    assert_eq!(one_job_per_worker(&rt, &graph), worker_names(256));
+}

@@ -71,3 +71,26 @@ fn open_scopes_are_bounded_and_the_stack_stays_consistent() {
         }
     });
 }
+
+/// A thread's scope state for a graph is freed once the graph is dropped, the next
+/// time the thread uses any graph, not when the thread exits.
+#[test]
+fn dropped_graphs_leave_no_per_thread_state_behind() {
+    std::thread::spawn(|| {
+        let keep = Graph::with_seed(1);
+        keep.as_default(|| variable_scope("k").enter(|_| ()).unwrap());
+        for i in 0..100u64 {
+            let g = Graph::with_seed(i);
+            g.as_default(|| variable_scope("s").enter(|_| get_variable("v").shape([1]).build()))
+                .unwrap();
+            assert_eq!(varscope::thread_state_count(), 2);
+        }
+        keep.as_default(|| get_variable("w").shape([1]).build())
+            .unwrap();
+        assert_eq!(varscope::thread_state_count(), 1);
+        drop(keep);
+        assert_eq!(varscope::thread_state_count(), 0);
+    })
+    .join()
+    .unwrap();
+}

@@ -51,6 +51,24 @@ pub(crate) struct GraphInner {
     alive: std::sync::Arc<()>,
 }
 
+/// Graphs dropped so far, process-wide: a thread that sees this change frees its
+/// scope state of the graphs that are gone (see [`graphs_dropped`]).
+static GRAPHS_DROPPED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How many graphs have been dropped so far in this process.
+pub(crate) fn graphs_dropped() -> u64 {
+    GRAPHS_DROPPED.load(std::sync::atomic::Ordering::Acquire)
+}
+
+impl Drop for GraphInner {
+    fn drop(&mut self) {
+        // `alive` is dropped after this body; bumping first would let a thread sweep
+        // before the token is dead and miss it. So drop the token's target now.
+        self.alive = std::sync::Arc::new(());
+        GRAPHS_DROPPED.fetch_add(1, std::sync::atomic::Ordering::Release);
+    }
+}
+
 /// A weak token of a graph, telling whether it is still alive without keeping it so.
 #[derive(Debug, Clone)]
 pub(crate) struct GraphToken(std::sync::Weak<()>);

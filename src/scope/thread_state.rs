@@ -3,10 +3,10 @@
 //! frames — in a thread-local, keyed by graph id.
 //!
 //! The state of a graph that has been dropped is freed the next time the thread
-//! sets up state for another graph, or when the thread exits.
+//! uses scoping on any graph, or when the thread exits.
 
 use crate::error::{Error, Result};
-use crate::graph::{Graph, GraphToken};
+use crate::graph::{graphs_dropped, Graph, GraphToken};
 use crate::names;
 use crate::scope::counts::{ScopeCounts, Snapshot};
 use crate::scope::object::VariableScope;
@@ -109,6 +109,8 @@ impl std::hash::Hasher for IdHasher {
 #[derive(Default)]
 pub(crate) struct States {
     map: HashMap<u64, (GraphToken, ThreadState), BuildHasherDefault<IdHasher>>,
+    /// [`graphs_dropped`] when this thread last freed the state of dead graphs.
+    swept_at: u64,
     /// Scratch space for building full names on the `get_variable` hit path.
     pub(crate) scratch: String,
 }
@@ -117,16 +119,26 @@ impl States {
     /// The state for `graph`, created (root scope, empty stacks) on first use.
     pub(crate) fn get(&mut self, graph: &Graph) -> &mut ThreadState {
         let id = graph.id();
+        self.sweep();
         if !self.map.contains_key(&id) {
-            // A new graph on this thread: free the state of graphs that are gone.
-            self.map.retain(|_, (token, _)| token.is_alive());
             self.map.insert(id, (graph.token(), ThreadState::new()));
         }
         &mut self.map.get_mut(&id).expect("inserted above").1
     }
 
+    /// Frees the state of graphs dropped since the last sweep (one atomic load when
+    /// none was). A thread that never uses varscope again keeps it until it exits.
+    fn sweep(&mut self) {
+        let dropped = graphs_dropped();
+        if dropped != self.swept_at {
+            self.swept_at = dropped;
+            self.map.retain(|_, (token, _)| token.is_alive());
+        }
+    }
+
     /// The state for `graph` and the scratch buffer, borrowed together.
     pub(crate) fn state_and_scratch(&mut self, graph: &Graph) -> (&ThreadState, &mut String) {
+        self.sweep();
         if !self.map.contains_key(&graph.id()) {
             self.get(graph);
         }
@@ -148,6 +160,17 @@ pub(crate) fn with_state<R>(graph: &Graph, f: impl FnOnce(&mut ThreadState) -> R
 /// As [`with_state`], with the whole per-thread table (for the scratch buffer).
 pub(crate) fn with_states<R>(f: impl FnOnce(&mut States) -> R) -> R {
     STATES.with(|s| f(&mut s.borrow_mut()))
+}
+
+/// How many graphs the calling thread holds scope state for: a hook for this
+/// crate's own tests (feature `test-hooks`), not part of the API.
+#[cfg(any(loom, feature = "test-hooks"))]
+#[doc(hidden)]
+pub fn thread_state_count() -> usize {
+    with_states(|s| {
+        s.sweep();
+        s.map.len()
+    })
 }
 
 /// Records a new trainable variable for the template calls watching this thread.
