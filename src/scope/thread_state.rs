@@ -120,10 +120,11 @@ impl States {
     pub(crate) fn get(&mut self, graph: &Graph) -> &mut ThreadState {
         let id = graph.id();
         self.sweep();
-        if !self.map.contains_key(&id) {
-            self.map.insert(id, (graph.token(), ThreadState::new()));
-        }
-        &mut self.map.get_mut(&id).expect("inserted above").1
+        &mut self
+            .map
+            .entry(id)
+            .or_insert_with(|| (graph.token(), ThreadState::new()))
+            .1
     }
 
     /// Frees the state of graphs dropped since the last sweep (one atomic load when
