@@ -1,8 +1,9 @@
 //! Loom models of templates' first call, which goes through the same init-once slot
 //! as a variable's creation: racing first calls run the function's creating call
 //! once and share its variables, a panicking first call leaves the template uncalled
-//! for the next caller, and a template that calls itself during its first call gets
-//! `Reentrant` instead of deadlocking.
+//! for the next caller, a template that calls itself during its first call gets
+//! `Reentrant` instead of deadlocking, and two templates whose first calls call each
+//! other from two threads get `Cycle` on one thread instead of deadlocking.
 #![cfg(loom)]
 
 use loom::sync::atomic::{AtomicUsize, Ordering};
@@ -68,7 +69,7 @@ fn racing_first_calls_share_one_creation() {
 }
 
 /// A first call that panics (on its first run only) racing another call: the panic
-/// becomes `InitializerPanicked` for that caller, the template stays uncalled, and
+/// becomes `Panicked` (naming the template) for that caller, the template stays uncalled, and
 /// the other call (before or after) performs the real first call.
 #[test]
 fn panicking_first_call_leaves_the_template_uncalled() {
@@ -102,7 +103,7 @@ fn panicking_first_call_leaves_the_template_uncalled() {
             (Ok(v), Err(e)) | (Err(e), Ok(v)) => (v, e),
             (a, b) => panic!("expected one panic and one success, got {a:?} and {b:?}"),
         };
-        assert_eq!(err.kind(), ErrorKind::InitializerPanicked, "{err}");
+        assert_eq!(err.kind(), ErrorKind::Panicked, "{err}");
         assert_eq!(ok.name(), "t/w:0");
         assert_eq!(runs.load(Ordering::SeqCst), 2);
         assert_eq!(g.store().len(), 1);
