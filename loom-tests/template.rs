@@ -151,3 +151,64 @@ fn reentrant_first_call_is_an_error_not_a_deadlock() {
         slot.lock().unwrap().take();
     });
 }
+
+type Cell = Arc<loom::sync::Mutex<Option<Template<Variable>>>>;
+
+/// A template (scope captured at build time) whose function, on its first run only,
+/// calls the template in `other` (passing its error on), then gets `w`.
+fn calling_template(g: &Graph, name: &str, other: &Cell) -> Template<Variable> {
+    let other = other.clone();
+    let runs = AtomicUsize::new(0);
+    g.as_default(|| {
+        make_template(name, move || {
+            if runs.fetch_add(1, Ordering::SeqCst) == 0 {
+                let t = other.lock().unwrap().clone().expect("set before the calls");
+                t.call()?;
+            }
+            get_variable("w")
+                .shape([2usize])
+                .initializer(Init::zeros())
+                .build()
+        })
+        .create_scope_now(true)
+        .build()
+    })
+    .unwrap()
+}
+
+/// Two templates whose first calls call each other, first-called from two threads:
+/// exactly one call fails — with `Cycle` (naming the templates) when the first calls
+/// overlap, with `Reentrant` when one thread ran both first runs — and the other
+/// succeeds; never a deadlock, and both templates work afterwards.
+#[test]
+fn templates_calling_each_other_from_two_threads() {
+    loom::model(|| {
+        let g = Graph::with_seed_and_shards(1, 2);
+        let (cx, cy): (Cell, Cell) = Default::default();
+        let x = calling_template(&g, "x", &cy);
+        let y = calling_template(&g, "y", &cx);
+        *cx.lock().unwrap() = Some(x.clone());
+        *cy.lock().unwrap() = Some(y.clone());
+        let t = {
+            let (g, y) = (g.clone(), y.clone());
+            thread::spawn(move || g.as_default(|| y.call()))
+        };
+        let rx = g.as_default(|| x.call());
+        let ry = t.join().unwrap();
+        let (err, expected) = match (&rx, &ry) {
+            (Err(e), Ok(_)) => (e, ["y", "x", "y"]),
+            (Ok(_), Err(e)) => (e, ["x", "y", "x"]),
+            (a, b) => panic!("expected exactly one failure, got {a:?} and {b:?}"),
+        };
+        match err {
+            varscope::Error::Cycle { chain } => assert_eq!(chain, &expected),
+            e => assert_eq!(e.kind(), ErrorKind::Reentrant, "{e}"),
+        }
+        assert_eq!(g.as_default(|| x.call()).unwrap().name(), "x/w:0");
+        assert_eq!(g.as_default(|| y.call()).unwrap().name(), "y/w:0");
+        assert_eq!(g.store().len(), 2);
+        // Break the templates' reference cycle through the cells.
+        cx.lock().unwrap().take();
+        cy.lock().unwrap().take();
+    });
+}

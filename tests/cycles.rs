@@ -733,3 +733,47 @@ fn random_cyclic_dependencies_with_tolerant_initializers_all_complete() {
     }
     println!("cycle errors observed: {total_cycles}");
 }
+
+/// 64 threads forming 32 two-thread cycles at once (each pair on its own two names,
+/// all in one graph): every pair ends with exactly one `Cycle` error naming its own
+/// two names, and every variable exists once.
+#[test]
+fn many_concurrent_two_thread_cycles() {
+    const PAIRS: usize = 32;
+    let (results, stored) = watchdog("32 concurrent cycles", || {
+        let g = Graph::with_seed(1);
+        let barriers: Vec<Arc<Barrier>> = (0..PAIRS).map(|_| Arc::new(Barrier::new(2))).collect();
+        let handles: Vec<_> = (0..PAIRS * 2)
+            .map(|t| {
+                let (pair, side) = (t / 2, t % 2);
+                let (me, other) = (format!("p{pair}_{side}"), format!("p{pair}_{}", 1 - side));
+                let (g, barrier) = (g.clone(), barriers[pair].clone());
+                let init = Init::custom(move |_| {
+                    barrier.wait();
+                    get_variable(&other)
+                        .shape([1usize])
+                        .initializer(Init::zeros())
+                        .build()?;
+                    one(1.0)
+                });
+                thread::spawn(move || get(&g, &me, init))
+            })
+            .collect();
+        let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        (results, g.store().len())
+    });
+    for pair in 0..PAIRS {
+        let (r0, r1) = (&results[2 * pair], &results[2 * pair + 1]);
+        let (e, failed) = match (r0, r1) {
+            (Err(e), Ok(_)) => (e, 0),
+            (Ok(_), Err(e)) => (e, 1),
+            other => panic!("pair {pair}: expected one cycle error, got {other:?}"),
+        };
+        let (a, b) = (
+            format!("s/p{pair}_{failed}"),
+            format!("s/p{pair}_{}", 1 - failed),
+        );
+        assert_eq!(chain_of(e), [b.clone(), a, b], "pair {pair}");
+    }
+    assert_eq!(stored, PAIRS * 2);
+}
