@@ -522,13 +522,13 @@ fn doomed(deps: &[Vec<usize>]) -> Vec<bool> {
             reach[i][j] = true;
         }
     }
+    // Warshall's transitive closure: row i gains row k whenever i reaches k.
     for k in 0..n {
-        for i in 0..n {
-            if reach[i][k] {
-                for j in 0..n {
-                    if reach[k][j] {
-                        reach[i][j] = true;
-                    }
+        let via = reach[k].clone();
+        for row in reach.iter_mut() {
+            if row[k] {
+                for (r, v) in row.iter_mut().zip(&via) {
+                    *r |= *v;
                 }
             }
         }
