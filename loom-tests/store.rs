@@ -180,8 +180,10 @@ fn panicking() -> Init {
 #[test]
 fn failing_and_panicking_initializers_race_a_waiter() {
     quiet_deliberate_panics();
+    // Three threads: the bound comes from `LOOM_MAX_PREEMPTIONS` like every model's
+    // (3 in `scripts/loom.sh`, about 4 s), never unbounded.
     let mut b = loom::model::Builder::new();
-    b.preemption_bound = Some(2);
+    b.preemption_bound = Some(b.preemption_bound.unwrap_or(3));
     b.check(|| {
         let g = Graph::with_seed_and_shards(1, 1);
         let runs = Arc::new(AtomicUsize::new(0));
@@ -306,5 +308,50 @@ fn reentrant_creation_is_an_error_not_a_deadlock() {
         }
         assert_eq!(values(&mine), [6.0, 6.0]);
         assert_eq!(g.store().slot_count(), 1);
+    });
+}
+
+/// The error's cycle, as names.
+fn chain(e: &Error) -> Vec<&str> {
+    match e {
+        Error::Cycle { chain } => chain.iter().map(String::as_str).collect(),
+        other => panic!("expected Error::Cycle, got {other}"),
+    }
+}
+
+/// Two threads whose initializers each ask for the other's variable (`s/a` needs
+/// `s/b`, `s/b` needs `s/a`, the inner requests with a plain initializer): when the
+/// creations overlap, the thread whose wait would close the cycle gets `Cycle`
+/// naming it, and the other completes (creating the second variable itself once
+/// the first creation failed); otherwise both succeed. Never a deadlock; both
+/// variables exist once and no slot is left behind.
+#[test]
+fn initializers_asking_for_each_other_from_two_threads() {
+    loom::model(|| {
+        let g = Graph::with_seed_and_shards(1, 2);
+        let asking = |other: &'static str| {
+            Init::custom(move |_| {
+                get_variable(other)
+                    .shape([2usize])
+                    .initializer(Init::zeros())
+                    .build()?;
+                Tensor::from_vec(vec![1.0f32, 1.0], [2])
+            })
+        };
+        let t = {
+            let g = g.clone();
+            thread::spawn(move || get(&g, Reuse::Auto, "b", asking("a")))
+        };
+        let a = get(&g, Reuse::Auto, "a", asking("b"));
+        let b = t.join().unwrap();
+        match (&a, &b) {
+            (Ok(_), Ok(_)) => {}
+            (Ok(_), Err(e)) => assert_eq!(chain(e), ["s/a", "s/b", "s/a"]),
+            (Err(e), Ok(_)) => assert_eq!(chain(e), ["s/b", "s/a", "s/b"]),
+            (Err(x), Err(y)) => panic!("both threads failed: {x}; {y}"),
+        }
+        assert_eq!(g.store().len(), 2);
+        assert_eq!(g.store().slot_count(), 2);
+        assert_eq!(g.global_variables().len(), 2);
     });
 }

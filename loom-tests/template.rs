@@ -1,8 +1,9 @@
 //! Loom models of templates' first call, which goes through the same init-once slot
 //! as a variable's creation: racing first calls run the function's creating call
 //! once and share its variables, a panicking first call leaves the template uncalled
-//! for the next caller, and a template that calls itself during its first call gets
-//! `Reentrant` instead of deadlocking.
+//! for the next caller, a template that calls itself during its first call gets
+//! `Reentrant` instead of deadlocking, and two templates whose first calls call each
+//! other from two threads get `Cycle` on one thread instead of deadlocking.
 #![cfg(loom)]
 
 use loom::sync::atomic::{AtomicUsize, Ordering};
@@ -68,7 +69,7 @@ fn racing_first_calls_share_one_creation() {
 }
 
 /// A first call that panics (on its first run only) racing another call: the panic
-/// becomes `InitializerPanicked` for that caller, the template stays uncalled, and
+/// becomes `Panicked` (naming the template) for that caller, the template stays uncalled, and
 /// the other call (before or after) performs the real first call.
 #[test]
 fn panicking_first_call_leaves_the_template_uncalled() {
@@ -102,7 +103,7 @@ fn panicking_first_call_leaves_the_template_uncalled() {
             (Ok(v), Err(e)) | (Err(e), Ok(v)) => (v, e),
             (a, b) => panic!("expected one panic and one success, got {a:?} and {b:?}"),
         };
-        assert_eq!(err.kind(), ErrorKind::InitializerPanicked, "{err}");
+        assert_eq!(err.kind(), ErrorKind::Panicked, "{err}");
         assert_eq!(ok.name(), "t/w:0");
         assert_eq!(runs.load(Ordering::SeqCst), 2);
         assert_eq!(g.store().len(), 1);
@@ -148,5 +149,66 @@ fn reentrant_first_call_is_an_error_not_a_deadlock() {
         assert_eq!(g.store().len(), 0);
         // Break the template's reference cycle through `slot`.
         slot.lock().unwrap().take();
+    });
+}
+
+type Cell = Arc<loom::sync::Mutex<Option<Template<Variable>>>>;
+
+/// A template (scope captured at build time) whose function, on its first run only,
+/// calls the template in `other` (passing its error on), then gets `w`.
+fn calling_template(g: &Graph, name: &str, other: &Cell) -> Template<Variable> {
+    let other = other.clone();
+    let runs = AtomicUsize::new(0);
+    g.as_default(|| {
+        make_template(name, move || {
+            if runs.fetch_add(1, Ordering::SeqCst) == 0 {
+                let t = other.lock().unwrap().clone().expect("set before the calls");
+                t.call()?;
+            }
+            get_variable("w")
+                .shape([2usize])
+                .initializer(Init::zeros())
+                .build()
+        })
+        .create_scope_now(true)
+        .build()
+    })
+    .unwrap()
+}
+
+/// Two templates whose first calls call each other, first-called from two threads:
+/// exactly one call fails — with `Cycle` (naming the templates) when the first calls
+/// overlap, with `Reentrant` when one thread ran both first runs — and the other
+/// succeeds; never a deadlock, and both templates work afterwards.
+#[test]
+fn templates_calling_each_other_from_two_threads() {
+    loom::model(|| {
+        let g = Graph::with_seed_and_shards(1, 2);
+        let (cx, cy): (Cell, Cell) = Default::default();
+        let x = calling_template(&g, "x", &cy);
+        let y = calling_template(&g, "y", &cx);
+        *cx.lock().unwrap() = Some(x.clone());
+        *cy.lock().unwrap() = Some(y.clone());
+        let t = {
+            let (g, y) = (g.clone(), y.clone());
+            thread::spawn(move || g.as_default(|| y.call()))
+        };
+        let rx = g.as_default(|| x.call());
+        let ry = t.join().unwrap();
+        let (err, expected) = match (&rx, &ry) {
+            (Err(e), Ok(_)) => (e, ["y", "x", "y"]),
+            (Ok(_), Err(e)) => (e, ["x", "y", "x"]),
+            (a, b) => panic!("expected exactly one failure, got {a:?} and {b:?}"),
+        };
+        match err {
+            varscope::Error::Cycle { chain } => assert_eq!(chain, &expected),
+            e => assert_eq!(e.kind(), ErrorKind::Reentrant, "{e}"),
+        }
+        assert_eq!(g.as_default(|| x.call()).unwrap().name(), "x/w:0");
+        assert_eq!(g.as_default(|| y.call()).unwrap().name(), "y/w:0");
+        assert_eq!(g.store().len(), 2);
+        // Break the templates' reference cycle through the cells.
+        cx.lock().unwrap().take();
+        cy.lock().unwrap().take();
     });
 }

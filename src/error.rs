@@ -169,6 +169,46 @@ pub enum Error {
         message: String,
     },
 
+    /// Waiting for a creation in progress on another thread would deadlock: the
+    /// thread creating it waits — directly or through other threads' creations — for
+    /// a creation of the calling thread. `chain` names the slots along the cycle,
+    /// starting and ending with the one the caller asked for (variables by full name,
+    /// templates by name): `a/v -> b/w -> a/v` means that the creator of `a/v` waits
+    /// for `b/w`, whose creator (the caller) would wait for `a/v`. Nothing was
+    /// created; the other creations of the cycle go on. Kind [`ErrorKind::Cycle`].
+    ///
+    /// ```
+    /// use varscope::{Error, ErrorKind};
+    /// let e = Error::Cycle { chain: vec!["a/v".into(), "b/w".into(), "a/v".into()] };
+    /// assert_eq!(e.kind(), ErrorKind::Cycle);
+    /// assert!(e.to_string().contains("a/v -> b/w -> a/v"));
+    /// ```
+    #[error("cycle of creations across threads: {} (each one's creator waits for the next; waiting would deadlock)", chain.join(" -> "))]
+    Cycle {
+        /// The names along the cycle, the first repeated at the end.
+        chain: Vec<String>,
+    },
+
+    /// A user callback other than an initializer panicked: a custom getter, a
+    /// regularizer, a constraint or a template's function. The panic was caught; the
+    /// store is unchanged by the failed call. Kind [`ErrorKind::Panicked`].
+    ///
+    /// ```
+    /// use varscope::{Callback, Error, ErrorKind};
+    /// let e = Error::Panicked { callback: Callback::Regularizer, name: "s/v".into(), message: "boom".into() };
+    /// assert_eq!(e.kind(), ErrorKind::Panicked);
+    /// assert_eq!(e.to_string(), "regularizer of variable s/v panicked: boom");
+    /// ```
+    #[error("{} panicked: {message}", callback.describe(name))]
+    Panicked {
+        /// Which callback panicked.
+        callback: Callback,
+        /// The variable's full name (the template's name for [`Callback::Template`]).
+        name: String,
+        /// The panic payload, if it was a string.
+        message: String,
+    },
+
     /// An initializer could not produce a value (bad parameters, wrong dtype, too many
     /// constant values, …).
     #[error("initializer of variable {name}: {message}")]
@@ -307,6 +347,33 @@ fn dtype_message(name: &str, requested: DType, found: DType, partitioned: bool) 
     }
 }
 
+/// The user callback named by [`Error::Panicked`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Callback {
+    /// A [`CustomGetter`](crate::CustomGetter).
+    CustomGetter,
+    /// A [`Regularizer`](crate::Regularizer), evaluated by
+    /// [`RegularizationLoss::value`](crate::RegularizationLoss::value).
+    Regularizer,
+    /// A [`Constraint`](crate::Constraint), applied by
+    /// [`Variable::apply_constraint`](crate::Variable::apply_constraint).
+    Constraint,
+    /// A [`Template`](crate::Template)'s function.
+    Template,
+}
+
+impl Callback {
+    fn describe(self, name: &str) -> String {
+        match self {
+            Callback::CustomGetter => format!("custom getter of variable {name}"),
+            Callback::Regularizer => format!("regularizer of variable {name}"),
+            Callback::Constraint => format!("constraint of variable {name}"),
+            Callback::Template => format!("template {name}"),
+        }
+    }
+}
+
 /// The coarse kind of an [`Error`].
 ///
 /// The kinds from [`InvalidName`](ErrorKind::InvalidName) to
@@ -319,6 +386,8 @@ fn dtype_message(name: &str, requested: DType, found: DType, partitioned: bool) 
 /// |---|---|
 /// | [`Reentrant`](ErrorKind::Reentrant) | [`Error::Reentrant`] |
 /// | [`InitializerPanicked`](ErrorKind::InitializerPanicked) | [`Error::InitializerPanicked`] |
+/// | [`Cycle`](ErrorKind::Cycle) | [`Error::Cycle`] |
+/// | [`Panicked`](ErrorKind::Panicked) | [`Error::Panicked`] |
 /// | [`Io`](ErrorKind::Io) | [`Error::Io`], [`Error::NotRegularFile`] |
 /// | [`Checkpoint`](ErrorKind::Checkpoint) | [`Error::Checkpoint`] |
 ///
@@ -362,6 +431,11 @@ pub enum ErrorKind {
     Io,
     /// `checkpoint`: a checkpoint file or its partition metadata is corrupt.
     Checkpoint,
+    /// `cycle`: waiting for another thread's creation would close a cycle.
+    Cycle,
+    /// `panicked`: a custom getter, regularizer, constraint or template function
+    /// panicked.
+    Panicked,
 }
 
 impl ErrorKind {
@@ -383,6 +457,8 @@ impl ErrorKind {
             ErrorKind::InitializerPanicked => "initializer_panicked",
             ErrorKind::Io => "io",
             ErrorKind::Checkpoint => "checkpoint",
+            ErrorKind::Cycle => "cycle",
+            ErrorKind::Panicked => "panicked",
         }
     }
 }
@@ -424,6 +500,8 @@ impl Error {
             Error::InitializerPanicked { .. } => ErrorKind::InitializerPanicked,
             Error::Io { .. } | Error::NotRegularFile { .. } => ErrorKind::Io,
             Error::Checkpoint { .. } => ErrorKind::Checkpoint,
+            Error::Cycle { .. } => ErrorKind::Cycle,
+            Error::Panicked { .. } => ErrorKind::Panicked,
             Error::InitializerDTypeMismatch { .. }
             | Error::Initializer { .. }
             | Error::InvalidShape { .. }

@@ -30,7 +30,7 @@ mod tensor;
 mod variable;
 
 pub use dtype::DType;
-pub use error::{Error, ErrorKind, Result};
+pub use error::{Callback, Error, ErrorKind, Result};
 pub use getter::{get_local_variable, get_variable, variable, GetVariable, PlainVariableBuilder};
 pub use graph::store::VariableStore;
 pub use graph::{

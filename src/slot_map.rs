@@ -18,6 +18,9 @@
 //!   a map shard's lock — so it may itself create other entries.
 //! * A thread that asks for a slot it is itself initializing gets
 //!   [`Error::Reentrant`] instead of deadlocking.
+//! * A thread that would wait for a slot whose creator is (transitively) waiting for
+//!   a slot the caller is creating gets [`Error::Cycle`] instead of deadlocking (see
+//!   "Cycles across threads" below).
 //! * A closure that fails or panics leaves nothing behind; waiters wake up and start
 //!   over, and the next caller creates.
 //!
@@ -32,7 +35,27 @@
 //! the value under the shard's write lock; when it fails, the cell is removed under
 //! the same lock, so no thread can find the dead slot in the map afterwards.
 //!
-//! Lock order: shard lock, then slot mutex — never the other way round.
+//! Lock order: shard lock, then slot mutex, then the wait-for registry — never the
+//! other way round.
+//!
+//! # Cycles across threads
+//!
+//! A process-wide wait-for registry records, for every thread parked on a slot,
+//! which slot it waits on and which thread is creating that slot. Before parking, a
+//! thread walks the chain "holder → the slot the holder waits on → its holder → …";
+//! if the chain reaches the caller, waiting would close a cycle and the caller gets
+//! [`Error::Cycle`] (naming the chain) instead. The check and the registration happen
+//! under the registry's lock, so of the threads of a cycle exactly the last one to
+//! arrive sees it; its creation then fails or goes on without the slot, and the
+//! others proceed.
+//!
+//! The registry is touched only by a thread about to park and by a creator that had
+//! waiters (a slot remembers whether anyone parked on it): a ready slot and an
+//! uncontended creation never take its lock. A creator that had waiters removes their
+//! entries after leaving `Initializing` and before doing anything else, so an entry
+//! always names a creation still in progress (or one whose creator has not yet
+//! started waiting anywhere else), and the walk never reports a cycle that is not
+//! there.
 
 use crate::error::{Error, Result};
 use crate::sync::{self, Arc, Condvar, Mutex, RwLock};
@@ -48,7 +71,12 @@ pub(crate) type Key = std::sync::Arc<str>;
 
 enum State<V> {
     Empty,
-    Initializing(sync::thread::ThreadId),
+    /// Being created by `owner`; `waited` once another thread has parked on it (the
+    /// owner then clears the wait-for registry when it finishes).
+    Initializing {
+        owner: sync::thread::ThreadId,
+        waited: bool,
+    },
     Ready(V),
     /// Creation failed and the slot is no longer in its map: start over.
     Removed,
@@ -64,7 +92,7 @@ impl<V> fmt::Debug for Slot<V> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = match &*self.state.lock() {
             State::Empty => "empty",
-            State::Initializing(_) => "initializing",
+            State::Initializing { .. } => "initializing",
             State::Ready(_) => "ready",
             State::Removed => "removed",
         };
@@ -101,57 +129,79 @@ impl<V: Clone> Slot<V> {
     }
 
     /// Waits out another thread's creation, then claims an empty slot (unless
-    /// `claim` is false). `key` names the slot in a re-entrancy error.
+    /// `claim` is false). `key` names the slot in a re-entrancy or cycle error.
     fn wait_and_claim(&self, key: &str, claim: bool) -> Result<Claim<V>> {
         let me = sync::current_thread_id();
         let mut state = self.state.lock();
         loop {
-            match &*state {
+            match &mut *state {
                 State::Ready(v) => return Ok(Claim::Ready(v.clone())),
-                State::Initializing(owner) if *owner == me => {
+                State::Initializing { owner, .. } if *owner == me => {
                     return Err(Error::Reentrant {
                         name: key.to_string(),
                     })
                 }
-                State::Initializing(_) => state = self.cv.wait(state),
+                State::Initializing { owner, waited } => {
+                    // Fails (registering nothing) when waiting would close a cycle.
+                    waits::before_parking(me, self.id(), *owner, key)?;
+                    *waited = true;
+                    state = self.cv.wait(state);
+                }
                 State::Removed => return Ok(Claim::Gone),
                 State::Empty if !claim => return Ok(Claim::Missing),
                 State::Empty => {
-                    *state = State::Initializing(me);
+                    *state = State::Initializing {
+                        owner: me,
+                        waited: false,
+                    };
                     return Ok(Claim::Claimed);
                 }
             }
         }
     }
 
-    /// Runs `create` for a claimed slot, catching panics. On success the slot is
-    /// `Ready` and waiters are woken; on failure `on_fail` runs (it resets or removes
-    /// the slot) before waiters are woken.
+    /// The slot's identity in the wait-for registry (its address: a slot is
+    /// registered only while a thread holds a reference to it).
+    fn id(&self) -> usize {
+        std::ptr::from_ref(self).cast::<()>() as usize
+    }
+
+    /// Ends the caller's creation: sets the slot's new state and returns whether
+    /// another thread parked on the creation.
+    fn finish(&self, new: State<V>) -> bool {
+        let old = std::mem::replace(&mut *self.state.lock(), new);
+        matches!(old, State::Initializing { waited: true, .. })
+    }
+
+    /// Runs `create` for a claimed slot, catching panics. On success `publish` makes
+    /// the slot `Ready`; on failure `on_fail` resets or removes it. Both return
+    /// whether anyone waited ([`finish`](Slot::finish)); if so the waiters' registry
+    /// entries are cleared. Then the waiters are woken.
     fn run_claimed(
         &self,
         key: &str,
         create: impl FnOnce() -> Result<V>,
-        publish: impl FnOnce(&V),
-        on_fail: impl FnOnce(),
+        publish: impl FnOnce(&V) -> bool,
+        on_fail: impl FnOnce() -> bool,
     ) -> Result<V> {
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(create));
-        let out = match result {
+        let (out, waited) = match result {
             Ok(Ok(value)) => {
-                publish(&value);
-                Ok(value)
+                let waited = publish(&value);
+                (Ok(value), waited)
             }
-            Ok(Err(e)) => {
-                on_fail();
-                Err(e)
-            }
-            Err(payload) => {
-                on_fail();
+            Ok(Err(e)) => (Err(e), on_fail()),
+            Err(payload) => (
                 Err(Error::InitializerPanicked {
                     name: key.to_string(),
                     message: panic_message(payload.as_ref()),
-                })
-            }
+                }),
+                on_fail(),
+            ),
         };
+        if waited {
+            waits::release(self.id(), sync::current_thread_id());
+        }
         self.cv.notify_all();
         out
     }
@@ -163,6 +213,7 @@ impl<V: Clone> Slot<V> {
     ///
     /// # Errors
     /// [`Error::Reentrant`] when the calling thread is creating this slot already;
+    /// [`Error::Cycle`] when waiting would close a cycle of creations across threads;
     /// `create`'s error; [`Error::InitializerPanicked`] when `create` panicked.
     pub(crate) fn get_or_init(
         &self,
@@ -175,8 +226,8 @@ impl<V: Clone> Slot<V> {
                 .run_claimed(
                     key,
                     create,
-                    |v| *self.state.lock() = State::Ready(v.clone()),
-                    || *self.state.lock() = State::Empty,
+                    |v| self.finish(State::Ready(v.clone())),
+                    || self.finish(State::Empty),
                 )
                 .map(|v| (v, true)),
             // A standalone slot is never removed, and a claiming wait never misses.
@@ -328,6 +379,7 @@ impl<V: Clone + Keyed> SlotMap<V> {
     ///
     /// # Errors
     /// [`Error::Reentrant`] when the calling thread is creating `key` already;
+    /// [`Error::Cycle`] when waiting would close a cycle of creations across threads;
     /// `create`'s error; [`Error::InitializerPanicked`] when `create` panicked.
     pub(crate) fn get_or_create(
         &self,
@@ -370,26 +422,29 @@ impl<V: Clone + Keyed> SlotMap<V> {
 
     /// A finished creation: the map's cell becomes the value, and the slot is marked
     /// ready for the threads waiting on it — both under the shard's write lock.
-    fn publish(&self, h: u64, pending: &Arc<Pending<V>>, value: &V) {
+    /// Returns whether anyone waited.
+    fn publish(&self, h: u64, pending: &Arc<Pending<V>>, value: &V) -> bool {
         debug_assert_eq!(value.key(), &*pending.key, "a created value has its key");
         let mut map = self.shard(h).write();
         let mine = |c: &Cell<V>| matches!(c, Cell::Pending(p) if Arc::ptr_eq(p, pending));
         if let Some(cell) = map.find_mut(h, |c| mine(c)) {
             *cell = Cell::Ready(value.clone());
         }
-        *pending.slot.state.lock() = State::Ready(value.clone());
+        pending.slot.finish(State::Ready(value.clone()))
     }
 
     /// Marks the claimed slot of a failed creation `Removed` and takes it out of the
     /// map. Both happen under the shard's write lock, so nobody can find the slot in
     /// the map afterwards; whoever still holds it sees `Removed` and starts over.
-    fn discard(&self, h: u64, pending: &Arc<Pending<V>>) {
+    /// Returns whether anyone waited.
+    fn discard(&self, h: u64, pending: &Arc<Pending<V>>) -> bool {
         let mut map = self.shard(h).write();
-        *pending.slot.state.lock() = State::Removed;
+        let waited = pending.slot.finish(State::Removed);
         let mine = |c: &Cell<V>| matches!(c, Cell::Pending(p) if Arc::ptr_eq(p, pending));
         if let Ok(o) = map.find_entry(h, |c| mine(c)) {
             o.remove();
         }
+        waited
     }
 
     /// Number of cells, including creations in progress (for leak checks).
@@ -434,5 +489,95 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         s.clone()
     } else {
         "non-string panic payload".to_string()
+    }
+}
+
+/// The process-wide wait-for registry (see "Cycles across threads" in the module
+/// docs): thread → the slot it is parked on and that slot's creator.
+mod waits {
+    use crate::error::{Error, Result};
+    use crate::sync::{self, Mutex};
+    use std::collections::HashMap;
+
+    type ThreadId = sync::thread::ThreadId;
+
+    struct Wait {
+        /// The slot waited on ([`Slot::id`](super::Slot)).
+        slot: usize,
+        /// The thread creating it.
+        holder: ThreadId,
+        /// Its name, for the error.
+        key: String,
+    }
+
+    #[derive(Default)]
+    struct Registry {
+        waits: HashMap<ThreadId, Wait, rustc_hash::FxBuildHasher>,
+    }
+
+    sync::lazy_global! {
+        static REGISTRY: Mutex<Registry> = Mutex::new(Registry::default());
+    }
+
+    /// Registers that `me` is about to park on `slot` (named `key`), which `holder`
+    /// is creating — unless the chain of waits from `holder` leads back to `me`:
+    /// then nothing is registered and the error names the cycle.
+    pub(super) fn before_parking(
+        me: ThreadId,
+        slot: usize,
+        holder: ThreadId,
+        key: &str,
+    ) -> Result<()> {
+        let mut r = REGISTRY.lock();
+        let mut t = holder;
+        // Each thread waits on one slot, so a chain not through `me` ends within
+        // `len` steps; the bound only guards against a corrupt registry.
+        for _ in 0..=r.waits.len() {
+            if t == me {
+                return Err(Error::Cycle {
+                    chain: chain(&r, key, holder, me),
+                });
+            }
+            match r.waits.get(&t) {
+                Some(w) => t = w.holder,
+                None => break,
+            }
+        }
+        r.waits.insert(
+            me,
+            Wait {
+                slot,
+                holder,
+                key: key.to_string(),
+            },
+        );
+        Ok(())
+    }
+
+    /// The names along a cycle found from `holder`: `key`, then the slot each
+    /// holder waits on, back to `key`.
+    fn chain(r: &Registry, key: &str, holder: ThreadId, me: ThreadId) -> Vec<String> {
+        let mut chain = vec![key.to_string()];
+        let mut t = holder;
+        while t != me && chain.len() <= r.waits.len() {
+            match r.waits.get(&t) {
+                Some(w) => {
+                    chain.push(w.key.clone());
+                    t = w.holder;
+                }
+                None => break,
+            }
+        }
+        chain.push(key.to_string());
+        chain
+    }
+
+    /// `holder` has finished creating `slot`: the threads parked on it no longer
+    /// wait on `holder`.
+    pub(super) fn release(slot: usize, holder: ThreadId) {
+        REGISTRY
+            .lock()
+            .waits
+            .retain(|_, w| !(w.slot == slot && w.holder == holder));
     }
 }

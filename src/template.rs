@@ -5,10 +5,13 @@
 //! concurrent first calls are serialized (one runs, the others wait and then reuse
 //! its variables), a failing or panicking first call leaves the template uncalled,
 //! and a first call that calls the template again on the same thread is
-//! [`Error::Reentrant`] instead of a deadlock.
+//! [`Error::Reentrant`] instead of a deadlock. First calls of templates that call
+//! each other from two threads are a cycle of the slots' wait-for registry: the
+//! call that would close it gets [`Error::Cycle`] instead of waiting. A panicking
+//! function (first or later call) is [`Error::Panicked`].
 
 use crate::dtype::DType;
-use crate::error::{Error, Result};
+use crate::error::{Callback, Error, Result};
 use crate::graph::{Graph, GLOBAL_VARIABLES, LOCAL_VARIABLES, TRAINABLE_VARIABLES};
 use crate::scope::defaults::ScopeDefaults;
 use crate::scope::thread_state::{with_state, Recorder};
@@ -16,7 +19,7 @@ use crate::scope::variable_scope::{enter_pure_named, pure_scope_frames, unique_v
 use crate::scope::{variable_scope, variable_scope_default, CustomGetter, Reuse, VariableScope};
 use crate::slot_map::Slot;
 use crate::sync::{Arc, Mutex};
-use crate::variable::Variable;
+use crate::variable::{catch_callback, Variable};
 use std::fmt;
 
 /// Wraps `func` so that its variables are created on the first call and reused on
@@ -219,9 +222,11 @@ impl<R> Template<R> {
     ///
     /// # Errors
     /// The function's error; [`Error::TemplateVariable`] when a later call creates a
-    /// trainable variable; [`Error::InitializerPanicked`] when the first call
-    /// panicked; [`Error::Reentrant`] when the function calls its own template during
-    /// the first call. A failed or panicking first call leaves the template uncalled,
+    /// trainable variable; [`Error::Panicked`] when the function panicked (first or
+    /// later call); [`Error::Reentrant`] when the function calls its own template during
+    /// the first call; [`Error::Cycle`] when the first call waits for another
+    /// thread's first call (of this or another template, or a variable's creation)
+    /// that waits for this one. A failed or panicking first call leaves the template uncalled,
     /// so the next call is a first call again (TF's behaviour).
     ///
     /// ```
@@ -265,7 +270,7 @@ impl<R> Template<R> {
             Some(s) => {
                 let out = variable_scope(&s)
                     .graph(&inner.graph)
-                    .enter(|_| (inner.func)())?;
+                    .enter(|_| self.run_func())?;
                 Ok((s, out))
             }
             None => {
@@ -278,11 +283,17 @@ impl<R> Template<R> {
                 }
                 let (s, out) = b.graph(&inner.graph).enter(|s| {
                     *inner.scope.lock() = Some(s.clone());
-                    (s.clone(), (inner.func)())
+                    (s.clone(), self.run_func())
                 })?;
                 Ok((s, out?))
             }
         }
+    }
+
+    /// Runs the function, a panic becoming [`Error::Panicked`] (caught inside the
+    /// template's scope, which is then left normally).
+    fn run_func(&self) -> Result<R> {
+        catch_callback(Callback::Template, &self.0.name, || (self.0.func)())?
     }
 
     fn later_call(&self, scope: VariableScope) -> Result<R> {
@@ -310,7 +321,7 @@ impl<R> Template<R> {
         let out = variable_scope(&scope)
             .reuse(Reuse::Yes)
             .graph(&inner.graph)
-            .enter(|_| (inner.func)());
+            .enter(|_| self.run_func());
         drop(watch);
         let new = std::mem::take(&mut *recorder.0.lock());
         let out = out?;

@@ -2,7 +2,7 @@
 //! regularizers and constraints.
 
 use crate::dtype::DType;
-use crate::error::{Error, Result};
+use crate::error::{Callback, Error, Result};
 use crate::initializer::{Init, InitContext, Seeds};
 use crate::partition::save_slice_spec;
 use crate::shape::Shape;
@@ -291,9 +291,16 @@ impl Variable {
     ///
     /// # Errors
     /// The initializer's error, or a constraint result of the wrong shape or dtype.
+    ///
+    /// The constraint runs on a copy of the value with no lock held, so it may read
+    /// the variable itself; a panicking constraint is [`Error::Panicked`] and leaves
+    /// the value unchanged.
     pub fn apply_constraint(&self) -> Result<()> {
         if let Some(c) = self.constraint() {
-            let v = self.with_value(|t| c.apply(t))?;
+            let value = self.value()?;
+            let v = catch_callback(Callback::Constraint, self.checkpoint_name(), || {
+                c.apply(&value)
+            })?;
             self.assign(v)?;
         }
         Ok(())
@@ -642,11 +649,31 @@ impl RegularizationLoss {
     }
     /// Evaluates the loss on the variable's current value.
     ///
+    /// The regularizer runs on a copy of the value with no lock held, so it may read
+    /// the variable (or any other) itself.
+    ///
     /// # Errors
-    /// The variable's initializer error.
+    /// The variable's initializer error; [`Error::Panicked`] when the regularizer
+    /// panicked.
+    ///
+    /// ```
+    /// use varscope::{get_variable, Callback, Error, Graph, Init, Regularizer};
+    /// let g = Graph::with_seed(1);
+    /// g.as_default(|| {
+    ///     get_variable("w").shape([2]).initializer(Init::ones())
+    ///         .regularizer(Regularizer::new(|_| panic!("no loss today")))
+    ///         .build().unwrap();
+    /// });
+    /// let e = g.regularization_losses()[0].value().unwrap_err();
+    /// assert!(matches!(e, Error::Panicked { callback: Callback::Regularizer, ref name, .. } if name == "w"));
+    /// ```
     pub fn value(&self) -> Result<f64> {
-        let f = self.0.regularizer.0.clone();
-        self.0.variable.with_value(|t| f.map_or(0.0, |f| f(t)))
+        let Some(f) = self.0.regularizer.0.clone() else {
+            return Ok(0.0);
+        };
+        let var = &self.0.variable;
+        let value = var.value()?;
+        catch_callback(Callback::Regularizer, var.checkpoint_name(), || f(&value))
     }
 }
 
@@ -674,4 +701,18 @@ impl Constraint {
     pub fn ptr_eq(&self, other: &Constraint) -> bool {
         std::sync::Arc::ptr_eq(&self.0, &other.0)
     }
+}
+
+/// Runs a user callback, turning a panic into [`Error::Panicked`] naming it and
+/// `name`.
+pub(crate) fn catch_callback<R>(
+    callback: Callback,
+    name: &str,
+    f: impl FnOnce() -> R,
+) -> Result<R> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|payload| Error::Panicked {
+        callback,
+        name: name.to_string(),
+        message: crate::slot_map::panic_message(payload.as_ref()),
+    })
 }

@@ -579,7 +579,7 @@ fn a_panicking_first_call_is_an_error_and_leaves_the_template_uncalled() {
             .unwrap()
         };
         let e = tpl.call().unwrap_err();
-        assert_eq!(e.kind(), varscope::ErrorKind::InitializerPanicked, "{e}");
+        assert_eq!(e.kind(), varscope::ErrorKind::Panicked, "{e}");
         assert!(e.to_string().contains("first call fails"), "{e}");
         assert!(tpl.trainable_variables().is_empty());
         // The next call is a first call again; its scope is the one already entered.

@@ -3,13 +3,15 @@
 //! layer; the getter at the end of the chain is supplied by the getter layer.
 
 use crate::dtype::DType;
-use crate::error::Result;
+#[cfg(doc)]
+use crate::error::Error;
+use crate::error::{Callback, Result};
 use crate::graph::Graph;
 use crate::initializer::Init;
 use crate::partition::Partitioner;
 use crate::scope::reuse::Reuse;
 use crate::shape::PartialShape;
-use crate::variable::{AnyVariable, Constraint, Regularizer};
+use crate::variable::{catch_callback, AnyVariable, Constraint, Regularizer};
 use std::fmt;
 
 /// The arguments a custom getter receives — already resolved against the current
@@ -124,17 +126,20 @@ impl<'a> NextGetter<'a> {
     /// Calls the next getter (eventually the true getter, which creates or reuses).
     ///
     /// # Errors
-    /// Whatever the next getter returns.
+    /// Whatever the next getter returns; [`Error::Panicked`] when a custom getter
+    /// panicked (the panic is caught where that getter was called, so the getters
+    /// outside it see an error).
     pub fn get(&self, args: GetterArgs) -> Result<AnyVariable> {
         match self.rest.split_first() {
-            Some((g, rest)) => (g.0)(
-                &NextGetter {
+            Some((g, rest)) => {
+                let next = NextGetter {
                     graph: self.graph,
                     rest,
                     end: self.end,
-                },
-                args,
-            ),
+                };
+                let name = args.name.clone();
+                catch_callback(Callback::CustomGetter, &name, || (g.0)(&next, args))?
+            }
             None => (self.end)(self.graph, args),
         }
     }

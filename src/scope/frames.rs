@@ -4,7 +4,7 @@
 
 use crate::error::{Error, Result};
 use crate::graph::Graph;
-use crate::scope::thread_state::{with_state, Frame, FrameKind};
+use crate::scope::thread_state::{try_with_state, with_state, Frame, FrameKind};
 use crate::sync;
 use smallvec::SmallVec;
 
@@ -28,12 +28,17 @@ impl FrameSet {
         }
     }
 
-    /// What a guard's `Drop` does: leave the frames, panicking on improper nesting
-    /// unless the thread is already unwinding.
-    pub(crate) fn leave_on_drop(&mut self, what: &str) {
-        if !self.pop() && !std::thread::panicking() {
-            panic!("Improper nesting of {what}: guards dropped out of order");
-        }
+    /// What a guard's `Drop` does: leave the frames. When inner scopes are still open
+    /// (an outer guard dropped first), they are left too — the stack unwinds back to
+    /// below this guard's frames, as leaving the outer `with` block would in TF — and
+    /// their guards' drops later find nothing to do. Never panics.
+    pub(crate) fn leave_on_drop(&mut self) {
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            if !self.pop() {
+                let ids = std::mem::take(&mut self.ids);
+                try_with_state(&self.graph, |s| s.unwind_below(&ids));
+            }
+        }));
     }
 
     /// Pops the frames if they are on top, in order. Returns false (changing nothing)
@@ -77,13 +82,21 @@ impl FrameSet {
     /// As [`pop`](FrameSet::pop), but when the frames are not on top they are marked
     /// to be popped as soon as they are (so the guard can be released without leaving
     /// the thread's scope stack stuck). Returns whether they were popped now.
+    /// Frames already left (unwound by an outer guard's drop) count as popped.
     pub(crate) fn pop_or_orphan(&mut self) -> bool {
         if self.pop() {
             return true;
         }
         let ids = std::mem::take(&mut self.ids);
-        with_state(&self.graph, |s| s.orphans.extend(ids));
-        false
+        with_state(&self.graph, |s| {
+            let open = ids
+                .first()
+                .is_some_and(|id| s.frames.iter().any(|f| f.id == *id));
+            if open {
+                s.orphans.extend(ids);
+            }
+            !open
+        })
     }
 }
 

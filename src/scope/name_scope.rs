@@ -103,9 +103,10 @@ pub fn name_scope_guard(name: &str) -> Result<NameScopeGuard> {
 
 /// Guard of a name scope; restores the previous name scope when dropped.
 ///
-/// # Panics
-/// Dropping guards out of order panics (unless the thread is already panicking);
-/// use [`close`](NameScopeGuard::close) to get an error instead.
+/// Dropping guards out of order never panics: dropping an outer guard first also
+/// leaves the scopes opened inside it (the thread's stack returns to what it was
+/// before this guard), and the inner guards' drops then do nothing. Use
+/// [`close`](NameScopeGuard::close) to get an error for improper nesting instead.
 #[must_use = "the name scope is left when the guard is dropped"]
 pub struct NameScopeGuard {
     name: String,
@@ -139,6 +140,6 @@ impl NameScopeGuard {
 
 impl Drop for NameScopeGuard {
     fn drop(&mut self) {
-        self.frames.leave_on_drop("name_scope");
+        self.frames.leave_on_drop();
     }
 }

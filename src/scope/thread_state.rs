@@ -83,6 +83,35 @@ impl ThreadState {
     }
 }
 
+impl ThreadState {
+    /// Pops every frame from the top down to and including the one with id `ids[0]`
+    /// (a guard's outermost frame), restoring what each saved; forgets popped frames
+    /// marked as orphans. Nothing happens when that frame is no longer open.
+    pub(crate) fn unwind_below(&mut self, ids: &[u64]) {
+        let Some(first) = ids.first() else { return };
+        let Some(pos) = self.frames.iter().rposition(|f| f.id == *first) else {
+            return;
+        };
+        while self.frames.len() > pos {
+            let Some(f) = self.frames.pop() else { break };
+            if let Some(o) = self.orphans.iter().position(|&o| o == f.id) {
+                self.orphans.swap_remove(o);
+            }
+            self.pop_frame(f);
+        }
+        // Frames closed out of order earlier are left now that they are on top.
+        while let Some(o) = self
+            .frames
+            .last()
+            .and_then(|f| self.orphans.iter().position(|&o| o == f.id))
+        {
+            self.orphans.swap_remove(o);
+            let Some(f) = self.frames.pop() else { break };
+            self.pop_frame(f);
+        }
+    }
+}
+
 /// The trainable variables created during one template call, from any thread that
 /// runs a context captured inside it.
 #[derive(Debug, Clone, Default)]
@@ -156,6 +185,15 @@ sync::thread_local! {
 /// code (the state is borrowed meanwhile).
 pub(crate) fn with_state<R>(graph: &Graph, f: impl FnOnce(&mut ThreadState) -> R) -> R {
     STATES.with(|s| f(s.borrow_mut().get(graph)))
+}
+
+/// As [`with_state`], but `None` instead of a panic when the thread-local is gone
+/// (a guard dropped during thread exit) or already borrowed: for `Drop` impls.
+pub(crate) fn try_with_state<R>(graph: &Graph, f: impl FnOnce(&mut ThreadState) -> R) -> Option<R> {
+    STATES
+        .try_with(|s| s.try_borrow_mut().ok().map(|mut s| f(s.get(graph))))
+        .ok()
+        .flatten()
 }
 
 /// As [`with_state`], with the whole per-thread table (for the scratch buffer).

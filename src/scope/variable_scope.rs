@@ -382,9 +382,10 @@ pub(crate) fn unique_variable_scope(graph: &Graph, prefix: &str) -> String {
 
 /// An open variable scope; leaves it (and its name scope) when dropped.
 ///
-/// # Panics
-/// Dropping guards out of order panics (unless the thread is already panicking);
-/// use [`close`](VariableScopeGuard::close) to get [`Error::ImproperNesting`] instead.
+/// Dropping guards out of order never panics: dropping an outer guard first also
+/// leaves the scopes opened inside it (the thread's stack returns to what it was
+/// before this guard), and the inner guards' drops then do nothing. Use
+/// [`close`](VariableScopeGuard::close) to get [`Error::ImproperNesting`] instead.
 #[must_use = "the variable scope is left when the guard is dropped"]
 pub struct VariableScopeGuard {
     scope: VariableScope,
@@ -420,7 +421,7 @@ impl VariableScopeGuard {
 
 impl Drop for VariableScopeGuard {
     fn drop(&mut self) {
-        self.frames.leave_on_drop("variable_scope");
+        self.frames.leave_on_drop();
     }
 }
 
