@@ -1,14 +1,16 @@
 //! `varscope`: build, initialize and checkpoint a model in parallel; inspect and
 //! verify checkpoints.
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 use units::{format_bytes, group_digits};
-use varscope::checkpoint::{load_safetensors, read_header};
+use varscope::checkpoint::{
+    save_safetensors, AnyCheckpoint, BundleWriter, PARTITION_METADATA_PREFIX,
+};
 use varscope::model::{build_model, expected_values, BuiltModel, ModelSpec, Summary};
 use varscope::{Graph, Runtime};
 
@@ -49,6 +51,36 @@ enum Command {
         /// Also write the expected values of every tensor as JSON (for other readers).
         #[arg(long, value_name = "FILE")]
         dump_expected: Option<PathBuf>,
+        /// Checkpoint format (default: safetensors for a `.safetensors` name, else a TF
+        /// bundle at prefix OUTPUT).
+        #[arg(long, value_enum)]
+        format: Option<Format>,
+        /// Data files of a TF bundle.
+        #[arg(long, default_value_t = 1)]
+        shards: usize,
+        /// After initializing, restore variables from this checkpoint (either format).
+        #[arg(long, value_name = "CKPT")]
+        init_from: Option<PathBuf>,
+        /// With --init-from: an assignment `OLD=NEW` (checkpoint name or scope `old/`
+        /// = variable name or scope `new/`), TF's init_from_checkpoint rules; repeat
+        /// for several. Without any: every variable from its own name (`/=/`).
+        #[arg(long, value_name = "OLD=NEW", requires = "init_from")]
+        map: Vec<String>,
+    },
+    /// Convert a checkpoint between safetensors and a TF bundle (either way;
+    /// partitioned variables keep their layout).
+    Convert {
+        /// The checkpoint to read (either format, told apart by content).
+        input: PathBuf,
+        /// The checkpoint to write.
+        output: PathBuf,
+        /// Output format (default: safetensors for a `.safetensors` name, else a TF
+        /// bundle at prefix OUTPUT).
+        #[arg(long, value_enum)]
+        format: Option<Format>,
+        /// Data files of a TF bundle.
+        #[arg(long, default_value_t = 1)]
+        shards: usize,
     },
     /// Print the summary of a checkpoint.
     Inspect {
@@ -73,6 +105,27 @@ enum Command {
     },
 }
 
+/// A checkpoint format on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    /// TensorFlow's tensor bundle (`OUT.index`, `OUT.data-*`).
+    Tf,
+    /// A safetensors file.
+    Safetensors,
+}
+
+impl Format {
+    fn resolve(explicit: Option<Format>, output: &Path) -> Format {
+        explicit.unwrap_or_else(|| {
+            if output.extension().is_some_and(|e| e == "safetensors") {
+                Format::Safetensors
+            } else {
+                Format::Tf
+            }
+        })
+    }
+}
+
 /// A failure: the message and the exit code.
 struct Failure(String, u8);
 
@@ -93,6 +146,10 @@ fn main() -> ExitCode {
             output,
             quiet,
             dump_expected,
+            format,
+            shards,
+            init_from,
+            map,
         } => build(
             spec.as_deref(),
             workers,
@@ -101,7 +158,16 @@ fn main() -> ExitCode {
             &output,
             quiet,
             dump_expected.as_deref(),
+            Format::resolve(format, &output),
+            shards,
+            init_from.as_deref().map(|p| (p, map.as_slice())),
         ),
+        Command::Convert {
+            input,
+            output,
+            format,
+            shards,
+        } => convert(&input, &output, Format::resolve(format, &output), shards),
         Command::Inspect { file } => inspect(&file),
         Command::Verify {
             spec,
@@ -183,6 +249,7 @@ fn build_and_init(
     Ok((model, build_time, init_time, bytes))
 }
 
+#[allow(clippy::too_many_arguments)]
 fn build(
     spec_path: Option<&Path>,
     workers: Option<usize>,
@@ -191,6 +258,9 @@ fn build(
     output: &Path,
     quiet: bool,
     dump_expected: Option<&Path>,
+    format: Format,
+    shards: usize,
+    init_from: Option<(&Path, &[String])>,
 ) -> Result<(), Failure> {
     let spec = load_spec(spec_path)?;
     let seed = seed.unwrap_or(spec.seed);
@@ -200,9 +270,34 @@ fn build(
         build_and_init(&spec, seed, workers, threads, !quiet)?;
     print!("{}", model.summary().render());
 
+    if let Some((ckpt, map)) = init_from {
+        let mut pairs = Vec::new();
+        for m in map {
+            let (old, new) = m
+                .split_once('=')
+                .ok_or_else(|| Failure(format!("--map {m}: expected OLD=NEW"), 2))?;
+            pairs.push((old.to_string(), new.to_string()));
+        }
+        if pairs.is_empty() {
+            pairs.push(("/".to_string(), "/".to_string()));
+        }
+        let source = AnyCheckpoint::open(ckpt)?;
+        let report = varscope::restore::init_from_checkpoint_in(model.graph(), &source, pairs)
+            .map_err(|e| Failure(format!("--init-from {}: {e}", ckpt.display()), 2))?;
+        println!(
+            "init-from: {} tensors ({}) restored from {}",
+            report.restored.len(),
+            format_bytes(report.bytes),
+            ckpt.display()
+        );
+    }
+
     let metadata = model.checkpoint_metadata(&spec);
     let t2 = Instant::now();
-    let written = model.save(output, &metadata)?;
+    let written = match format {
+        Format::Safetensors => model.save(output, &metadata)?,
+        Format::Tf => model.save_tf_bundle(output, shards)?,
+    };
     let write_time = t2.elapsed();
     if let Some(p) = dump_expected {
         let json = expected_values(&model)?;
@@ -233,8 +328,55 @@ fn build(
     Ok(())
 }
 
+fn convert(input: &Path, output: &Path, format: Format, shards: usize) -> Result<(), Failure> {
+    let src = AnyCheckpoint::open(input)?;
+    let t0 = Instant::now();
+    let written = match format {
+        Format::Safetensors => {
+            let ckpt = src.load()?;
+            save_safetensors(
+                output,
+                ckpt.tensors.iter().map(|(n, t)| (n.clone(), t)),
+                &ckpt.metadata,
+            )?
+        }
+        Format::Tf => {
+            let dropped = src
+                .metadata()
+                .keys()
+                .filter(|k| !k.starts_with(PARTITION_METADATA_PREFIX))
+                .count();
+            if dropped > 0 {
+                println!("note: a TF bundle has no metadata map; {dropped} metadata entries are not carried over");
+            }
+            let mut w = BundleWriter::new(output, shards)?;
+            for (name, e) in src.entries()? {
+                if e.slices.is_empty() {
+                    w.add(&name, &src.read(&name)?)?;
+                } else {
+                    for s in &e.slices {
+                        w.add_slice(&name, &e.shape, &s.offset, &src.read_slice(&name, s)?)?;
+                    }
+                }
+            }
+            w.finish()?
+        }
+    };
+    let time = t0.elapsed();
+    println!(
+        "convert: {:>8.3} s  {:>12}  ({} -> {}, {})",
+        time.as_secs_f64(),
+        gbps(written, time),
+        input.display(),
+        output.display(),
+        format_bytes(written)
+    );
+    Ok(())
+}
+
 fn inspect(file: &Path) -> Result<(), Failure> {
-    let header = read_header(file)?;
+    let ckpt = AnyCheckpoint::open(file)?;
+    let header = ckpt.header();
     let summary = Summary::from_header(&header)?;
     print!("{}", summary.render());
     println!(
@@ -242,6 +384,10 @@ fn inspect(file: &Path) -> Result<(), Failure> {
         file.display(),
         format_bytes(header.file_size)
     );
+    match &ckpt {
+        AnyCheckpoint::Bundle(b) => println!("format: TF bundle ({} data shards)", b.num_shards()),
+        _ => println!("format: safetensors"),
+    }
     for key in ["varscope.model", "varscope.seed", "varscope.spec_hash"] {
         if let Some(v) = header.metadata.get(key) {
             println!("{}: {v}", key.trim_start_matches("varscope."));
@@ -259,7 +405,7 @@ fn verify(
 ) -> Result<(), Failure> {
     let spec = load_spec(Some(spec_path))?;
     let seed = seed.unwrap_or(spec.seed);
-    let ckpt = load_safetensors(file)?;
+    let ckpt = AnyCheckpoint::open(file)?.load()?;
     if let Some(s) = ckpt.metadata.get("varscope.seed") {
         if *s != seed.to_string() {
             println!("note: the checkpoint was written with seed {s}; verifying with seed {seed}");
