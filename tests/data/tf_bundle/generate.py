@@ -1,5 +1,6 @@
-"""Writes the TF-written bundle fixtures in this directory (run with a Python that has
-tensorflow-cpu installed: `python tests/data/tf_bundle/generate.py`).
+"""Writes the TF-written bundle fixtures in this directory, or in OUTDIR (run with a
+Python that has tensorflow-cpu installed: `python tests/data/tf_bundle/generate.py
+[OUTDIR]`; `scripts/tf_client.py` runs it into a temporary directory).
 
 * `sharded/model.ckpt.*`: a TF1 `Saver(sharded=True)` checkpoint across two CPU devices
   (two data shards) with every dtype varscope has, a scalar, an empty tensor and a
@@ -14,7 +15,7 @@ import sys
 import numpy as np
 import tensorflow as tf
 
-here = os.path.dirname(os.path.abspath(__file__))
+here = sys.argv[1] if len(sys.argv) > 1 else os.path.dirname(os.path.abspath(__file__))
 tf1 = tf.compat.v1
 cpus = tf.config.list_physical_devices("CPU")
 tf.config.set_logical_device_configuration(
