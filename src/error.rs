@@ -209,6 +209,19 @@ pub enum Error {
         source: Arc<std::io::Error>,
     },
 
+    /// A write target exists and is not a regular file — a symbolic link, FIFO, device
+    /// node, socket or directory — so it was left alone. A checkpoint write replaces
+    /// such a target only when forced (never a directory), and then replaces the entry
+    /// itself (a symbolic link is never followed). Kind [`ErrorKind::Io`].
+    #[error("{}: is a {file_type}, not a regular file; refusing to replace it", .path.display())]
+    NotRegularFile {
+        /// The target path.
+        path: PathBuf,
+        /// What it is: `symbolic link`, `FIFO`, `character device`, `block device`,
+        /// `socket` or `directory`.
+        file_type: &'static str,
+    },
+
     /// A checkpoint is corrupt: a truncated file, a malformed safetensors header, an
     /// unsupported dtype, inconsistent data offsets, or partition metadata that does
     /// not describe the shards it lists. Kind [`ErrorKind::Checkpoint`].
@@ -306,7 +319,7 @@ fn dtype_message(name: &str, requested: DType, found: DType, partitioned: bool) 
 /// |---|---|
 /// | [`Reentrant`](ErrorKind::Reentrant) | [`Error::Reentrant`] |
 /// | [`InitializerPanicked`](ErrorKind::InitializerPanicked) | [`Error::InitializerPanicked`] |
-/// | [`Io`](ErrorKind::Io) | [`Error::Io`] |
+/// | [`Io`](ErrorKind::Io) | [`Error::Io`], [`Error::NotRegularFile`] |
 /// | [`Checkpoint`](ErrorKind::Checkpoint) | [`Error::Checkpoint`] |
 ///
 /// Restoring reuses the scoping kinds: [`Error::NotInCheckpoint`] is
@@ -411,7 +424,7 @@ impl Error {
             Error::TypeMismatch { .. } => ErrorKind::TypeMismatch,
             Error::Reentrant { .. } => ErrorKind::Reentrant,
             Error::InitializerPanicked { .. } => ErrorKind::InitializerPanicked,
-            Error::Io { .. } => ErrorKind::Io,
+            Error::Io { .. } | Error::NotRegularFile { .. } => ErrorKind::Io,
             Error::Checkpoint { .. } => ErrorKind::Checkpoint,
             Error::InitializerDTypeMismatch { .. }
             | Error::Initializer { .. }

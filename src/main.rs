@@ -3,13 +3,15 @@
 
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use units::{format_bytes, group_digits};
 use varscope::checkpoint::{
-    save_safetensors, AnyCheckpoint, BundleWriter, PARTITION_METADATA_PREFIX,
+    bundle_index_path, remove_temp_files, save_safetensors_with, AnyCheckpoint, BundleWriter,
+    WriteOptions, PARTITION_METADATA_PREFIX,
 };
 use varscope::model::{build_model, expected_values, BuiltModel, ModelSpec, Summary};
 use varscope::{Graph, Runtime};
@@ -66,6 +68,10 @@ enum Command {
         /// for several. Without any: every variable from its own name (`/=/`).
         #[arg(long, value_name = "OLD=NEW", requires = "init_from")]
         map: Vec<String>,
+        /// Replace the output even when it is a symbolic link, FIFO or device node
+        /// (the entry itself is replaced; a link is not followed).
+        #[arg(long)]
+        force: bool,
     },
     /// Convert a checkpoint between safetensors and a TF bundle (either way;
     /// partitioned variables keep their layout).
@@ -81,6 +87,9 @@ enum Command {
         /// Data files of a TF bundle.
         #[arg(long, default_value_t = 1)]
         shards: usize,
+        /// Replace the output even when it is a symbolic link, FIFO or device node.
+        #[arg(long)]
+        force: bool,
     },
     /// Print the summary of a checkpoint.
     Inspect {
@@ -135,7 +144,67 @@ impl<E: std::fmt::Display> From<E> for Failure {
     }
 }
 
+/// Exit status after standard output was closed early (`varscope … | head -1`): what a
+/// process killed by SIGPIPE reports, 128 + 13.
+const BROKEN_PIPE_STATUS: u8 = 141;
+
+/// The first error writing standard output; later output is dropped.
+static STDOUT_ERROR: Mutex<Option<std::io::Error>> = Mutex::new(None);
+
+/// Writes to standard output. A write error (a closed pipe) is remembered, later
+/// output dropped, and the command carries on; `main` turns the error into the exit
+/// status, so a reader that stops early never makes the command panic.
+fn write_out(args: std::fmt::Arguments<'_>) {
+    let mut err = STDOUT_ERROR
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if err.is_none() {
+        if let Err(e) = std::io::stdout().lock().write_fmt(args) {
+            *err = Some(e);
+        }
+    }
+}
+
+macro_rules! out {
+    ($($arg:tt)*) => { write_out(format_args!($($arg)*)) };
+}
+
+macro_rules! outln {
+    ($($arg:tt)*) => { write_out(format_args!("{}\n", format_args!($($arg)*))) };
+}
+
+/// Set once a signal was received: the signal thread is removing temporary files and
+/// then exits the process, and `main` must not exit first (a write it interrupted
+/// fails, and that failure is not the command's exit status).
+static SIGNALLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// On SIGINT, SIGTERM or SIGHUP: remove the temporary files of checkpoint writes in
+/// progress, then exit with 128 + the signal number. (SIGKILL cannot be caught: the
+/// next write to the same path removes what a killed write left.)
+#[cfg(unix)]
+fn install_signal_cleanup() {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) else {
+        // The default dispositions stay; the next write sweeps what they leave.
+        return;
+    };
+    let spawned = std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            if let Some(sig) = signals.forever().next() {
+                SIGNALLED.store(true, std::sync::atomic::Ordering::SeqCst);
+                remove_temp_files();
+                std::process::exit(128 + sig);
+            }
+        });
+    drop(spawned);
+}
+
+#[cfg(not(unix))]
+fn install_signal_cleanup() {}
+
 fn main() -> ExitCode {
+    install_signal_cleanup();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Build {
@@ -150,6 +219,7 @@ fn main() -> ExitCode {
             shards,
             init_from,
             map,
+            force,
         } => build(
             spec.as_deref(),
             workers,
@@ -161,13 +231,21 @@ fn main() -> ExitCode {
             Format::resolve(format, &output),
             shards,
             init_from.as_deref().map(|p| (p, map.as_slice())),
+            &WriteOptions::new().force(force),
         ),
         Command::Convert {
             input,
             output,
             format,
             shards,
-        } => convert(&input, &output, Format::resolve(format, &output), shards),
+            force,
+        } => convert(
+            &input,
+            &output,
+            Format::resolve(format, &output),
+            shards,
+            &WriteOptions::new().force(force),
+        ),
         Command::Inspect { file } => inspect(&file),
         Command::Verify {
             spec,
@@ -177,12 +255,116 @@ fn main() -> ExitCode {
             threads,
         } => verify(&spec, &file, seed, workers, threads),
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(Failure(msg, code)) => {
+    while SIGNALLED.load(std::sync::atomic::Ordering::SeqCst) {
+        // The signal thread ends the process.
+        std::thread::park();
+    }
+    let flushed = std::io::stdout().flush();
+    let stdout_error = STDOUT_ERROR
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take()
+        .or(flushed.err());
+    match (result, stdout_error) {
+        (Err(Failure(msg, code)), _) => {
             eprintln!("error: {msg}");
             ExitCode::from(code)
         }
+        (Ok(()), None) => ExitCode::SUCCESS,
+        (Ok(()), Some(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+            ExitCode::from(BROKEN_PIPE_STATUS)
+        }
+        (Ok(()), Some(e)) => {
+            eprintln!("error: cannot write to standard output: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// `--threads 0` is rejected as `--workers 0` is (rayon would read 0 as "default").
+fn check_threads(threads: Option<usize>) -> Result<(), Failure> {
+    if threads == Some(0) {
+        return Err(Failure(
+            "initialization needs at least one thread (got --threads 0)".into(),
+            2,
+        ));
+    }
+    Ok(())
+}
+
+/// What a file that is not a regular file is.
+fn file_type_name(t: std::fs::FileType) -> &'static str {
+    if t.is_dir() {
+        return "directory";
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        let unix_types = [
+            (t.is_fifo(), "FIFO"),
+            (t.is_char_device(), "character device"),
+            (t.is_block_device(), "block device"),
+            (t.is_socket(), "socket"),
+        ];
+        if let Some((_, name)) = unix_types.into_iter().find(|(is, _)| *is) {
+            return name;
+        }
+    }
+    "special file"
+}
+
+/// A checkpoint to read must be a regular file (a link to one is fine): opening a FIFO
+/// with no writer would block, and a directory is no checkpoint. A path that cannot be
+/// examined is left for the reader to report.
+fn check_readable_checkpoint(file: &Path) -> Result<(), Failure> {
+    match std::fs::metadata(file) {
+        Ok(m) if !m.is_file() => Err(Failure(
+            format!(
+                "{}: is a {}, not a checkpoint file",
+                file.display(),
+                file_type_name(m.file_type())
+            ),
+            2,
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Checks before building that the checkpoint can be written, so a model is not built
+/// and initialized for nothing: the directory exists (reported by the path given) and
+/// the target may be replaced.
+fn check_output(output: &Path, options: &WriteOptions) -> Result<(), Failure> {
+    if let Some(dir) = output.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !dir.is_dir() {
+            return Err(Failure(
+                format!(
+                    "cannot write {}: the directory {} does not exist",
+                    output.display(),
+                    dir.display()
+                ),
+                2,
+            ));
+        }
+    }
+    options.check_target(output).map_err(write_failure)
+}
+
+/// The file a write of `format` to `output` replaces last: the file itself, or a TF
+/// bundle's index.
+fn output_target(output: &Path, format: Format) -> PathBuf {
+    match format {
+        Format::Safetensors => output.to_path_buf(),
+        Format::Tf => bundle_index_path(output),
+    }
+}
+
+/// A write error; a refusal to replace a non-regular file says how to force it.
+fn write_failure(e: varscope::Error) -> Failure {
+    match e {
+        varscope::Error::NotRegularFile { file_type, .. } if file_type != "directory" => {
+            Failure(format!("{e} (pass --force to replace it)"), 2)
+        }
+        e => e.into(),
     }
 }
 
@@ -249,7 +431,7 @@ fn build_and_init(
     Ok((model, build_time, init_time, bytes))
 }
 
-#[allow(clippy::too_many_arguments)]
+#[allow(clippy::too_many_arguments)] // one per command-line option
 fn build(
     spec_path: Option<&Path>,
     workers: Option<usize>,
@@ -261,14 +443,17 @@ fn build(
     format: Format,
     shards: usize,
     init_from: Option<(&Path, &[String])>,
+    options: &WriteOptions,
 ) -> Result<(), Failure> {
+    check_threads(threads)?;
+    check_output(&output_target(output, format), options)?;
     let spec = load_spec(spec_path)?;
     let seed = seed.unwrap_or(spec.seed);
     let workers = workers.unwrap_or_else(cpus);
     let threads = threads.unwrap_or_else(cpus);
     let (model, build_time, init_time, init_bytes) =
         build_and_init(&spec, seed, workers, threads, !quiet)?;
-    print!("{}", model.summary().render());
+    out!("{}", model.summary().render());
 
     if let Some((ckpt, map)) = init_from {
         let mut pairs = Vec::new();
@@ -284,7 +469,7 @@ fn build(
         let source = AnyCheckpoint::open(ckpt)?;
         let report = varscope::restore::init_from_checkpoint_in(model.graph(), &source, pairs)
             .map_err(|e| Failure(format!("--init-from {}: {e}", ckpt.display()), 2))?;
-        println!(
+        outln!(
             "init-from: {} tensors ({}) restored from {}",
             report.restored.len(),
             format_bytes(report.bytes),
@@ -295,9 +480,10 @@ fn build(
     let metadata = model.checkpoint_metadata(&spec);
     let t2 = Instant::now();
     let written = match format {
-        Format::Safetensors => model.save(output, &metadata)?,
-        Format::Tf => model.save_tf_bundle(output, shards)?,
-    };
+        Format::Safetensors => model.save_with(output, &metadata, options),
+        Format::Tf => model.save_tf_bundle_with(output, shards, options),
+    }
+    .map_err(write_failure)?;
     let write_time = t2.elapsed();
     if let Some(p) = dump_expected {
         let json = expected_values(&model)?;
@@ -305,40 +491,50 @@ fn build(
             .map_err(|e| Failure(format!("cannot write {}: {e}", p.display()), 2))?;
     }
     let bytes = model.nbytes();
-    println!(
+    outln!(
         "build: {:>8.3} s  {:>12}  ({} jobs on {workers} workers; declared bytes per second, values come next)",
         build_time.as_secs_f64(),
         gbps(bytes, build_time),
         model.jobs()
     );
-    println!(
+    outln!(
         "init:  {:>8.3} s  {:>12}  ({} on {threads} threads)",
         init_time.as_secs_f64(),
         gbps(init_bytes, init_time),
         format_bytes(init_bytes)
     );
-    println!(
+    outln!(
         "write: {:>8.3} s  {:>12}  ({}, {})",
         write_time.as_secs_f64(),
         gbps(written, write_time),
         output.display(),
         format_bytes(written)
     );
-    println!("seed: {seed}");
+    outln!("seed: {seed}");
     Ok(())
 }
 
-fn convert(input: &Path, output: &Path, format: Format, shards: usize) -> Result<(), Failure> {
+fn convert(
+    input: &Path,
+    output: &Path,
+    format: Format,
+    shards: usize,
+    options: &WriteOptions,
+) -> Result<(), Failure> {
+    check_readable_checkpoint(input)?;
+    check_output(&output_target(output, format), options)?;
     let src = AnyCheckpoint::open(input)?;
     let t0 = Instant::now();
     let written = match format {
         Format::Safetensors => {
             let ckpt = src.load()?;
-            save_safetensors(
+            save_safetensors_with(
                 output,
                 ckpt.tensors.iter().map(|(n, t)| (n.clone(), t)),
                 &ckpt.metadata,
-            )?
+                options,
+            )
+            .map_err(write_failure)?
         }
         Format::Tf => {
             let dropped = src
@@ -347,9 +543,10 @@ fn convert(input: &Path, output: &Path, format: Format, shards: usize) -> Result
                 .filter(|k| !k.starts_with(PARTITION_METADATA_PREFIX))
                 .count();
             if dropped > 0 {
-                println!("note: a TF bundle has no metadata map; {dropped} metadata entries are not carried over");
+                outln!("note: a TF bundle has no metadata map; {dropped} metadata entries are not carried over");
             }
-            let mut w = BundleWriter::new(output, shards)?;
+            let mut w =
+                BundleWriter::with_options(output, shards, options).map_err(write_failure)?;
             for (name, e) in src.entries()? {
                 if e.slices.is_empty() {
                     w.add(&name, &src.read(&name)?)?;
@@ -359,11 +556,11 @@ fn convert(input: &Path, output: &Path, format: Format, shards: usize) -> Result
                     }
                 }
             }
-            w.finish()?
+            w.finish().map_err(write_failure)?
         }
     };
     let time = t0.elapsed();
-    println!(
+    outln!(
         "convert: {:>8.3} s  {:>12}  ({} -> {}, {})",
         time.as_secs_f64(),
         gbps(written, time),
@@ -375,22 +572,23 @@ fn convert(input: &Path, output: &Path, format: Format, shards: usize) -> Result
 }
 
 fn inspect(file: &Path) -> Result<(), Failure> {
+    check_readable_checkpoint(file)?;
     let ckpt = AnyCheckpoint::open(file)?;
     let header = ckpt.header();
     let summary = Summary::from_header(&header)?;
-    print!("{}", summary.render());
-    println!(
+    out!("{}", summary.render());
+    outln!(
         "file: {} ({})",
         file.display(),
         format_bytes(header.file_size)
     );
     match &ckpt {
-        AnyCheckpoint::Bundle(b) => println!("format: TF bundle ({} data shards)", b.num_shards()),
-        _ => println!("format: safetensors"),
+        AnyCheckpoint::Bundle(b) => outln!("format: TF bundle ({} data shards)", b.num_shards()),
+        _ => outln!("format: safetensors"),
     }
     for key in ["varscope.model", "varscope.seed", "varscope.spec_hash"] {
         if let Some(v) = header.metadata.get(key) {
-            println!("{}: {v}", key.trim_start_matches("varscope."));
+            outln!("{}: {v}", key.trim_start_matches("varscope."));
         }
     }
     Ok(())
@@ -403,12 +601,14 @@ fn verify(
     workers: Option<usize>,
     threads: Option<usize>,
 ) -> Result<(), Failure> {
+    check_threads(threads)?;
+    check_readable_checkpoint(file)?;
     let spec = load_spec(Some(spec_path))?;
     let seed = seed.unwrap_or(spec.seed);
     let ckpt = AnyCheckpoint::open(file)?.load()?;
     if let Some(s) = ckpt.metadata.get("varscope.seed") {
         if *s != seed.to_string() {
-            println!("note: the checkpoint was written with seed {s}; verifying with seed {seed}");
+            outln!("note: the checkpoint was written with seed {s}; verifying with seed {seed}");
         }
     }
     let (model, ..) = build_and_init(
@@ -454,7 +654,7 @@ fn verify(
         }
     }
     if problems.is_empty() {
-        println!(
+        outln!(
             "OK: all {} tensors ({} parameters) match bit for bit",
             tensors.len(),
             group_digits(model.param_count())
@@ -462,10 +662,10 @@ fn verify(
         Ok(())
     } else {
         for p in problems.iter().take(50) {
-            println!("MISMATCH {p}");
+            outln!("MISMATCH {p}");
         }
         if problems.len() > 50 {
-            println!("… and {} more", problems.len() - 50);
+            outln!("… and {} more", problems.len() - 50);
         }
         Err(Failure(
             format!(

@@ -543,12 +543,21 @@ fn failed_saves_leave_the_previous_file_untouched() {
     assert!(matches!(e, Error::Io { .. }), "{e:?}");
     assert!(!missing.exists());
 
-    // The rename fails: the target is a non-empty directory.
+    // The target is a non-empty directory: refused before anything is written.
     let blocker = dir.path("blocker");
     fs::create_dir(&blocker).unwrap();
     fs::write(blocker.join("keep"), b"keep").unwrap();
     let e = save_safetensors(&blocker, [("x".to_string(), &t)], &BTreeMap::new()).unwrap_err();
-    assert!(matches!(e, Error::Io { .. }), "{e:?}");
+    assert!(
+        matches!(
+            e,
+            Error::NotRegularFile {
+                file_type: "directory",
+                ..
+            }
+        ),
+        "{e:?}"
+    );
     assert_eq!(fs::read(blocker.join("keep")).unwrap(), b"keep");
 
     assert_eq!(fs::read(&path).unwrap(), before);

@@ -14,7 +14,11 @@
 //!
 //! * [`save_safetensors`] streams tensor by tensor (the file is never built in memory)
 //!   into a temporary file next to the target, syncs it and renames it over the target,
-//!   so readers see either the old file or the complete new one.
+//!   so readers see either the old file or the complete new one. A target that is not
+//!   a regular file (a symbolic link, FIFO, device node) is not replaced unless forced
+//!   ([`save_safetensors_with`], [`WriteOptions`]). Temporary files left by killed
+//!   writers are swept on the next write to the same target, and
+//!   [`remove_temp_files`] removes those of writes in progress (for signal handlers).
 //! * [`load_safetensors`] validates the header completely before reading any data and
 //!   reports every malformation as [`Error::Checkpoint`](crate::Error::Checkpoint),
 //!   never panicking and never allocating more than the file can hold.
@@ -52,6 +56,7 @@
 //!
 //! [safetensors]: https://github.com/huggingface/safetensors
 
+mod atomic;
 mod bundle;
 mod layout;
 mod safetensors;
@@ -59,6 +64,7 @@ mod safetensors;
 use crate::tensor::Tensor;
 use std::collections::BTreeMap;
 
+pub use self::atomic::{remove_temp_files, WriteOptions};
 pub use self::bundle::{
     bundle_data_path, bundle_index_path, BundleEntry, BundleReader, BundleWriter, TensorSlice,
 };
@@ -67,7 +73,7 @@ pub use self::layout::{
 };
 pub use self::safetensors::{
     dtype_from_safetensors_name, load_safetensors, read_header, safetensors_dtype_name,
-    save_safetensors, CheckpointHeader, TensorInfo, MAX_HEADER_SIZE,
+    save_safetensors, save_safetensors_with, CheckpointHeader, TensorInfo, MAX_HEADER_SIZE,
 };
 
 /// The contents of a safetensors file, as [`load_safetensors`] returns them.
@@ -150,30 +156,43 @@ impl AnyCheckpoint {
     /// [`crate::Error::Checkpoint`] "not a safetensors file or TF bundle" naming the
     /// path, or the format's own errors ([`BundleReader::open`], [`read_header`]).
     pub fn open(path: &std::path::Path) -> crate::Result<AnyCheckpoint> {
-        let index = bundle_index_path(path);
-        let is_index_name = path.to_str().is_some_and(|s| s.ends_with(".index"));
-        if (is_index_name && bundle::looks_like_index(path)) || (!path.is_file() && index.is_file())
-        {
-            return BundleReader::open(path).map(AnyCheckpoint::Bundle);
-        }
-        let meta = std::fs::metadata(path).map_err(|e| crate::Error::io(path, e))?;
-        if meta.is_file() && looks_like_safetensors(path) {
-            return Ok(AnyCheckpoint::Safetensors {
-                path: path.to_path_buf(),
-                header: read_header(path)?,
-                loaded: std::sync::OnceLock::new(),
-            });
-        }
-        if bundle::looks_like_index(path) {
-            return Err(crate::Error::corrupt(format!(
-                "{}: a TF bundle index must be named PREFIX.index",
+        let neither = || {
+            crate::Error::corrupt(format!(
+                "{}: not a safetensors file or TF bundle",
                 path.display()
-            )));
+            ))
+        };
+        match std::fs::metadata(path) {
+            // Only regular files are opened (a FIFO would block).
+            Ok(m) if m.is_file() => {
+                if bundle::looks_like_index(path) {
+                    if !path.to_str().is_some_and(|s| s.ends_with(".index")) {
+                        return Err(crate::Error::corrupt(format!(
+                            "{}: a TF bundle index must be named PREFIX.index",
+                            path.display()
+                        )));
+                    }
+                    return BundleReader::open(path).map(AnyCheckpoint::Bundle);
+                }
+                if looks_like_safetensors(path) {
+                    return Ok(AnyCheckpoint::Safetensors {
+                        path: path.to_path_buf(),
+                        header: read_header(path)?,
+                        loaded: std::sync::OnceLock::new(),
+                    });
+                }
+                Err(neither())
+            }
+            Ok(_) => Err(neither()),
+            Err(e) => {
+                let index = bundle_index_path(path);
+                if std::fs::metadata(&index).is_ok_and(|m| m.is_file()) {
+                    BundleReader::open(path).map(AnyCheckpoint::Bundle)
+                } else {
+                    Err(crate::Error::io(path, e))
+                }
+            }
         }
-        Err(crate::Error::corrupt(format!(
-            "{}: not a safetensors file or TF bundle",
-            path.display()
-        )))
     }
 
     /// The format.

@@ -1,6 +1,7 @@
 //! The safetensors file format: dtype names, the header reader, [`save_safetensors`]
 //! and [`load_safetensors`].
 
+use super::atomic::{AtomicFile, WriteOptions};
 use super::LoadedCheckpoint;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
@@ -10,10 +11,9 @@ use half::{bf16, f16};
 use ndarray::{ArrayD, IxDyn};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
-use std::fs::{self, File, OpenOptions};
+use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::Path;
 
 /// The largest header [`load_safetensors`] accepts (the `safetensors` crate's limit).
 pub const MAX_HEADER_SIZE: u64 = 100_000_000;
@@ -103,7 +103,16 @@ fn io_err(path: &Path, e: io::Error) -> Error {
 /// is synced and renamed over `path`, after which the directory is synced (on Unix). On
 /// any failure before the rename the temporary file is removed and an existing file at
 /// `path` is left untouched; a failure to sync the directory after the rename is still
-/// reported, though the new file is then already in place.
+/// reported, though the new file is then already in place. Errors name `path`, not the
+/// temporary file.
+///
+/// The temporary file is `.<file name>.tmp-<pid>-<counter>-<random hex>`. Temporary
+/// files of `path` left by a process that no longer runs (killed, say) are removed
+/// first; [`remove_temp_files`](super::remove_temp_files) removes those of writes in
+/// progress (for signal handlers).
+///
+/// A `path` that is a symbolic link, FIFO, device node, socket or directory is not
+/// replaced ([`Error::NotRegularFile`]); [`save_safetensors_with`] can force it.
 ///
 /// ```
 /// use std::collections::BTreeMap;
@@ -128,12 +137,50 @@ fn io_err(path: &Path, e: io::Error) -> Error {
 /// # Errors
 /// * [`Error::InvalidArgument`] for duplicate tensor names or a tensor named
 ///   `__metadata__`, before anything is written.
-/// * [`Error::Io`] when creating, writing, syncing or renaming fails (for example when
-///   the directory does not exist).
+/// * [`Error::NotRegularFile`] when `path` exists and is not a regular file.
+/// * [`Error::Io`] on `path` when creating, writing, syncing or renaming fails (for
+///   example when the directory does not exist).
 pub fn save_safetensors<'a>(
     path: &Path,
     tensors: impl IntoIterator<Item = (String, &'a Tensor)>,
     metadata: &BTreeMap<String, String>,
+) -> Result<u64> {
+    save_safetensors_with(path, tensors, metadata, &WriteOptions::default())
+}
+
+/// [`save_safetensors`] with [`WriteOptions`]: with
+/// [`force`](WriteOptions::force), a target that is a symbolic link, FIFO, device node
+/// or socket is replaced by the new file (the entry itself; a link is not followed).
+///
+/// ```
+/// use std::collections::BTreeMap;
+/// use varscope::checkpoint::{save_safetensors, save_safetensors_with, WriteOptions};
+/// use varscope::{Error, Tensor};
+/// let dir = std::env::temp_dir().join(format!("varscope-doc-force-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir).unwrap();
+/// let (real, link) = (dir.join("real.safetensors"), dir.join("link.safetensors"));
+/// let t = Tensor::from_vec(vec![1.0f32], [1]).unwrap();
+/// let meta = BTreeMap::new();
+/// save_safetensors(&real, [("t".to_string(), &t)], &meta).unwrap();
+/// # #[cfg(unix)] {
+/// std::os::unix::fs::symlink(&real, &link).unwrap();
+/// let e = save_safetensors(&link, [], &meta).unwrap_err();
+/// assert!(matches!(e, Error::NotRegularFile { file_type: "symbolic link", .. }));
+/// save_safetensors_with(&link, [], &meta, &WriteOptions::new().force(true)).unwrap();
+/// // The link was replaced, not followed.
+/// assert!(std::fs::symlink_metadata(&link).unwrap().is_file());
+/// assert!(varscope::checkpoint::load_safetensors(&real).unwrap().tensors.contains_key("t"));
+/// # }
+/// std::fs::remove_dir_all(&dir).unwrap();
+/// ```
+///
+/// # Errors
+/// Those of [`save_safetensors`].
+pub fn save_safetensors_with<'a>(
+    path: &Path,
+    tensors: impl IntoIterator<Item = (String, &'a Tensor)>,
+    metadata: &BTreeMap<String, String>,
+    options: &WriteOptions,
 ) -> Result<u64> {
     let mut tensors: Vec<(String, &Tensor)> = tensors.into_iter().collect();
     tensors.sort_by(|a, b| a.0.cmp(&b.0));
@@ -152,19 +199,10 @@ pub fn save_safetensors<'a>(
     }
     let header = build_header(&tensors, metadata);
 
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let (file, tmp_path) = create_temp(&dir, path)?;
-    let guard = TempGuard {
-        path: Some(tmp_path),
-    };
-    let tmp = guard.path.as_deref().unwrap_or(path);
-    let written = write_file(file, &header, &tensors).map_err(|e| io_err(tmp, e))?;
-    fs::rename(tmp, path).map_err(|e| io_err(path, e))?;
-    guard.disarm();
-    sync_dir(&dir).map_err(|e| io_err(&dir, e))?;
+    let mut out = AtomicFile::create(path, options)?;
+    let written =
+        write_file(out.file_mut(), &header, &tensors).map_err(|e| io_err(out.target(), e))?;
+    out.commit()?;
     Ok(written)
 }
 
@@ -204,57 +242,8 @@ fn build_header(tensors: &[(String, &Tensor)], metadata: &BTreeMap<String, Strin
     bytes
 }
 
-/// Creates a new, uniquely named temporary file next to `target`.
-fn create_temp(dir: &Path, target: &Path) -> Result<(File, PathBuf)> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let stem = target
-        .file_name()
-        .map_or_else(|| "checkpoint".into(), |n| n.to_string_lossy().into_owned());
-    let mut last_err = None;
-    for _ in 0..16 {
-        let mut rnd = [0u8; 8];
-        let rnd = getrandom::getrandom(&mut rnd).map_or(0, |()| u64::from_le_bytes(rnd));
-        let name = format!(
-            ".{stem}.tmp-{}-{}-{rnd:016x}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        );
-        let tmp = dir.join(name);
-        match OpenOptions::new().write(true).create_new(true).open(&tmp) {
-            Ok(f) => return Ok((f, tmp)),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last_err = Some((tmp, e)),
-            Err(e) => return Err(io_err(&tmp, e)),
-        }
-    }
-    let (tmp, e) = last_err.unwrap_or_else(|| {
-        (
-            dir.to_path_buf(),
-            io::Error::new(io::ErrorKind::AlreadyExists, "no free temporary name"),
-        )
-    });
-    Err(io_err(&tmp, e))
-}
-
-/// Removes the temporary file on drop unless disarmed.
-struct TempGuard {
-    path: Option<PathBuf>,
-}
-
-impl TempGuard {
-    fn disarm(mut self) {
-        self.path = None;
-    }
-}
-
-impl Drop for TempGuard {
-    fn drop(&mut self) {
-        if let Some(p) = self.path.take() {
-            let _ = fs::remove_file(p);
-        }
-    }
-}
-
-fn write_file(file: File, header: &[u8], tensors: &[(String, &Tensor)]) -> io::Result<u64> {
+/// Writes the file's contents through a buffer and flushes it (the caller syncs).
+fn write_file(file: &mut File, header: &[u8], tensors: &[(String, &Tensor)]) -> io::Result<u64> {
     let mut w = BufWriter::with_capacity(1 << 20, file);
     w.write_all(&(header.len() as u64).to_le_bytes())?;
     w.write_all(header)?;
@@ -263,8 +252,7 @@ fn write_file(file: File, header: &[u8], tensors: &[(String, &Tensor)]) -> io::R
         write_tensor(&mut w, t)?;
         written += t.nbytes() as u64;
     }
-    let file = w.into_inner().map_err(io::IntoInnerError::into_error)?;
-    file.sync_all()?;
+    w.flush()?;
     Ok(written)
 }
 
@@ -293,16 +281,6 @@ fn write_pod<T: bytemuck::Pod, const N: usize, W: Write>(
         }
     }
     a.iter().try_for_each(|v| w.write_all(&le(v)))
-}
-
-#[cfg(unix)]
-fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
-}
-
-#[cfg(not(unix))]
-fn sync_dir(_dir: &Path) -> io::Result<()> {
-    Ok(())
 }
 
 // ---------------------------------------------------------------------------------

@@ -2,7 +2,9 @@
 
 use super::spec::{BlockSpec, InitSpec, ModelSpec, ModuleSpec, ReuseSpec, ScopeSpec};
 use super::summary::Summary;
-use crate::checkpoint::{partition_metadata_key, save_safetensors, BundleWriter, PartitionInfo};
+use crate::checkpoint::{
+    partition_metadata_key, save_safetensors_with, BundleWriter, PartitionInfo, WriteOptions,
+};
 use crate::dtype::DType;
 use crate::error::Result;
 use crate::getter::get_variable;
@@ -456,23 +458,40 @@ impl BuiltModel {
     }
 
     /// Writes every tensor, keyed by TF name (`scope/v`, shards `scope/v/part_i`),
-    /// to a safetensors file, atomically (see [`save_safetensors`]).
-    /// Values are written in place (materializing pending ones), without copies.
-    /// Returns the file size.
+    /// to a safetensors file, atomically (see
+    /// [`save_safetensors`](crate::checkpoint::save_safetensors)). Values are written
+    /// in place (materializing pending ones), without copies. Returns the file size.
     ///
     /// # Errors
-    /// An initializer error, or the writer's [`crate::Error::Io`] / [`crate::Error::InvalidArgument`].
+    /// An initializer error, or the writer's [`crate::Error::Io`] /
+    /// [`crate::Error::InvalidArgument`] / [`crate::Error::NotRegularFile`] (the target
+    /// exists and is not a regular file).
     pub fn save(&self, path: &Path, metadata: &BTreeMap<String, String>) -> Result<u64> {
+        self.save_with(path, metadata, &WriteOptions::default())
+    }
+
+    /// [`save`](BuiltModel::save) with [`WriteOptions`] (see [`save_safetensors_with`]:
+    /// whether a target that is not a regular file may be replaced).
+    ///
+    /// # Errors
+    /// Those of [`save`](BuiltModel::save).
+    pub fn save_with(
+        &self,
+        path: &Path,
+        metadata: &BTreeMap<String, String>,
+        options: &WriteOptions,
+    ) -> Result<u64> {
         let tensors = self.tensors();
         let names: Vec<String> = tensors
             .iter()
             .map(|v| v.checkpoint_name().to_string())
             .collect();
         let mut write = |values: &[&Tensor]| {
-            save_safetensors(
+            save_safetensors_with(
                 path,
                 names.iter().cloned().zip(values.iter().copied()),
                 metadata,
+                options,
             )
         };
         if tensors.len() <= MAX_NESTED_LOCKS {
@@ -502,7 +521,21 @@ impl BuiltModel {
     /// An initializer error, or the writer's [`crate::Error::Io`] /
     /// [`crate::Error::InvalidArgument`]; no bundle is left at `prefix` then.
     pub fn save_tf_bundle(&self, prefix: &Path, num_shards: usize) -> Result<u64> {
-        let mut w = BundleWriter::new(prefix, num_shards)?;
+        self.save_tf_bundle_with(prefix, num_shards, &WriteOptions::default())
+    }
+
+    /// [`BuiltModel::save_tf_bundle`] with [`WriteOptions`].
+    ///
+    /// # Errors
+    /// Those of [`BuiltModel::save_tf_bundle`], and [`crate::Error::NotRegularFile`]
+    /// for a target that may not be replaced.
+    pub fn save_tf_bundle_with(
+        &self,
+        prefix: &Path,
+        num_shards: usize,
+        options: &WriteOptions,
+    ) -> Result<u64> {
+        let mut w = BundleWriter::with_options(prefix, num_shards, options)?;
         for v in &self.variables {
             match v {
                 AnyVariable::Single(s) => {

@@ -6,24 +6,27 @@ use super::proto::{
     VersionDef,
 };
 use super::{bundle_data_path, bundle_index_path, slice_key, table, tf_dtype, TensorSlice};
+use crate::checkpoint::atomic::{AtomicFile, WriteOptions};
 use crate::error::{Error, Result};
 use crate::shape::Shape;
 use crate::tensor::Tensor;
 use prost::Message;
 use std::collections::BTreeMap;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Bytes buffered per data file before a write.
+const BUFFER: usize = 1 << 20;
 
 /// Writes a tensor bundle at a prefix: tensors are streamed into the data files as
 /// they are added; [`BundleWriter::finish`] writes the index and puts every file in
 /// place.
 ///
-/// Files are written under temporary names beside their targets, synced, and renamed
-/// on `finish` — the data files first and the index (what readers open) last. A writer
-/// dropped without `finish` (or a failed `finish`) removes its temporary files and
-/// leaves any existing bundle at the prefix untouched.
+/// Every file is written atomically (see [`WriteOptions`]): under a temporary name
+/// beside its target, synced and renamed on `finish` — the data files first and the
+/// index (what readers open) last. A writer dropped without `finish` (or a failed
+/// `finish` before its first rename) removes its temporary files and leaves any
+/// existing bundle at the prefix untouched.
 ///
 /// A tensor is added whole ([`BundleWriter::add`]) or as slices of a partitioned
 /// variable ([`BundleWriter::add_slice`]), as TF's `Saver` writes them: one full-shape
@@ -36,13 +39,34 @@ pub struct BundleWriter {
     shards: Vec<ShardFile>,
     entries: BTreeMap<Vec<u8>, BundleEntryProto>,
     written: u64,
+    options: WriteOptions,
 }
 
 #[derive(Debug)]
 struct ShardFile {
-    out: Option<BufWriter<File>>,
-    temp: TempFile,
+    file: AtomicFile,
+    buf: Vec<u8>,
     offset: u64,
+    failed: bool,
+}
+
+impl ShardFile {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
+        if self.buf.len() + bytes.len() > BUFFER {
+            self.flush()?;
+        }
+        if bytes.len() >= BUFFER {
+            return self.file.file_mut().write_all(bytes);
+        }
+        self.buf.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        let r = self.file.file_mut().write_all(&self.buf);
+        self.buf.clear();
+        r
+    }
 }
 
 impl BundleWriter {
@@ -52,18 +76,34 @@ impl BundleWriter {
     /// [`Error::InvalidArgument`] for 0 shards; [`Error::Io`] when a temporary file
     /// cannot be created (for example when the directory does not exist).
     pub fn new(prefix: &Path, num_shards: usize) -> Result<BundleWriter> {
+        BundleWriter::with_options(prefix, num_shards, &WriteOptions::default())
+    }
+
+    /// [`BundleWriter::new`] with [`WriteOptions`] (whether targets that are not
+    /// regular files may be replaced).
+    ///
+    /// # Errors
+    /// Those of [`BundleWriter::new`], and [`Error::NotRegularFile`] for a target that
+    /// may not be replaced.
+    pub fn with_options(
+        prefix: &Path,
+        num_shards: usize,
+        options: &WriteOptions,
+    ) -> Result<BundleWriter> {
         if num_shards == 0 || num_shards > 99_999 {
             return Err(Error::invalid_arg(format!(
                 "a bundle needs 1 to 99999 data shards, not {num_shards}"
             )));
         }
+        options.check_target(&bundle_index_path(prefix))?;
         let mut shards = Vec::with_capacity(num_shards);
         for i in 0..num_shards {
-            let (file, temp) = TempFile::create(&bundle_data_path(prefix, i, num_shards))?;
+            let file = AtomicFile::create(&bundle_data_path(prefix, i, num_shards), options)?;
             shards.push(ShardFile {
-                out: Some(BufWriter::with_capacity(1 << 20, file)),
-                temp,
+                file,
+                buf: Vec::with_capacity(BUFFER),
                 offset: 0,
+                failed: false,
             });
         }
         Ok(BundleWriter {
@@ -71,6 +111,7 @@ impl BundleWriter {
             shards,
             entries: BTreeMap::new(),
             written: 0,
+            options: options.clone(),
         })
     }
 
@@ -203,19 +244,17 @@ impl BundleWriter {
         let f = self.shards.get_mut(shard).ok_or_else(|| {
             Error::invalid_arg(format!("data shard {shard} of a bundle with {num}"))
         })?;
-        let path = f.temp.path.clone();
-        let out = f
-            .out
-            .as_mut()
-            .ok_or_else(|| Error::invalid_arg("the bundle writer failed earlier"))?;
+        if f.failed {
+            return Err(Error::invalid_arg("the bundle writer failed earlier"));
+        }
         let mut crc = 0u32;
         let result = for_each_le_chunk(t, |bytes| {
             crc = crc32c::crc32c_append(crc, bytes);
-            out.write_all(bytes)
+            f.write(bytes)
         });
         if let Err(e) = result {
-            f.out = None;
-            return Err(Error::io(&path, e));
+            f.failed = true;
+            return Err(Error::io(f.file.target(), e));
         }
         let size = t.nbytes() as u64;
         let entry = BundleEntryProto {
@@ -256,30 +295,20 @@ impl BundleWriter {
         }
         let index = tb.finish();
         for f in &mut self.shards {
-            let out = f
-                .out
-                .take()
-                .ok_or_else(|| Error::invalid_arg("the bundle writer failed earlier"))?;
-            let file = out
-                .into_inner()
-                .map_err(|e| Error::io(&f.temp.path, e.into_error()))?;
-            file.sync_all().map_err(|e| Error::io(&f.temp.path, e))?;
+            if f.failed {
+                return Err(Error::invalid_arg("the bundle writer failed earlier"));
+            }
+            f.flush().map_err(|e| Error::io(f.file.target(), e))?;
         }
-        let (mut file, index_temp) = TempFile::create(&index_path)?;
-        file.write_all(&index)
-            .and_then(|()| file.sync_all())
-            .map_err(|e| Error::io(&index_temp.path, e))?;
-        drop(file);
-        for f in &mut self.shards {
-            f.temp.commit()?;
+        let mut index_file = AtomicFile::create(&index_path, &self.options)?;
+        index_file
+            .file_mut()
+            .write_all(&index)
+            .map_err(|e| Error::io(&index_path, e))?;
+        for f in self.shards {
+            f.file.commit()?;
         }
-        let mut index_temp = index_temp;
-        index_temp.commit()?;
-        let dir = match self.prefix.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        sync_dir(&dir).map_err(|e| Error::io(&dir, e))?;
+        index_file.commit()?;
         Ok(self.written + index.len() as u64)
     }
 }
@@ -332,90 +361,4 @@ fn for_each_le_chunk(t: &Tensor, mut f: impl FnMut(&[u8]) -> io::Result<()>) -> 
             f(&bytes)
         }
     }
-}
-
-/// A file written under a temporary name beside its target, renamed over it by
-/// [`TempFile::commit`], removed on drop otherwise. (Private until the crate's shared
-/// atomic-file writer exists; then this is swapped for it.)
-#[derive(Debug)]
-struct TempFile {
-    path: PathBuf,
-    target: PathBuf,
-    committed: bool,
-}
-
-impl TempFile {
-    fn create(target: &Path) -> Result<(File, TempFile)> {
-        static COUNTER: AtomicU64 = AtomicU64::new(0);
-        if let Ok(m) = fs::symlink_metadata(target) {
-            if !m.file_type().is_file() {
-                return Err(Error::invalid_arg(format!(
-                    "{} exists and is not a regular file; not replacing it",
-                    target.display()
-                )));
-            }
-        }
-        let dir = match target.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let stem = target
-            .file_name()
-            .map_or_else(|| "bundle".into(), |n| n.to_string_lossy().into_owned());
-        let mut last = None;
-        for _ in 0..16 {
-            let mut rnd = [0u8; 8];
-            let rnd = getrandom::getrandom(&mut rnd).map_or(0, |()| u64::from_le_bytes(rnd));
-            let path = dir.join(format!(
-                ".{stem}.tmp-{}-{}-{rnd:016x}",
-                std::process::id(),
-                COUNTER.fetch_add(1, Ordering::Relaxed)
-            ));
-            match OpenOptions::new().write(true).create_new(true).open(&path) {
-                Ok(f) => {
-                    return Ok((
-                        f,
-                        TempFile {
-                            path,
-                            target: target.to_path_buf(),
-                            committed: false,
-                        },
-                    ))
-                }
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last = Some((path, e)),
-                Err(e) => return Err(Error::io(&path, e)),
-            }
-        }
-        let (path, e) = last.unwrap_or_else(|| {
-            (
-                dir.clone(),
-                io::Error::new(io::ErrorKind::AlreadyExists, "no free temporary name"),
-            )
-        });
-        Err(Error::io(&path, e))
-    }
-
-    fn commit(&mut self) -> Result<()> {
-        fs::rename(&self.path, &self.target).map_err(|e| Error::io(&self.target, e))?;
-        self.committed = true;
-        Ok(())
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        if !self.committed {
-            let _ = fs::remove_file(&self.path);
-        }
-    }
-}
-
-#[cfg(unix)]
-fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
-}
-
-#[cfg(not(unix))]
-fn sync_dir(_dir: &Path) -> io::Result<()> {
-    Ok(())
 }
