@@ -605,7 +605,17 @@ fn verify(
     check_readable_checkpoint(file)?;
     let spec = load_spec(Some(spec_path))?;
     let seed = seed.unwrap_or(spec.seed);
+    let t0 = Instant::now();
     let ckpt = AnyCheckpoint::open(file)?.load()?;
+    let read_time = t0.elapsed();
+    let read_bytes: u64 = ckpt.tensors.values().map(|t| t.nbytes() as u64).sum();
+    outln!(
+        "read:  {:>8.3} s  {:>12}  ({}, {})",
+        read_time.as_secs_f64(),
+        gbps(read_bytes, read_time),
+        file.display(),
+        format_bytes(read_bytes)
+    );
     if let Some(s) = ckpt.metadata.get("varscope.seed") {
         if *s != seed.to_string() {
             outln!("note: the checkpoint was written with seed {s}; verifying with seed {seed}");

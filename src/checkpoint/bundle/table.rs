@@ -278,9 +278,12 @@ fn entries(
     Ok(())
 }
 
+/// One table entry: key and value.
+pub(crate) type Row = (Vec<u8>, Vec<u8>);
+
 /// Every entry of the table in `file`, in order, with the footer, every block's
 /// checksum and the key order checked.
-pub(crate) fn read_table(file: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, String> {
+pub(crate) fn read_table(file: &[u8]) -> Result<Vec<Row>, String> {
     if file.len() < FOOTER_LEN {
         return Err(format!(
             "index of {} bytes is shorter than a table footer ({FOOTER_LEN} bytes)",
@@ -305,7 +308,7 @@ pub(crate) fn read_table(file: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, String>
         handles.push(h);
         Ok(())
     })?;
-    let mut out: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    let mut out: Vec<Row> = Vec::new();
     for h in handles {
         let contents = block(file, h, "data block")?;
         entries(contents, "data block", |k, v| {
