@@ -321,6 +321,18 @@ pub enum Error {
         found: DType,
     },
 
+    /// `init_from_checkpoint`: the checkpoint tensor an assignment map names for a
+    /// variable is not in the checkpoint. Kind [`ErrorKind::NotFound`].
+    #[error("tensor {tensor} (for variable {variable}) is not found in checkpoint {checkpoint}")]
+    MappedNotInCheckpoint {
+        /// The checkpoint tensor the map gives.
+        tensor: String,
+        /// The variable it was to be restored into.
+        variable: String,
+        /// The checkpoint's path.
+        checkpoint: String,
+    },
+
     /// A runtime job failed or panicked.
     #[error("job failed: {message}")]
     Job {
@@ -490,7 +502,9 @@ impl Error {
             Error::DTypeMismatch { .. } | Error::CheckpointDTypeMismatch { .. } => {
                 ErrorKind::DTypeMismatch
             }
-            Error::NotInCheckpoint { .. } => ErrorKind::NotFound,
+            Error::NotInCheckpoint { .. } | Error::MappedNotInCheckpoint { .. } => {
+                ErrorKind::NotFound
+            }
             Error::PartitionMismatch { .. } => ErrorKind::PartitionMismatch,
             Error::ShapeRequired { .. } => ErrorKind::ShapeRequired,
             Error::InvalidReuse { .. } => ErrorKind::InvalidReuse,

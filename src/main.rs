@@ -1,7 +1,7 @@
 //! `varscope`: build, initialize and checkpoint a model in parallel; inspect and
 //! verify checkpoints.
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -9,7 +9,10 @@ use std::process::ExitCode;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use units::{format_bytes, group_digits};
-use varscope::checkpoint::{load_safetensors, read_header, remove_temp_files, WriteOptions};
+use varscope::checkpoint::{
+    bundle_index_path, remove_temp_files, save_safetensors_with, AnyCheckpoint, BundleWriter,
+    WriteOptions, PARTITION_METADATA_PREFIX,
+};
 use varscope::model::{build_model, expected_values, BuiltModel, ModelSpec, Summary};
 use varscope::{Graph, Runtime};
 
@@ -50,8 +53,41 @@ enum Command {
         /// Also write the expected values of every tensor as JSON (for other readers).
         #[arg(long, value_name = "FILE")]
         dump_expected: Option<PathBuf>,
+        /// Checkpoint format (default: safetensors for a `.safetensors` name, else a TF
+        /// bundle at prefix OUTPUT).
+        #[arg(long, value_enum)]
+        format: Option<Format>,
+        /// Data files of a TF bundle.
+        #[arg(long, default_value_t = 1)]
+        shards: usize,
+        /// After initializing, restore variables from this checkpoint (either format).
+        #[arg(long, value_name = "CKPT")]
+        init_from: Option<PathBuf>,
+        /// With --init-from: an assignment `OLD=NEW` (checkpoint name or scope `old/`
+        /// = variable name or scope `new/`), TF's init_from_checkpoint rules; repeat
+        /// for several. Without any: every variable from its own name (`/=/`).
+        #[arg(long, value_name = "OLD=NEW", requires = "init_from")]
+        map: Vec<String>,
         /// Replace the output even when it is a symbolic link, FIFO or device node
         /// (the entry itself is replaced; a link is not followed).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Convert a checkpoint between safetensors and a TF bundle (either way;
+    /// partitioned variables keep their layout).
+    Convert {
+        /// The checkpoint to read (either format, told apart by content).
+        input: PathBuf,
+        /// The checkpoint to write.
+        output: PathBuf,
+        /// Output format (default: safetensors for a `.safetensors` name, else a TF
+        /// bundle at prefix OUTPUT).
+        #[arg(long, value_enum)]
+        format: Option<Format>,
+        /// Data files of a TF bundle.
+        #[arg(long, default_value_t = 1)]
+        shards: usize,
+        /// Replace the output even when it is a symbolic link, FIFO or device node.
         #[arg(long)]
         force: bool,
     },
@@ -76,6 +112,27 @@ enum Command {
         #[arg(long)]
         threads: Option<usize>,
     },
+}
+
+/// A checkpoint format on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    /// TensorFlow's tensor bundle (`OUT.index`, `OUT.data-*`).
+    Tf,
+    /// A safetensors file.
+    Safetensors,
+}
+
+impl Format {
+    fn resolve(explicit: Option<Format>, output: &Path) -> Format {
+        explicit.unwrap_or_else(|| {
+            if output.extension().is_some_and(|e| e == "safetensors") {
+                Format::Safetensors
+            } else {
+                Format::Tf
+            }
+        })
+    }
 }
 
 /// A failure: the message and the exit code.
@@ -158,6 +215,10 @@ fn main() -> ExitCode {
             output,
             quiet,
             dump_expected,
+            format,
+            shards,
+            init_from,
+            map,
             force,
         } => build(
             spec.as_deref(),
@@ -167,6 +228,22 @@ fn main() -> ExitCode {
             &output,
             quiet,
             dump_expected.as_deref(),
+            Format::resolve(format, &output),
+            shards,
+            init_from.as_deref().map(|p| (p, map.as_slice())),
+            &WriteOptions::new().force(force),
+        ),
+        Command::Convert {
+            input,
+            output,
+            format,
+            shards,
+            force,
+        } => convert(
+            &input,
+            &output,
+            Format::resolve(format, &output),
+            shards,
             &WriteOptions::new().force(force),
         ),
         Command::Inspect { file } => inspect(&file),
@@ -272,6 +349,15 @@ fn check_output(output: &Path, options: &WriteOptions) -> Result<(), Failure> {
     options.check_target(output).map_err(write_failure)
 }
 
+/// The file a write of `format` to `output` replaces last: the file itself, or a TF
+/// bundle's index.
+fn output_target(output: &Path, format: Format) -> PathBuf {
+    match format {
+        Format::Safetensors => output.to_path_buf(),
+        Format::Tf => bundle_index_path(output),
+    }
+}
+
 /// A write error; a refusal to replace a non-regular file says how to force it.
 fn write_failure(e: varscope::Error) -> Failure {
     match e {
@@ -354,10 +440,13 @@ fn build(
     output: &Path,
     quiet: bool,
     dump_expected: Option<&Path>,
+    format: Format,
+    shards: usize,
+    init_from: Option<(&Path, &[String])>,
     options: &WriteOptions,
 ) -> Result<(), Failure> {
     check_threads(threads)?;
-    check_output(output, options)?;
+    check_output(&output_target(output, format), options)?;
     let spec = load_spec(spec_path)?;
     let seed = seed.unwrap_or(spec.seed);
     let workers = workers.unwrap_or_else(cpus);
@@ -366,11 +455,35 @@ fn build(
         build_and_init(&spec, seed, workers, threads, !quiet)?;
     out!("{}", model.summary().render());
 
+    if let Some((ckpt, map)) = init_from {
+        let mut pairs = Vec::new();
+        for m in map {
+            let (old, new) = m
+                .split_once('=')
+                .ok_or_else(|| Failure(format!("--map {m}: expected OLD=NEW"), 2))?;
+            pairs.push((old.to_string(), new.to_string()));
+        }
+        if pairs.is_empty() {
+            pairs.push(("/".to_string(), "/".to_string()));
+        }
+        let source = AnyCheckpoint::open(ckpt)?;
+        let report = varscope::restore::init_from_checkpoint_in(model.graph(), &source, pairs)
+            .map_err(|e| Failure(format!("--init-from {}: {e}", ckpt.display()), 2))?;
+        outln!(
+            "init-from: {} tensors ({}) restored from {}",
+            report.restored.len(),
+            format_bytes(report.bytes),
+            ckpt.display()
+        );
+    }
+
     let metadata = model.checkpoint_metadata(&spec);
     let t2 = Instant::now();
-    let written = model
-        .save_with(output, &metadata, options)
-        .map_err(write_failure)?;
+    let written = match format {
+        Format::Safetensors => model.save_with(output, &metadata, options),
+        Format::Tf => model.save_tf_bundle_with(output, shards, options),
+    }
+    .map_err(write_failure)?;
     let write_time = t2.elapsed();
     if let Some(p) = dump_expected {
         let json = expected_values(&model)?;
@@ -401,9 +514,67 @@ fn build(
     Ok(())
 }
 
+fn convert(
+    input: &Path,
+    output: &Path,
+    format: Format,
+    shards: usize,
+    options: &WriteOptions,
+) -> Result<(), Failure> {
+    check_readable_checkpoint(input)?;
+    check_output(&output_target(output, format), options)?;
+    let src = AnyCheckpoint::open(input)?;
+    let t0 = Instant::now();
+    let written = match format {
+        Format::Safetensors => {
+            let ckpt = src.load()?;
+            save_safetensors_with(
+                output,
+                ckpt.tensors.iter().map(|(n, t)| (n.clone(), t)),
+                &ckpt.metadata,
+                options,
+            )
+            .map_err(write_failure)?
+        }
+        Format::Tf => {
+            let dropped = src
+                .metadata()
+                .keys()
+                .filter(|k| !k.starts_with(PARTITION_METADATA_PREFIX))
+                .count();
+            if dropped > 0 {
+                outln!("note: a TF bundle has no metadata map; {dropped} metadata entries are not carried over");
+            }
+            let mut w =
+                BundleWriter::with_options(output, shards, options).map_err(write_failure)?;
+            for (name, e) in src.entries()? {
+                if e.slices.is_empty() {
+                    w.add(&name, &src.read(&name)?)?;
+                } else {
+                    for s in &e.slices {
+                        w.add_slice(&name, &e.shape, &s.offset, &src.read_slice(&name, s)?)?;
+                    }
+                }
+            }
+            w.finish().map_err(write_failure)?
+        }
+    };
+    let time = t0.elapsed();
+    outln!(
+        "convert: {:>8.3} s  {:>12}  ({} -> {}, {})",
+        time.as_secs_f64(),
+        gbps(written, time),
+        input.display(),
+        output.display(),
+        format_bytes(written)
+    );
+    Ok(())
+}
+
 fn inspect(file: &Path) -> Result<(), Failure> {
     check_readable_checkpoint(file)?;
-    let header = read_header(file)?;
+    let ckpt = AnyCheckpoint::open(file)?;
+    let header = ckpt.header();
     let summary = Summary::from_header(&header)?;
     out!("{}", summary.render());
     outln!(
@@ -411,6 +582,10 @@ fn inspect(file: &Path) -> Result<(), Failure> {
         file.display(),
         format_bytes(header.file_size)
     );
+    match &ckpt {
+        AnyCheckpoint::Bundle(b) => outln!("format: TF bundle ({} data shards)", b.num_shards()),
+        _ => outln!("format: safetensors"),
+    }
     for key in ["varscope.model", "varscope.seed", "varscope.spec_hash"] {
         if let Some(v) = header.metadata.get(key) {
             outln!("{}: {v}", key.trim_start_matches("varscope."));
@@ -430,7 +605,17 @@ fn verify(
     check_readable_checkpoint(file)?;
     let spec = load_spec(Some(spec_path))?;
     let seed = seed.unwrap_or(spec.seed);
-    let ckpt = load_safetensors(file)?;
+    let t0 = Instant::now();
+    let ckpt = AnyCheckpoint::open(file)?.load()?;
+    let read_time = t0.elapsed();
+    let read_bytes: u64 = ckpt.tensors.values().map(|t| t.nbytes() as u64).sum();
+    outln!(
+        "read:  {:>8.3} s  {:>12}  ({}, {})",
+        read_time.as_secs_f64(),
+        gbps(read_bytes, read_time),
+        file.display(),
+        format_bytes(read_bytes)
+    );
     if let Some(s) = ckpt.metadata.get("varscope.seed") {
         if *s != seed.to_string() {
             outln!("note: the checkpoint was written with seed {s}; verifying with seed {seed}");

@@ -3,7 +3,7 @@
 use super::spec::{BlockSpec, InitSpec, ModelSpec, ModuleSpec, ReuseSpec, ScopeSpec};
 use super::summary::Summary;
 use crate::checkpoint::{
-    partition_metadata_key, save_safetensors_with, PartitionInfo, WriteOptions,
+    partition_metadata_key, save_safetensors_with, BundleWriter, PartitionInfo, WriteOptions,
 };
 use crate::dtype::DType;
 use crate::error::Result;
@@ -505,6 +505,54 @@ impl BuiltModel {
             let refs: Vec<&Tensor> = owned.iter().collect();
             write(&refs)
         }
+    }
+}
+
+impl BuiltModel {
+    /// Writes every variable to a TF tensor bundle at `prefix` (`prefix.index`,
+    /// `prefix.data-*-of-*`) with `num_shards` data files, as TF's `Saver` would: a
+    /// partitioned variable as one full-shape entry with its shards as slices, so TF
+    /// restores it into a partitioned variable of any partitioning. Values are streamed
+    /// from the variables (materializing pending ones) one at a time. The bundle has no
+    /// metadata map, so the spec and seed are not recorded. Returns the total size of
+    /// the files.
+    ///
+    /// # Errors
+    /// An initializer error, or the writer's [`crate::Error::Io`] /
+    /// [`crate::Error::InvalidArgument`]; no bundle is left at `prefix` then.
+    pub fn save_tf_bundle(&self, prefix: &Path, num_shards: usize) -> Result<u64> {
+        self.save_tf_bundle_with(prefix, num_shards, &WriteOptions::default())
+    }
+
+    /// [`BuiltModel::save_tf_bundle`] with [`WriteOptions`].
+    ///
+    /// # Errors
+    /// Those of [`BuiltModel::save_tf_bundle`], and [`crate::Error::NotRegularFile`]
+    /// for a target that may not be replaced.
+    pub fn save_tf_bundle_with(
+        &self,
+        prefix: &Path,
+        num_shards: usize,
+        options: &WriteOptions,
+    ) -> Result<u64> {
+        let mut w = BundleWriter::with_options(prefix, num_shards, options)?;
+        for v in &self.variables {
+            match v {
+                AnyVariable::Single(s) => {
+                    s.with_value(|t| w.add(s.checkpoint_name(), t))??;
+                }
+                AnyVariable::Partitioned(p) => {
+                    let rank = p.shape().rank();
+                    for s in p.shards() {
+                        let offset = s
+                            .save_slice_info()
+                            .map_or_else(|| vec![0; rank], |i| i.offset.clone());
+                        s.with_value(|t| w.add_slice(p.name(), p.shape(), &offset, t))??;
+                    }
+                }
+            }
+        }
+        w.finish()
     }
 }
 

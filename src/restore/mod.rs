@@ -1,5 +1,6 @@
-//! Restoring a graph's variables from a safetensors checkpoint — TensorFlow's
-//! `init_from_checkpoint` by name.
+//! Restoring a graph's variables from a checkpoint (safetensors or TF bundle) —
+//! by name ([`restore`], [`restore_file`]), or with TF's assignment maps
+//! ([`init_from_checkpoint`], [`init_from_checkpoint_in`]).
 //!
 //! Every global variable of the graph is looked up under its checkpoint name
 //! ([`Variable::checkpoint_name`]: `scope/v`, shards `scope/v/part_i`):
@@ -42,7 +43,11 @@
 //! assert_eq!(v.value().unwrap().to_f64_vec(), vec![1.0, 2.0]);
 //! ```
 
-use crate::checkpoint::{load_safetensors, LoadedCheckpoint, PartitionInfo};
+mod assignment;
+
+pub use self::assignment::{init_from_checkpoint, init_from_checkpoint_in};
+
+use crate::checkpoint::{AnyCheckpoint, LoadedCheckpoint, PartitionInfo};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::graph::Graph;
@@ -67,8 +72,9 @@ pub struct RestoreReport {
     pub bytes: u64,
 }
 
-/// Loads the safetensors file `path` ([`load_safetensors`]) and restores `graph`'s
-/// variables from it (see [`restore`]).
+/// Loads the checkpoint at `path` — a safetensors file or a TF bundle, told apart by
+/// content ([`AnyCheckpoint::open`]) — and restores `graph`'s variables from it (see
+/// [`restore`]).
 ///
 /// ```
 /// use std::collections::BTreeMap;
@@ -98,7 +104,7 @@ pub struct RestoreReport {
 /// [`Error::Checkpoint`] for a malformed file, [`Error::Io`] when it cannot be read,
 /// and the errors of [`restore`]. No variable changes on error.
 pub fn restore_file(graph: &Graph, path: &Path) -> Result<RestoreReport> {
-    let ckpt = load_safetensors(path)?;
+    let ckpt = AnyCheckpoint::open(path)?.load()?;
     restore(graph, &ckpt)
 }
 

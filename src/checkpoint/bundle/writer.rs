@@ -1,0 +1,364 @@
+//! [`BundleWriter`]: writes a tensor bundle (any number of data shards, whole tensors
+//! and slices) atomically.
+
+use super::proto::{
+    BundleEntryProto, BundleHeaderProto, Dim, Extent, TensorShapeProto, TensorSliceProto,
+    VersionDef,
+};
+use super::{bundle_data_path, bundle_index_path, slice_key, table, tf_dtype, TensorSlice};
+use crate::checkpoint::atomic::{AtomicFile, WriteOptions};
+use crate::error::{Error, Result};
+use crate::shape::Shape;
+use crate::tensor::Tensor;
+use prost::Message;
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+/// Bytes buffered per data file before a write.
+const BUFFER: usize = 1 << 20;
+
+/// Writes a tensor bundle at a prefix: tensors are streamed into the data files as
+/// they are added; [`BundleWriter::finish`] writes the index and puts every file in
+/// place.
+///
+/// Every file is written atomically (see [`WriteOptions`]): under a temporary name
+/// beside its target, synced and renamed on `finish` — the data files first and the
+/// index (what readers open) last. A writer dropped without `finish` (or a failed
+/// `finish` before its first rename) removes its temporary files and leaves any
+/// existing bundle at the prefix untouched.
+///
+/// A tensor is added whole ([`BundleWriter::add`]) or as slices of a partitioned
+/// variable ([`BundleWriter::add_slice`]), as TF's `Saver` writes them: one full-shape
+/// entry listing the slices, each slice stored under TF's slice key. Whole tensors and
+/// slices go to the data shard with the fewest bytes so far unless a shard is chosen
+/// (`*_to_shard`).
+#[derive(Debug)]
+pub struct BundleWriter {
+    prefix: PathBuf,
+    shards: Vec<ShardFile>,
+    entries: BTreeMap<Vec<u8>, BundleEntryProto>,
+    written: u64,
+    options: WriteOptions,
+}
+
+#[derive(Debug)]
+struct ShardFile {
+    file: AtomicFile,
+    buf: Vec<u8>,
+    offset: u64,
+    failed: bool,
+}
+
+impl ShardFile {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
+        if self.buf.len() + bytes.len() > BUFFER {
+            self.flush()?;
+        }
+        if bytes.len() >= BUFFER {
+            return self.file.file_mut().write_all(bytes);
+        }
+        self.buf.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        let r = self.file.file_mut().write_all(&self.buf);
+        self.buf.clear();
+        r
+    }
+}
+
+impl BundleWriter {
+    /// Starts a bundle at `prefix` with `num_shards` data files (at least 1).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for 0 shards; [`Error::Io`] when a temporary file
+    /// cannot be created (for example when the directory does not exist).
+    pub fn new(prefix: &Path, num_shards: usize) -> Result<BundleWriter> {
+        BundleWriter::with_options(prefix, num_shards, &WriteOptions::default())
+    }
+
+    /// [`BundleWriter::new`] with [`WriteOptions`] (whether targets that are not
+    /// regular files may be replaced).
+    ///
+    /// # Errors
+    /// Those of [`BundleWriter::new`], and [`Error::NotRegularFile`] for a target that
+    /// may not be replaced.
+    pub fn with_options(
+        prefix: &Path,
+        num_shards: usize,
+        options: &WriteOptions,
+    ) -> Result<BundleWriter> {
+        if num_shards == 0 || num_shards > 99_999 {
+            return Err(Error::invalid_arg(format!(
+                "a bundle needs 1 to 99999 data shards, not {num_shards}"
+            )));
+        }
+        options.check_target(&bundle_index_path(prefix))?;
+        let mut shards = Vec::with_capacity(num_shards);
+        for i in 0..num_shards {
+            let file = AtomicFile::create(&bundle_data_path(prefix, i, num_shards), options)?;
+            shards.push(ShardFile {
+                file,
+                buf: Vec::with_capacity(BUFFER),
+                offset: 0,
+                failed: false,
+            });
+        }
+        Ok(BundleWriter {
+            prefix: prefix.to_path_buf(),
+            shards,
+            entries: BTreeMap::new(),
+            written: 0,
+            options: options.clone(),
+        })
+    }
+
+    fn lightest_shard(&self) -> usize {
+        (0..self.shards.len())
+            .min_by_key(|&i| self.shards[i].offset)
+            .unwrap_or(0)
+    }
+
+    /// Adds the whole tensor `name`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a duplicate or empty name; [`Error::Io`] when
+    /// writing fails.
+    pub fn add(&mut self, name: &str, t: &Tensor) -> Result<()> {
+        let shard = self.lightest_shard();
+        self.add_to_shard(name, t, shard)
+    }
+
+    /// [`BundleWriter::add`] into data file `shard`.
+    ///
+    /// # Errors
+    /// Those of [`BundleWriter::add`], and [`Error::InvalidArgument`] for a shard out
+    /// of range.
+    pub fn add_to_shard(&mut self, name: &str, t: &Tensor, shard: usize) -> Result<()> {
+        if name.is_empty() {
+            return Err(Error::invalid_arg("a bundle tensor needs a name"));
+        }
+        if self.entries.contains_key(name.as_bytes()) {
+            return Err(Error::invalid_arg(format!(
+                "duplicate tensor name '{name}' in bundle {}",
+                self.prefix.display()
+            )));
+        }
+        let entry = self.write_data(t, shard)?;
+        self.entries.insert(name.as_bytes().to_vec(), entry);
+        Ok(())
+    }
+
+    /// Adds the slice of the partitioned variable `name` (of shape `full_shape`) at
+    /// `offset`, whose values are `t`. A slice covering the whole variable is added as
+    /// a whole tensor, as TF does.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when the slice does not lie within `full_shape`, its
+    /// dtype or the full shape differs from earlier slices of `name`, `name` was added
+    /// whole, or the slice was added before; [`Error::Io`] when writing fails.
+    pub fn add_slice(
+        &mut self,
+        name: &str,
+        full_shape: &Shape,
+        offset: &[usize],
+        t: &Tensor,
+    ) -> Result<()> {
+        let shard = self.lightest_shard();
+        self.add_slice_to_shard(name, full_shape, offset, t, shard)
+    }
+
+    /// [`BundleWriter::add_slice`] into data file `shard`.
+    ///
+    /// # Errors
+    /// Those of [`BundleWriter::add_slice`], and [`Error::InvalidArgument`] for a
+    /// shard out of range.
+    pub fn add_slice_to_shard(
+        &mut self,
+        name: &str,
+        full_shape: &Shape,
+        offset: &[usize],
+        t: &Tensor,
+        shard: usize,
+    ) -> Result<()> {
+        let slice = TensorSlice {
+            offset: offset.to_vec(),
+            shape: t.shape().dims().to_vec(),
+        };
+        let bad = |m: String| Error::invalid_arg(format!("slice {slice:?} of {name}: {m}"));
+        if !slice.lies_within(full_shape.dims()) {
+            return Err(bad(format!("does not lie within {full_shape}")));
+        }
+        if slice == TensorSlice::full(full_shape.dims()) {
+            return self.add_to_shard(name, t, shard);
+        }
+        let dtype = tf_dtype(t.dtype());
+        let shape = shape_proto(full_shape.dims());
+        if let Some(e) = self.entries.get(name.as_bytes()) {
+            if e.slices.is_empty() {
+                return Err(bad("the variable was added whole".into()));
+            }
+            if e.dtype != dtype || e.shape.as_ref() != Some(&shape) {
+                return Err(bad(
+                    "dtype or full shape differs from its other slices".into()
+                ));
+            }
+        }
+        let extents: Vec<(i64, i64)> = slice
+            .offset
+            .iter()
+            .zip(&slice.shape)
+            .map(|(&o, &l)| (o as i64, l as i64))
+            .collect();
+        let key = slice_key(name, &extents);
+        if self.entries.contains_key(&key) {
+            return Err(bad("added twice".into()));
+        }
+        let entry = self.write_data(t, shard)?;
+        self.entries.insert(key, entry);
+        let full = self
+            .entries
+            .entry(name.as_bytes().to_vec())
+            .or_insert_with(|| BundleEntryProto {
+                dtype,
+                shape: Some(shape),
+                ..BundleEntryProto::default()
+            });
+        full.slices.push(TensorSliceProto {
+            extent: extents
+                .iter()
+                .map(|&(start, length)| Extent {
+                    start,
+                    length: Some(length),
+                })
+                .collect(),
+        });
+        Ok(())
+    }
+
+    /// Streams `t` into data file `shard`, computing its CRC32C as it goes.
+    fn write_data(&mut self, t: &Tensor, shard: usize) -> Result<BundleEntryProto> {
+        let num = self.shards.len();
+        let f = self.shards.get_mut(shard).ok_or_else(|| {
+            Error::invalid_arg(format!("data shard {shard} of a bundle with {num}"))
+        })?;
+        if f.failed {
+            return Err(Error::invalid_arg("the bundle writer failed earlier"));
+        }
+        let mut crc = 0u32;
+        let result = for_each_le_chunk(t, |bytes| {
+            crc = crc32c::crc32c_append(crc, bytes);
+            f.write(bytes)
+        });
+        if let Err(e) = result {
+            f.failed = true;
+            return Err(Error::io(f.file.target(), e));
+        }
+        let size = t.nbytes() as u64;
+        let entry = BundleEntryProto {
+            dtype: tf_dtype(t.dtype()),
+            shape: Some(shape_proto(t.shape().dims())),
+            shard_id: shard as i32,
+            offset: f.offset as i64,
+            size: size as i64,
+            crc32c: table::mask(crc),
+            slices: Vec::new(),
+        };
+        f.offset += size;
+        self.written += size;
+        Ok(entry)
+    }
+
+    /// Writes the index and renames every file into place; returns the total size of
+    /// the bundle's files.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when writing, syncing or renaming fails; nothing is left at the
+    /// prefix then, except data files already renamed when a later rename fails.
+    pub fn finish(mut self) -> Result<u64> {
+        let mut tb = table::TableBuilder::default();
+        let header = BundleHeaderProto {
+            num_shards: self.shards.len() as i32,
+            endianness: 0,
+            version: Some(VersionDef {
+                producer: 1,
+                ..VersionDef::default()
+            }),
+        };
+        let index_path = bundle_index_path(&self.prefix);
+        let table_err = |m: String| Error::invalid_arg(format!("{}: {m}", index_path.display()));
+        tb.add(b"", &header.encode_to_vec()).map_err(table_err)?;
+        for (k, e) in &self.entries {
+            tb.add(k, &e.encode_to_vec()).map_err(table_err)?;
+        }
+        let index = tb.finish();
+        for f in &mut self.shards {
+            if f.failed {
+                return Err(Error::invalid_arg("the bundle writer failed earlier"));
+            }
+            f.flush().map_err(|e| Error::io(f.file.target(), e))?;
+        }
+        let mut index_file = AtomicFile::create(&index_path, &self.options)?;
+        index_file
+            .file_mut()
+            .write_all(&index)
+            .map_err(|e| Error::io(&index_path, e))?;
+        for f in self.shards {
+            f.file.commit()?;
+        }
+        index_file.commit()?;
+        Ok(self.written + index.len() as u64)
+    }
+}
+
+fn shape_proto(dims: &[usize]) -> TensorShapeProto {
+    TensorShapeProto {
+        dim: dims
+            .iter()
+            .map(|&d| Dim {
+                size: d as i64,
+                name: String::new(),
+            })
+            .collect(),
+        unknown_rank: false,
+    }
+}
+
+/// Calls `f` with the tensor's little-endian bytes, in chunks: a contiguous array
+/// (on a little-endian machine) as one slice, anything else converted in pieces.
+fn for_each_le_chunk(t: &Tensor, mut f: impl FnMut(&[u8]) -> io::Result<()>) -> io::Result<()> {
+    fn pod<T: bytemuck::Pod, const N: usize>(
+        a: &ndarray::ArrayD<T>,
+        le: impl Fn(&T) -> [u8; N],
+        f: &mut dyn FnMut(&[u8]) -> io::Result<()>,
+    ) -> io::Result<()> {
+        if cfg!(target_endian = "little") {
+            if let Some(s) = a.as_slice() {
+                return f(bytemuck::cast_slice(s));
+            }
+        }
+        let mut buf = Vec::with_capacity(64 * 1024);
+        for v in a.iter() {
+            buf.extend_from_slice(&le(v));
+            if buf.len() >= 64 * 1024 {
+                f(&buf)?;
+                buf.clear();
+            }
+        }
+        f(&buf)
+    }
+    match t {
+        Tensor::F16(a) => pod(a, |v| v.to_le_bytes(), &mut f),
+        Tensor::BF16(a) => pod(a, |v| v.to_le_bytes(), &mut f),
+        Tensor::F32(a) => pod(a, |v| v.to_le_bytes(), &mut f),
+        Tensor::F64(a) => pod(a, |v| v.to_le_bytes(), &mut f),
+        Tensor::I32(a) => pod(a, |v| v.to_le_bytes(), &mut f),
+        Tensor::I64(a) => pod(a, |v| v.to_le_bytes(), &mut f),
+        Tensor::Bool(a) => {
+            let bytes: Vec<u8> = a.iter().map(|&b| u8::from(b)).collect();
+            f(&bytes)
+        }
+    }
+}
