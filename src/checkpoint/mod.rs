@@ -58,6 +58,7 @@ mod safetensors;
 use crate::tensor::Tensor;
 use std::collections::BTreeMap;
 
+pub(crate) use self::layout::checked_partitions;
 pub use self::layout::{
     partition_metadata_key, PartitionInfo, ShardInfo, PARTITION_METADATA_PREFIX,
 };

@@ -223,42 +223,143 @@ pub(super) fn fill_orthogonal(
     gain: f64,
 ) -> Result<()> {
     let dims = ctx.full_shape.dims();
-    let r = dims.len();
-    let rows: usize = dims[..r - 1].iter().product();
-    let cols = dims[r - 1];
+    let Some((&cols, outer)) = dims.split_last() else {
+        return Ok(());
+    };
+    // The rows multiply to at most the element count, which fits in usize.
+    let rows: usize = outer.iter().product();
     if rows == 0 || cols == 0 {
         return Ok(());
     }
+    let whole = ctx.shape == ctx.full_shape;
+    let key = (ctx.seeds, ctx.dtype, rows, cols);
+    let q = orthogonal_cache::get(key, whole, ctx.shape.num_elements(), rows * cols, || {
+        orthogonal_q(ctx.dtype, st, rows, cols)
+    });
+    fn go<T: Element>(
+        name: &str,
+        a: &mut ArrayD<T>,
+        part: &Part,
+        q: &OrthoQ,
+        g: f64,
+    ) -> Result<()> {
+        let gain = T::from_f64(g);
+        fill_indexed(name, a, part, |k| mul_in(gain, T::from_f64(q.at(k))))
+    }
+    crate::tensor::dispatch!(out, a => go(ctx.name, a, part, &q, gain))
+}
+
+/// The orthonormal factor of an orthogonal initializer's variable, column-major,
+/// from which every element (of the whole variable or any shard) is read.
+pub(super) struct OrthoQ {
+    /// `Q`'s columns (`n` of them, `m` long).
+    q: Vec<Vec<f64>>,
+    /// Columns of the variable (seen as a `rows × cols` matrix).
+    cols: usize,
+    /// Whether the variable is `Qᵀ` (fewer rows than columns) rather than `Q`.
+    transposed: bool,
+}
+
+impl OrthoQ {
+    /// Element `k` (row-major) of the `rows × cols` variable.
+    fn at(&self, k: u64) -> f64 {
+        let k = k as usize;
+        let (row, col) = (k / self.cols, k % self.cols);
+        let (c, r) = if self.transposed {
+            (row, col)
+        } else {
+            (col, row)
+        };
+        self.q
+            .get(c)
+            .and_then(|column| column.get(r))
+            .copied()
+            .unwrap_or(0.0)
+    }
+}
+
+/// TF's orthogonal initializer: `A ~ N(0, 1)` of shape `(max, min)`, drawn in the
+/// variable's dtype, and the sign-corrected `Q` of its QR decomposition.
+fn orthogonal_q(dtype: DType, st: PhiloxStream, rows: usize, cols: usize) -> OrthoQ {
     let (m, n) = if rows < cols {
         (cols, rows)
     } else {
         (rows, cols)
     };
-    // A ~ N(0, 1) of shape (m, n), drawn in the variable's dtype.
-    let a = draw_normal_f64(ctx.dtype, st, m * n);
+    let a = draw_normal_f64(dtype, st, m * n);
     let acols: Vec<Vec<f64>> = (0..n)
         .map(|c| (0..m).map(|row| a[row * n + c]).collect())
         .collect();
     drop(a);
-    let q = linalg::orthonormal_q(acols, m);
-    // The full (rows × cols) matrix, row-major.
-    let full: Vec<f64> = if rows < cols {
-        // Qᵀ: row i is column i of Q.
-        q.into_iter().flatten().collect()
-    } else {
-        let mut f = vec![0.0; m * n];
-        for (c, col) in q.iter().enumerate() {
-            for (row, &v) in col.iter().enumerate() {
-                f[row * n + c] = v;
-            }
-        }
-        f
-    };
-    fn go<T: Element>(name: &str, a: &mut ArrayD<T>, part: &Part, q: &[f64], g: f64) -> Result<()> {
-        let gain = T::from_f64(g);
-        fill_indexed(name, a, part, |k| mul_in(gain, T::from_f64(q[k as usize])))
+    OrthoQ {
+        q: linalg::orthonormal_q(acols, m),
+        cols,
+        transposed: rows < cols,
     }
-    crate::tensor::dispatch!(out, a => go(ctx.name, a, part, &full, gain))
+}
+
+/// The `Q` of a partitioned orthogonal variable, computed once for all its shards:
+/// the first shard computes it (the others wait for it), and it is dropped once
+/// shards covering the whole variable have taken it. At most a few variables are
+/// kept; a shard of an evicted one recomputes the same `Q`.
+mod orthogonal_cache {
+    use super::OrthoQ;
+    use crate::dtype::DType;
+    use crate::initializer::Seeds;
+    use std::sync::{Arc, Mutex, OnceLock};
+
+    pub(super) type Key = (Seeds, DType, usize, usize);
+
+    struct Entry {
+        key: Key,
+        q: Arc<OnceLock<Arc<OrthoQ>>>,
+        served: usize,
+        total: usize,
+    }
+
+    const CAPACITY: usize = 4;
+
+    static CACHE: Mutex<Vec<Entry>> = Mutex::new(Vec::new());
+
+    /// `Q` for a part of `len` elements of a variable of `total` elements.
+    pub(super) fn get(
+        key: Key,
+        whole: bool,
+        len: usize,
+        total: usize,
+        compute: impl FnOnce() -> OrthoQ,
+    ) -> Arc<OrthoQ> {
+        if whole || cfg!(loom) {
+            return Arc::new(compute());
+        }
+        let cell = {
+            let mut cache = CACHE
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let i = match cache.iter().position(|e| e.key == key) {
+                Some(i) => i,
+                None => {
+                    if cache.len() >= CAPACITY {
+                        cache.remove(0);
+                    }
+                    cache.push(Entry {
+                        key,
+                        q: Arc::new(OnceLock::new()),
+                        served: 0,
+                        total,
+                    });
+                    cache.len() - 1
+                }
+            };
+            let cell = Arc::clone(&cache[i].q);
+            cache[i].served = cache[i].served.saturating_add(len);
+            if cache[i].served >= cache[i].total {
+                cache.remove(i);
+            }
+            cell
+        };
+        Arc::clone(cell.get_or_init(|| Arc::new(compute())))
+    }
 }
 
 /// `n` standard normals of `dtype` (TF's `random_normal`), widened to f64.
