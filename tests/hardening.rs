@@ -566,3 +566,21 @@ fn sharded_orthogonal_variables_equal_the_whole_ones_when_initialized_together()
         );
     }
 }
+
+#[test]
+fn a_spec_whose_shapes_overflow_is_rejected_with_the_key_of_the_size() {
+    let e = ModelSpec::from_toml_str(&format!(
+        "[[scopes]]\nname = \"m\"\nmodules = [{{ type = \"dense\", inputs = {n}, units = {n} }}]\n",
+        n = 1u64 << 62
+    ))
+    .unwrap_err();
+    assert_eq!(e.key.as_deref(), Some("scopes[0].modules[0].units"), "{e}");
+    assert!(e.message.contains("invalid shape"), "{e}");
+    assert_eq!(e.line, Some(3), "{e}");
+    // One variable of 2^62 elements is a valid (if unallocatable) shape.
+    assert!(ModelSpec::from_toml_str(&format!(
+        "[[scopes]]\nname = \"m\"\nmodules = [{{ type = \"variable\", name = \"v\", shape = [{}] }}]\n",
+        1u64 << 62
+    ))
+    .is_ok());
+}

@@ -3,8 +3,9 @@
 
 use crate::error::{Error, Result};
 use crate::variable::PartitionedVariable;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::collections::{BTreeMap, HashSet};
+use std::fmt::Write as _;
 
 /// Prefix of the metadata keys describing partitioned variables
 /// (`partition:<name>` → [`PartitionInfo`] JSON).
@@ -75,13 +76,38 @@ impl PartitionInfo {
     }
 
     /// The JSON form: `{"full_shape": [..], "shards": [{"name", "offset", "shape"}]}`.
+    ///
+    /// Written straight into the string, so memory is the text's size, not that of a
+    /// JSON tree per shard.
     pub fn to_json(&self) -> String {
-        let shards: Vec<Value> = self
-            .shards
-            .iter()
-            .map(|s| json!({"name": s.name, "offset": s.offset, "shape": s.shape}))
-            .collect();
-        json!({"full_shape": self.full_shape, "shards": shards}).to_string()
+        fn dims(out: &mut String, d: &[usize]) {
+            out.push('[');
+            for (i, x) in d.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                let _ = write!(out, "{x}");
+            }
+            out.push(']');
+        }
+        let mut out = String::from("{\"full_shape\":");
+        dims(&mut out, &self.full_shape);
+        out.push_str(",\"shards\":[");
+        for (i, s) in self.shards.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str("{\"name\":");
+            // Escaping a string cannot fail.
+            out.push_str(&serde_json::to_string(&s.name).unwrap_or_default());
+            out.push_str(",\"offset\":");
+            dims(&mut out, &s.offset);
+            out.push_str(",\"shape\":");
+            dims(&mut out, &s.shape);
+            out.push('}');
+        }
+        out.push_str("]}");
+        out
     }
 
     /// Parses [`PartitionInfo::to_json`]'s form; `name` is the variable's, for the

@@ -11,7 +11,7 @@ use super::{compute_fans, init_err, Distribution, FanMode, Init, InitContext};
 use crate::dtype::DType;
 use crate::error::Result;
 use crate::shape::Shape;
-use crate::tensor::{Element, Tensor};
+use crate::tensor::{try_vec, Element, Tensor};
 use half::{bf16, f16};
 use ndarray::ArrayD;
 
@@ -175,7 +175,9 @@ pub(super) fn fill_value(
     fn go<T: Element>(name: &str, a: &mut ArrayD<T>, part: &Part, t: &Tensor) -> Result<()> {
         let src = T::view(t).ok_or_else(|| init_err(name, "value dtype mismatch"))?;
         let src = src.as_standard_layout();
-        let src = src.as_slice().expect("standard layout");
+        let src = src
+            .as_slice()
+            .ok_or_else(|| init_err(name, "value is not in standard layout"))?;
         let s = slice_mut(name, a)?;
         fill_part(s, part, &|start, run: &mut [T]| {
             let st = start as usize;
@@ -235,7 +237,8 @@ pub(super) fn fill_orthogonal(
     let key = (ctx.seeds, ctx.dtype, rows, cols);
     let q = orthogonal_cache::get(key, whole, ctx.shape.num_elements(), rows * cols, || {
         orthogonal_q(ctx.dtype, st, rows, cols)
-    });
+    })
+    .map_err(|e| e.for_variable(ctx.name))?;
     fn go<T: Element>(
         name: &str,
         a: &mut ArrayD<T>,
@@ -280,22 +283,28 @@ impl OrthoQ {
 
 /// TF's orthogonal initializer: `A ~ N(0, 1)` of shape `(max, min)`, drawn in the
 /// variable's dtype, and the sign-corrected `Q` of its QR decomposition.
-fn orthogonal_q(dtype: DType, st: PhiloxStream, rows: usize, cols: usize) -> OrthoQ {
+///
+/// The working buffers are allocated fallibly: the `Q` of a partitioned variable is
+/// as large as the whole variable (in `f64`), whatever the size of a shard.
+fn orthogonal_q(dtype: DType, st: PhiloxStream, rows: usize, cols: usize) -> Result<OrthoQ> {
     let (m, n) = if rows < cols {
         (cols, rows)
     } else {
         (rows, cols)
     };
-    let a = draw_normal_f64(dtype, st, m * n);
-    let acols: Vec<Vec<f64>> = (0..n)
-        .map(|c| (0..m).map(|row| a[row * n + c]).collect())
-        .collect();
+    let a = draw_normal_f64(dtype, st, m * n)?;
+    let mut acols: Vec<Vec<f64>> = try_vec(n)?;
+    for c in 0..n {
+        let mut col = try_vec(m)?;
+        col.extend(a.iter().skip(c).step_by(n));
+        acols.push(col);
+    }
     drop(a);
-    OrthoQ {
-        q: linalg::orthonormal_q(acols, m),
+    Ok(OrthoQ {
+        q: linalg::orthonormal_q(acols, m)?,
         cols,
         transposed: rows < cols,
-    }
+    })
 }
 
 /// The `Q` of a partitioned orthogonal variable, computed once for all its shards:
@@ -305,6 +314,7 @@ fn orthogonal_q(dtype: DType, st: PhiloxStream, rows: usize, cols: usize) -> Ort
 mod orthogonal_cache {
     use super::OrthoQ;
     use crate::dtype::DType;
+    use crate::error::Result;
     use crate::initializer::Seeds;
     use std::sync::{Arc, Mutex, OnceLock};
 
@@ -312,7 +322,7 @@ mod orthogonal_cache {
 
     struct Entry {
         key: Key,
-        q: Arc<OnceLock<Arc<OrthoQ>>>,
+        q: Arc<OnceLock<Result<Arc<OrthoQ>>>>,
         served: usize,
         total: usize,
     }
@@ -327,10 +337,10 @@ mod orthogonal_cache {
         whole: bool,
         len: usize,
         total: usize,
-        compute: impl FnOnce() -> OrthoQ,
-    ) -> Arc<OrthoQ> {
+        compute: impl FnOnce() -> Result<OrthoQ>,
+    ) -> Result<Arc<OrthoQ>> {
         if whole || cfg!(loom) {
-            return Arc::new(compute());
+            return compute().map(Arc::new);
         }
         let cell = {
             let mut cache = CACHE
@@ -358,23 +368,21 @@ mod orthogonal_cache {
             }
             cell
         };
-        Arc::clone(cell.get_or_init(|| Arc::new(compute())))
+        cell.get_or_init(|| compute().map(Arc::new)).clone()
     }
 }
 
 /// `n` standard normals of `dtype` (TF's `random_normal`), widened to f64.
-fn draw_normal_f64(dtype: DType, st: PhiloxStream, n: usize) -> Vec<f64> {
-    fn go<K: Kernel>(k: &K, n: usize, w: impl Fn(K::T) -> f64) -> Vec<f64> {
-        let mut v = vec![K::T::default(); n];
-        let part = Part::new(
-            "",
-            &Shape::new([n]).expect("fits"),
-            &[0],
-            &Shape::new([n]).expect("fits"),
-        )
-        .expect("whole");
+fn draw_normal_f64(dtype: DType, st: PhiloxStream, n: usize) -> Result<Vec<f64>> {
+    fn go<K: Kernel>(k: &K, n: usize, w: impl Fn(K::T) -> f64) -> Result<Vec<f64>> {
+        let mut v = try_vec(n)?;
+        v.resize(n, K::T::default());
+        let shape = Shape::new([n])?;
+        let part = Part::new("", &shape, &[0], &shape)?;
         fill_part(&mut v, &part, &|s, o: &mut [K::T]| fill_range(k, s, o));
-        v.into_iter().map(w).collect()
+        let mut out = try_vec(n)?;
+        out.extend(v.into_iter().map(w));
+        Ok(out)
     }
     match dtype {
         DType::F64 => go(
