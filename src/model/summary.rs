@@ -70,8 +70,9 @@ impl Summary {
     /// shards listed in `partition:<name>` metadata are grouped into their variable.
     ///
     /// # Errors
-    /// [`Error::Checkpoint`] for malformed partition metadata or a shard it lists that
-    /// the file does not hold.
+    /// [`Error::Checkpoint`](crate::Error::Checkpoint) for partition metadata that
+    /// [`read_header`](crate::checkpoint::read_header) rejects: malformed, or listing
+    /// a shard the header does not hold, of another shape or dtype, or twice.
     pub fn from_header(header: &CheckpointHeader) -> Result<Summary> {
         // The checks of the header reader (`read_header` has already run them on a
         // header it returned; a header built by hand gets them here).
@@ -133,8 +134,8 @@ impl Summary {
     /// then the totals.
     ///
     /// Time and memory are linear in the total length of the names: rows are
-    /// indented by at most [`MAX_INDENT`] levels, and columns are aligned only up to
-    /// [`MAX_COLUMN`] characters (a longer label or shape pushes its row's other
+    /// indented by at most 32 levels, and columns are aligned only up to 160
+    /// characters (a longer label or shape pushes its row's other
     /// columns right).
     pub fn render(&self) -> String {
         struct Row<'a> {
@@ -270,10 +271,10 @@ impl Summary {
 }
 
 /// Deepest indentation (in levels) of [`Summary::render`].
-pub const MAX_INDENT: usize = 32;
+const MAX_INDENT: usize = 32;
 
 /// Widest column that [`Summary::render`] pads other rows to.
-pub const MAX_COLUMN: usize = 160;
+const MAX_COLUMN: usize = 160;
 
 fn pad(out: &mut String, n: usize) {
     out.extend(std::iter::repeat_n(' ', n));
