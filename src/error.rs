@@ -333,6 +333,27 @@ pub enum Error {
         checkpoint: String,
     },
 
+    /// A value buffer could not be allocated: its byte size overflows, exceeds what
+    /// one allocation may hold, or the allocator refused it. Nothing was stored. Kind
+    /// [`ErrorKind::Allocation`].
+    ///
+    /// ```
+    /// use varscope::{get_variable, Error, ErrorKind, Graph};
+    /// let g = Graph::with_seed(1);
+    /// // TF accepts any shape at creation; the value cannot be built.
+    /// let v = g.as_default(|| get_variable("huge").shape([1usize << 60]).build()).unwrap();
+    /// let e = v.value().unwrap_err();
+    /// assert_eq!(e.kind(), ErrorKind::Allocation);
+    /// assert!(matches!(&e, Error::Allocation { name, bytes } if name == "huge" && *bytes == 1 << 62));
+    /// ```
+    #[error("cannot allocate {bytes} bytes for the value of {}", if .name.is_empty() { "a tensor" } else { .name.as_str() })]
+    Allocation {
+        /// The variable's checkpoint name (empty for a tensor outside any variable).
+        name: String,
+        /// The size of the buffer that was asked for.
+        bytes: u128,
+    },
+
     /// A runtime job failed or panicked.
     #[error("job failed: {message}")]
     Job {
@@ -402,6 +423,7 @@ impl Callback {
 /// | [`Panicked`](ErrorKind::Panicked) | [`Error::Panicked`] |
 /// | [`Io`](ErrorKind::Io) | [`Error::Io`], [`Error::NotRegularFile`] |
 /// | [`Checkpoint`](ErrorKind::Checkpoint) | [`Error::Checkpoint`] |
+/// | [`Allocation`](ErrorKind::Allocation) | [`Error::Allocation`] |
 ///
 /// Restoring reuses the scoping kinds: [`Error::NotInCheckpoint`] is
 /// [`NotFound`](ErrorKind::NotFound), [`Error::CheckpointShapeMismatch`]
@@ -448,6 +470,8 @@ pub enum ErrorKind {
     /// `panicked`: a custom getter, regularizer, constraint or template function
     /// panicked.
     Panicked,
+    /// `allocation`: a value buffer could not be allocated.
+    Allocation,
 }
 
 impl ErrorKind {
@@ -471,6 +495,7 @@ impl ErrorKind {
             ErrorKind::Checkpoint => "checkpoint",
             ErrorKind::Cycle => "cycle",
             ErrorKind::Panicked => "panicked",
+            ErrorKind::Allocation => "allocation",
         }
     }
 }
@@ -516,6 +541,7 @@ impl Error {
             Error::Checkpoint { .. } => ErrorKind::Checkpoint,
             Error::Cycle { .. } => ErrorKind::Cycle,
             Error::Panicked { .. } => ErrorKind::Panicked,
+            Error::Allocation { .. } => ErrorKind::Allocation,
             Error::InitializerDTypeMismatch { .. }
             | Error::Initializer { .. }
             | Error::InvalidShape { .. }
@@ -536,6 +562,17 @@ impl Error {
         Error::Io {
             path: path.into(),
             source: Arc::new(source),
+        }
+    }
+
+    /// Names the variable of an allocation error that was raised without one.
+    pub(crate) fn for_variable(self, variable: &str) -> Error {
+        match self {
+            Error::Allocation { name, bytes } if name.is_empty() => Error::Allocation {
+                name: variable.to_string(),
+                bytes,
+            },
+            e => e,
         }
     }
 

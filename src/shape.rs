@@ -14,8 +14,10 @@ type PartialDims = SmallVec<[Option<usize>; 1]>;
 
 /// A fully defined shape, as every variable has.
 ///
-/// Construction checks that the element count fits in `usize`, so code holding a
-/// `Shape` never overflows computing it.
+/// Construction checks that the element count fits in `usize`, and that the product
+/// of the nonzero dimensions fits in `isize` (what an `ndarray` array of the shape
+/// needs, even an empty one), so code holding a `Shape` never overflows computing
+/// either.
 ///
 /// ```
 /// use varscope::Shape;
@@ -23,6 +25,9 @@ type PartialDims = SmallVec<[Option<usize>; 1]>;
 /// assert_eq!(s.num_elements(), 6);
 /// assert_eq!(s.to_string(), "(2, 3)");
 /// assert!(Shape::new([usize::MAX, 2]).is_err());
+/// // Empty, but no array can have a dimension this large.
+/// assert!(Shape::new([usize::MAX, 0]).is_err());
+/// assert_eq!(Shape::new([1usize << 40, 0]).unwrap().num_elements(), 0);
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash, Default)]
 pub struct Shape {
@@ -34,7 +39,8 @@ impl Shape {
     /// A shape from its dimensions; errors if the element count overflows `usize`.
     ///
     /// # Errors
-    /// [`Error::InvalidShape`] when the product of the dimensions overflows.
+    /// [`Error::InvalidShape`] when the product of the dimensions overflows `usize`,
+    /// or the product of the nonzero ones overflows `isize`.
     pub fn new(dims: impl AsRef<[usize]>) -> Result<Self> {
         Shape::from_dims(Dims::from_slice(dims.as_ref()))
     }
@@ -73,6 +79,15 @@ impl Shape {
         self.elements
     }
 
+    /// The shape of an existing array: `len` is its element count (which the array's
+    /// own invariants keep consistent with `dims`).
+    pub(crate) fn of_array(dims: &[usize], len: usize) -> Self {
+        Shape {
+            dims: Dims::from_slice(dims),
+            elements: len,
+        }
+    }
+
     /// This shape as a (fully known) [`PartialShape`].
     pub fn to_partial(&self) -> PartialShape {
         PartialShape {
@@ -96,8 +111,15 @@ impl fmt::Display for Shape {
     }
 }
 
+/// The element count, when it fits in `usize` and the product of the nonzero
+/// dimensions fits in `isize` (`ndarray`'s limit for any array, empty or not).
 fn checked_product(dims: &[usize]) -> Option<usize> {
-    dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d))
+    let nonzero = dims
+        .iter()
+        .filter(|&&d| d != 0)
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))?;
+    isize::try_from(nonzero).ok()?;
+    Some(if dims.contains(&0) { 0 } else { nonzero })
 }
 
 fn fmt_dims(dims: Option<&[Option<usize>]>) -> String {

@@ -124,9 +124,47 @@ pub(crate) use dispatch;
 
 impl Tensor {
     /// A tensor of zeros (`false` for bool).
+    ///
+    /// # Panics
+    /// Aborts the process when the allocation fails, as `Vec` does;
+    /// [`try_zeros`](Tensor::try_zeros) returns an error instead.
     pub fn zeros(dtype: DType, shape: &Shape) -> Tensor {
         fn z<T: Element>(s: &Shape) -> Tensor {
             T::wrap(ArrayD::from_elem(IxDyn(s.dims()), T::zero()))
+        }
+        match dtype {
+            DType::F16 => z::<f16>(shape),
+            DType::BF16 => z::<bf16>(shape),
+            DType::F32 => z::<f32>(shape),
+            DType::F64 => z::<f64>(shape),
+            DType::I32 => z::<i32>(shape),
+            DType::I64 => z::<i64>(shape),
+            DType::Bool => z::<bool>(shape),
+        }
+    }
+
+    /// A tensor of zeros (`false` for bool), or an error when the buffer cannot be
+    /// allocated. The buffer is requested zeroed from the allocator (so untouched
+    /// pages cost no memory), and never aborts the process.
+    ///
+    /// # Errors
+    /// [`Error::Allocation`] (with an empty `name`) when the byte size overflows,
+    /// exceeds `isize::MAX`, or the allocator refuses it.
+    ///
+    /// ```
+    /// use varscope::{DType, ErrorKind, Shape, Tensor};
+    /// let t = Tensor::try_zeros(DType::F32, &Shape::new([2, 3]).unwrap()).unwrap();
+    /// assert_eq!(t.to_f64_vec(), [0.0; 6]);
+    /// let huge = Shape::new([1usize << 61]).unwrap();
+    /// let e = Tensor::try_zeros(DType::F64, &huge).unwrap_err();
+    /// assert_eq!(e.kind(), ErrorKind::Allocation);
+    /// ```
+    pub fn try_zeros(dtype: DType, shape: &Shape) -> Result<Tensor> {
+        fn z<T: Element + bytemuck::Zeroable>(s: &Shape) -> Result<Tensor> {
+            Ok(T::wrap(array_from_vec(
+                s,
+                zeroed_vec::<T>(s.num_elements())?,
+            )?))
         }
         match dtype {
             DType::F16 => z::<f16>(shape),
@@ -187,7 +225,7 @@ impl Tensor {
 
     /// The shape.
     pub fn shape(&self) -> Shape {
-        dispatch!(self, a => Shape::new(a.shape()).expect("an allocated array's shape fits in usize"))
+        dispatch!(self, a => Shape::of_array(a.shape(), a.len()))
     }
 
     /// Number of elements.
@@ -202,7 +240,8 @@ impl Tensor {
 
     /// Size of the values in bytes.
     pub fn nbytes(&self) -> usize {
-        self.len() * self.dtype().size()
+        // An allocated buffer's size fits in `isize`.
+        self.len().saturating_mul(self.dtype().size())
     }
 
     /// A typed view; `None` if `T` is not this tensor's element type.
@@ -271,14 +310,17 @@ impl Tensor {
             shape: &Shape,
             bytes: &[u8],
             f: impl Fn([u8; N]) -> T,
-        ) -> Tensor {
-            let v: Vec<T> = bytes
-                .chunks_exact(N)
-                .map(|c| f(c.try_into().expect("chunks_exact yields N bytes")))
-                .collect();
-            T::wrap(ArrayD::from_shape_vec(IxDyn(shape.dims()), v).expect("length checked"))
+        ) -> Result<Tensor> {
+            let mut v: Vec<T> = try_vec(bytes.len() / N)?;
+            v.extend(
+                bytes
+                    .chunks_exact(N)
+                    .filter_map(|c| <[u8; N]>::try_from(c).ok())
+                    .map(&f),
+            );
+            Ok(T::wrap(array_from_vec(shape, v)?))
         }
-        Ok(match dtype {
+        match dtype {
             DType::F16 => build(shape, bytes, f16::from_le_bytes),
             DType::BF16 => build(shape, bytes, bf16::from_le_bytes),
             DType::F32 => build(shape, bytes, f32::from_le_bytes),
@@ -293,7 +335,7 @@ impl Tensor {
                 }
                 build(shape, bytes, |[b]: [u8; 1]| b != 0)
             }
-        })
+        }
     }
 
     /// Converts to another dtype (TensorFlow `cast` semantics: floats truncate toward
@@ -315,4 +357,31 @@ impl Tensor {
             DType::Bool => conv::<bool>(self),
         }
     }
+}
+
+/// An empty vector with room for exactly `n` elements, or [`Error::Allocation`].
+pub(crate) fn try_vec<T>(n: usize) -> Result<Vec<T>> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(n).map_err(|_| alloc_error::<T>(n))?;
+    Ok(v)
+}
+
+/// `n` zeroed elements, requested zeroed from the allocator, or [`Error::Allocation`].
+pub(crate) fn zeroed_vec<T: bytemuck::Zeroable>(n: usize) -> Result<Vec<T>> {
+    bytemuck::allocation::try_zeroed_vec::<T>(n).map_err(|()| alloc_error::<T>(n))
+}
+
+#[cold]
+fn alloc_error<T>(n: usize) -> Error {
+    Error::Allocation {
+        name: String::new(),
+        bytes: (n as u128).saturating_mul(std::mem::size_of::<T>() as u128),
+    }
+}
+
+/// The array of `shape` holding `v` (whose length is `shape`'s element count).
+pub(crate) fn array_from_vec<T>(shape: &Shape, v: Vec<T>) -> Result<ArrayD<T>> {
+    ArrayD::from_shape_vec(IxDyn(shape.dims()), v).map_err(|e| Error::InvalidShape {
+        message: format!("shape {shape}: {e}"),
+    })
 }

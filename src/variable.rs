@@ -221,7 +221,11 @@ impl Variable {
 
     /// Size of the value in bytes.
     pub fn nbytes(&self) -> usize {
-        self.0.shape.num_elements() * self.0.dtype.size()
+        // Saturating: a shape accepted at creation may be too large to allocate.
+        self.0
+            .shape
+            .num_elements()
+            .saturating_mul(self.0.dtype.size())
     }
 
     /// Whether the value has been materialized.
@@ -442,7 +446,11 @@ impl PartitionedVariable {
     }
     /// Total size of the shards in bytes.
     pub fn nbytes(&self) -> usize {
-        self.0.shards.iter().map(Variable::nbytes).sum()
+        self.0
+            .shards
+            .iter()
+            .map(Variable::nbytes)
+            .fold(0, usize::saturating_add)
     }
 
     /// The whole value: the shards concatenated along the partition axis.

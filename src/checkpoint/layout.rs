@@ -3,8 +3,9 @@
 
 use crate::error::{Error, Result};
 use crate::variable::PartitionedVariable;
-use serde_json::{json, Value};
-use std::collections::BTreeMap;
+use serde_json::Value;
+use std::collections::{BTreeMap, HashSet};
+use std::fmt::Write as _;
 
 /// Prefix of the metadata keys describing partitioned variables
 /// (`partition:<name>` → [`PartitionInfo`] JSON).
@@ -22,7 +23,7 @@ pub fn partition_metadata_key(name: &str) -> String {
 /// How a partitioned variable is split into checkpoint tensors.
 ///
 /// ```
-/// use std::collections::BTreeMap;
+/// use std::collections::{BTreeMap, HashSet};
 /// use varscope::checkpoint::{partition_metadata_key, PartitionInfo, ShardInfo};
 /// let info = PartitionInfo {
 ///     full_shape: vec![5, 2],
@@ -75,13 +76,38 @@ impl PartitionInfo {
     }
 
     /// The JSON form: `{"full_shape": [..], "shards": [{"name", "offset", "shape"}]}`.
+    ///
+    /// Written straight into the string, so memory is the text's size, not that of a
+    /// JSON tree per shard.
     pub fn to_json(&self) -> String {
-        let shards: Vec<Value> = self
-            .shards
-            .iter()
-            .map(|s| json!({"name": s.name, "offset": s.offset, "shape": s.shape}))
-            .collect();
-        json!({"full_shape": self.full_shape, "shards": shards}).to_string()
+        fn dims(out: &mut String, d: &[usize]) {
+            out.push('[');
+            for (i, x) in d.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                let _ = write!(out, "{x}");
+            }
+            out.push(']');
+        }
+        let mut out = String::from("{\"full_shape\":");
+        dims(&mut out, &self.full_shape);
+        out.push_str(",\"shards\":[");
+        for (i, s) in self.shards.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str("{\"name\":");
+            // Escaping a string cannot fail.
+            out.push_str(&serde_json::to_string(&s.name).unwrap_or_default());
+            out.push_str(",\"offset\":");
+            dims(&mut out, &s.offset);
+            out.push_str(",\"shape\":");
+            dims(&mut out, &s.shape);
+            out.push('}');
+        }
+        out.push_str("]}");
+        out
     }
 
     /// Parses [`PartitionInfo::to_json`]'s form; `name` is the variable's, for the
@@ -149,41 +175,160 @@ impl PartitionInfo {
             .collect()
     }
 
-    /// Checks that the shards tile the full shape exactly (without overflowing on
-    /// absurd dimensions).
+    /// Checks that the shards tile the full shape exactly, in time linear in the
+    /// number of shards (up to sorting) and without overflowing on absurd
+    /// dimensions: ranks, bounds, distinct names, total size, and no overlap.
     fn check(&self) -> std::result::Result<(), String> {
         let rank = self.full_shape.len();
         let mut total: u128 = 0;
+        let mut names = HashSet::with_capacity(self.shards.len());
         for s in &self.shards {
             if s.offset.len() != rank || s.shape.len() != rank {
                 return Err(format!("shard {} has the wrong rank", s.name));
             }
-            if (0..rank).any(|a| s.offset[a].saturating_add(s.shape[a]) > self.full_shape[a]) {
+            let outside = s
+                .offset
+                .iter()
+                .zip(&s.shape)
+                .zip(&self.full_shape)
+                .any(|((&o, &d), &f)| o.checked_add(d).is_none_or(|end| end > f));
+            if outside {
                 return Err(format!(
                     "shard {} lies outside {:?}",
                     s.name, self.full_shape
                 ));
             }
+            if !names.insert(s.name.as_str()) {
+                return Err(format!("shard {} is listed more than once", s.name));
+            }
             total = total.saturating_add(product(&s.shape));
         }
-        for (i, a) in self.shards.iter().enumerate() {
-            for b in &self.shards[i + 1..] {
-                let overlap = (0..rank).all(|k| {
-                    a.offset[k] < b.offset[k] + b.shape[k] && b.offset[k] < a.offset[k] + a.shape[k]
-                });
-                let empty = a.shape.contains(&0) || b.shape.contains(&0);
-                if overlap && !empty {
-                    return Err(format!("shards {} and {} overlap", a.name, b.name));
-                }
-            }
-        }
-        // Shards lie inside the variable, so their sizes add up to at most its size
-        // when they do not overlap; saturation only matters for absurd shapes.
-        if total != product(&self.full_shape) {
+        // Shards lie inside the variable, so when their sizes add up to its size they
+        // tile it exactly if (and only if) no two nonempty ones overlap.
+        let full = product(&self.full_shape);
+        if total != full {
             return Err("the shards do not cover the variable".into());
         }
-        Ok(())
+        if full == 0 {
+            return Ok(());
+        }
+        let nonempty: Vec<&ShardInfo> = self
+            .shards
+            .iter()
+            .filter(|s| !s.shape.contains(&0))
+            .collect();
+        // The axes along which some shard does not span the whole variable.
+        let cut: Vec<usize> = (0..rank)
+            .filter(|&a| {
+                nonempty.iter().any(|s| {
+                    s.offset.get(a) != Some(&0) || s.shape.get(a) != self.full_shape.get(a)
+                })
+            })
+            .collect();
+        match cut.as_slice() {
+            [] => {
+                if nonempty.len() > 1 {
+                    return Err(overlap(nonempty[0], nonempty[1]));
+                }
+                Ok(())
+            }
+            // The shape TF's partitioners give: slices along one axis, which must
+            // follow each other without overlapping.
+            &[axis] => {
+                let mut along: Vec<(usize, usize, &ShardInfo)> = nonempty
+                    .iter()
+                    .filter_map(|s| Some((*s.offset.get(axis)?, *s.shape.get(axis)?, *s)))
+                    .collect();
+                along.sort_unstable_by_key(|&(o, _, _)| o);
+                for w in along.windows(2) {
+                    let ((o0, d0, a), (o1, _, b)) = (w[0], w[1]);
+                    if o0.saturating_add(d0) > o1 {
+                        return Err(overlap(a, b));
+                    }
+                }
+                Ok(())
+            }
+            // Slices along several axes (no TF partitioner writes them): checked pair
+            // by pair, so only for a bounded number of shards.
+            _ if nonempty.len() <= MAX_PAIRWISE_SHARDS => {
+                for (i, a) in nonempty.iter().enumerate() {
+                    for b in &nonempty[i + 1..] {
+                        let overlaps = (0..rank).all(|k| {
+                            a.offset[k] < b.offset[k].saturating_add(b.shape[k])
+                                && b.offset[k] < a.offset[k].saturating_add(a.shape[k])
+                        });
+                        if overlaps {
+                            return Err(overlap(a, b));
+                        }
+                    }
+                }
+                Ok(())
+            }
+            _ => Err(format!(
+                "{} shards slice the variable along more than one axis (at most {MAX_PAIRWISE_SHARDS} can)",
+                nonempty.len()
+            )),
+        }
     }
+}
+
+/// Shards slicing a variable along several axes that are checked for overlaps.
+const MAX_PAIRWISE_SHARDS: usize = 1024;
+
+fn overlap(a: &ShardInfo, b: &ShardInfo) -> String {
+    format!("shards {} and {} overlap", a.name, b.name)
+}
+
+/// Every partitioned variable of a checkpoint's metadata, checked against its tensors
+/// (`tensor(name)` gives a tensor's dtype and shape): each entry must parse and tile
+/// its variable ([`PartitionInfo::from_json`]), each shard must be a tensor of the
+/// shape the entry gives, the shards of one variable must share a dtype, and no
+/// tensor may be a shard of two variables — so the shards listed number at most the
+/// tensors, and a variable assembled from them is no larger than they are. Returns
+/// each variable's layout and its shards' dtype.
+///
+/// # Errors
+/// [`Error::Checkpoint`] for the first problem, naming the variable.
+pub(crate) fn checked_partitions<'a, D: Copy + PartialEq + 'a>(
+    metadata: &BTreeMap<String, String>,
+    tensor: impl Fn(&str) -> Option<(D, &'a [usize])>,
+) -> Result<BTreeMap<String, (PartitionInfo, Option<D>)>> {
+    let mut claimed: HashSet<String> = HashSet::new();
+    let mut out = BTreeMap::new();
+    for (key, text) in metadata {
+        let Some(name) = key.strip_prefix(PARTITION_METADATA_PREFIX) else {
+            continue;
+        };
+        let info = PartitionInfo::from_json(name, text)?;
+        let bad = |m: String| Error::corrupt(format!("partition metadata of {name}: {m}"));
+        let mut dtype = None;
+        for s in &info.shards {
+            let (d, shape) = tensor(&s.name)
+                .ok_or_else(|| bad(format!("shard {} is not in the checkpoint", s.name)))?;
+            if shape != s.shape.as_slice() {
+                return Err(bad(format!(
+                    "shard {} has shape {shape:?} but the metadata says {:?}",
+                    s.name, s.shape
+                )));
+            }
+            if *dtype.get_or_insert(d) != d {
+                return Err(bad(format!(
+                    "shard {} has another dtype than the others",
+                    s.name
+                )));
+            }
+        }
+        for s in &info.shards {
+            if !claimed.insert(s.name.clone()) {
+                return Err(bad(format!(
+                    "shard {} is also a shard of another variable",
+                    s.name
+                )));
+            }
+        }
+        out.insert(name.to_string(), (info, dtype));
+    }
+    Ok(out)
 }
 
 /// Number of elements, saturating.

@@ -36,7 +36,7 @@ pub struct TensorInfo {
 impl TensorInfo {
     /// Size of the tensor's data in bytes.
     pub fn nbytes(&self) -> u64 {
-        self.data_offsets.1 - self.data_offsets.0
+        self.data_offsets.1.saturating_sub(self.data_offsets.0)
     }
 }
 
@@ -311,7 +311,9 @@ fn write_pod<T: bytemuck::Pod, const N: usize, W: Write>(
 ///
 /// # Errors
 /// * [`Error::Checkpoint`] for a truncated file, a malformed header, an unsupported
-///   dtype or inconsistent offsets.
+///   dtype, inconsistent offsets, or `partition:` metadata that does not describe the
+///   file's tensors (a malformed or overlapping layout, a shard that is missing, of
+///   another shape or dtype, listed twice or by two variables).
 /// * [`Error::Io`] when the file cannot be opened or read.
 pub fn read_header(path: &Path) -> Result<CheckpointHeader> {
     let mut file = File::open(path).map_err(|e| io_err(path, e))?;
@@ -349,6 +351,15 @@ fn read_header_from(file: &mut File, path: &Path) -> Result<CheckpointHeader> {
         .map_err(|e| read_err(path, e))?;
     let data_len = file_size - 8 - header_len;
     let (tensors, metadata) = parse_header(path, &header, data_len)?;
+    // Partition metadata must describe the tensors the file holds, before any data
+    // is read or any variable assembled from it.
+    super::layout::checked_partitions(&metadata, |name| {
+        tensors.get(name).map(|t| (t.dtype, t.shape.dims()))
+    })
+    .map_err(|e| match e {
+        Error::Checkpoint { message } => corrupt(path, message),
+        e => e,
+    })?;
     Ok(CheckpointHeader {
         tensors,
         metadata,
@@ -509,8 +520,10 @@ fn parse_entry(name: &str, info: &Value) -> std::result::Result<TensorInfo, Stri
     let offsets = info
         .get("data_offsets")
         .and_then(Value::as_array)
-        .filter(|o| o.len() == 2)
-        .and_then(|o| Some((o[0].as_u64()?, o[1].as_u64()?)))
+        .and_then(|o| match o.as_slice() {
+            [b, e] => Some((b.as_u64()?, e.as_u64()?)),
+            _ => None,
+        })
         .ok_or_else(|| bad("data_offsets is not a pair of non-negative integers"))?;
     let (begin, end) = offsets;
     let nbytes = (shape.num_elements() as u64).checked_mul(dtype.size() as u64);
@@ -579,7 +592,8 @@ fn read_pod<T: bytemuck::Pod, R: Read>(
     n: usize,
     from_le: impl Fn(T) -> T,
 ) -> std::result::Result<ArrayD<T>, ReadError> {
-    let mut v: Vec<T> = vec![T::zeroed(); n];
+    // `n` is bounded by the file's size, but the allocation may still fail.
+    let mut v: Vec<T> = crate::tensor::zeroed_vec(n).map_err(|e| ReadError::Bad(e.to_string()))?;
     r.read_exact(bytemuck::cast_slice_mut(&mut v))?;
     if cfg!(target_endian = "big") {
         v.iter_mut().for_each(|x| *x = from_le(*x));

@@ -1,6 +1,9 @@
 //! Reduced QR decomposition by Householder reflections, for the orthogonal
 //! initializer.
 
+use crate::error::Result;
+use crate::tensor::{try_vec, zeroed_vec};
+
 /// Columns above which reflections are applied in parallel.
 #[cfg(not(loom))]
 const PARALLEL_WORK: usize = 1 << 16;
@@ -9,18 +12,23 @@ const PARALLEL_WORK: usize = 1 << 16;
 /// given column-major (`a[c][r]`), with each column multiplied by the sign of the
 /// matching diagonal entry of `R` (so that `R` has a non-negative diagonal, as
 /// TensorFlow's `orthogonal_initializer` arranges). Returns `Q` column-major.
-pub(crate) fn orthonormal_q(mut a: Vec<Vec<f64>>, m: usize) -> Vec<Vec<f64>> {
+///
+/// # Errors
+/// [`Error::Allocation`](crate::Error::Allocation) when a working buffer cannot be
+/// allocated.
+pub(crate) fn orthonormal_q(mut a: Vec<Vec<f64>>, m: usize) -> Result<Vec<Vec<f64>>> {
     let n = a.len();
     debug_assert!(m >= n);
-    let mut vs: Vec<Vec<f64>> = Vec::with_capacity(n);
-    let mut diag = vec![0.0f64; n];
+    let mut vs: Vec<Vec<f64>> = try_vec(n)?;
+    let mut diag: Vec<f64> = zeroed_vec(n)?;
     for j in 0..n {
         let (left, right) = a.split_at_mut(j + 1);
         let col = &mut left[j];
         let x = &col[j..m];
         let norm = x.iter().map(|v| v * v).sum::<f64>().sqrt();
         let alpha = if x[0] >= 0.0 { -norm } else { norm };
-        let mut v = x.to_vec();
+        let mut v = try_vec(x.len())?;
+        v.extend_from_slice(x);
         v[0] -= alpha;
         let vv: f64 = v.iter().map(|t| t * t).sum();
         if vv == 0.0 || !vv.is_finite() {
@@ -37,13 +45,12 @@ pub(crate) fn orthonormal_q(mut a: Vec<Vec<f64>>, m: usize) -> Vec<Vec<f64>> {
         col[j] = alpha;
     }
     // Q = H_0 H_1 … H_{n-1} [I_n; 0], applied from the right-most reflection.
-    let mut q: Vec<Vec<f64>> = (0..n)
-        .map(|c| {
-            let mut e = vec![0.0; m];
-            e[c] = 1.0;
-            e
-        })
-        .collect();
+    let mut q: Vec<Vec<f64>> = try_vec(n)?;
+    for c in 0..n {
+        let mut e: Vec<f64> = zeroed_vec(m)?;
+        e[c] = 1.0;
+        q.push(e);
+    }
     for j in (0..n).rev() {
         let v = &vs[j];
         if v.is_empty() {
@@ -63,7 +70,7 @@ pub(crate) fn orthonormal_q(mut a: Vec<Vec<f64>>, m: usize) -> Vec<Vec<f64>> {
         };
         col.iter_mut().for_each(|x| *x *= s);
     }
-    q
+    Ok(q)
 }
 
 /// Applies `I - beta v vᵀ` (acting on rows `j..`) to every column in `cols`.
@@ -103,7 +110,7 @@ mod tests {
                     .collect()
             })
             .collect();
-        let q = orthonormal_q(a.clone(), m);
+        let q = orthonormal_q(a.clone(), m).unwrap();
         for i in 0..n {
             for k in 0..n {
                 let d: f64 = (0..m).map(|r| q[i][r] * q[k][r]).sum();

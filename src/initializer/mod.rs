@@ -320,15 +320,18 @@ fn init_err(name: &str, message: impl Into<String>) -> Error {
 /// assert_eq!(compute_fans(&[5]), (5, 5));
 /// ```
 pub fn compute_fans(shape: &[usize]) -> (u128, u128) {
-    match shape.len() {
-        0 => (1, 1),
-        1 => (shape[0] as u128, shape[0] as u128),
-        2 => (shape[0] as u128, shape[1] as u128),
-        r => {
-            let receptive: u128 = shape[..r - 2].iter().map(|&d| d as u128).product();
+    match shape {
+        [] => (1, 1),
+        [n] => (*n as u128, *n as u128),
+        [rows, cols] => (*rows as u128, *cols as u128),
+        [lead @ .., fan_in, fan_out] => {
+            // Saturating: a shape's elements fit in usize, but be safe on any slice.
+            let receptive = lead
+                .iter()
+                .fold(1u128, |acc, &d| acc.saturating_mul(d as u128));
             (
-                shape[r - 2] as u128 * receptive,
-                shape[r - 1] as u128 * receptive,
+                (*fan_in as u128).saturating_mul(receptive),
+                (*fan_out as u128).saturating_mul(receptive),
             )
         }
     }
@@ -674,13 +677,16 @@ impl Init {
     /// pool for large outputs.
     ///
     /// # Errors
-    /// [`Error::Initializer`] for parameters TF rejects, or a custom function's error.
+    /// [`Error::Initializer`] for parameters TF rejects, [`Error::Allocation`] (naming
+    /// the variable) when the output cannot be allocated, or a custom function's
+    /// error.
     pub fn materialize(&self, ctx: &InitContext<'_>) -> Result<Tensor> {
         if let Init::Custom(c) = self {
             return (c.0)(ctx);
         }
         self.validate(ctx)?;
-        let mut t = Tensor::zeros(ctx.dtype, ctx.shape);
+        let mut t =
+            Tensor::try_zeros(ctx.dtype, ctx.shape).map_err(|e| e.for_variable(ctx.name))?;
         if let Init::Zeros = self {
             return Ok(t);
         }

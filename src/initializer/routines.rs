@@ -11,7 +11,7 @@ use super::{compute_fans, init_err, Distribution, FanMode, Init, InitContext};
 use crate::dtype::DType;
 use crate::error::Result;
 use crate::shape::Shape;
-use crate::tensor::{Element, Tensor};
+use crate::tensor::{try_vec, Element, Tensor};
 use half::{bf16, f16};
 use ndarray::ArrayD;
 
@@ -175,7 +175,9 @@ pub(super) fn fill_value(
     fn go<T: Element>(name: &str, a: &mut ArrayD<T>, part: &Part, t: &Tensor) -> Result<()> {
         let src = T::view(t).ok_or_else(|| init_err(name, "value dtype mismatch"))?;
         let src = src.as_standard_layout();
-        let src = src.as_slice().expect("standard layout");
+        let src = src
+            .as_slice()
+            .ok_or_else(|| init_err(name, "value is not in standard layout"))?;
         let s = slice_mut(name, a)?;
         fill_part(s, part, &|start, run: &mut [T]| {
             let st = start as usize;
@@ -223,57 +225,164 @@ pub(super) fn fill_orthogonal(
     gain: f64,
 ) -> Result<()> {
     let dims = ctx.full_shape.dims();
-    let r = dims.len();
-    let rows: usize = dims[..r - 1].iter().product();
-    let cols = dims[r - 1];
+    let Some((&cols, outer)) = dims.split_last() else {
+        return Ok(());
+    };
+    // The rows multiply to at most the element count, which fits in usize.
+    let rows: usize = outer.iter().product();
     if rows == 0 || cols == 0 {
         return Ok(());
     }
+    let whole = ctx.shape == ctx.full_shape;
+    let key = (ctx.seeds, ctx.dtype, rows, cols);
+    let q = orthogonal_cache::get(key, whole, ctx.shape.num_elements(), rows * cols, || {
+        orthogonal_q(ctx.dtype, st, rows, cols)
+    })
+    .map_err(|e| e.for_variable(ctx.name))?;
+    fn go<T: Element>(
+        name: &str,
+        a: &mut ArrayD<T>,
+        part: &Part,
+        q: &OrthoQ,
+        g: f64,
+    ) -> Result<()> {
+        let gain = T::from_f64(g);
+        fill_indexed(name, a, part, |k| mul_in(gain, T::from_f64(q.at(k))))
+    }
+    crate::tensor::dispatch!(out, a => go(ctx.name, a, part, &q, gain))
+}
+
+/// The orthonormal factor of an orthogonal initializer's variable, column-major,
+/// from which every element (of the whole variable or any shard) is read.
+pub(super) struct OrthoQ {
+    /// `Q`'s columns (`n` of them, `m` long).
+    q: Vec<Vec<f64>>,
+    /// Columns of the variable (seen as a `rows × cols` matrix).
+    cols: usize,
+    /// Whether the variable is `Qᵀ` (fewer rows than columns) rather than `Q`.
+    transposed: bool,
+}
+
+impl OrthoQ {
+    /// Element `k` (row-major) of the `rows × cols` variable.
+    fn at(&self, k: u64) -> f64 {
+        let k = k as usize;
+        let (row, col) = (k / self.cols, k % self.cols);
+        let (c, r) = if self.transposed {
+            (row, col)
+        } else {
+            (col, row)
+        };
+        self.q
+            .get(c)
+            .and_then(|column| column.get(r))
+            .copied()
+            .unwrap_or(0.0)
+    }
+}
+
+/// TF's orthogonal initializer: `A ~ N(0, 1)` of shape `(max, min)`, drawn in the
+/// variable's dtype, and the sign-corrected `Q` of its QR decomposition.
+///
+/// The working buffers are allocated fallibly: the `Q` of a partitioned variable is
+/// as large as the whole variable (in `f64`), whatever the size of a shard.
+fn orthogonal_q(dtype: DType, st: PhiloxStream, rows: usize, cols: usize) -> Result<OrthoQ> {
     let (m, n) = if rows < cols {
         (cols, rows)
     } else {
         (rows, cols)
     };
-    // A ~ N(0, 1) of shape (m, n), drawn in the variable's dtype.
-    let a = draw_normal_f64(ctx.dtype, st, m * n);
-    let acols: Vec<Vec<f64>> = (0..n)
-        .map(|c| (0..m).map(|row| a[row * n + c]).collect())
-        .collect();
-    drop(a);
-    let q = linalg::orthonormal_q(acols, m);
-    // The full (rows × cols) matrix, row-major.
-    let full: Vec<f64> = if rows < cols {
-        // Qᵀ: row i is column i of Q.
-        q.into_iter().flatten().collect()
-    } else {
-        let mut f = vec![0.0; m * n];
-        for (c, col) in q.iter().enumerate() {
-            for (row, &v) in col.iter().enumerate() {
-                f[row * n + c] = v;
-            }
-        }
-        f
-    };
-    fn go<T: Element>(name: &str, a: &mut ArrayD<T>, part: &Part, q: &[f64], g: f64) -> Result<()> {
-        let gain = T::from_f64(g);
-        fill_indexed(name, a, part, |k| mul_in(gain, T::from_f64(q[k as usize])))
+    let a = draw_normal_f64(dtype, st, m * n)?;
+    let mut acols: Vec<Vec<f64>> = try_vec(n)?;
+    for c in 0..n {
+        let mut col = try_vec(m)?;
+        col.extend(a.iter().skip(c).step_by(n));
+        acols.push(col);
     }
-    crate::tensor::dispatch!(out, a => go(ctx.name, a, part, &full, gain))
+    drop(a);
+    Ok(OrthoQ {
+        q: linalg::orthonormal_q(acols, m)?,
+        cols,
+        transposed: rows < cols,
+    })
+}
+
+/// The `Q` of a partitioned orthogonal variable, computed once for all its shards:
+/// the first shard computes it (the others wait for it), and it is dropped once
+/// shards covering the whole variable have taken it. At most a few variables are
+/// kept; a shard of an evicted one recomputes the same `Q`.
+mod orthogonal_cache {
+    use super::OrthoQ;
+    use crate::dtype::DType;
+    use crate::error::Result;
+    use crate::initializer::Seeds;
+    use std::sync::{Arc, Mutex, OnceLock};
+
+    pub(super) type Key = (Seeds, DType, usize, usize);
+
+    struct Entry {
+        key: Key,
+        q: Arc<OnceLock<Result<Arc<OrthoQ>>>>,
+        served: usize,
+        total: usize,
+    }
+
+    const CAPACITY: usize = 4;
+
+    static CACHE: Mutex<Vec<Entry>> = Mutex::new(Vec::new());
+
+    /// `Q` for a part of `len` elements of a variable of `total` elements.
+    pub(super) fn get(
+        key: Key,
+        whole: bool,
+        len: usize,
+        total: usize,
+        compute: impl FnOnce() -> Result<OrthoQ>,
+    ) -> Result<Arc<OrthoQ>> {
+        if whole || cfg!(loom) {
+            return compute().map(Arc::new);
+        }
+        let cell = {
+            let mut cache = CACHE
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let i = match cache.iter().position(|e| e.key == key) {
+                Some(i) => i,
+                None => {
+                    if cache.len() >= CAPACITY {
+                        cache.remove(0);
+                    }
+                    cache.push(Entry {
+                        key,
+                        q: Arc::new(OnceLock::new()),
+                        served: 0,
+                        total,
+                    });
+                    cache.len() - 1
+                }
+            };
+            let cell = Arc::clone(&cache[i].q);
+            cache[i].served = cache[i].served.saturating_add(len);
+            if cache[i].served >= cache[i].total {
+                cache.remove(i);
+            }
+            cell
+        };
+        cell.get_or_init(|| compute().map(Arc::new)).clone()
+    }
 }
 
 /// `n` standard normals of `dtype` (TF's `random_normal`), widened to f64.
-fn draw_normal_f64(dtype: DType, st: PhiloxStream, n: usize) -> Vec<f64> {
-    fn go<K: Kernel>(k: &K, n: usize, w: impl Fn(K::T) -> f64) -> Vec<f64> {
-        let mut v = vec![K::T::default(); n];
-        let part = Part::new(
-            "",
-            &Shape::new([n]).expect("fits"),
-            &[0],
-            &Shape::new([n]).expect("fits"),
-        )
-        .expect("whole");
+fn draw_normal_f64(dtype: DType, st: PhiloxStream, n: usize) -> Result<Vec<f64>> {
+    fn go<K: Kernel>(k: &K, n: usize, w: impl Fn(K::T) -> f64) -> Result<Vec<f64>> {
+        let mut v = try_vec(n)?;
+        v.resize(n, K::T::default());
+        let shape = Shape::new([n])?;
+        let part = Part::new("", &shape, &[0], &shape)?;
         fill_part(&mut v, &part, &|s, o: &mut [K::T]| fill_range(k, s, o));
-        v.into_iter().map(w).collect()
+        let mut out = try_vec(n)?;
+        out.extend(v.into_iter().map(w));
+        Ok(out)
     }
     match dtype {
         DType::F64 => go(

@@ -412,12 +412,15 @@ impl BuiltModel {
         self.variables
             .iter()
             .map(|v| v.shape().num_elements() as u64)
-            .sum()
+            .fold(0, u64::saturating_add)
     }
 
     /// Total size of the values in bytes.
     pub fn nbytes(&self) -> u64 {
-        self.tensors().iter().map(|v| v.nbytes() as u64).sum()
+        self.tensors()
+            .iter()
+            .map(|v| v.nbytes() as u64)
+            .fold(0, u64::saturating_add)
     }
 
     /// The summary (scope tree with shapes, dtypes, sizes and shards).

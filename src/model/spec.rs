@@ -886,6 +886,7 @@ fn validate_module(key: &str, m: &ModuleSpec) -> std::result::Result<(), (String
                 .map_err(|e| (format!("{key}.{field}"), e.to_string()))?;
         }
     }
+    check_shapes(key, m)?;
     match m {
         ModuleSpec::Attention { dim, heads, .. } if dim.0 % heads.0 != 0 => Err((
             format!("{key}.heads"),
@@ -907,6 +908,35 @@ fn validate_module(key: &str, m: &ModuleSpec) -> std::result::Result<(), (String
             .map_err(|e| (format!("{key}.partitioner"), e.to_string())),
         _ => Ok(()),
     }
+}
+
+/// The one check of a module's sizes: every variable it creates must have a valid
+/// shape (an element count that fits in `usize`). Larger-than-memory variables pass
+/// (as in TF, where any shape can be declared); building their values fails with
+/// [`Error::Allocation`]. Partition counts need no check here: the partitioners cap
+/// them at the size of the dimension they split.
+fn check_shapes(key: &str, m: &ModuleSpec) -> std::result::Result<(), (String, String)> {
+    let shapes: Vec<(&str, Vec<usize>)> = match m {
+        ModuleSpec::Dense { inputs, units, .. } => vec![("units", vec![inputs.0, units.0])],
+        ModuleSpec::Conv2d {
+            kernel_size,
+            in_channels,
+            filters,
+            ..
+        } => vec![(
+            "filters",
+            vec![kernel_size[0].0, kernel_size[1].0, in_channels.0, filters.0],
+        )],
+        ModuleSpec::Embedding { vocab, dim, .. } => vec![("dim", vec![vocab.0, dim.0])],
+        ModuleSpec::LayerNorm { .. } => vec![],
+        ModuleSpec::Attention { dim, .. } => vec![("dim", vec![dim.0, dim.0])],
+        ModuleSpec::Mlp { dim, hidden, .. } => vec![("hidden", vec![dim.0, hidden.0])],
+        ModuleSpec::Variable { shape, .. } => vec![("shape", shape.clone())],
+    };
+    for (field, dims) in shapes {
+        crate::shape::Shape::new(&dims).map_err(|e| (format!("{key}.{field}"), e.to_string()))?;
+    }
+    Ok(())
 }
 
 /// Finds the line and column of a dotted key path (`scopes[0].modules[1].heads`) in

@@ -3,11 +3,11 @@
 
 use super::build::BuiltModel;
 use super::units::{format_bytes, group_digits};
-use crate::checkpoint::{CheckpointHeader, PartitionInfo};
+use crate::checkpoint::{checked_partitions, CheckpointHeader};
 use crate::dtype::DType;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::variable::AnyVariable;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::HashSet;
 use std::fmt::Write as _;
 
 /// One variable of a summary (a partitioned variable is one entry).
@@ -24,13 +24,16 @@ pub struct SummaryEntry {
 }
 
 impl SummaryEntry {
-    /// Number of elements.
+    /// Number of elements (saturating at `u64::MAX`).
     pub fn params(&self) -> u64 {
-        self.shape.iter().map(|&d| d as u64).product()
+        self.shape
+            .iter()
+            .try_fold(1u64, |acc, &d| acc.checked_mul(d as u64))
+            .unwrap_or(if self.shape.contains(&0) { 0 } else { u64::MAX })
     }
-    /// Size in bytes.
+    /// Size in bytes (saturating at `u64::MAX`).
     pub fn nbytes(&self) -> u64 {
-        self.params() * self.dtype.size() as u64
+        self.params().saturating_mul(self.dtype.size() as u64)
     }
 }
 
@@ -67,29 +70,30 @@ impl Summary {
     /// shards listed in `partition:<name>` metadata are grouped into their variable.
     ///
     /// # Errors
-    /// [`Error::Checkpoint`] for malformed partition metadata or a shard it lists that
-    /// the file does not hold.
+    /// [`Error::Checkpoint`](crate::Error::Checkpoint) for partition metadata that
+    /// [`read_header`](crate::checkpoint::read_header) rejects: malformed, or listing
+    /// a shard the header does not hold, of another shape or dtype, or twice.
     pub fn from_header(header: &CheckpointHeader) -> Result<Summary> {
-        let mut grouped = BTreeSet::new();
-        let mut entries = Vec::new();
-        for (name, info) in PartitionInfo::all_from_metadata(&header.metadata)? {
-            let mut dtype = None;
-            for s in &info.shards {
-                let t = header.tensors.get(&s.name).ok_or_else(|| {
-                    Error::corrupt(format!("shard {} of {name} is missing", s.name))
-                })?;
-                dtype = Some(t.dtype);
-                grouped.insert(s.name.clone());
-            }
+        // The checks of the header reader (`read_header` has already run them on a
+        // header it returned; a header built by hand gets them here).
+        let partitions = checked_partitions(&header.metadata, |name| {
+            header.tensors.get(name).map(|t| (t.dtype, t.shape.dims()))
+        })?;
+        let grouped: HashSet<&str> = partitions
+            .values()
+            .flat_map(|(info, _)| info.shards.iter().map(|s| s.name.as_str()))
+            .collect();
+        let mut entries = Vec::with_capacity(header.tensors.len());
+        for (name, (info, dtype)) in &partitions {
             entries.push(SummaryEntry {
-                name,
+                name: name.clone(),
                 shape: info.full_shape.clone(),
                 dtype: dtype.unwrap_or(DType::F32),
                 shards: info.shards.len(),
             });
         }
         for (name, t) in &header.tensors {
-            if !grouped.contains(name) {
+            if !grouped.contains(name.as_str()) {
                 entries.push(SummaryEntry {
                     name: name.clone(),
                     shape: t.shape.dims().to_vec(),
@@ -102,99 +106,156 @@ impl Summary {
         Ok(Summary { entries })
     }
 
-    /// Total parameters.
+    /// Total parameters (saturating).
     pub fn total_params(&self) -> u64 {
-        self.entries.iter().map(SummaryEntry::params).sum()
+        self.entries
+            .iter()
+            .map(SummaryEntry::params)
+            .fold(0, u64::saturating_add)
     }
 
-    /// Total bytes.
+    /// Total bytes (saturating).
     pub fn total_bytes(&self) -> u64 {
-        self.entries.iter().map(SummaryEntry::nbytes).sum()
+        self.entries
+            .iter()
+            .map(SummaryEntry::nbytes)
+            .fold(0, u64::saturating_add)
     }
 
     /// Number of checkpoint tensors (shards counted individually).
     pub fn tensor_count(&self) -> usize {
-        self.entries.iter().map(|e| e.shards).sum()
+        self.entries
+            .iter()
+            .map(|e| e.shards)
+            .fold(0, usize::saturating_add)
     }
 
     /// The scope tree as text: one row per scope (with subtotals) and per variable,
     /// then the totals.
+    ///
+    /// Time and memory are linear in the total length of the names: rows are
+    /// indented by at most 32 levels, and columns are aligned only up to 160
+    /// characters (a longer label or shape pushes its row's other
+    /// columns right).
     pub fn render(&self) -> String {
-        struct Row {
-            label: String,
+        struct Row<'a> {
+            depth: usize,
+            label: &'a str,
+            slash: bool,
             shape: String,
-            dtype: String,
+            dtype: &'static str,
             params: u64,
             bytes: u64,
             shards: String,
         }
-        let mut subtotal: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+        // Entries are sorted by name, so a scope's variables are consecutive: keep the
+        // open scopes on a stack, with the index of each one's row, and add every
+        // entry's sizes to the rows of the scopes it is in as they close.
+        let mut rows: Vec<Row<'_>> = Vec::with_capacity(self.entries.len());
+        // (scope name, row index, params, bytes)
+        let mut open: Vec<(&str, usize, u64, u64)> = Vec::new();
+        let close =
+            |rows: &mut Vec<Row<'_>>, open: &mut Vec<(&str, usize, u64, u64)>, keep: usize| {
+                while open.len() > keep {
+                    if let Some((_, row, params, bytes)) = open.pop() {
+                        if let Some(r) = rows.get_mut(row) {
+                            r.params = params;
+                            r.bytes = bytes;
+                        }
+                        if let Some(parent) = open.last_mut() {
+                            parent.2 = parent.2.saturating_add(params);
+                            parent.3 = parent.3.saturating_add(bytes);
+                        }
+                    }
+                }
+            };
         for e in &self.entries {
-            let parts: Vec<&str> = e.name.split('/').collect();
-            for i in 1..parts.len() {
-                let t = subtotal.entry(parts[..i].join("/")).or_default();
-                t.0 += e.params();
-                t.1 += e.nbytes();
-            }
-        }
-        let mut rows = Vec::new();
-        let mut open: Vec<String> = Vec::new();
-        for e in &self.entries {
-            let parts: Vec<&str> = e.name.split('/').collect();
-            let scopes = &parts[..parts.len() - 1];
+            let (scopes, leaf) = match e.name.rsplit_once('/') {
+                Some((scopes, leaf)) => (Some(scopes), leaf),
+                None => (None, e.name.as_str()),
+            };
+            let parts: Vec<&str> = scopes.map(|s| s.split('/').collect()).unwrap_or_default();
             let common = open
                 .iter()
-                .zip(scopes.iter())
-                .take_while(|(a, b)| a == b)
+                .zip(&parts)
+                .take_while(|((a, ..), b)| a == *b)
                 .count();
-            open.truncate(common);
-            for (depth, s) in scopes.iter().enumerate().skip(common) {
-                open.push((*s).to_string());
-                let (params, bytes) = subtotal[&scopes[..=depth].join("/")];
+            close(&mut rows, &mut open, common);
+            for (depth, s) in parts.iter().enumerate().skip(common) {
+                open.push((s, rows.len(), 0, 0));
                 rows.push(Row {
-                    label: format!("{}{s}/", "  ".repeat(depth)),
+                    depth,
+                    label: s,
+                    slash: true,
                     shape: String::new(),
-                    dtype: String::new(),
-                    params,
-                    bytes,
+                    dtype: "",
+                    params: 0,
+                    bytes: 0,
                     shards: String::new(),
                 });
             }
-            let shape = format!(
-                "[{}]",
-                e.shape
-                    .iter()
-                    .map(usize::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
+            let mut shape = String::from("[");
+            for (i, d) in e.shape.iter().enumerate() {
+                if i > 0 {
+                    shape.push_str(", ");
+                }
+                let _ = write!(shape, "{d}");
+            }
+            shape.push(']');
+            if let Some(parent) = open.last_mut() {
+                parent.2 = parent.2.saturating_add(e.params());
+                parent.3 = parent.3.saturating_add(e.nbytes());
+            }
             rows.push(Row {
-                label: format!("{}{}", "  ".repeat(scopes.len()), parts[parts.len() - 1]),
+                depth: parts.len(),
+                label: leaf,
+                slash: false,
                 shape,
-                dtype: e.dtype.name().to_string(),
+                dtype: e.dtype.name(),
                 params: e.params(),
                 bytes: e.nbytes(),
                 shards: e.shards.to_string(),
             });
         }
-        let w_label = rows.iter().map(|r| r.label.len()).max().unwrap_or(0).max(8);
-        let w_shape = rows.iter().map(|r| r.shape.len()).max().unwrap_or(0).max(5);
+        close(&mut rows, &mut open, 0);
+        let label_len =
+            |r: &Row<'_>| 2 * r.depth.min(MAX_INDENT) + r.label.len() + usize::from(r.slash);
+        let w_label = rows
+            .iter()
+            .map(label_len)
+            .max()
+            .unwrap_or(0)
+            .clamp(8, MAX_COLUMN);
+        let w_shape = rows
+            .iter()
+            .map(|r| r.shape.len())
+            .max()
+            .unwrap_or(0)
+            .clamp(5, MAX_COLUMN);
         let mut out = String::new();
-        let _ = writeln!(
-            out,
-            "{:<w_label$}  {:<w_shape$}  {:<8}  {:>14}  {:>10}  {:>6}",
-            "VARIABLE", "SHAPE", "DTYPE", "PARAMS", "BYTES", "SHARDS"
-        );
+        let mut line =
+            |label: &[&str], shape: &str, dtype: &str, params: &str, bytes: &str, shards: &str| {
+                let mut n = 0;
+                for l in label {
+                    out.push_str(l);
+                    n += l.len();
+                }
+                pad(&mut out, w_label.saturating_sub(n));
+                out.push_str("  ");
+                out.push_str(shape);
+                pad(&mut out, w_shape.saturating_sub(shape.len()));
+                let _ = writeln!(out, "  {dtype:<8}  {params:>14}  {bytes:>10}  {shards:>6}");
+            };
+        line(&["VARIABLE"], "SHAPE", "DTYPE", "PARAMS", "BYTES", "SHARDS");
         for r in &rows {
-            let _ = writeln!(
-                out,
-                "{:<w_label$}  {:<w_shape$}  {:<8}  {:>14}  {:>10}  {:>6}",
-                r.label,
-                r.shape,
+            let indent = "  ".repeat(r.depth.min(MAX_INDENT));
+            line(
+                &[&indent, r.label, if r.slash { "/" } else { "" }],
+                &r.shape,
                 r.dtype,
-                group_digits(r.params),
-                format_bytes(r.bytes),
-                r.shards
+                &group_digits(r.params),
+                &format_bytes(r.bytes),
+                &r.shards,
             );
         }
         let _ = writeln!(
@@ -207,4 +268,14 @@ impl Summary {
         );
         out
     }
+}
+
+/// Deepest indentation (in levels) of [`Summary::render`].
+const MAX_INDENT: usize = 32;
+
+/// Widest column that [`Summary::render`] pads other rows to.
+const MAX_COLUMN: usize = 160;
+
+fn pad(out: &mut String, n: usize) {
+    out.extend(std::iter::repeat_n(' ', n));
 }

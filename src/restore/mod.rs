@@ -170,7 +170,7 @@ pub fn restore(graph: &Graph, ckpt: &LoadedCheckpoint) -> Result<RestoreReport> 
     // Everything is resolved and checked: assign.
     let mut report = RestoreReport::default();
     for (v, t) in targets.iter().zip(values) {
-        report.bytes += t.nbytes() as u64;
+        report.bytes = report.bytes.saturating_add(t.nbytes() as u64);
         v.assign(t)?;
         report.restored.push(v.checkpoint_name().to_string());
     }
@@ -212,7 +212,7 @@ impl Resolver<'_> {
             return match (self.whole(&full_name)?, exact) {
                 (Some(full), _) => {
                     check(name, &full_name, full, v.dtype(), &info.full_shape)?;
-                    Ok((slice(full, &info.offset, v.shape().dims()), true))
+                    Ok((slice(full, &info.offset, v.shape().dims())?, true))
                 }
                 (None, Some(Err(e))) => Err(e),
                 (None, _) => Err(Error::NotInCheckpoint {
@@ -274,15 +274,19 @@ fn check(name: &str, tensor: &str, t: &Tensor, dtype: DType, shape: &Shape) -> R
     Ok(())
 }
 
-/// `t[offset .. offset + shape]`, as a new tensor.
-fn slice(t: &Tensor, offset: &[usize], shape: &[usize]) -> Tensor {
-    fn go<T: Element>(t: &Tensor, offset: &[usize], shape: &[usize]) -> Tensor {
-        let v = T::view(t).expect("dtype checked");
-        let s = v.slice_each_axis(|ax| {
-            let i = ax.axis.index();
-            Slice::from(offset[i]..offset[i] + shape[i])
-        });
-        T::wrap(s.to_owned())
+/// `t[offset .. offset + shape]`, as a new tensor (the region lies inside `t`: the
+/// shard's slice info was checked against the variable, whose shape `t` has).
+fn slice(t: &Tensor, offset: &[usize], shape: &[usize]) -> Result<Tensor> {
+    fn go<T: Element>(t: &Tensor, offset: &[usize], shape: &[usize]) -> Result<Tensor> {
+        let v = T::view(t).ok_or_else(|| Error::invalid_arg("slice of another dtype"))?;
+        if !fits(v.shape(), offset, shape) {
+            return Err(Error::invalid_arg(format!(
+                "region at {offset:?} of shape {shape:?} lies outside {:?}",
+                v.shape()
+            )));
+        }
+        let s = v.slice_each_axis(|ax| region(offset, shape, ax.axis.index()));
+        Ok(T::wrap(s.to_owned()))
     }
     match t.dtype() {
         DType::F16 => go::<f16>(t, offset, shape),
@@ -295,10 +299,30 @@ fn slice(t: &Tensor, offset: &[usize], shape: &[usize]) -> Tensor {
     }
 }
 
-/// Assembles the whole tensor `name` from the shards `info` lists.
+/// Whether the region at `offset` of `shape` lies inside `dims`.
+fn fits(dims: &[usize], offset: &[usize], shape: &[usize]) -> bool {
+    dims.len() == offset.len()
+        && dims.len() == shape.len()
+        && dims
+            .iter()
+            .zip(offset.iter().zip(shape))
+            .all(|(&d, (&o, &s))| o.checked_add(s).is_some_and(|e| e <= d))
+}
+
+/// The range of axis `i` of the region at `offset` of `shape` (checked by [`fits`]).
+fn region(offset: &[usize], shape: &[usize], i: usize) -> Slice {
+    let o = offset.get(i).copied().unwrap_or(0);
+    let s = shape.get(i).copied().unwrap_or(0);
+    Slice::from(o..o.saturating_add(s))
+}
+
+/// Assembles the whole tensor `name` from the shards `info` lists (a layout that
+/// [`PartitionInfo`] checked: the shards tile the variable, so it is no larger
+/// than they are together).
 fn assemble(ckpt: &LoadedCheckpoint, name: &str, info: &PartitionInfo) -> Result<Tensor> {
     let corrupt = |m: String| Error::corrupt(format!("partitioned variable {name}: {m}"));
     let mut dtype = None;
+    let mut parts = Vec::with_capacity(info.shards.len());
     for s in &info.shards {
         let t = ckpt
             .tensors
@@ -315,30 +339,35 @@ fn assemble(ckpt: &LoadedCheckpoint, name: &str, info: &PartitionInfo) -> Result
         if *dtype.get_or_insert(t.dtype()) != t.dtype() {
             return Err(corrupt("shards of different dtypes".into()));
         }
+        parts.push((t, s.offset.as_slice()));
     }
     let dtype = dtype.ok_or_else(|| corrupt("no shards".into()))?;
     let full_shape = Shape::new(info.full_shape.clone()).map_err(|e| corrupt(e.to_string()))?;
-    let mut full = Tensor::zeros(dtype, &full_shape);
-    fn place<T: Element>(full: &mut Tensor, part: &Tensor, offset: &[usize]) {
-        let p = T::view(part).expect("dtype checked");
-        let mut f = T::view_mut(full).expect("dtype checked");
+    let mut full = Tensor::try_zeros(dtype, &full_shape).map_err(|e| e.for_variable(name))?;
+    fn place<T: Element>(full: &mut Tensor, part: &Tensor, offset: &[usize]) -> Result<()> {
+        let (Some(p), Some(mut f)) = (T::view(part), T::view_mut(full)) else {
+            return Err(Error::invalid_arg("shards of different dtypes"));
+        };
         let dims = p.shape().to_vec();
-        let mut region = f.slice_each_axis_mut(|ax| {
-            let i = ax.axis.index();
-            Slice::from(offset[i]..offset[i] + dims[i])
-        });
-        region.assign(&p);
+        if !fits(f.shape(), offset, &dims) {
+            return Err(Error::corrupt(format!(
+                "a shard at {offset:?} of shape {dims:?} lies outside {:?}",
+                f.shape()
+            )));
+        }
+        let mut region_mut = f.slice_each_axis_mut(|ax| region(offset, &dims, ax.axis.index()));
+        region_mut.assign(&p);
+        Ok(())
     }
-    for s in &info.shards {
-        let part = &ckpt.tensors[&s.name];
+    for (part, offset) in parts {
         match dtype {
-            DType::F16 => place::<f16>(&mut full, part, &s.offset),
-            DType::BF16 => place::<bf16>(&mut full, part, &s.offset),
-            DType::F32 => place::<f32>(&mut full, part, &s.offset),
-            DType::F64 => place::<f64>(&mut full, part, &s.offset),
-            DType::I32 => place::<i32>(&mut full, part, &s.offset),
-            DType::I64 => place::<i64>(&mut full, part, &s.offset),
-            DType::Bool => place::<bool>(&mut full, part, &s.offset),
+            DType::F16 => place::<f16>(&mut full, part, offset)?,
+            DType::BF16 => place::<bf16>(&mut full, part, offset)?,
+            DType::F32 => place::<f32>(&mut full, part, offset)?,
+            DType::F64 => place::<f64>(&mut full, part, offset)?,
+            DType::I32 => place::<i32>(&mut full, part, offset)?,
+            DType::I64 => place::<i64>(&mut full, part, offset)?,
+            DType::Bool => place::<bool>(&mut full, part, offset)?,
         }
     }
     Ok(full)
