@@ -15,6 +15,7 @@ mod getter;
 mod graph;
 pub mod init;
 mod initializer;
+pub mod layers;
 #[cfg(feature = "spec")]
 pub mod model;
 mod names;
