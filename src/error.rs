@@ -256,6 +256,20 @@ pub enum Error {
         found: DType,
     },
 
+    /// An error raised while building a model spec (`varscope::model`): the spec
+    /// key of the module or scope that raised it, and the error worded for the
+    /// spec's author (the fix spelled in TOML). Its [`kind`](Error::kind) is the
+    /// underlying error's, which is also its [`source`](std::error::Error::source).
+    #[error("spec key `{key}`: {message}")]
+    InSpec {
+        /// The spec key (`scopes[0].modules[1]`, `blocks.layer.modules[0]`).
+        key: String,
+        /// What went wrong and how to fix it in the spec.
+        message: String,
+        /// The underlying error.
+        source: Box<Error>,
+    },
+
     /// A runtime job failed or panicked.
     #[error("job failed: {message}")]
     Job {
@@ -399,12 +413,39 @@ impl Error {
             Error::InitializerPanicked { .. } => ErrorKind::InitializerPanicked,
             Error::Io { .. } => ErrorKind::Io,
             Error::Checkpoint { .. } => ErrorKind::Checkpoint,
+            Error::InSpec { source, .. } => source.kind(),
             Error::InitializerDTypeMismatch { .. }
             | Error::Initializer { .. }
             | Error::InvalidShape { .. }
             | Error::ImproperNesting
             | Error::InvalidArgument { .. }
             | Error::Job { .. } => ErrorKind::Other,
+        }
+    }
+
+    /// `e`, raised while building the spec key `key`, worded for the spec's author:
+    /// TF's text without the Rust API's hint, and the fix as TOML (an error that
+    /// already names a key is kept as is).
+    #[cfg_attr(not(feature = "spec"), allow(dead_code))]
+    pub(crate) fn in_spec(key: &str, e: Error) -> Error {
+        if matches!(e, Error::InSpec { .. }) {
+            return e;
+        }
+        let tf = e.to_string().replace(
+            " (use Reuse::Yes or Reuse::Auto on the enclosing variable_scope)",
+            "",
+        );
+        let hint = match e.kind() {
+            ErrorKind::AlreadyExists => " In the spec: give the module or scope a `name` of its own, or share the existing variables with `reuse = \"auto\"` (or `reuse = \"yes\"`) on its scope.",
+            ErrorKind::NotFound => " In the spec: `reuse = \"yes\"` only gets variables built earlier in the spec; build it in an earlier scope, or write `reuse = \"auto\"` to create what is missing.",
+            ErrorKind::ShapeMismatch | ErrorKind::DTypeMismatch | ErrorKind::PartitionMismatch => " In the spec: a scope that reuses a variable must give it the same sizes (`dim`, `units`, `shape`, …), `dtype` and `partitioner`.",
+            ErrorKind::InvalidReuse => " In the spec: give the scope a `name`.",
+            _ => "",
+        };
+        Error::InSpec {
+            key: key.to_string(),
+            message: format!("{tf}{hint}"),
+            source: Box::new(e),
         }
     }
 

@@ -35,7 +35,12 @@ pub struct ModelSpec {
     /// Default partitioner of every top-level scope.
     #[serde(default, deserialize_with = "opt_partitioner")]
     pub partitioner: Option<PartitionerSpec>,
-    /// Named module lists, instantiated by scopes with `block = "name"`.
+    /// Named sizes (`[constants]`, `hidden = 768`), usable wherever a size or a
+    /// count is expected by writing the name as a string (`dim = "hidden"`).
+    #[serde(default)]
+    pub constants: BTreeMap<String, i64>,
+    /// Named module lists (and sub-scopes), instantiated by scopes with
+    /// `block = "name"`.
     #[serde(default)]
     pub blocks: BTreeMap<String, BlockSpec>,
     /// Named templates (`make_template`, scope created at the root): every scope with
@@ -60,17 +65,22 @@ pub struct BlockSpec {
     /// The modules.
     #[serde(default, deserialize_with = "module_list")]
     pub modules: Vec<ModuleSpec>,
+    /// Sub-scopes added to every scope that uses the block (blocks only), built after
+    /// that scope's own `scopes`.
+    #[serde(default)]
+    pub scopes: Vec<ScopeSpec>,
 }
 
 /// A variable scope with its modules and child scopes.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScopeSpec {
-    /// The scope name.
+    /// The scope name; it may contain `/` (`"cls/predictions"`), which opens the
+    /// nested scopes at once, as in TF.
     pub name: String,
     /// Build the scope this many times: as `name_0 … name_{n-1}`, or — with `share` —
     /// as `name` every time (towers sharing weights through reuse).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "opt_count")]
     pub repeat: Option<usize>,
     /// With `repeat`: every instance enters the same scope (reuse defaults to `auto`).
     #[serde(default)]
@@ -138,10 +148,108 @@ impl TryFrom<String> for DTypeSpec {
     }
 }
 
-/// A strictly positive size.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "i64")]
+/// A strictly positive size: an integer, or the name of one of the spec's
+/// `[constants]` as a string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Dim(pub usize);
+
+impl<'de> Deserialize<'de> for Dim {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let v = SizeOrName::deserialize(d)?
+            .resolve()
+            .map_err(serde::de::Error::custom)?;
+        Dim::try_from(v).map_err(serde::de::Error::custom)
+    }
+}
+
+/// An integer, or a constant's name (resolved against the spec being parsed).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum SizeOrName {
+    Int(i64),
+    Name(String),
+}
+
+impl SizeOrName {
+    fn resolve(self) -> std::result::Result<i64, String> {
+        match self {
+            SizeOrName::Int(v) => Ok(v),
+            SizeOrName::Name(n) => CONSTANTS.with(|c| {
+                let c = c.borrow();
+                c.get(&n).copied().ok_or_else(|| {
+                    let known: Vec<&str> = c.keys().map(String::as_str).collect();
+                    if known.is_empty() {
+                        format!("unknown constant `{n}`: expected a number, or the name of a constant defined under [constants] (there are none)")
+                    } else {
+                        format!("unknown constant `{n}` (defined under [constants]: {})", known.join(", "))
+                    }
+                })
+            }),
+        }
+    }
+}
+
+std::thread_local! {
+    /// The `[constants]` of the spec being parsed on this thread.
+    static CONSTANTS: std::cell::RefCell<BTreeMap<String, i64>> =
+        const { std::cell::RefCell::new(BTreeMap::new()) };
+}
+
+/// Sets the constants of the spec being parsed for the guard's lifetime.
+struct ConstantsGuard(BTreeMap<String, i64>);
+
+impl ConstantsGuard {
+    fn set(constants: BTreeMap<String, i64>) -> ConstantsGuard {
+        ConstantsGuard(CONSTANTS.with(|c| c.replace(constants)))
+    }
+}
+
+impl Drop for ConstantsGuard {
+    fn drop(&mut self) {
+        let old = std::mem::take(&mut self.0);
+        CONSTANTS.with(|c| c.replace(old));
+    }
+}
+
+/// The integer `[constants]` of a spec text (anything else is left for the
+/// deserializer to report).
+fn constants_of(text: &str) -> BTreeMap<String, i64> {
+    let Ok(table) = text.parse::<toml::Table>() else {
+        return BTreeMap::new();
+    };
+    match table.get("constants") {
+        Some(toml::Value::Table(t)) => t
+            .iter()
+            .filter_map(|(k, v)| v.as_integer().map(|i| (k.clone(), i)))
+            .collect(),
+        _ => BTreeMap::new(),
+    }
+}
+
+/// A count of at least 1 (`repeat`), or a constant's name.
+fn opt_count<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<usize>, D::Error> {
+    let v = SizeOrName::deserialize(d)?
+        .resolve()
+        .map_err(serde::de::Error::custom)?;
+    usize::try_from(v)
+        .map(Some)
+        .map_err(|_| serde::de::Error::custom(format!("expected a count, found {v}")))
+}
+
+/// A shape: sizes of at least 0, each an integer or a constant's name.
+fn shape_list<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Vec<usize>, D::Error> {
+    Vec::<SizeOrName>::deserialize(d)?
+        .into_iter()
+        .map(|s| {
+            let v = s.resolve().map_err(serde::de::Error::custom)?;
+            usize::try_from(v).map_err(|_| {
+                serde::de::Error::custom(format!("expected a non-negative size, found {v}"))
+            })
+        })
+        .collect()
+}
 
 impl TryFrom<i64> for Dim {
     type Error = String;
@@ -464,6 +572,22 @@ pub enum ModuleSpec {
         /// dtype.
         dtype: Option<DTypeSpec>,
     },
+    /// `tf.layers.batch_normalization`: `gamma [dim]` (ones), `beta [dim]` (zeros) and
+    /// the non-trainable `moving_mean` (zeros) and `moving_variance` (ones).
+    BatchNormalization {
+        /// Sub-scope name (default `batch_normalization`, uniquified).
+        name: Option<String>,
+        /// Number of channels (the last axis).
+        dim: Dim,
+        /// Whether to add `beta` (default true).
+        #[serde(default = "yes")]
+        center: bool,
+        /// Whether to add `gamma` (default true).
+        #[serde(default = "yes")]
+        scale: bool,
+        /// dtype.
+        dtype: Option<DTypeSpec>,
+    },
     /// `q`, `k`, `v`, `output` dense layers of `[dim, dim]`.
     Attention {
         /// Sub-scope name (default `attention`).
@@ -503,6 +627,7 @@ pub enum ModuleSpec {
         /// The variable name.
         name: String,
         /// Its shape (`[]` for a scalar).
+        #[serde(deserialize_with = "shape_list")]
         shape: Vec<usize>,
         /// Initializer.
         #[serde(default, deserialize_with = "opt_init")]
@@ -526,24 +651,31 @@ impl ModuleSpec {
             ModuleSpec::Conv2d { .. } => "conv2d",
             ModuleSpec::Embedding { .. } => "embedding",
             ModuleSpec::LayerNorm { .. } => "layer_norm",
+            ModuleSpec::BatchNormalization { .. } => "batch_normalization",
             ModuleSpec::Attention { .. } => "attention",
             ModuleSpec::Mlp { .. } => "mlp",
             ModuleSpec::Variable { .. } => "variable",
         }
     }
 
-    /// The sub-scope (or, for `variable`, the variable) name.
+    /// The sub-scope (or, for `variable`, the variable) name: the given one, else the
+    /// type name (which the builder uniquifies: `dense`, `dense_1`, …).
     pub fn name(&self) -> &str {
-        let n = match self {
+        self.given_name().unwrap_or_else(|| self.type_name())
+    }
+
+    /// The name given in the spec, if any.
+    pub fn given_name(&self) -> Option<&str> {
+        match self {
             ModuleSpec::Dense { name, .. }
             | ModuleSpec::Conv2d { name, .. }
             | ModuleSpec::Embedding { name, .. }
             | ModuleSpec::LayerNorm { name, .. }
+            | ModuleSpec::BatchNormalization { name, .. }
             | ModuleSpec::Attention { name, .. }
             | ModuleSpec::Mlp { name, .. } => name.as_deref(),
             ModuleSpec::Variable { name, .. } => Some(name.as_str()),
-        };
-        n.unwrap_or_else(|| self.type_name())
+        }
     }
 }
 
@@ -688,6 +820,7 @@ impl ModelSpec {
     /// invalid scope name, an undefined block or template, heads not dividing the
     /// attention size, …
     pub fn from_toml_str(text: &str) -> std::result::Result<ModelSpec, SpecError> {
+        let _constants = ConstantsGuard::set(constants_of(text));
         let de = toml::Deserializer::new(text);
         let mut spec: ModelSpec = match serde_path_to_error::deserialize(de) {
             Ok(s) => s,
@@ -783,10 +916,75 @@ impl ModelSpec {
                 for (i, m) in b.modules.iter().enumerate() {
                     validate_module(&format!("{key}.modules[{i}]"), m)?;
                 }
+                if kind == "templates" && !b.scopes.is_empty() {
+                    return Err((
+                        format!("{key}.scopes"),
+                        "a template takes `modules` only; put sub-scopes in a `[blocks.…]` table"
+                            .into(),
+                    ));
+                }
+                self.validate_block_scopes(&key, name, b, &mut Vec::new())?;
             }
+        }
+        if self.scopes.is_empty() {
+            return Err((
+                "scopes".into(),
+                "the spec has no `[[scopes]]`, so it would build an empty model; add one, e.g. `[[scopes]]` with `name = \"model\"` and `modules = [{ type = \"dense\", inputs = 4, units = 4 }]`".into(),
+            ));
         }
         for (i, s) in self.scopes.iter().enumerate() {
             self.validate_scope(&format!("scopes[{i}]"), s)?;
+        }
+        Ok(())
+    }
+
+    /// Validates the sub-scopes of block `name`, refusing a block that (through the
+    /// blocks its scopes use) contains itself.
+    fn validate_block_scopes(
+        &self,
+        key: &str,
+        name: &str,
+        b: &BlockSpec,
+        stack: &mut Vec<String>,
+    ) -> std::result::Result<(), (String, String)> {
+        if stack.iter().any(|s| s == name) {
+            return Err((
+                format!("{key}.block"),
+                format!(
+                    "block `{name}` contains itself (through {})",
+                    stack.join(" → ")
+                ),
+            ));
+        }
+        stack.push(name.to_string());
+        for (i, c) in b.scopes.iter().enumerate() {
+            self.walk_block_refs(&format!("blocks.{name}.scopes[{i}]"), c, stack)?;
+        }
+        stack.pop();
+        Ok(())
+    }
+
+    fn walk_block_refs(
+        &self,
+        key: &str,
+        s: &ScopeSpec,
+        stack: &mut Vec<String>,
+    ) -> std::result::Result<(), (String, String)> {
+        self.validate_scope(key, s)?;
+        if let Some((name, b)) = s.block.as_ref().and_then(|n| self.blocks.get_key_value(n)) {
+            if stack.iter().any(|x| x == name) {
+                return Err((
+                    format!("{key}.block"),
+                    format!(
+                        "block `{name}` contains itself (through {})",
+                        stack.join(" → ")
+                    ),
+                ));
+            }
+            self.validate_block_scopes(key, name, b, stack)?;
+        }
+        for (i, c) in s.scopes.iter().enumerate() {
+            self.walk_block_refs(&format!("{key}.scopes[{i}]"), c, stack)?;
         }
         Ok(())
     }
@@ -796,17 +994,7 @@ impl ModelSpec {
         key: &str,
         s: &ScopeSpec,
     ) -> std::result::Result<(), (String, String)> {
-        if s.name.is_empty() || s.name.contains('/') {
-            return Err((
-                format!("{key}.name"),
-                format!(
-                    "scope name `{}` must be non-empty and contain no `/`",
-                    s.name
-                ),
-            ));
-        }
-        crate::names::validate(&s.name, true)
-            .map_err(|e| (format!("{key}.name"), e.to_string()))?;
+        check_path_name(key, "scope", &s.name)?;
         match s.repeat {
             Some(0) => return Err((format!("{key}.repeat"), "repeat must be at least 1".into())),
             None if s.share => {
@@ -851,15 +1039,23 @@ impl ModelSpec {
     }
 }
 
-fn validate_module(key: &str, m: &ModuleSpec) -> std::result::Result<(), (String, String)> {
-    let name = m.name();
-    if name.is_empty() || name.contains('/') {
+/// A scope or module name: `/`-separated parts (`"cls/predictions"`), each non-empty
+/// and matching TF's name pattern.
+fn check_path_name(key: &str, what: &str, name: &str) -> std::result::Result<(), (String, String)> {
+    if name.split('/').any(str::is_empty) {
         return Err((
             format!("{key}.name"),
-            format!("module name `{name}` must be non-empty and contain no `/`"),
+            format!("{what} name `{name}` must be non-empty, without a leading, trailing or doubled `/`"),
         ));
     }
-    crate::names::validate(name, true).map_err(|e| (format!("{key}.name"), e.to_string()))?;
+    for part in name.split('/') {
+        crate::names::validate(part, true).map_err(|e| (format!("{key}.name"), e.to_string()))?;
+    }
+    Ok(())
+}
+
+fn validate_module(key: &str, m: &ModuleSpec) -> std::result::Result<(), (String, String)> {
+    check_path_name(key, "module", m.name())?;
     let inits: Vec<(&str, &Option<InitSpec>)> = match m {
         ModuleSpec::Dense {
             initializer,
@@ -878,7 +1074,7 @@ fn validate_module(key: &str, m: &ModuleSpec) -> std::result::Result<(), (String
         | ModuleSpec::Attention { initializer, .. }
         | ModuleSpec::Mlp { initializer, .. }
         | ModuleSpec::Variable { initializer, .. } => vec![("initializer", initializer)],
-        ModuleSpec::LayerNorm { .. } => vec![],
+        ModuleSpec::LayerNorm { .. } | ModuleSpec::BatchNormalization { .. } => vec![],
     };
     for (field, i) in inits {
         if let Some(i) = i {
