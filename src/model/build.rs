@@ -597,3 +597,164 @@ fn with_values<'a, R>(
         })?,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorKind;
+
+    fn build(text: &str) -> Result<BuiltModel> {
+        let spec = ModelSpec::from_toml_str(text).map_err(Error::from)?;
+        let rt = Runtime::new(2)?;
+        build_model(&spec, &rt, &Graph::with_seed(spec.seed))
+    }
+
+    fn names(m: &BuiltModel) -> Vec<(String, Vec<usize>)> {
+        m.variables()
+            .iter()
+            .map(|v| (entry_name(v), v.shape().dims().to_vec()))
+            .collect()
+    }
+
+    fn n(name: &str, shape: &[usize]) -> (String, Vec<usize>) {
+        (name.to_string(), shape.to_vec())
+    }
+
+    #[test]
+    fn unnamed_modules_are_uniquified_like_tf_layers() {
+        let m = build(
+            r#"
+            [[scopes]]
+            name = "net"
+            modules = [
+              { type = "dense", inputs = 2, units = 3 },
+              { type = "dense", inputs = 3, units = 1 },
+              { type = "layer_norm", dim = 3 },
+              { type = "layer_norm", dim = 3 },
+              { type = "batch_normalization", dim = 2, center = false },
+            ]
+            "#,
+        )
+        .unwrap();
+        assert_eq!(
+            names(&m),
+            vec![
+                n("net/batch_normalization/gamma", &[2]),
+                n("net/batch_normalization/moving_mean", &[2]),
+                n("net/batch_normalization/moving_variance", &[2]),
+                n("net/dense/bias", &[3]),
+                n("net/dense/kernel", &[2, 3]),
+                n("net/dense_1/bias", &[1]),
+                n("net/dense_1/kernel", &[3, 1]),
+                n("net/layer_norm/beta", &[3]),
+                n("net/layer_norm/gamma", &[3]),
+                n("net/layer_norm_1/beta", &[3]),
+                n("net/layer_norm_1/gamma", &[3]),
+            ]
+        );
+        let trainable = m.graph().trainable_variables().len();
+        assert_eq!(trainable, 9, "moving statistics are not trainable");
+    }
+
+    #[test]
+    fn constants_blocks_with_scopes_and_slashed_names() {
+        let m = build(
+            r#"
+            [constants]
+            width = 4
+            depth = 2
+            [[blocks.layer.scopes]]
+            name = "attention/self"
+            modules = [{ type = "dense", name = "query", inputs = "width", units = "width" }]
+            [[blocks.layer.scopes]]
+            name = "ffn"
+            repeat = "depth"
+            modules = [{ type = "variable", name = "w", shape = ["width", 1] }]
+            [[scopes]]
+            name = "enc/layer"
+            repeat = "depth"
+            block = "layer"
+            [[scopes]]
+            name = "cls/predictions"
+            modules = [{ type = "variable", name = "output_bias", shape = ["width"] }]
+            "#,
+        )
+        .unwrap();
+        let mut want = vec![n("cls/predictions/output_bias", &[4])];
+        for l in 0..2 {
+            want.push(n(&format!("enc/layer_{l}/attention/self/query/bias"), &[4]));
+            want.push(n(
+                &format!("enc/layer_{l}/attention/self/query/kernel"),
+                &[4, 4],
+            ));
+            for f in 0..2 {
+                want.push(n(&format!("enc/layer_{l}/ffn_{f}/w"), &[4, 1]));
+            }
+        }
+        assert_eq!(names(&m), want);
+    }
+
+    #[test]
+    fn build_errors_name_the_spec_key_and_the_toml_fix() {
+        let e = build(
+            r#"
+            [[scopes]]
+            name = "net"
+            modules = [
+              { type = "dense", name = "proj", inputs = 2, units = 3 },
+              { type = "dense", name = "proj", inputs = 2, units = 3 },
+            ]
+            "#,
+        )
+        .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::AlreadyExists);
+        let text = e.to_string();
+        assert!(
+            text.starts_with(
+                "spec key `scopes[0].modules[1]`: Variable net/proj/kernel already exists"
+            ),
+            "{text}"
+        );
+        assert!(text.contains(r#"reuse = "auto""#), "{text}");
+        assert!(!text.contains("Reuse::"), "{text}");
+        let e = build(
+            r#"
+            [blocks.b]
+            modules = [{ type = "variable", name = "w", shape = [2] }]
+            [[scopes]]
+            name = "net"
+            reuse = "yes"
+            block = "b"
+            "#,
+        )
+        .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NotFound);
+        let text = e.to_string();
+        assert!(
+            text.starts_with("spec key `blocks.b.modules[0]`: Variable net/w does not exist"),
+            "{text}"
+        );
+        assert!(text.contains(r#"reuse = "auto""#), "{text}");
+        // Reusing with other sizes: the scope's shared modules disagree.
+        let e = build(
+            r#"
+            [[scopes]]
+            name = "t"
+            repeat = 2
+            share = true
+            modules = [{ type = "variable", name = "w", shape = [2] }]
+            [[scopes]]
+            name = "t"
+            reuse = "yes"
+            modules = [{ type = "variable", name = "w", shape = [3] }]
+            "#,
+        )
+        .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::ShapeMismatch);
+        assert!(
+            e.to_string()
+                .starts_with("spec key `scopes[1].modules[0]`: "),
+            "{e}"
+        );
+    }
+}

@@ -1151,3 +1151,64 @@ impl ConstantSpec {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(text: &str) -> SpecError {
+        ModelSpec::from_toml_str(text).unwrap_err()
+    }
+
+    #[test]
+    fn constants_resolve_and_unknown_ones_are_named() {
+        let s = ModelSpec::from_toml_str(
+            "[constants]\nh = 8\n[[scopes]]\nname = \"a\"\nrepeat = \"h\"\nmodules = [{ type = \"dense\", inputs = \"h\", units = 2 }]\n",
+        )
+        .unwrap();
+        assert_eq!(s.scopes[0].repeat, Some(8));
+        assert!(matches!(
+            s.scopes[0].modules[0],
+            ModuleSpec::Dense { inputs: Dim(8), .. }
+        ));
+        let e = err("[constants]\nh = 8\n[[scopes]]\nname = \"a\"\nmodules = [{ type = \"dense\", inputs = \"hh\", units = 2 }]\n");
+        assert_eq!(e.key.as_deref(), Some("scopes[0].modules[0].inputs"));
+        assert!(e.message.contains("unknown constant `hh`"), "{e}");
+        assert!(e.message.contains("h"), "{e}");
+        let e = err("[constants]\nz = 0\n[[scopes]]\nname = \"a\"\nmodules = [{ type = \"dense\", inputs = \"z\", units = 2 }]\n");
+        assert!(e.message.contains("positive"), "{e}");
+        let e = err("[constants]\nh = \"big\"\n[[scopes]]\nname = \"a\"\n");
+        assert_eq!(e.key.as_deref(), Some("constants.h"));
+        // Constants of one parse do not leak into the next.
+        let e = err("[[scopes]]\nname = \"a\"\nmodules = [{ type = \"dense\", inputs = \"h\", units = 2 }]\n");
+        assert!(e.message.contains("there are none"), "{e}");
+    }
+
+    #[test]
+    fn names_may_contain_slashes_but_no_empty_parts() {
+        assert!(ModelSpec::from_toml_str("[[scopes]]\nname = \"cls/predictions\"\n").is_ok());
+        for bad in ["/a", "a/", "a//b", ""] {
+            let e = err(&format!("[[scopes]]\nname = \"{bad}\"\n"));
+            assert_eq!(e.key.as_deref(), Some("scopes[0].name"), "{bad}");
+        }
+        let e = err("[[scopes]]\nname = \"a/b c\"\n");
+        assert!(e.message.contains("not a valid"), "{e}");
+    }
+
+    #[test]
+    fn an_empty_spec_is_an_error() {
+        for text in ["", "seed = 3\n", "[blocks.b]\nmodules = []\n"] {
+            let e = err(text);
+            assert_eq!(e.key.as_deref(), Some("scopes"), "{text:?}");
+            assert!(e.message.contains("[[scopes]]"), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_block_containing_itself_is_refused() {
+        let e = err("[[blocks.a.scopes]]\nname = \"x\"\nblock = \"a\"\n[[scopes]]\nname = \"s\"\nblock = \"a\"\n");
+        assert!(e.message.contains("contains itself"), "{e}");
+        let e = err("[[templates.t.scopes]]\nname = \"x\"\n[[scopes]]\nname = \"s\"\n");
+        assert_eq!(e.key.as_deref(), Some("templates.t.scopes"));
+    }
+}
