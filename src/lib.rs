@@ -20,7 +20,12 @@ pub mod layers;
 pub mod model;
 mod names;
 pub mod partition;
+#[doc = include_str!("doc_porting.md")]
+pub mod porting {}
 pub mod restore;
+#[cfg(feature = "spec")]
+#[doc = include_str!("doc_spec.md")]
+pub mod spec_reference {}
 mod runtime;
 mod scope;
 mod shape;

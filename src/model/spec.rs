@@ -1205,6 +1205,23 @@ mod tests {
     }
 
     #[test]
+    fn every_example_of_the_spec_reference_builds() {
+        let page = include_str!("../doc_spec.md");
+        let mut count = 0;
+        for block in page.split("```toml\n").skip(1) {
+            let text = block.split("```").next().unwrap_or_default();
+            let spec = ModelSpec::from_toml_str(text).unwrap_or_else(|e| panic!("{e}\nin\n{text}"));
+            let rt = crate::runtime::Runtime::new(2).unwrap();
+            let graph = crate::graph::Graph::with_seed(spec.seed);
+            let model = super::super::build_model(&spec, &rt, &graph)
+                .unwrap_or_else(|e| panic!("{e}\nin\n{text}"));
+            assert!(model.param_count() > 0);
+            count += 1;
+        }
+        assert!(count >= 8, "{count} examples");
+    }
+
+    #[test]
     fn a_block_containing_itself_is_refused() {
         let e = err("[[blocks.a.scopes]]\nname = \"x\"\nblock = \"a\"\n[[scopes]]\nname = \"s\"\nblock = \"a\"\n");
         assert!(e.message.contains("contains itself"), "{e}");
