@@ -317,6 +317,16 @@ fn dtype_message(name: &str, requested: DType, found: DType, partitioned: bool) 
 /// [`DTypeMismatch`](ErrorKind::DTypeMismatch). Everything else (bad initializer
 /// parameters, invalid shapes, improper nesting, failed jobs, other invalid
 /// arguments) is [`Other`](ErrorKind::Other).
+///
+/// ```
+/// use varscope::{get_variable, variable_scope, ErrorKind, Graph, Reuse};
+/// Graph::with_seed(1).as_default(|| {
+///     let e = variable_scope("s").reuse(Reuse::Yes)
+///         .enter(|_| get_variable("missing").shape([1]).build()).unwrap_err();
+///     assert_eq!(e.kind(), ErrorKind::NotFound);
+///     assert_eq!(e.kind().as_str(), "not_found");
+/// });
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ErrorKind {
@@ -384,6 +394,17 @@ impl fmt::Display for ErrorKind {
 
 impl Error {
     /// The coarse kind of this error.
+    ///
+    /// ```
+    /// use varscope::{get_variable, ErrorKind, Graph};
+    /// Graph::with_seed(1).as_default(|| {
+    ///     get_variable("w").shape([2]).build().unwrap();
+    ///     let e = get_variable("w").shape([3]).build().unwrap_err();  // reuse is off
+    ///     assert_eq!(e.kind(), ErrorKind::AlreadyExists);
+    ///     let bad = get_variable("bad name").shape([1]).build().unwrap_err();
+    ///     assert_eq!(bad.kind(), ErrorKind::InvalidName);
+    /// });
+    /// ```
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::InvalidName { .. } => ErrorKind::InvalidName,
