@@ -19,6 +19,26 @@ use std::path::Path;
 use std::sync::Arc;
 
 /// A model built from a spec: the graph and its variables.
+///
+/// ```
+/// use std::collections::BTreeMap;
+/// use varscope::model::{build_model, ModelSpec};
+/// use varscope::{Graph, Runtime};
+/// let spec = ModelSpec::from_toml_str(
+///     "[[scopes]]\nname = \"net\"\nmodules = [{ type = \"dense\", inputs = 3, units = 2 }]\n",
+/// ).unwrap();
+/// let model = build_model(&spec, &Runtime::new(1).unwrap(), &Graph::with_seed(1)).unwrap();
+/// assert_eq!(model.param_count(), 8);
+/// assert_eq!(model.nbytes(), 32);
+/// assert_eq!(model.initialize(|_| {}).unwrap(), 32);
+/// let dir = std::env::temp_dir().join(format!("varscope-doc-built-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir).unwrap();
+/// let path = dir.join("net.safetensors");
+/// model.save(&path, &model.checkpoint_metadata(&spec)).unwrap();
+/// let header = varscope::checkpoint::read_header(&path).unwrap();
+/// assert_eq!(header.tensors.len(), 2);
+/// std::fs::remove_dir_all(&dir).unwrap();
+/// ```
 #[derive(Debug, Clone)]
 pub struct BuiltModel {
     graph: Graph,
@@ -42,6 +62,24 @@ pub struct BuiltModel {
 /// # Errors
 /// The first error of any job (all submitted jobs are still waited for), or a scope
 /// error of the walk.
+///
+/// ```
+/// use varscope::model::{build_model, ModelSpec};
+/// use varscope::{Graph, Runtime};
+/// let spec = ModelSpec::from_toml_str(r#"
+///     seed = 3
+///     [[scopes]]
+///     name = "tower"
+///     repeat = 4
+///     share = true   # four jobs, one set of variables
+///     modules = [{ type = "dense", inputs = 8, units = 8 }]
+/// "#).unwrap();
+/// let rt = Runtime::new(2).unwrap();
+/// let model = build_model(&spec, &rt, &Graph::with_seed(spec.seed)).unwrap();
+/// assert_eq!(model.jobs(), 4);
+/// let names: Vec<String> = model.tensors().iter().map(|v| v.checkpoint_name().to_string()).collect();
+/// assert_eq!(names, ["tower/dense/bias", "tower/dense/kernel"]);
+/// ```
 pub fn build_model(spec: &ModelSpec, runtime: &Runtime, graph: &Graph) -> Result<BuiltModel> {
     let mut driver = Driver {
         spec,

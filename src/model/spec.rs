@@ -17,6 +17,21 @@ use std::sync::Arc;
 pub const DEFAULT_SPEC: &str = include_str!("default.toml");
 
 /// A model specification, parsed from TOML (see the [module docs](super)).
+///
+/// ```
+/// use varscope::model::{ModelSpec, ModuleSpec};
+/// let spec = ModelSpec::from_toml_str(r#"
+///     seed = 5
+///     [constants]
+///     hidden = 16
+///     [[scopes]]
+///     name = "net"
+///     modules = [{ type = "dense", inputs = "hidden", units = 4 }]
+/// "#).unwrap();
+/// assert_eq!(spec.seed, 5);
+/// assert_eq!(spec.constants["hidden"], 16);
+/// assert!(matches!(spec.scopes[0].modules[0], ModuleSpec::Dense { .. }));
+/// ```
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelSpec {
@@ -767,6 +782,14 @@ fn module_list<'de, D: serde::Deserializer<'de>>(
 
 /// A spec error: where it is (line and column, 1-based, when known), which key, and
 /// what is wrong.
+///
+/// ```
+/// use varscope::model::ModelSpec;
+/// let e = ModelSpec::from_toml_str("[[scopes]]\nname = \"a\"\nrepeats = 3\n").unwrap_err();
+/// assert_eq!((e.line, e.column), (Some(3), Some(1)));
+/// assert_eq!(e.key.as_deref(), Some("scopes[0].repeats"));
+/// assert!(e.to_string().starts_with("line 3, column 1: key `scopes[0].repeats`: unknown field"));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SpecError {
     /// 1-based line, when known.
@@ -819,6 +842,15 @@ impl ModelSpec {
     /// syntax, an unknown key, a value of the wrong type, a non-positive size, an
     /// invalid scope name, an undefined block or template, heads not dividing the
     /// attention size, …
+    ///
+    /// ```
+    /// use varscope::model::ModelSpec;
+    /// let spec = ModelSpec::from_toml_str("[[scopes]]\nname = \"cls/predictions\"\n").unwrap();
+    /// assert_eq!(spec.scopes[0].name, "cls/predictions");
+    /// // An empty spec would build an empty model: an error.
+    /// let e = ModelSpec::from_toml_str("seed = 1\n").unwrap_err();
+    /// assert_eq!(e.key.as_deref(), Some("scopes"));
+    /// ```
     pub fn from_toml_str(text: &str) -> std::result::Result<ModelSpec, SpecError> {
         let _constants = ConstantsGuard::set(constants_of(text));
         let de = toml::Deserializer::new(text);
@@ -874,6 +906,13 @@ impl ModelSpec {
     }
 
     /// The built-in default spec (see [`DEFAULT_SPEC`]).
+    ///
+    /// ```
+    /// use varscope::model::ModelSpec;
+    /// let spec = ModelSpec::default_spec();
+    /// assert_eq!(spec.name.as_deref(), Some("default-transformer"));
+    /// assert_eq!(spec.seed, 42);
+    /// ```
     pub fn default_spec() -> ModelSpec {
         ModelSpec::from_toml_str(DEFAULT_SPEC).expect("the built-in default spec is valid")
     }
