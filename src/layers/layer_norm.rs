@@ -92,6 +92,7 @@ impl LayerNorm {
         self
     }
     /// The default scope name (the spec builder's `layer_norm` modules keep theirs).
+    #[cfg(feature = "spec")]
     pub(crate) fn default_name(mut self, name: &'static str) -> Self {
         self.default_name = name;
         self
