@@ -289,3 +289,54 @@ fn layers_follow_scope_defaults_and_options() {
         .iter()
         .all(|v| !v.op_name().contains("LayerNorm")));
 }
+
+/// TF's `glorot_uniform` limit for a kernel shape: `sqrt(6 / (fan_in + fan_out))`,
+/// the receptive field multiplying both fans.
+fn glorot_limit(shape: &[usize]) -> f64 {
+    let (rf, io) = shape.split_at(shape.len() - 2);
+    let rf: usize = rf.iter().product();
+    (6.0 / ((io[0] * rf + io[1] * rf) as f64)).sqrt()
+}
+
+#[test]
+fn default_initializers_are_tfs_and_give_the_tf_exact_values() {
+    for s in &golden().scenarios {
+        let layered = Graph::with_seed(11);
+        let _ = layered.as_default(|| run(&s.steps));
+        // The same names with the initializer TF recorded, spelled out: since values
+        // derive from the graph seed and the name, they must be bit for bit equal.
+        let explicit = Graph::with_seed(11);
+        for (v, e) in layered.global_variables().iter().zip(&s.variables) {
+            let init = match e.initializer["kind"].as_str().unwrap() {
+                "random_uniform" => {
+                    let hi = e.initializer["maxval"].as_f64().unwrap();
+                    let limit = glorot_limit(&e.shape);
+                    assert!(
+                        (hi - limit).abs() < 1e-6 * limit,
+                        "{}: {} is Glorot's limit {limit}",
+                        e.name,
+                        hi
+                    );
+                    Init::glorot_uniform()
+                }
+                "truncated_normal" => Init::truncated_normal(0.0, 0.02),
+                "zeros" => Init::zeros(),
+                "ones" => Init::ones(),
+                other => panic!("{other}"),
+            };
+            let w = varscope::get_variable(&e.name)
+                .shape(e.shape.clone())
+                .initializer(init)
+                .graph(&explicit)
+                .build()
+                .unwrap();
+            assert_eq!(
+                v.value().unwrap(),
+                w.value().unwrap(),
+                "{}: {}",
+                s.name,
+                e.name
+            );
+        }
+    }
+}
