@@ -282,7 +282,10 @@ fn build_errors_name_the_spec_key_and_the_toml_fix() {
     assert!(!o.status.success());
     let err = stderr(&o);
     assert!(err.contains("spec key `scopes[0].modules[1]`"), "{err}");
-    assert!(err.contains("Variable net/p/kernel already exists"), "{err}");
+    assert!(
+        err.contains("Variable net/p/kernel already exists"),
+        "{err}"
+    );
     assert!(err.contains("reuse = \"auto\""), "{err}");
     assert!(!err.contains("Reuse::"), "{err}");
     assert_eq!(dir.files(), vec!["twice.toml"]);
