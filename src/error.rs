@@ -354,6 +354,20 @@ pub enum Error {
         bytes: u128,
     },
 
+    /// An error raised while building a model spec (`varscope::model`): the spec
+    /// key of the module or scope that raised it, and the error worded for the
+    /// spec's author (the fix spelled in TOML). Its [`kind`](Error::kind) is the
+    /// underlying error's, which is also its [`source`](std::error::Error::source).
+    #[error("spec key `{key}`: {message}")]
+    InSpec {
+        /// The spec key (`scopes[0].modules[1]`, `blocks.layer.modules[0]`).
+        key: String,
+        /// What went wrong and how to fix it in the spec.
+        message: String,
+        /// The underlying error.
+        source: Box<Error>,
+    },
+
     /// A runtime job failed or panicked.
     #[error("job failed: {message}")]
     Job {
@@ -431,6 +445,16 @@ impl Callback {
 /// [`DTypeMismatch`](ErrorKind::DTypeMismatch). Everything else (bad initializer
 /// parameters, invalid shapes, improper nesting, failed jobs, other invalid
 /// arguments) is [`Other`](ErrorKind::Other).
+///
+/// ```
+/// use varscope::{get_variable, variable_scope, ErrorKind, Graph, Reuse};
+/// Graph::with_seed(1).as_default(|| {
+///     let e = variable_scope("s").reuse(Reuse::Yes)
+///         .enter(|_| get_variable("missing").shape([1]).build()).unwrap_err();
+///     assert_eq!(e.kind(), ErrorKind::NotFound);
+///     assert_eq!(e.kind().as_str(), "not_found");
+/// });
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ErrorKind {
@@ -508,6 +532,17 @@ impl fmt::Display for ErrorKind {
 
 impl Error {
     /// The coarse kind of this error.
+    ///
+    /// ```
+    /// use varscope::{get_variable, ErrorKind, Graph};
+    /// Graph::with_seed(1).as_default(|| {
+    ///     get_variable("w").shape([2]).build().unwrap();
+    ///     let e = get_variable("w").shape([3]).build().unwrap_err();  // reuse is off
+    ///     assert_eq!(e.kind(), ErrorKind::AlreadyExists);
+    ///     let bad = get_variable("bad name").shape([1]).build().unwrap_err();
+    ///     assert_eq!(bad.kind(), ErrorKind::InvalidName);
+    /// });
+    /// ```
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::InvalidName { .. } => ErrorKind::InvalidName,
@@ -542,6 +577,7 @@ impl Error {
             Error::Cycle { .. } => ErrorKind::Cycle,
             Error::Panicked { .. } => ErrorKind::Panicked,
             Error::Allocation { .. } => ErrorKind::Allocation,
+            Error::InSpec { source, .. } => source.kind(),
             Error::InitializerDTypeMismatch { .. }
             | Error::Initializer { .. }
             | Error::InvalidShape { .. }
@@ -549,6 +585,32 @@ impl Error {
             | Error::NestingTooDeep { .. }
             | Error::InvalidArgument { .. }
             | Error::Job { .. } => ErrorKind::Other,
+        }
+    }
+
+    /// `e`, raised while building the spec key `key`, worded for the spec's author:
+    /// TF's text without the Rust API's hint, and the fix as TOML (an error that
+    /// already names a key is kept as is).
+    #[cfg_attr(not(feature = "spec"), allow(dead_code))]
+    pub(crate) fn in_spec(key: &str, e: Error) -> Error {
+        if matches!(e, Error::InSpec { .. }) {
+            return e;
+        }
+        let tf = e.to_string().replace(
+            " (use Reuse::Yes or Reuse::Auto on the enclosing variable_scope)",
+            "",
+        );
+        let hint = match e.kind() {
+            ErrorKind::AlreadyExists => " In the spec: give the module or scope a `name` of its own, or share the existing variables with `reuse = \"auto\"` (or `reuse = \"yes\"`) on its scope.",
+            ErrorKind::NotFound => " In the spec: `reuse = \"yes\"` only gets variables built earlier in the spec; build it in an earlier scope, or write `reuse = \"auto\"` to create what is missing.",
+            ErrorKind::ShapeMismatch | ErrorKind::DTypeMismatch | ErrorKind::PartitionMismatch => " In the spec: a scope that reuses a variable must give it the same sizes (`dim`, `units`, `shape`, …), `dtype` and `partitioner`.",
+            ErrorKind::InvalidReuse => " In the spec: give the scope a `name`.",
+            _ => "",
+        };
+        Error::InSpec {
+            key: key.to_string(),
+            message: format!("{tf}{hint}"),
+            source: Box::new(e),
         }
     }
 

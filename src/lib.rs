@@ -15,11 +15,17 @@ mod getter;
 mod graph;
 pub mod init;
 mod initializer;
+pub mod layers;
 #[cfg(feature = "spec")]
 pub mod model;
 mod names;
 pub mod partition;
+#[doc = include_str!("doc_porting.md")]
+pub mod porting {}
 pub mod restore;
+#[cfg(feature = "spec")]
+#[doc = include_str!("doc_spec.md")]
+pub mod spec_reference {}
 mod runtime;
 mod scope;
 mod shape;

@@ -33,7 +33,7 @@ enum Command {
     /// Build a model from a spec (or the built-in default), initialize it and write a
     /// safetensors checkpoint.
     Build {
-        /// The model spec (TOML); `default` or nothing for the built-in default model.
+        /// The model spec (TOML; every key is described in src/doc_spec.md, the `spec_reference` page of the API docs); `default` or nothing for the built-in default model.
         spec: Option<PathBuf>,
         /// Runtime workers building scopes concurrently (default: number of CPUs).
         #[arg(long)]

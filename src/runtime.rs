@@ -190,6 +190,13 @@ impl Runtime {
     }
 
     /// The number of worker threads.
+    ///
+    /// ```
+    /// use varscope::Runtime;
+    /// let rt = Runtime::new(3).unwrap();
+    /// assert_eq!(rt.workers(), 3);
+    /// assert!(Runtime::new(0).is_err());
+    /// ```
     pub fn workers(&self) -> usize {
         self.threads.len()
     }
@@ -358,6 +365,19 @@ impl Worker {
 /// The pending result of a job submitted with [`Runtime::submit`].
 ///
 /// Dropping the handle does not cancel the job; its result is discarded.
+///
+/// ```
+/// use varscope::{get_variable, Graph, JobHandle, Runtime};
+/// let graph = Graph::with_seed(1);
+/// let rt = Runtime::new(2).unwrap();
+/// let jobs: Vec<JobHandle<String>> = (0..4)
+///     .map(|i| rt.submit(&graph, None, move || {
+///         get_variable(&format!("w{i}")).shape([1]).build().map(|v| v.name())
+///     }))
+///     .collect();
+/// let names: Vec<String> = jobs.into_iter().map(|j| j.join().unwrap()).collect();
+/// assert_eq!(names, ["w0:0", "w1:0", "w2:0", "w3:0"]);
+/// ```
 pub struct JobHandle<R> {
     rx: Receiver<Result<R>>,
     /// Set once the result was handed out: the worker may still hold its sender for

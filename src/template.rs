@@ -74,11 +74,36 @@ impl<R> fmt::Debug for TemplateBuilder<R> {
 impl<R> TemplateBuilder<R> {
     /// Captures the variable scope now (TF's `create_scope_now_`) instead of at the
     /// first call.
+    ///
+    /// ```
+    /// use varscope::{get_variable, make_template, variable_scope, Graph};
+    /// Graph::with_seed(1).as_default(|| {
+    ///     // Captured here, in `model`, although first called elsewhere.
+    ///     let t = variable_scope("model").enter(|_| {
+    ///         make_template("head", || get_variable("w").shape([2]).build()).create_scope_now(true).build()
+    ///     }).unwrap();
+    ///     let w = variable_scope("elsewhere").enter(|_| t.call()).unwrap();
+    ///     assert_eq!(w.name(), "model/head/w:0");
+    /// });
+    /// ```
     pub fn create_scope_now(mut self, now: bool) -> Self {
         self.create_scope_now = now;
         self
     }
     /// Uses this scope name verbatim instead of uniquifying the template name.
+    ///
+    /// ```
+    /// use varscope::{get_variable, make_template, Graph};
+    /// Graph::with_seed(1).as_default(|| {
+    ///     let a = make_template("head", || get_variable("w").shape([1]).build()).build().unwrap();
+    ///     let b = make_template("head", || get_variable("w").shape([1]).build()).build().unwrap();
+    ///     let c = make_template("head", || get_variable("w").shape([1]).build())
+    ///         .unique_name("shared_head").build().unwrap();
+    ///     assert_eq!(a.call().unwrap().name(), "head/w:0");
+    ///     assert_eq!(b.call().unwrap().name(), "head_1/w:0");
+    ///     assert_eq!(c.call().unwrap().name(), "shared_head/w:0");
+    /// });
+    /// ```
     pub fn unique_name(mut self, name: &str) -> Self {
         self.unique_name = Some(name.to_string());
         self
@@ -201,6 +226,21 @@ impl<R> Template<R> {
         self.collection(GLOBAL_VARIABLES)
     }
     /// Trainable variables under the template's scope.
+    ///
+    /// ```
+    /// use varscope::{get_variable, make_template, Graph};
+    /// Graph::with_seed(1).as_default(|| {
+    ///     let t = make_template("dense", || -> varscope::Result<()> {
+    ///         get_variable("w").shape([2, 2]).build()?;
+    ///         get_variable("steps").shape([1]).trainable(false).build()?;
+    ///         Ok(())
+    ///     }).build().unwrap();
+    ///     t.call().unwrap();
+    ///     t.call().unwrap();   // shares: nothing new
+    ///     assert_eq!(t.trainable_variables().len(), 1);
+    ///     assert_eq!(t.global_variables().len(), 2);
+    /// });
+    /// ```
     pub fn trainable_variables(&self) -> Vec<Variable> {
         self.collection(TRAINABLE_VARIABLES)
     }

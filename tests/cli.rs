@@ -255,3 +255,38 @@ fn missing_output_directory_is_an_error() {
     assert!(stderr(&o).contains("error:"));
     assert!(!Path::new(&out).exists());
 }
+
+#[test]
+fn an_empty_spec_is_an_error_not_an_empty_model() {
+    let dir = TempDir::new("empty-spec");
+    let spec = dir.path("empty.toml");
+    std::fs::write(&spec, "seed = 3\n").unwrap();
+    let o = varscope(&["build", &spec, "-o", &dir.path("x.safetensors")]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(err.contains("key `scopes`"), "{err}");
+    assert!(err.contains("[[scopes]]"), "{err}");
+    assert_eq!(dir.files(), vec!["empty.toml"]);
+}
+
+#[test]
+fn build_errors_name_the_spec_key_and_the_toml_fix() {
+    let dir = TempDir::new("build-error");
+    let spec = dir.path("twice.toml");
+    std::fs::write(
+        &spec,
+        "[[scopes]]\nname = \"net\"\nmodules = [\n  { type = \"dense\", name = \"p\", inputs = 2, units = 2 },\n  { type = \"dense\", name = \"p\", inputs = 2, units = 2 },\n]\n",
+    )
+    .unwrap();
+    let o = varscope(&["build", &spec, "-o", &dir.path("x.safetensors")]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(err.contains("spec key `scopes[0].modules[1]`"), "{err}");
+    assert!(
+        err.contains("Variable net/p/kernel already exists"),
+        "{err}"
+    );
+    assert!(err.contains("reuse = \"auto\""), "{err}");
+    assert!(!err.contains("Reuse::"), "{err}");
+    assert_eq!(dir.files(), vec!["twice.toml"]);
+}

@@ -41,6 +41,23 @@ impl TensorInfo {
 }
 
 /// The validated header of a safetensors file, as [`read_header`] returns it.
+///
+/// ```
+/// use std::collections::BTreeMap;
+/// use varscope::checkpoint::{read_header, save_safetensors};
+/// use varscope::{DType, Tensor};
+/// let dir = std::env::temp_dir().join(format!("varscope-doc-header-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir).unwrap();
+/// let path = dir.join("h.safetensors");
+/// let t = Tensor::from_vec(vec![1.0f32; 6], [2, 3]).unwrap();
+/// let meta = BTreeMap::from([("varscope.seed".to_string(), "7".to_string())]);
+/// save_safetensors(&path, [("dense/kernel".to_string(), &t)], &meta).unwrap();
+/// let header = read_header(&path).unwrap();
+/// let info = &header.tensors["dense/kernel"];
+/// assert_eq!((info.dtype, info.shape.dims(), info.nbytes()), (DType::F32, &[2usize, 3][..], 24));
+/// assert_eq!(header.metadata["varscope.seed"], "7");
+/// std::fs::remove_dir_all(&dir).unwrap();
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct CheckpointHeader {
     /// dtype, shape and byte range of every tensor, by name.
@@ -52,6 +69,13 @@ pub struct CheckpointHeader {
 }
 
 /// The safetensors name of a dtype (`F32`, `BF16`, `BOOL`, …).
+///
+/// ```
+/// use varscope::checkpoint::{dtype_from_safetensors_name, safetensors_dtype_name};
+/// use varscope::DType;
+/// assert_eq!(safetensors_dtype_name(DType::BF16), "BF16");
+/// assert_eq!(dtype_from_safetensors_name("F32"), Some(DType::F32));
+/// ```
 pub fn safetensors_dtype_name(dtype: DType) -> &'static str {
     match dtype {
         DType::F16 => "F16",

@@ -48,11 +48,29 @@ pub fn get_variable(name: &str) -> GetVariable<'_> {
 
 /// As [`get_variable`], for a local variable: not trainable, in
 /// `local_variables` (and not in `global_variables`).
+///
+/// ```
+/// use varscope::{get_local_variable, Graph};
+/// let g = Graph::with_seed(1);
+/// let v = g.as_default(|| get_local_variable("count").shape([1]).build()).unwrap();
+/// assert!(!v.trainable());
+/// assert_eq!(g.local_variables(), vec![v]);
+/// assert!(g.global_variables().is_empty());
+/// ```
 pub fn get_local_variable(name: &str) -> GetVariable<'_> {
     GetVariable::new(name, true)
 }
 
 /// A `get_variable` call being configured.
+///
+/// ```
+/// use varscope::{get_variable, DType, Graph, Init};
+/// Graph::with_seed(1).as_default(|| {
+///     let builder = get_variable("w").shape([2, 2]).dtype(DType::F64).initializer(Init::ones());
+///     let w = builder.clone().build().unwrap();
+///     assert_eq!(w.dtype(), DType::F64);
+/// });
+/// ```
 #[must_use = "call build() to get the variable"]
 #[derive(Clone)]
 pub struct GetVariable<'a> {
@@ -98,6 +116,18 @@ impl<'a> GetVariable<'a> {
     }
 
     /// The shape (required to create, unless the initializer is a value).
+    ///
+    /// ```
+    /// use varscope::{get_variable, Graph};
+    /// Graph::with_seed(1).as_default(|| {
+    ///     let w = get_variable("w").shape([3usize, 4]).build().unwrap();
+    ///     assert_eq!(w.shape().dims(), &[3, 4]);
+    ///     let scalar = get_variable("s").shape(Vec::<usize>::new()).build().unwrap();
+    ///     assert_eq!(scalar.shape().num_elements(), 1);
+    ///     // Without an initializer value the shape is required.
+    ///     assert!(get_variable("none").build().is_err());
+    /// });
+    /// ```
     #[inline]
     pub fn shape(mut self, shape: impl IntoShape) -> Self {
         self.shape = Some(match shape.into_shape_or_partial() {
@@ -108,22 +138,63 @@ impl<'a> GetVariable<'a> {
         self
     }
     /// Whether the variable is trainable (default true).
+    ///
+    /// ```
+    /// use varscope::{get_variable, Graph};
+    /// let g = Graph::with_seed(1);
+    /// g.as_default(|| get_variable("step").shape([1]).trainable(false).build()).unwrap();
+    /// assert!(g.trainable_variables().is_empty());
+    /// assert_eq!(g.global_variables().len(), 1);
+    /// ```
     pub fn trainable(mut self, t: bool) -> Self {
         self.trainable = Some(t);
         self
     }
     /// Collections to add the variable to (default: global variables; trainable
     /// variables are always added to `trainable_variables` too).
+    ///
+    /// ```
+    /// use varscope::{get_variable, Graph, GLOBAL_VARIABLES};
+    /// let g = Graph::with_seed(1);
+    /// let v = g.as_default(|| {
+    ///     get_variable("w").shape([1]).collections([GLOBAL_VARIABLES, "my_weights"]).build()
+    /// }).unwrap();
+    /// assert_eq!(g.get_collection("my_weights"), vec![v.clone()]);
+    /// assert_eq!(g.trainable_variables(), vec![v]);
+    /// ```
     pub fn collections<S: Into<String>>(mut self, c: impl IntoIterator<Item = S>) -> Self {
         self.collections = Some(c.into_iter().map(Into::into).collect());
         self
     }
     /// Whether to validate the shape of a value initializer.
+    ///
+    /// ```
+    /// use varscope::{get_variable, Graph, Init, Tensor};
+    /// Graph::with_seed(1).as_default(|| {
+    ///     let value = Tensor::from_vec(vec![1.0f32, 2.0], [2]).unwrap();
+    ///     let v = get_variable("v").initializer(Init::from_value(value)).validate_shape(false)
+    ///         .build().unwrap();
+    ///     assert_eq!(v.shape().dims(), &[2]);
+    /// });
+    /// ```
     pub fn validate_shape(mut self, v: bool) -> Self {
         self.validate_shape = v;
         self
     }
     /// A custom getter for this call only (replaces the scope's).
+    ///
+    /// ```
+    /// use varscope::{get_variable, CustomGetter, Graph};
+    /// Graph::with_seed(1).as_default(|| {
+    ///     // A getter that renames every variable it is asked for.
+    ///     let suffix = CustomGetter::new(|next, mut args| {
+    ///         args.name = format!("{}_ema", args.name);
+    ///         next.get(args)
+    ///     });
+    ///     let v = get_variable("w").shape([1]).custom_getter(suffix).build().unwrap();
+    ///     assert_eq!(v.name(), "w_ema:0");
+    /// });
+    /// ```
     pub fn custom_getter(mut self, g: CustomGetter) -> Self {
         self.defaults_mut().custom_getters = vec![g];
         self
@@ -134,6 +205,14 @@ impl<'a> GetVariable<'a> {
     }
 
     /// Uses `graph` instead of the thread's default graph.
+    ///
+    /// ```
+    /// use varscope::{get_variable, Graph};
+    /// let g = Graph::with_seed(1);
+    /// // No `as_default` needed.
+    /// let v = get_variable("w").shape([1]).graph(&g).build().unwrap();
+    /// assert_eq!(g.global_variables(), vec![v]);
+    /// ```
     pub fn graph(mut self, g: &Graph) -> Self {
         self.graph = Some(g.clone());
         self
@@ -146,6 +225,16 @@ impl<'a> GetVariable<'a> {
     /// # Errors
     /// Any error of [`build_any`](GetVariable::build_any), and
     /// [`Error::TypeMismatch`] if the result is partitioned.
+    ///
+    /// ```
+    /// use varscope::{get_variable, variable_scope, Graph, Reuse};
+    /// Graph::with_seed(1).as_default(|| {
+    ///     let w = get_variable("w").shape([2]).build().unwrap();
+    ///     let again = variable_scope("").reuse(Reuse::Yes)
+    ///         .enter(|_| get_variable("w").shape([2]).build()).unwrap();
+    ///     assert_eq!(w, again);
+    /// });
+    /// ```
     #[inline]
     pub fn build(self) -> Result<Variable> {
         self.build_any()?.into_single()
@@ -156,6 +245,18 @@ impl<'a> GetVariable<'a> {
     /// # Errors
     /// Any error of [`build_any`](GetVariable::build_any), and
     /// [`Error::TypeMismatch`] if the result is not partitioned.
+    ///
+    /// ```
+    /// use varscope::partition::FixedSizePartitioner;
+    /// use varscope::{get_variable, Graph};
+    /// Graph::with_seed(1).as_default(|| {
+    ///     let emb = get_variable("emb").shape([10, 4])
+    ///         .partitioner(FixedSizePartitioner::new(2, 0)).build_partitioned().unwrap();
+    ///     assert_eq!(emb.shards()[1].name(), "emb/part_1:0");
+    ///     // A partitioned variable is not a single one.
+    ///     assert!(get_variable("emb").shape([10, 4]).build().is_err());
+    /// });
+    /// ```
     pub fn build_partitioned(self) -> Result<PartitionedVariable> {
         self.build_any()?.into_partitioned()
     }
@@ -168,6 +269,16 @@ impl<'a> GetVariable<'a> {
     /// [`Error::PartitionMismatch`], [`Error::InvalidName`], [`Error::InvalidShape`],
     /// [`Error::Initializer`], [`Error::InitializerPanicked`], [`Error::Reentrant`],
     /// as TF1 raises them. The store is unchanged on error.
+    ///
+    /// ```
+    /// use varscope::{get_variable, AnyVariable, Graph};
+    /// Graph::with_seed(1).as_default(|| {
+    ///     match get_variable("w").shape([2]).build_any().unwrap() {
+    ///         AnyVariable::Single(v) => assert_eq!(v.name(), "w:0"),
+    ///         AnyVariable::Partitioned(p) => panic!("unexpected {}", p.name()),
+    ///     }
+    /// });
+    /// ```
     pub fn build_any(self) -> Result<AnyVariable> {
         if let Some(v) = self.hit() {
             return Ok(AnyVariable::Single(v));

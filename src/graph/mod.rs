@@ -136,11 +136,29 @@ fn entropy_seed() -> u64 {
 
 impl Graph {
     /// A new graph with a random seed drawn from OS entropy (see [`Graph::seed`]).
+    ///
+    /// ```
+    /// use varscope::Graph;
+    /// let (a, b) = (Graph::new(), Graph::new());
+    /// assert_ne!(a.id(), b.id());
+    /// assert!(!a.seed_is_explicit());
+    /// ```
     pub fn new() -> Graph {
         Graph::build(entropy_seed(), false)
     }
 
     /// A new graph with a fixed graph-level seed (TF's `set_random_seed`).
+    ///
+    /// ```
+    /// use varscope::{get_variable, Graph};
+    /// // The same seed and names give the same values.
+    /// let value = |seed| {
+    ///     let g = Graph::with_seed(seed);
+    ///     g.as_default(|| get_variable("w").shape([3]).build()).unwrap().value().unwrap()
+    /// };
+    /// assert_eq!(value(42), value(42));
+    /// assert_ne!(value(42), value(43));
+    /// ```
     pub fn with_seed(seed: u64) -> Graph {
         Graph::build(seed, true)
     }
@@ -234,6 +252,16 @@ impl Graph {
     }
 
     /// Runs `f` with this graph as the calling thread's default graph.
+    ///
+    /// ```
+    /// use varscope::{get_variable, Graph};
+    /// let g = Graph::with_seed(1);
+    /// let w = g.as_default(|| get_variable("w").shape([2]).build()).unwrap();
+    /// assert_eq!(g.global_variables(), vec![w]);
+    /// // Nested: the innermost graph is the default.
+    /// let inner = Graph::with_seed(2);
+    /// g.as_default(|| inner.as_default(|| assert_eq!(Graph::current().id(), inner.id())));
+    /// ```
     pub fn as_default<R>(&self, f: impl FnOnce() -> R) -> R {
         let _guard = self.as_default_guard();
         f()
@@ -241,6 +269,16 @@ impl Graph {
 
     /// Makes this graph the calling thread's default graph until the guard drops.
     /// Guards must be dropped in reverse order of creation.
+    ///
+    /// ```
+    /// use varscope::{get_variable, Graph};
+    /// let g = Graph::with_seed(1);
+    /// {
+    ///     let _default = g.as_default_guard();
+    ///     get_variable("w").shape([2]).build().unwrap();
+    /// }
+    /// assert_eq!(g.global_variables().len(), 1);
+    /// ```
     pub fn as_default_guard(&self) -> DefaultGraphGuard {
         let depth = CONTEXT.with(|c| {
             let mut c = c.borrow_mut();
@@ -369,6 +407,15 @@ impl Graph {
     }
 
     /// The variables of a collection, in insertion order.
+    ///
+    /// ```
+    /// use varscope::{get_variable, Graph};
+    /// let g = Graph::with_seed(1);
+    /// let v = g.as_default(|| get_variable("w").shape([1]).build()).unwrap();
+    /// g.add_to_collection("weights", &v);
+    /// assert_eq!(g.get_collection("weights"), vec![v]);
+    /// assert!(g.get_collection("nothing").is_empty());
+    /// ```
     pub fn get_collection(&self, key: &str) -> Vec<Variable> {
         self.get_collection_scoped(key, "")
     }
@@ -385,6 +432,21 @@ impl Graph {
     }
 
     /// All global variables, in creation order.
+    ///
+    /// ```
+    /// use varscope::{get_local_variable, get_variable, Graph};
+    /// let g = Graph::with_seed(1);
+    /// g.as_default(|| -> varscope::Result<()> {
+    ///     get_variable("w").shape([2]).build()?;
+    ///     get_variable("step").shape([1]).trainable(false).build()?;
+    ///     get_local_variable("seen").shape([1]).build()?;
+    ///     Ok(())
+    /// }).unwrap();
+    /// let names = |vs: Vec<varscope::Variable>| vs.iter().map(|v| v.name()).collect::<Vec<_>>();
+    /// assert_eq!(names(g.global_variables()), ["w:0", "step:0"]);
+    /// assert_eq!(names(g.trainable_variables()), ["w:0"]);
+    /// assert_eq!(names(g.local_variables()), ["seen:0"]);
+    /// ```
     pub fn global_variables(&self) -> Vec<Variable> {
         self.get_collection(GLOBAL_VARIABLES)
     }
@@ -426,6 +488,16 @@ impl Graph {
     ///
     /// # Errors
     /// The first initializer error met; other variables are still initialized.
+    ///
+    /// ```
+    /// use varscope::{get_variable, Graph};
+    /// let g = Graph::with_seed(1);
+    /// let w = g.as_default(|| get_variable("w").shape([256, 4]).build()).unwrap();
+    /// assert!(!w.is_initialized());                 // values are lazy …
+    /// assert_eq!(g.initialize_all().unwrap(), 256 * 4 * 4);
+    /// assert!(w.is_initialized());                  // … until asked for
+    /// assert_eq!(g.initialize_all().unwrap(), 0);   // nothing left to do
+    /// ```
     pub fn initialize_all(&self) -> Result<u64> {
         self.initialize_all_with_progress(|_| {})
     }
@@ -435,6 +507,20 @@ impl Graph {
     ///
     /// # Errors
     /// The first initializer error met; other variables are still initialized.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// use varscope::{get_variable, Graph};
+    /// let g = Graph::with_seed(1);
+    /// g.as_default(|| -> varscope::Result<()> {
+    ///     get_variable("a").shape([8]).build()?;
+    ///     get_variable("b").shape([2]).build()?;
+    ///     Ok(())
+    /// }).unwrap();
+    /// let seen = AtomicU64::new(0);
+    /// let total = g.initialize_all_with_progress(|b| { seen.fetch_add(b, Ordering::Relaxed); }).unwrap();
+    /// assert_eq!(seen.into_inner(), total);
+    /// ```
     pub fn initialize_all_with_progress(&self, progress: impl Fn(u64) + Sync) -> Result<u64> {
         let pending: Vec<Variable> = self
             .all_variables()

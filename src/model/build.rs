@@ -6,12 +6,13 @@ use crate::checkpoint::{
     partition_metadata_key, save_safetensors_with, BundleWriter, PartitionInfo, WriteOptions,
 };
 use crate::dtype::DType;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::getter::get_variable;
 use crate::graph::Graph;
 use crate::initializer::Init;
+use crate::layers;
 use crate::runtime::{JobHandle, Runtime};
-use crate::scope::{variable_scope, Reuse, VariableScope};
+use crate::scope::{variable_scope, variable_scope_default, Reuse, VariableScope};
 use crate::template::{make_template, Template};
 use crate::tensor::Tensor;
 use crate::variable::{AnyVariable, Variable};
@@ -20,6 +21,26 @@ use std::path::Path;
 use std::sync::Arc;
 
 /// A model built from a spec: the graph and its variables.
+///
+/// ```
+/// use std::collections::BTreeMap;
+/// use varscope::model::{build_model, ModelSpec};
+/// use varscope::{Graph, Runtime};
+/// let spec = ModelSpec::from_toml_str(
+///     "[[scopes]]\nname = \"net\"\nmodules = [{ type = \"dense\", inputs = 3, units = 2 }]\n",
+/// ).unwrap();
+/// let model = build_model(&spec, &Runtime::new(1).unwrap(), &Graph::with_seed(1)).unwrap();
+/// assert_eq!(model.param_count(), 8);
+/// assert_eq!(model.nbytes(), 32);
+/// assert_eq!(model.initialize(|_| {}).unwrap(), 32);
+/// let dir = std::env::temp_dir().join(format!("varscope-doc-built-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir).unwrap();
+/// let path = dir.join("net.safetensors");
+/// model.save(&path, &model.checkpoint_metadata(&spec)).unwrap();
+/// let header = varscope::checkpoint::read_header(&path).unwrap();
+/// assert_eq!(header.tensors.len(), 2);
+/// std::fs::remove_dir_all(&dir).unwrap();
+/// ```
 #[derive(Debug, Clone)]
 pub struct BuiltModel {
     graph: Graph,
@@ -43,6 +64,24 @@ pub struct BuiltModel {
 /// # Errors
 /// The first error of any job (all submitted jobs are still waited for), or a scope
 /// error of the walk.
+///
+/// ```
+/// use varscope::model::{build_model, ModelSpec};
+/// use varscope::{Graph, Runtime};
+/// let spec = ModelSpec::from_toml_str(r#"
+///     seed = 3
+///     [[scopes]]
+///     name = "tower"
+///     repeat = 4
+///     share = true   # four jobs, one set of variables
+///     modules = [{ type = "dense", inputs = 8, units = 8 }]
+/// "#).unwrap();
+/// let rt = Runtime::new(2).unwrap();
+/// let model = build_model(&spec, &rt, &Graph::with_seed(spec.seed)).unwrap();
+/// assert_eq!(model.jobs(), 4);
+/// let names: Vec<String> = model.tensors().iter().map(|v| v.checkpoint_name().to_string()).collect();
+/// assert_eq!(names, ["tower/dense/bias", "tower/dense/kernel"]);
+/// ```
 pub fn build_model(spec: &ModelSpec, runtime: &Runtime, graph: &Graph) -> Result<BuiltModel> {
     let mut driver = Driver {
         spec,
@@ -55,14 +94,14 @@ pub fn build_model(spec: &ModelSpec, runtime: &Runtime, graph: &Graph) -> Result
     let walked = graph.as_default(|| {
         graph.with_fresh_thread_state(|| -> Result<()> {
             for (name, block) in &spec.templates {
-                let modules = Arc::new(block.modules.clone());
+                let modules = Arc::new(keyed(&format!("templates.{name}"), &block.modules));
                 let fallback = template_default(spec, block)?;
                 let tpl = make_template(name, move || build_modules(&modules, fallback.as_ref()))
                     .create_scope_now(true)
                     .build()?;
                 driver.templates.insert(name.clone(), tpl);
             }
-            driver.walk(&spec.scopes, true)
+            driver.walk(&spec.scopes, true, "scopes")
         })
     });
     let joined = driver.barrier();
@@ -124,8 +163,9 @@ impl Driver<'_> {
         first
     }
 
-    fn walk(&mut self, scopes: &[ScopeSpec], top: bool) -> Result<()> {
-        for s in scopes {
+    fn walk(&mut self, scopes: &[ScopeSpec], top: bool, prefix: &str) -> Result<()> {
+        for (index, s) in scopes.iter().enumerate() {
+            let key = format!("{prefix}[{index}]");
             if s.reuse == Some(ReuseSpec::Yes) {
                 self.barrier()?;
             }
@@ -163,18 +203,31 @@ impl Driver<'_> {
                     b = b.dtype(d.0);
                 }
                 b.enter(|scope| -> Result<()> {
-                    self.submit_content(s, scope);
-                    self.walk(&s.scopes, false)
-                })?;
+                    self.submit_content(s, &key, scope);
+                    self.walk(&s.scopes, false, &format!("{key}.scopes"))?;
+                    if let Some((b, block)) = s
+                        .block
+                        .as_ref()
+                        .and_then(|b| self.spec.blocks.get_key_value(b))
+                    {
+                        self.walk(&block.scopes, false, &format!("blocks.{b}.scopes"))?;
+                    }
+                    Ok(())
+                })
+                .map_err(|e| in_spec(&key, e))?;
             }
         }
         Ok(())
     }
 
-    fn submit_content(&mut self, s: &ScopeSpec, scope: &VariableScope) {
-        let mut modules = s.modules.clone();
-        if let Some(b) = s.block.as_ref().and_then(|b| self.spec.blocks.get(b)) {
-            modules.extend(b.modules.iter().cloned());
+    fn submit_content(&mut self, s: &ScopeSpec, key: &str, scope: &VariableScope) {
+        let mut modules = keyed(&format!("{key}.modules"), &s.modules);
+        if let Some((name, b)) = s
+            .block
+            .as_ref()
+            .and_then(|b| self.spec.blocks.get_key_value(b))
+        {
+            modules.extend(keyed(&format!("blocks.{name}.modules"), &b.modules));
         }
         let template = s
             .template
@@ -185,10 +238,11 @@ impl Driver<'_> {
             return;
         }
         self.jobs += 1;
+        let key = format!("{key}.template");
         let handle = self.runtime.submit(self.graph, Some(scope), move || {
             build_modules(&modules, None)?;
             if let Some(t) = template {
-                t.call()?;
+                t.call().map_err(|e| in_spec(&key, e))?;
             }
             Ok(())
         });
@@ -196,10 +250,24 @@ impl Driver<'_> {
     }
 }
 
+/// The modules of a list, each with its spec key (`scopes[0].modules[1]`).
+fn keyed(prefix: &str, modules: &[ModuleSpec]) -> Vec<(String, ModuleSpec)> {
+    modules
+        .iter()
+        .enumerate()
+        .map(|(i, m)| (format!("{prefix}[{i}]"), m.clone()))
+        .collect()
+}
+
+/// An error of building the spec key `key`, worded for the spec's author.
+fn in_spec(key: &str, e: Error) -> Error {
+    Error::in_spec(key, e)
+}
+
 /// Builds `modules` in the current variable scope.
-fn build_modules(modules: &[ModuleSpec], fallback: Option<&Init>) -> Result<()> {
-    for m in modules {
-        build_module(m, fallback)?;
+fn build_modules(modules: &[(String, ModuleSpec)], fallback: Option<&Init>) -> Result<()> {
+    for (key, m) in modules {
+        build_module(m, fallback).map_err(|e| in_spec(key, e))?;
     }
     Ok(())
 }
@@ -211,44 +279,44 @@ fn init_or(spec: &Option<InitSpec>, fallback: Option<&Init>) -> Result<Option<In
     }
 }
 
-fn new_var(
-    name: &str,
-    shape: Vec<usize>,
-    init: Option<Init>,
-    dtype: Option<DType>,
-) -> crate::getter::GetVariable<'_> {
-    let mut g = get_variable(name).shape(shape);
-    if let Some(i) = init {
-        g = g.initializer(i);
+/// Enters a module's scope: its given name as is, else its type name uniquified
+/// (`dense`, `dense_1`, …), as `tf.layers` names layers.
+fn module_scope<R>(m: &ModuleSpec, f: impl FnOnce() -> Result<R>) -> Result<R> {
+    match m.given_name() {
+        Some(n) => variable_scope(n).enter(|_| f()),
+        None => variable_scope_default(m.type_name()).enter(|_| f()),
     }
-    if let Some(d) = dtype {
-        g = g.dtype(d);
-    }
-    g
 }
 
+/// A `layers::dense` configured from a module's fields.
 #[allow(clippy::too_many_arguments)]
-fn dense_vars(
-    scope: &str,
+fn dense_layer(
+    name: Option<&str>,
     inputs: usize,
     units: usize,
     bias: bool,
     init: Option<Init>,
     bias_init: Option<Init>,
     dtype: Option<DType>,
-) -> Result<()> {
-    variable_scope(scope).enter(|_| -> Result<()> {
-        new_var("kernel", vec![inputs, units], init, dtype).build_any()?;
-        if bias {
-            let bi = bias_init.unwrap_or_else(Init::zeros);
-            new_var("bias", vec![units], Some(bi), dtype).build_any()?;
-        }
-        Ok(())
-    })
+) -> layers::Dense {
+    let mut l = layers::dense(inputs, units).use_bias(bias);
+    if let Some(n) = name {
+        l = l.name(n);
+    }
+    if let Some(i) = init {
+        l = l.kernel_initializer(i);
+    }
+    if let Some(i) = bias_init {
+        l = l.bias_initializer(i);
+    }
+    if let Some(d) = dtype {
+        l = l.dtype(d);
+    }
+    l
 }
 
 fn build_module(m: &ModuleSpec, fallback: Option<&Init>) -> Result<()> {
-    let name = m.name();
+    let given = m.given_name();
     match m {
         ModuleSpec::Dense {
             inputs,
@@ -258,18 +326,23 @@ fn build_module(m: &ModuleSpec, fallback: Option<&Init>) -> Result<()> {
             bias_initializer,
             dtype,
             ..
-        } => dense_vars(
-            name,
-            inputs.0,
-            units.0,
-            *bias,
-            init_or(initializer, fallback)?,
-            bias_initializer
+        } => {
+            let bias_init = bias_initializer
                 .as_ref()
                 .map(InitSpec::to_init)
-                .transpose()?,
-            dtype.map(|d| d.0),
-        ),
+                .transpose()?;
+            dense_layer(
+                given,
+                inputs.0,
+                units.0,
+                *bias,
+                init_or(initializer, fallback)?,
+                bias_init,
+                dtype.map(|d| d.0),
+            )
+            .build()?;
+            Ok(())
+        }
         ModuleSpec::Conv2d {
             kernel_size,
             in_channels,
@@ -280,21 +353,30 @@ fn build_module(m: &ModuleSpec, fallback: Option<&Init>) -> Result<()> {
             dtype,
             ..
         } => {
-            let init = init_or(initializer, fallback)?;
-            let bias_init = bias_initializer
+            let mut l = layers::conv2d(
+                [kernel_size[0].0, kernel_size[1].0],
+                in_channels.0,
+                filters.0,
+            )
+            .use_bias(*bias);
+            if let Some(n) = given {
+                l = l.name(n);
+            }
+            if let Some(i) = init_or(initializer, fallback)? {
+                l = l.kernel_initializer(i);
+            }
+            if let Some(i) = bias_initializer
                 .as_ref()
                 .map(InitSpec::to_init)
-                .transpose()?;
-            let dtype = dtype.map(|d| d.0);
-            let shape = vec![kernel_size[0].0, kernel_size[1].0, in_channels.0, filters.0];
-            variable_scope(name).enter(|_| -> Result<()> {
-                new_var("kernel", shape, init, dtype).build_any()?;
-                if *bias {
-                    let bi = bias_init.unwrap_or_else(Init::zeros);
-                    new_var("bias", vec![filters.0], Some(bi), dtype).build_any()?;
-                }
-                Ok(())
-            })
+                .transpose()?
+            {
+                l = l.bias_initializer(i);
+            }
+            if let Some(d) = dtype {
+                l = l.dtype(d.0);
+            }
+            l.build()?;
+            Ok(())
         }
         ModuleSpec::Embedding {
             vocab,
@@ -309,22 +391,50 @@ fn build_module(m: &ModuleSpec, fallback: Option<&Init>) -> Result<()> {
                 .as_ref()
                 .map(|p| p.to_partitioner())
                 .transpose()?;
-            variable_scope(name).enter(|_| -> Result<()> {
-                let mut g = new_var("weights", vec![vocab.0, dim.0], init, dtype.map(|d| d.0));
-                if let Some(p) = part {
-                    g = g.partitioner_arc(p);
+            module_scope(m, || {
+                let mut l = layers::embedding("weights", vocab.0, dim.0);
+                if let Some(i) = init {
+                    l = l.initializer(i);
                 }
-                g.build_any()?;
+                if let Some(p) = part {
+                    l = l.partitioner_arc(p);
+                }
+                if let Some(d) = dtype {
+                    l = l.dtype(d.0);
+                }
+                l.build()?;
                 Ok(())
             })
         }
         ModuleSpec::LayerNorm { dim, dtype, .. } => {
-            let dtype = dtype.map(|d| d.0);
-            variable_scope(name).enter(|_| -> Result<()> {
-                new_var("gamma", vec![dim.0], Some(Init::ones()), dtype).build_any()?;
-                new_var("beta", vec![dim.0], Some(Init::zeros()), dtype).build_any()?;
-                Ok(())
-            })
+            let mut l = layers::layer_norm(dim.0).default_name("layer_norm");
+            if let Some(n) = given {
+                l = l.name(n);
+            }
+            if let Some(d) = dtype {
+                l = l.dtype(d.0);
+            }
+            l.build()?;
+            Ok(())
+        }
+        ModuleSpec::BatchNormalization {
+            dim,
+            center,
+            scale,
+            dtype,
+            ..
+        } => {
+            let mut l = layers::batch_normalization(dim.0)
+                .center(*center)
+                .scale(*scale);
+            if let Some(n) = given {
+                l = l.name(n);
+            }
+            if let Some(d) = dtype {
+                l = l.dtype(d.0);
+            }
+            l.build()?;
+            Ok(())
         }
         ModuleSpec::Attention {
             dim,
@@ -335,9 +445,10 @@ fn build_module(m: &ModuleSpec, fallback: Option<&Init>) -> Result<()> {
         } => {
             let init = init_or(initializer, fallback)?;
             let dtype = dtype.map(|d| d.0);
-            variable_scope(name).enter(|_| -> Result<()> {
+            module_scope(m, || {
                 for proj in ["q", "k", "v", "output"] {
-                    dense_vars(proj, dim.0, dim.0, *bias, init.clone(), None, dtype)?;
+                    dense_layer(Some(proj), dim.0, dim.0, *bias, init.clone(), None, dtype)
+                        .build()?;
                 }
                 Ok(())
             })
@@ -352,22 +463,38 @@ fn build_module(m: &ModuleSpec, fallback: Option<&Init>) -> Result<()> {
         } => {
             let init = init_or(initializer, fallback)?;
             let dtype = dtype.map(|d| d.0);
-            variable_scope(name).enter(|_| -> Result<()> {
-                dense_vars("fc1", dim.0, hidden.0, *bias, init.clone(), None, dtype)?;
-                dense_vars("fc2", hidden.0, dim.0, *bias, init, None, dtype)
+            module_scope(m, || {
+                dense_layer(
+                    Some("fc1"),
+                    dim.0,
+                    hidden.0,
+                    *bias,
+                    init.clone(),
+                    None,
+                    dtype,
+                )
+                .build()?;
+                dense_layer(Some("fc2"), hidden.0, dim.0, *bias, init, None, dtype).build()?;
+                Ok(())
             })
         }
         ModuleSpec::Variable {
+            name,
             shape,
             initializer,
             partitioner,
             dtype,
             trainable,
-            ..
         } => {
-            let init = init_or(initializer, fallback)?;
-            let mut g =
-                new_var(name, shape.clone(), init, dtype.map(|d| d.0)).trainable(*trainable);
+            let mut g = get_variable(name)
+                .shape(shape.clone())
+                .trainable(*trainable);
+            if let Some(i) = init_or(initializer, fallback)? {
+                g = g.initializer(i);
+            }
+            if let Some(d) = dtype {
+                g = g.dtype(d.0);
+            }
             if let Some(p) = partitioner {
                 g = g.partitioner_arc(p.to_partitioner()?);
             }
@@ -576,5 +703,166 @@ fn with_values<'a, R>(
             acc.push(t);
             with_values(rest, acc, f)
         })?,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorKind;
+
+    fn build(text: &str) -> Result<BuiltModel> {
+        let spec = ModelSpec::from_toml_str(text).map_err(Error::from)?;
+        let rt = Runtime::new(2)?;
+        build_model(&spec, &rt, &Graph::with_seed(spec.seed))
+    }
+
+    fn names(m: &BuiltModel) -> Vec<(String, Vec<usize>)> {
+        m.variables()
+            .iter()
+            .map(|v| (entry_name(v), v.shape().dims().to_vec()))
+            .collect()
+    }
+
+    fn n(name: &str, shape: &[usize]) -> (String, Vec<usize>) {
+        (name.to_string(), shape.to_vec())
+    }
+
+    #[test]
+    fn unnamed_modules_are_uniquified_like_tf_layers() {
+        let m = build(
+            r#"
+            [[scopes]]
+            name = "net"
+            modules = [
+              { type = "dense", inputs = 2, units = 3 },
+              { type = "dense", inputs = 3, units = 1 },
+              { type = "layer_norm", dim = 3 },
+              { type = "layer_norm", dim = 3 },
+              { type = "batch_normalization", dim = 2, center = false },
+            ]
+            "#,
+        )
+        .unwrap();
+        assert_eq!(
+            names(&m),
+            vec![
+                n("net/batch_normalization/gamma", &[2]),
+                n("net/batch_normalization/moving_mean", &[2]),
+                n("net/batch_normalization/moving_variance", &[2]),
+                n("net/dense/bias", &[3]),
+                n("net/dense/kernel", &[2, 3]),
+                n("net/dense_1/bias", &[1]),
+                n("net/dense_1/kernel", &[3, 1]),
+                n("net/layer_norm/beta", &[3]),
+                n("net/layer_norm/gamma", &[3]),
+                n("net/layer_norm_1/beta", &[3]),
+                n("net/layer_norm_1/gamma", &[3]),
+            ]
+        );
+        let trainable = m.graph().trainable_variables().len();
+        assert_eq!(trainable, 9, "moving statistics are not trainable");
+    }
+
+    #[test]
+    fn constants_blocks_with_scopes_and_slashed_names() {
+        let m = build(
+            r#"
+            [constants]
+            width = 4
+            depth = 2
+            [[blocks.layer.scopes]]
+            name = "attention/self"
+            modules = [{ type = "dense", name = "query", inputs = "width", units = "width" }]
+            [[blocks.layer.scopes]]
+            name = "ffn"
+            repeat = "depth"
+            modules = [{ type = "variable", name = "w", shape = ["width", 1] }]
+            [[scopes]]
+            name = "enc/layer"
+            repeat = "depth"
+            block = "layer"
+            [[scopes]]
+            name = "cls/predictions"
+            modules = [{ type = "variable", name = "output_bias", shape = ["width"] }]
+            "#,
+        )
+        .unwrap();
+        let mut want = vec![n("cls/predictions/output_bias", &[4])];
+        for l in 0..2 {
+            want.push(n(&format!("enc/layer_{l}/attention/self/query/bias"), &[4]));
+            want.push(n(
+                &format!("enc/layer_{l}/attention/self/query/kernel"),
+                &[4, 4],
+            ));
+            for f in 0..2 {
+                want.push(n(&format!("enc/layer_{l}/ffn_{f}/w"), &[4, 1]));
+            }
+        }
+        assert_eq!(names(&m), want);
+    }
+
+    #[test]
+    fn build_errors_name_the_spec_key_and_the_toml_fix() {
+        let e = build(
+            r#"
+            [[scopes]]
+            name = "net"
+            modules = [
+              { type = "dense", name = "proj", inputs = 2, units = 3 },
+              { type = "dense", name = "proj", inputs = 2, units = 3 },
+            ]
+            "#,
+        )
+        .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::AlreadyExists);
+        let text = e.to_string();
+        assert!(
+            text.starts_with(
+                "spec key `scopes[0].modules[1]`: Variable net/proj/kernel already exists"
+            ),
+            "{text}"
+        );
+        assert!(text.contains(r#"reuse = "auto""#), "{text}");
+        assert!(!text.contains("Reuse::"), "{text}");
+        let e = build(
+            r#"
+            [blocks.b]
+            modules = [{ type = "variable", name = "w", shape = [2] }]
+            [[scopes]]
+            name = "net"
+            reuse = "yes"
+            block = "b"
+            "#,
+        )
+        .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NotFound);
+        let text = e.to_string();
+        assert!(
+            text.starts_with("spec key `blocks.b.modules[0]`: Variable net/w does not exist"),
+            "{text}"
+        );
+        assert!(text.contains(r#"reuse = "auto""#), "{text}");
+        // Reusing with other sizes: the scope's shared modules disagree.
+        let e = build(
+            r#"
+            [[scopes]]
+            name = "t"
+            repeat = 2
+            share = true
+            modules = [{ type = "variable", name = "w", shape = [2] }]
+            [[scopes]]
+            name = "t"
+            reuse = "yes"
+            modules = [{ type = "variable", name = "w", shape = [3] }]
+            "#,
+        )
+        .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::ShapeMismatch);
+        assert!(
+            e.to_string()
+                .starts_with("spec key `scopes[1].modules[0]`: "),
+            "{e}"
+        );
     }
 }

@@ -37,10 +37,14 @@
 //! template = "head"
 //! ```
 //!
-//! Module types: `dense` (`inputs`, `units`), `conv2d` (`kernel_size = [h, w]`,
+//! The [spec reference](crate::spec_reference) describes every key, with an example.
+//! In short: module types `dense` (`inputs`, `units`), `conv2d` (`kernel_size = [h, w]`,
 //! `in_channels`, `filters`), `embedding` (`vocab`, `dim`, optional `partitioner`),
-//! `layer_norm` (`dim`), `attention` (`dim`, `heads`), `mlp` (`dim`, `hidden`) and
-//! `variable` (`name`, `shape`, `trainable`); each takes an optional `name`,
+//! `layer_norm` (`dim`), `batch_normalization` (`dim`), `attention` (`dim`, `heads`),
+//! `mlp` (`dim`, `hidden`) and `variable` (`name`, `shape`, `trainable`), built by
+//! [`crate::layers`] (an unnamed module is uniquified like a `tf.layers` layer:
+//! `dense`, `dense_1`); sizes may name `[constants]`; blocks may hold sub-scopes; scope
+//! names may contain `/`. Each module takes an optional `name`,
 //! `initializer` and `dtype`. Scopes take `name`, `repeat`, `share`, `reuse`
 //! (`"no"`, `"yes"`, `"auto"`), `initializer`, `partitioner` (`fixed`, `min_max`,
 //! `axis_size`), `dtype`, `block`, `template`, `modules` and child `scopes`.

@@ -17,6 +17,21 @@ use std::sync::Arc;
 pub const DEFAULT_SPEC: &str = include_str!("default.toml");
 
 /// A model specification, parsed from TOML (see the [module docs](super)).
+///
+/// ```
+/// use varscope::model::{ModelSpec, ModuleSpec};
+/// let spec = ModelSpec::from_toml_str(r#"
+///     seed = 5
+///     [constants]
+///     hidden = 16
+///     [[scopes]]
+///     name = "net"
+///     modules = [{ type = "dense", inputs = "hidden", units = 4 }]
+/// "#).unwrap();
+/// assert_eq!(spec.seed, 5);
+/// assert_eq!(spec.constants["hidden"], 16);
+/// assert!(matches!(spec.scopes[0].modules[0], ModuleSpec::Dense { .. }));
+/// ```
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelSpec {
@@ -35,7 +50,12 @@ pub struct ModelSpec {
     /// Default partitioner of every top-level scope.
     #[serde(default, deserialize_with = "opt_partitioner")]
     pub partitioner: Option<PartitionerSpec>,
-    /// Named module lists, instantiated by scopes with `block = "name"`.
+    /// Named sizes (`[constants]`, `hidden = 768`), usable wherever a size or a
+    /// count is expected by writing the name as a string (`dim = "hidden"`).
+    #[serde(default)]
+    pub constants: BTreeMap<String, i64>,
+    /// Named module lists (and sub-scopes), instantiated by scopes with
+    /// `block = "name"`.
     #[serde(default)]
     pub blocks: BTreeMap<String, BlockSpec>,
     /// Named templates (`make_template`, scope created at the root): every scope with
@@ -60,17 +80,22 @@ pub struct BlockSpec {
     /// The modules.
     #[serde(default, deserialize_with = "module_list")]
     pub modules: Vec<ModuleSpec>,
+    /// Sub-scopes added to every scope that uses the block (blocks only), built after
+    /// that scope's own `scopes`.
+    #[serde(default)]
+    pub scopes: Vec<ScopeSpec>,
 }
 
 /// A variable scope with its modules and child scopes.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScopeSpec {
-    /// The scope name.
+    /// The scope name; it may contain `/` (`"cls/predictions"`), which opens the
+    /// nested scopes at once, as in TF.
     pub name: String,
     /// Build the scope this many times: as `name_0 … name_{n-1}`, or — with `share` —
     /// as `name` every time (towers sharing weights through reuse).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "opt_count")]
     pub repeat: Option<usize>,
     /// With `repeat`: every instance enters the same scope (reuse defaults to `auto`).
     #[serde(default)]
@@ -138,10 +163,108 @@ impl TryFrom<String> for DTypeSpec {
     }
 }
 
-/// A strictly positive size.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "i64")]
+/// A strictly positive size: an integer, or the name of one of the spec's
+/// `[constants]` as a string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Dim(pub usize);
+
+impl<'de> Deserialize<'de> for Dim {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let v = SizeOrName::deserialize(d)?
+            .resolve()
+            .map_err(serde::de::Error::custom)?;
+        Dim::try_from(v).map_err(serde::de::Error::custom)
+    }
+}
+
+/// An integer, or a constant's name (resolved against the spec being parsed).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum SizeOrName {
+    Int(i64),
+    Name(String),
+}
+
+impl SizeOrName {
+    fn resolve(self) -> std::result::Result<i64, String> {
+        match self {
+            SizeOrName::Int(v) => Ok(v),
+            SizeOrName::Name(n) => CONSTANTS.with(|c| {
+                let c = c.borrow();
+                c.get(&n).copied().ok_or_else(|| {
+                    let known: Vec<&str> = c.keys().map(String::as_str).collect();
+                    if known.is_empty() {
+                        format!("unknown constant `{n}`: expected a number, or the name of a constant defined under [constants] (there are none)")
+                    } else {
+                        format!("unknown constant `{n}` (defined under [constants]: {})", known.join(", "))
+                    }
+                })
+            }),
+        }
+    }
+}
+
+std::thread_local! {
+    /// The `[constants]` of the spec being parsed on this thread.
+    static CONSTANTS: std::cell::RefCell<BTreeMap<String, i64>> =
+        const { std::cell::RefCell::new(BTreeMap::new()) };
+}
+
+/// Sets the constants of the spec being parsed for the guard's lifetime.
+struct ConstantsGuard(BTreeMap<String, i64>);
+
+impl ConstantsGuard {
+    fn set(constants: BTreeMap<String, i64>) -> ConstantsGuard {
+        ConstantsGuard(CONSTANTS.with(|c| c.replace(constants)))
+    }
+}
+
+impl Drop for ConstantsGuard {
+    fn drop(&mut self) {
+        let old = std::mem::take(&mut self.0);
+        CONSTANTS.with(|c| c.replace(old));
+    }
+}
+
+/// The integer `[constants]` of a spec text (anything else is left for the
+/// deserializer to report).
+fn constants_of(text: &str) -> BTreeMap<String, i64> {
+    let Ok(table) = text.parse::<toml::Table>() else {
+        return BTreeMap::new();
+    };
+    match table.get("constants") {
+        Some(toml::Value::Table(t)) => t
+            .iter()
+            .filter_map(|(k, v)| v.as_integer().map(|i| (k.clone(), i)))
+            .collect(),
+        _ => BTreeMap::new(),
+    }
+}
+
+/// A count of at least 1 (`repeat`), or a constant's name.
+fn opt_count<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<usize>, D::Error> {
+    let v = SizeOrName::deserialize(d)?
+        .resolve()
+        .map_err(serde::de::Error::custom)?;
+    usize::try_from(v)
+        .map(Some)
+        .map_err(|_| serde::de::Error::custom(format!("expected a count, found {v}")))
+}
+
+/// A shape: sizes of at least 0, each an integer or a constant's name.
+fn shape_list<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Vec<usize>, D::Error> {
+    Vec::<SizeOrName>::deserialize(d)?
+        .into_iter()
+        .map(|s| {
+            let v = s.resolve().map_err(serde::de::Error::custom)?;
+            usize::try_from(v).map_err(|_| {
+                serde::de::Error::custom(format!("expected a non-negative size, found {v}"))
+            })
+        })
+        .collect()
+}
 
 impl TryFrom<i64> for Dim {
     type Error = String;
@@ -464,6 +587,22 @@ pub enum ModuleSpec {
         /// dtype.
         dtype: Option<DTypeSpec>,
     },
+    /// `tf.layers.batch_normalization`: `gamma [dim]` (ones), `beta [dim]` (zeros) and
+    /// the non-trainable `moving_mean` (zeros) and `moving_variance` (ones).
+    BatchNormalization {
+        /// Sub-scope name (default `batch_normalization`, uniquified).
+        name: Option<String>,
+        /// Number of channels (the last axis).
+        dim: Dim,
+        /// Whether to add `beta` (default true).
+        #[serde(default = "yes")]
+        center: bool,
+        /// Whether to add `gamma` (default true).
+        #[serde(default = "yes")]
+        scale: bool,
+        /// dtype.
+        dtype: Option<DTypeSpec>,
+    },
     /// `q`, `k`, `v`, `output` dense layers of `[dim, dim]`.
     Attention {
         /// Sub-scope name (default `attention`).
@@ -503,6 +642,7 @@ pub enum ModuleSpec {
         /// The variable name.
         name: String,
         /// Its shape (`[]` for a scalar).
+        #[serde(deserialize_with = "shape_list")]
         shape: Vec<usize>,
         /// Initializer.
         #[serde(default, deserialize_with = "opt_init")]
@@ -526,24 +666,31 @@ impl ModuleSpec {
             ModuleSpec::Conv2d { .. } => "conv2d",
             ModuleSpec::Embedding { .. } => "embedding",
             ModuleSpec::LayerNorm { .. } => "layer_norm",
+            ModuleSpec::BatchNormalization { .. } => "batch_normalization",
             ModuleSpec::Attention { .. } => "attention",
             ModuleSpec::Mlp { .. } => "mlp",
             ModuleSpec::Variable { .. } => "variable",
         }
     }
 
-    /// The sub-scope (or, for `variable`, the variable) name.
+    /// The sub-scope (or, for `variable`, the variable) name: the given one, else the
+    /// type name (which the builder uniquifies: `dense`, `dense_1`, …).
     pub fn name(&self) -> &str {
-        let n = match self {
+        self.given_name().unwrap_or_else(|| self.type_name())
+    }
+
+    /// The name given in the spec, if any.
+    pub fn given_name(&self) -> Option<&str> {
+        match self {
             ModuleSpec::Dense { name, .. }
             | ModuleSpec::Conv2d { name, .. }
             | ModuleSpec::Embedding { name, .. }
             | ModuleSpec::LayerNorm { name, .. }
+            | ModuleSpec::BatchNormalization { name, .. }
             | ModuleSpec::Attention { name, .. }
             | ModuleSpec::Mlp { name, .. } => name.as_deref(),
             ModuleSpec::Variable { name, .. } => Some(name.as_str()),
-        };
-        n.unwrap_or_else(|| self.type_name())
+        }
     }
 }
 
@@ -635,6 +782,14 @@ fn module_list<'de, D: serde::Deserializer<'de>>(
 
 /// A spec error: where it is (line and column, 1-based, when known), which key, and
 /// what is wrong.
+///
+/// ```
+/// use varscope::model::ModelSpec;
+/// let e = ModelSpec::from_toml_str("[[scopes]]\nname = \"a\"\nrepeats = 3\n").unwrap_err();
+/// assert_eq!((e.line, e.column), (Some(3), Some(1)));
+/// assert_eq!(e.key.as_deref(), Some("scopes[0].repeats"));
+/// assert!(e.to_string().starts_with("line 3, column 1: key `scopes[0].repeats`: unknown field"));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SpecError {
     /// 1-based line, when known.
@@ -687,7 +842,17 @@ impl ModelSpec {
     /// syntax, an unknown key, a value of the wrong type, a non-positive size, an
     /// invalid scope name, an undefined block or template, heads not dividing the
     /// attention size, …
+    ///
+    /// ```
+    /// use varscope::model::ModelSpec;
+    /// let spec = ModelSpec::from_toml_str("[[scopes]]\nname = \"cls/predictions\"\n").unwrap();
+    /// assert_eq!(spec.scopes[0].name, "cls/predictions");
+    /// // An empty spec would build an empty model: an error.
+    /// let e = ModelSpec::from_toml_str("seed = 1\n").unwrap_err();
+    /// assert_eq!(e.key.as_deref(), Some("scopes"));
+    /// ```
     pub fn from_toml_str(text: &str) -> std::result::Result<ModelSpec, SpecError> {
+        let _constants = ConstantsGuard::set(constants_of(text));
         let de = toml::Deserializer::new(text);
         let mut spec: ModelSpec = match serde_path_to_error::deserialize(de) {
             Ok(s) => s,
@@ -741,6 +906,13 @@ impl ModelSpec {
     }
 
     /// The built-in default spec (see [`DEFAULT_SPEC`]).
+    ///
+    /// ```
+    /// use varscope::model::ModelSpec;
+    /// let spec = ModelSpec::default_spec();
+    /// assert_eq!(spec.name.as_deref(), Some("default-transformer"));
+    /// assert_eq!(spec.seed, 42);
+    /// ```
     pub fn default_spec() -> ModelSpec {
         ModelSpec::from_toml_str(DEFAULT_SPEC).expect("the built-in default spec is valid")
     }
@@ -783,10 +955,75 @@ impl ModelSpec {
                 for (i, m) in b.modules.iter().enumerate() {
                     validate_module(&format!("{key}.modules[{i}]"), m)?;
                 }
+                if kind == "templates" && !b.scopes.is_empty() {
+                    return Err((
+                        format!("{key}.scopes"),
+                        "a template takes `modules` only; put sub-scopes in a `[blocks.…]` table"
+                            .into(),
+                    ));
+                }
+                self.validate_block_scopes(&key, name, b, &mut Vec::new())?;
             }
+        }
+        if self.scopes.is_empty() {
+            return Err((
+                "scopes".into(),
+                "the spec has no `[[scopes]]`, so it would build an empty model; add one, e.g. `[[scopes]]` with `name = \"model\"` and `modules = [{ type = \"dense\", inputs = 4, units = 4 }]`".into(),
+            ));
         }
         for (i, s) in self.scopes.iter().enumerate() {
             self.validate_scope(&format!("scopes[{i}]"), s)?;
+        }
+        Ok(())
+    }
+
+    /// Validates the sub-scopes of block `name`, refusing a block that (through the
+    /// blocks its scopes use) contains itself.
+    fn validate_block_scopes(
+        &self,
+        key: &str,
+        name: &str,
+        b: &BlockSpec,
+        stack: &mut Vec<String>,
+    ) -> std::result::Result<(), (String, String)> {
+        if stack.iter().any(|s| s == name) {
+            return Err((
+                format!("{key}.block"),
+                format!(
+                    "block `{name}` contains itself (through {})",
+                    stack.join(" → ")
+                ),
+            ));
+        }
+        stack.push(name.to_string());
+        for (i, c) in b.scopes.iter().enumerate() {
+            self.walk_block_refs(&format!("blocks.{name}.scopes[{i}]"), c, stack)?;
+        }
+        stack.pop();
+        Ok(())
+    }
+
+    fn walk_block_refs(
+        &self,
+        key: &str,
+        s: &ScopeSpec,
+        stack: &mut Vec<String>,
+    ) -> std::result::Result<(), (String, String)> {
+        self.validate_scope(key, s)?;
+        if let Some((name, b)) = s.block.as_ref().and_then(|n| self.blocks.get_key_value(n)) {
+            if stack.iter().any(|x| x == name) {
+                return Err((
+                    format!("{key}.block"),
+                    format!(
+                        "block `{name}` contains itself (through {})",
+                        stack.join(" → ")
+                    ),
+                ));
+            }
+            self.validate_block_scopes(key, name, b, stack)?;
+        }
+        for (i, c) in s.scopes.iter().enumerate() {
+            self.walk_block_refs(&format!("{key}.scopes[{i}]"), c, stack)?;
         }
         Ok(())
     }
@@ -796,17 +1033,7 @@ impl ModelSpec {
         key: &str,
         s: &ScopeSpec,
     ) -> std::result::Result<(), (String, String)> {
-        if s.name.is_empty() || s.name.contains('/') {
-            return Err((
-                format!("{key}.name"),
-                format!(
-                    "scope name `{}` must be non-empty and contain no `/`",
-                    s.name
-                ),
-            ));
-        }
-        crate::names::validate(&s.name, true)
-            .map_err(|e| (format!("{key}.name"), e.to_string()))?;
+        check_path_name(key, "scope", &s.name)?;
         match s.repeat {
             Some(0) => return Err((format!("{key}.repeat"), "repeat must be at least 1".into())),
             None if s.share => {
@@ -851,15 +1078,23 @@ impl ModelSpec {
     }
 }
 
-fn validate_module(key: &str, m: &ModuleSpec) -> std::result::Result<(), (String, String)> {
-    let name = m.name();
-    if name.is_empty() || name.contains('/') {
+/// A scope or module name: `/`-separated parts (`"cls/predictions"`), each non-empty
+/// and matching TF's name pattern.
+fn check_path_name(key: &str, what: &str, name: &str) -> std::result::Result<(), (String, String)> {
+    if name.split('/').any(str::is_empty) {
         return Err((
             format!("{key}.name"),
-            format!("module name `{name}` must be non-empty and contain no `/`"),
+            format!("{what} name `{name}` must be non-empty, without a leading, trailing or doubled `/`"),
         ));
     }
-    crate::names::validate(name, true).map_err(|e| (format!("{key}.name"), e.to_string()))?;
+    for part in name.split('/') {
+        crate::names::validate(part, true).map_err(|e| (format!("{key}.name"), e.to_string()))?;
+    }
+    Ok(())
+}
+
+fn validate_module(key: &str, m: &ModuleSpec) -> std::result::Result<(), (String, String)> {
+    check_path_name(key, "module", m.name())?;
     let inits: Vec<(&str, &Option<InitSpec>)> = match m {
         ModuleSpec::Dense {
             initializer,
@@ -878,7 +1113,7 @@ fn validate_module(key: &str, m: &ModuleSpec) -> std::result::Result<(), (String
         | ModuleSpec::Attention { initializer, .. }
         | ModuleSpec::Mlp { initializer, .. }
         | ModuleSpec::Variable { initializer, .. } => vec![("initializer", initializer)],
-        ModuleSpec::LayerNorm { .. } => vec![],
+        ModuleSpec::LayerNorm { .. } | ModuleSpec::BatchNormalization { .. } => vec![],
     };
     for (field, i) in inits {
         if let Some(i) = i {
@@ -928,7 +1163,7 @@ fn check_shapes(key: &str, m: &ModuleSpec) -> std::result::Result<(), (String, S
             vec![kernel_size[0].0, kernel_size[1].0, in_channels.0, filters.0],
         )],
         ModuleSpec::Embedding { vocab, dim, .. } => vec![("dim", vec![vocab.0, dim.0])],
-        ModuleSpec::LayerNorm { .. } => vec![],
+        ModuleSpec::LayerNorm { .. } | ModuleSpec::BatchNormalization { .. } => vec![],
         ModuleSpec::Attention { dim, .. } => vec![("dim", vec![dim.0, dim.0])],
         ModuleSpec::Mlp { dim, hidden, .. } => vec![("hidden", vec![dim.0, hidden.0])],
         ModuleSpec::Variable { shape, .. } => vec![("shape", shape.clone())],
@@ -983,5 +1218,83 @@ impl ConstantSpec {
             ConstantSpec::Int(i) => i.into(),
             ConstantSpec::Float(f) => f.into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(text: &str) -> SpecError {
+        ModelSpec::from_toml_str(text).unwrap_err()
+    }
+
+    #[test]
+    fn constants_resolve_and_unknown_ones_are_named() {
+        let s = ModelSpec::from_toml_str(
+            "[constants]\nh = 8\n[[scopes]]\nname = \"a\"\nrepeat = \"h\"\nmodules = [{ type = \"dense\", inputs = \"h\", units = 2 }]\n",
+        )
+        .unwrap();
+        assert_eq!(s.scopes[0].repeat, Some(8));
+        assert!(matches!(
+            s.scopes[0].modules[0],
+            ModuleSpec::Dense { inputs: Dim(8), .. }
+        ));
+        let e = err("[constants]\nh = 8\n[[scopes]]\nname = \"a\"\nmodules = [{ type = \"dense\", inputs = \"hh\", units = 2 }]\n");
+        assert_eq!(e.key.as_deref(), Some("scopes[0].modules[0].inputs"));
+        assert!(e.message.contains("unknown constant `hh`"), "{e}");
+        assert!(e.message.contains("h"), "{e}");
+        let e = err("[constants]\nz = 0\n[[scopes]]\nname = \"a\"\nmodules = [{ type = \"dense\", inputs = \"z\", units = 2 }]\n");
+        assert!(e.message.contains("positive"), "{e}");
+        let e = err("[constants]\nh = \"big\"\n[[scopes]]\nname = \"a\"\n");
+        assert_eq!(e.key.as_deref(), Some("constants.h"));
+        // Constants of one parse do not leak into the next.
+        let e = err("[[scopes]]\nname = \"a\"\nmodules = [{ type = \"dense\", inputs = \"h\", units = 2 }]\n");
+        assert!(e.message.contains("there are none"), "{e}");
+    }
+
+    #[test]
+    fn names_may_contain_slashes_but_no_empty_parts() {
+        assert!(ModelSpec::from_toml_str("[[scopes]]\nname = \"cls/predictions\"\n").is_ok());
+        for bad in ["/a", "a/", "a//b", ""] {
+            let e = err(&format!("[[scopes]]\nname = \"{bad}\"\n"));
+            assert_eq!(e.key.as_deref(), Some("scopes[0].name"), "{bad}");
+        }
+        let e = err("[[scopes]]\nname = \"a/b c\"\n");
+        assert!(e.message.contains("not a valid"), "{e}");
+    }
+
+    #[test]
+    fn an_empty_spec_is_an_error() {
+        for text in ["", "seed = 3\n", "[blocks.b]\nmodules = []\n"] {
+            let e = err(text);
+            assert_eq!(e.key.as_deref(), Some("scopes"), "{text:?}");
+            assert!(e.message.contains("[[scopes]]"), "{e}");
+        }
+    }
+
+    #[test]
+    fn every_example_of_the_spec_reference_builds() {
+        let page = include_str!("../doc_spec.md");
+        let mut count = 0;
+        for block in page.split("```toml\n").skip(1) {
+            let text = block.split("```").next().unwrap_or_default();
+            let spec = ModelSpec::from_toml_str(text).unwrap_or_else(|e| panic!("{e}\nin\n{text}"));
+            let rt = crate::runtime::Runtime::new(2).unwrap();
+            let graph = crate::graph::Graph::with_seed(spec.seed);
+            let model = super::super::build_model(&spec, &rt, &graph)
+                .unwrap_or_else(|e| panic!("{e}\nin\n{text}"));
+            assert!(model.param_count() > 0);
+            count += 1;
+        }
+        assert!(count >= 8, "{count} examples");
+    }
+
+    #[test]
+    fn a_block_containing_itself_is_refused() {
+        let e = err("[[blocks.a.scopes]]\nname = \"x\"\nblock = \"a\"\n[[scopes]]\nname = \"s\"\nblock = \"a\"\n");
+        assert!(e.message.contains("contains itself"), "{e}");
+        let e = err("[[templates.t.scopes]]\nname = \"x\"\n[[scopes]]\nname = \"s\"\n");
+        assert_eq!(e.key.as_deref(), Some("templates.t.scopes"));
     }
 }

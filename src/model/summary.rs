@@ -11,6 +11,20 @@ use std::collections::HashSet;
 use std::fmt::Write as _;
 
 /// One variable of a summary (a partitioned variable is one entry).
+///
+/// ```
+/// use varscope::model::{build_model, ModelSpec};
+/// use varscope::{Graph, Runtime};
+/// let spec = ModelSpec::from_toml_str(
+///     "[[scopes]]\nname = \"net\"\nmodules = [{ type = \"layer_norm\", name = \"ln\", dim = 4 }]\n",
+/// ).unwrap();
+/// let model = build_model(&spec, &Runtime::new(1).unwrap(), &Graph::with_seed(1)).unwrap();
+/// let summary = model.summary();
+/// assert_eq!(summary.total_params(), 8);
+/// assert_eq!(summary.tensor_count(), 2);
+/// let text = summary.render();
+/// assert!(text.contains("net/") && text.contains("gamma"), "{text}");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SummaryEntry {
     /// Full name (`scope/v`).

@@ -60,6 +60,22 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::Path;
 
 /// What a successful restore did.
+///
+/// ```
+/// use varscope::checkpoint::LoadedCheckpoint;
+/// use varscope::restore::restore;
+/// use varscope::{get_variable, Graph, Tensor};
+/// let g = Graph::with_seed(1);
+/// let w = g.as_default(|| get_variable("w").shape([2]).build()).unwrap();
+/// let mut ckpt = LoadedCheckpoint::default();
+/// ckpt.tensors.insert("w".into(), Tensor::from_vec(vec![3.0f32, 4.0], [2]).unwrap());
+/// ckpt.tensors.insert("extra".into(), Tensor::from_vec(vec![0.0f32], [1]).unwrap());
+/// let report = restore(&g, &ckpt).unwrap();
+/// assert_eq!(report.restored, ["w"]);
+/// assert_eq!(report.unused, ["extra"]);
+/// assert_eq!(report.bytes, 8);
+/// assert_eq!(w.value().unwrap().to_f64_vec(), [3.0, 4.0]);
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RestoreReport {
     /// Checkpoint names of the restored variables (shards individually), sorted.

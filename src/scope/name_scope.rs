@@ -87,6 +87,18 @@ pub fn name_scope<R: ScopeOutput>(
 ///
 /// # Errors
 /// [`Error::InvalidName`](crate::Error::InvalidName) when `name` is not a valid scope name.
+///
+/// ```
+/// use varscope::{name_scope_guard, Graph};
+/// Graph::new().as_default(|| {
+///     let outer = name_scope_guard("outer").unwrap();
+///     assert_eq!(outer.name(), "outer/");
+///     let inner = name_scope_guard("inner").unwrap();
+///     assert_eq!(inner.name(), "outer/inner/");
+///     inner.close().unwrap();
+///     outer.close().unwrap();
+/// });
+/// ```
 pub fn name_scope_guard(name: &str) -> Result<NameScopeGuard> {
     let graph = Graph::current();
     crate::scope::frames::check_depth(&graph)?;

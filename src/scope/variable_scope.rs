@@ -95,6 +95,14 @@ pub fn variable_scope_default(default_name: &str) -> VariableScopeBuilder<'_> {
 
 /// Returns the calling thread's current variable scope in the default graph
 /// (TF's `get_variable_scope()`).
+///
+/// ```
+/// use varscope::{get_variable_scope, variable_scope, Graph};
+/// Graph::new().as_default(|| {
+///     assert_eq!(get_variable_scope().name(), "");
+///     variable_scope("a/b").enter(|_| assert_eq!(get_variable_scope().name(), "a/b")).unwrap();
+/// });
+/// ```
 pub fn get_variable_scope() -> VariableScope {
     Graph::with_current(|g| with_state(g, |s| s.current.clone()))
 }
@@ -140,6 +148,19 @@ impl<'a> VariableScopeBuilder<'a> {
         self
     }
     /// Reuse mode; `No` inherits (reuse cannot be switched off).
+    ///
+    /// ```
+    /// use varscope::{get_variable, variable_scope, Graph, Reuse};
+    /// Graph::with_seed(1).as_default(|| {
+    ///     // Auto: get it if it exists, create it otherwise — from any thread.
+    ///     let a = variable_scope("s").reuse(Reuse::Auto).enter(|_| get_variable("w").shape([1]).build()).unwrap();
+    ///     let b = variable_scope("s").reuse(Reuse::Auto).enter(|_| get_variable("w").shape([1]).build()).unwrap();
+    ///     assert_eq!(a, b);
+    ///     // Yes: a missing name is an error.
+    ///     let e = variable_scope("s").reuse(Reuse::Yes).enter(|_| get_variable("v").shape([1]).build());
+    ///     assert!(e.is_err());
+    /// });
+    /// ```
     pub fn reuse(mut self, reuse: Reuse) -> Self {
         self.reuse = reuse;
         self
@@ -157,6 +178,18 @@ impl<'a> VariableScopeBuilder<'a> {
     defaults_setters!("for variables created in the scope and its sub-scopes");
 
     /// Whether to open a name scope too (default `true`).
+    ///
+    /// ```
+    /// use varscope::{name_scope, variable_scope, Graph};
+    /// Graph::new().as_default(|| {
+    ///     let ns = |n: &str| n.to_string();
+    ///     let with = variable_scope("s").enter(|_| name_scope("x", ns)).unwrap();
+    ///     assert_eq!(with, "s/x/");
+    ///     let without = variable_scope("t").auxiliary_name_scope(false)
+    ///         .enter(|_| name_scope("x", ns)).unwrap();
+    ///     assert_eq!(without, "x/");
+    /// });
+    /// ```
     pub fn auxiliary_name_scope(mut self, aux: bool) -> Self {
         self.auxiliary_name_scope = aux;
         self
@@ -199,6 +232,16 @@ impl<'a> VariableScopeBuilder<'a> {
     ///
     /// # Errors
     /// As [`enter`](VariableScopeBuilder::enter).
+    ///
+    /// ```
+    /// use varscope::{get_variable, variable_scope, Graph};
+    /// Graph::with_seed(1).as_default(|| {
+    ///     let scope = variable_scope("enc").guard().unwrap();
+    ///     let w = get_variable("w").shape([1]).build().unwrap();
+    ///     assert_eq!(w.name(), "enc/w:0");
+    ///     scope.close().unwrap();   // or drop it (dropping out of order panics)
+    /// });
+    /// ```
     pub fn guard(self) -> Result<VariableScopeGuard> {
         let graph = self.graph.clone().unwrap_or_else(Graph::current);
         check_depth(&graph)?;

@@ -1,0 +1,108 @@
+//! `tf.compat.v1.layers.conv2d`.
+
+use super::{common_setters, with, Common};
+use crate::error::Result;
+use crate::initializer::Init;
+use crate::variable::{AnyVariable, Regularizer};
+
+/// A 2-D convolution's variables, as `tf.compat.v1.layers.conv2d` creates them
+/// (`data_format="channels_last"`): `kernel [kh, kw, in_channels, filters]`
+/// (initializer: the scope's, else Glorot uniform) and `bias [filters]` (zeros), in a
+/// scope named `conv2d` (uniquified) or the given name.
+///
+/// ```
+/// use varscope::{layers, Graph};
+/// Graph::with_seed(1).as_default(|| -> varscope::Result<()> {
+///     let c = layers::conv2d([3, 3], 2, 16).build()?;
+///     assert_eq!(c.kernel.name(), "conv2d/kernel:0");
+///     assert_eq!(c.kernel.shape().dims(), &[3, 3, 2, 16]);
+///     let c1 = layers::conv2d([1, 1], 16, 8).build()?;
+///     assert_eq!(c1.bias.unwrap().name(), "conv2d_1/bias:0");
+///     Ok(())
+/// })
+/// .unwrap();
+/// ```
+pub fn conv2d(kernel_size: [usize; 2], in_channels: usize, filters: usize) -> Conv2d {
+    Conv2d {
+        kernel_size,
+        in_channels,
+        filters,
+        use_bias: true,
+        kernel_initializer: None,
+        bias_initializer: None,
+        kernel_regularizer: None,
+        common: Common::default(),
+    }
+}
+
+/// The configuration of a [`conv2d`] layer.
+#[must_use = "a layer creates nothing until built"]
+#[derive(Debug, Clone)]
+pub struct Conv2d {
+    kernel_size: [usize; 2],
+    in_channels: usize,
+    filters: usize,
+    use_bias: bool,
+    kernel_initializer: Option<Init>,
+    bias_initializer: Option<Init>,
+    kernel_regularizer: Option<Regularizer>,
+    common: Common,
+}
+
+/// The variables of a [`conv2d`] layer.
+#[derive(Debug, Clone)]
+pub struct Conv2dVariables {
+    /// `kernel [kh, kw, in_channels, filters]`.
+    pub kernel: AnyVariable,
+    /// `bias [filters]`, unless `use_bias(false)`.
+    pub bias: Option<AnyVariable>,
+}
+
+impl Conv2d {
+    common_setters!("conv2d");
+
+    /// Whether to add a bias (default true).
+    pub fn use_bias(mut self, b: bool) -> Self {
+        self.use_bias = b;
+        self
+    }
+    /// The kernel's initializer (default: the scope's, else Glorot uniform).
+    pub fn kernel_initializer(mut self, i: Init) -> Self {
+        self.kernel_initializer = Some(i);
+        self
+    }
+    /// The bias initializer (default zeros).
+    pub fn bias_initializer(mut self, i: Init) -> Self {
+        self.bias_initializer = Some(i);
+        self
+    }
+    /// A regularizer of the kernel.
+    pub fn kernel_regularizer(mut self, r: Regularizer) -> Self {
+        self.kernel_regularizer = Some(r);
+        self
+    }
+
+    /// Creates (or, with reuse, gets) the variables.
+    ///
+    /// # Errors
+    /// Any error of `variable_scope` and `get_variable`, as TF raises them.
+    pub fn build(self) -> Result<Conv2dVariables> {
+        let c = &self.common;
+        let [kh, kw] = self.kernel_size;
+        c.enter("conv2d", || {
+            let kernel = with(
+                c.var("kernel", vec![kh, kw, self.in_channels, self.filters]),
+                self.kernel_initializer.as_ref(),
+                self.kernel_regularizer.as_ref(),
+            )
+            .build_any()?;
+            let bias = if self.use_bias {
+                let init = self.bias_initializer.clone().unwrap_or_else(Init::zeros);
+                Some(with(c.var("bias", vec![self.filters]), Some(&init), None).build_any()?)
+            } else {
+                None
+            };
+            Ok(Conv2dVariables { kernel, bias })
+        })
+    }
+}

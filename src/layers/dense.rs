@@ -1,0 +1,124 @@
+//! `tf.compat.v1.layers.dense`.
+
+use super::{common_setters, with, Common};
+use crate::error::Result;
+use crate::initializer::Init;
+use crate::variable::{AnyVariable, Regularizer};
+
+/// A densely connected layer's variables, as `tf.compat.v1.layers.dense` creates
+/// them: `kernel [inputs, units]` (initializer: the scope's, else Glorot uniform) and
+/// `bias [units]` (zeros), in a scope named `dense` (uniquified) or the given name.
+///
+/// ```
+/// use varscope::{layers, Graph, Init};
+/// Graph::with_seed(1).as_default(|| -> varscope::Result<()> {
+///     let d = layers::dense(768, 3072)
+///         .name("intermediate")
+///         .kernel_initializer(Init::truncated_normal(0.0, 0.02))
+///         .build()?;
+///     assert_eq!(d.kernel.name(), "intermediate/kernel:0");
+///     assert_eq!(d.kernel.shape().dims(), &[768, 3072]);
+///     assert_eq!(d.bias.unwrap().shape().dims(), &[3072]);
+///     let no_bias = layers::dense(4, 2).use_bias(false).build()?;
+///     assert!(no_bias.bias.is_none());
+///     Ok(())
+/// })
+/// .unwrap();
+/// ```
+pub fn dense(inputs: usize, units: usize) -> Dense {
+    Dense {
+        inputs,
+        units,
+        use_bias: true,
+        kernel_initializer: None,
+        bias_initializer: None,
+        kernel_regularizer: None,
+        bias_regularizer: None,
+        common: Common::default(),
+    }
+}
+
+/// The configuration of a [`dense`] layer.
+#[must_use = "a layer creates nothing until built"]
+#[derive(Debug, Clone)]
+pub struct Dense {
+    inputs: usize,
+    units: usize,
+    use_bias: bool,
+    kernel_initializer: Option<Init>,
+    bias_initializer: Option<Init>,
+    kernel_regularizer: Option<Regularizer>,
+    bias_regularizer: Option<Regularizer>,
+    common: Common,
+}
+
+/// The variables of a [`dense`] layer.
+#[derive(Debug, Clone)]
+pub struct DenseVariables {
+    /// `kernel [inputs, units]` (partitioned if the scope has a partitioner).
+    pub kernel: AnyVariable,
+    /// `bias [units]`, unless `use_bias(false)`.
+    pub bias: Option<AnyVariable>,
+}
+
+impl Dense {
+    common_setters!("dense");
+
+    /// Whether to add a bias (default true).
+    pub fn use_bias(mut self, b: bool) -> Self {
+        self.use_bias = b;
+        self
+    }
+    /// The kernel's initializer (default: the scope's, else Glorot uniform).
+    pub fn kernel_initializer(mut self, i: Init) -> Self {
+        self.kernel_initializer = Some(i);
+        self
+    }
+    /// The bias initializer (default zeros).
+    pub fn bias_initializer(mut self, i: Init) -> Self {
+        self.bias_initializer = Some(i);
+        self
+    }
+    /// A regularizer of the kernel.
+    pub fn kernel_regularizer(mut self, r: Regularizer) -> Self {
+        self.kernel_regularizer = Some(r);
+        self
+    }
+    /// A regularizer of the bias.
+    pub fn bias_regularizer(mut self, r: Regularizer) -> Self {
+        self.bias_regularizer = Some(r);
+        self
+    }
+
+    /// Creates (or, with reuse, gets) the variables.
+    ///
+    /// # Errors
+    /// Any error of `variable_scope` and `get_variable`, as TF raises them
+    /// ([`Error::AlreadyExists`](crate::Error::AlreadyExists) for a second layer of
+    /// the same name without reuse, …).
+    pub fn build(self) -> Result<DenseVariables> {
+        let c = &self.common;
+        c.enter("dense", || {
+            let kernel = with(
+                c.var("kernel", vec![self.inputs, self.units]),
+                self.kernel_initializer.as_ref(),
+                self.kernel_regularizer.as_ref(),
+            )
+            .build_any()?;
+            let bias = if self.use_bias {
+                let init = self.bias_initializer.clone().unwrap_or_else(Init::zeros);
+                Some(
+                    with(
+                        c.var("bias", vec![self.units]),
+                        Some(&init),
+                        self.bias_regularizer.as_ref(),
+                    )
+                    .build_any()?,
+                )
+            } else {
+                None
+            };
+            Ok(DenseVariables { kernel, bias })
+        })
+    }
+}
