@@ -159,3 +159,36 @@ fn a_failed_first_call_is_retried_as_a_first_call_like_tf() {
             .starts_with("Variable tpl/v already exists, disallowed."));
     }
 }
+
+/// README difference 6: a template calling itself during its first call. TF runs the
+/// inner call with reuse on (it gets the outer call's `tpl/v:0`); varscope reports
+/// `Reentrant`, and the template stays uncalled.
+#[test]
+fn a_reentrant_first_call_reuses_in_tf_and_is_an_error_here() {
+    let tf = &checks()["template_reentrant"];
+    assert_eq!(tf["outer"], "tpl/v:0");
+    assert_eq!(tf["inner"], "tpl/v:0");
+    assert_eq!(tf["same"], true);
+    let g = Graph::with_seed(1);
+    type Slot = std::sync::Arc<std::sync::Mutex<Option<varscope::Template<varscope::Variable>>>>;
+    let me: Slot = Default::default();
+    let t = {
+        let me = me.clone();
+        g.as_default(|| {
+            varscope::make_template("tpl", move || {
+                let v = get_variable("v").shape([1]).build()?;
+                if let Some(t) = me.lock().unwrap().clone() {
+                    t.call()?;
+                }
+                Ok(v)
+            })
+            .build()
+        })
+        .unwrap()
+    };
+    *me.lock().unwrap() = Some(t.clone());
+    let e = g.as_default(|| t.call()).unwrap_err();
+    assert_eq!(e.kind(), varscope::ErrorKind::Reentrant, "{e}");
+    me.lock().unwrap().take();
+    assert_eq!(names(&g.global_variables()), ["tpl/v:0"]);
+}
