@@ -17,7 +17,7 @@ seconds="${1:-${FUZZ_SECONDS:-60}}"
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(spec_parser safetensors_reader partition_metadata)
+  targets=(spec_parser safetensors_reader partition_metadata bundle_reader)
 fi
 toolchain="${FUZZ_TOOLCHAIN:-nightly}"
 export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-2}"
