@@ -27,6 +27,9 @@ pub(crate) struct ScopeCounts {
     journal: Vec<(Key, Option<u64>)>,
     /// Open snapshots.
     open: usize,
+    /// Reused for the bounds of [`zero_under`](Self::zero_under)'s range, so leaving
+    /// a scope allocates nothing.
+    bounds: String,
 }
 
 /// A point to restore the counters to (see [`ScopeCounts::snapshot`]).
@@ -52,22 +55,27 @@ impl ScopeCounts {
     /// Zeroes every counter under `{name}/` (a zero counter and a missing one are the
     /// same to TF, so they are removed).
     pub(crate) fn zero_under(&mut self, name: &str) {
-        let lo = format!("{name}/");
-        // '0' is the character after '/', so this bounds exactly the names under `lo`.
-        let hi = format!("{name}0");
-        let range = (Bound::Included(lo.as_str()), Bound::Excluded(hi.as_str()));
-        let doomed: Vec<Key> = self
-            .map
-            .range::<str, _>(range)
-            .map(|(k, _)| k.clone())
-            .collect();
-        for k in doomed {
+        // The names under `name/` are those from `name/` up to `name0` ('0' is the
+        // character after '/'): `bounds` holds `name/name0`, split at `lo`.
+        let mut bounds = std::mem::take(&mut self.bounds);
+        bounds.clear();
+        bounds.push_str(name);
+        bounds.push('/');
+        let lo = bounds.len();
+        bounds.push_str(name);
+        bounds.push('0');
+        let range = (
+            Bound::Included(&bounds[..lo]),
+            Bound::Excluded(&bounds[lo..]),
+        );
+        while let Some(k) = self.map.range::<str, _>(range).next().map(|(k, _)| k.clone()) {
             if let Some(old) = self.map.remove(&*k) {
                 if self.open > 0 {
                     self.journal.push((k, Some(old)));
                 }
             }
         }
+        self.bounds = bounds;
     }
 
     /// Marks the current counters; [`restore`](Self::restore) returns to them.
