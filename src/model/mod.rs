@@ -72,6 +72,7 @@
 mod build;
 mod expected;
 mod spec;
+mod stream;
 mod summary;
 mod units;
 
