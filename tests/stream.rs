@@ -272,3 +272,62 @@ fn a_failed_streamed_write_leaves_the_old_file_and_no_temporary() {
         .collect();
     assert_eq!(names, ["m.safetensors"]);
 }
+
+fn run(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_varscope"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn quiet_prints_nothing_and_verbose_the_full_tree() {
+    let dir = TempDir::new("output");
+    let tiny = format!("{ROOT}/examples/tiny.toml");
+    let out = dir.path("t.safetensors");
+    let out = out.to_str().unwrap();
+    let quiet = run(&["build", &tiny, "-o", out, "--quiet"]);
+    assert!(quiet.status.success());
+    assert!(quiet.stdout.is_empty() && quiet.stderr.is_empty());
+    let quiet_bytes = std::fs::read(out).unwrap();
+
+    let normal = run(&["build", &tiny, "-o", out]);
+    let text = String::from_utf8(normal.stdout).unwrap();
+    assert!(text.contains("layer_0 … layer_1 ×2/"), "{text}");
+    assert!(!text.contains("layer_1/"), "{text}");
+    assert!(!text.contains("declared bytes"), "{text}");
+    for needle in ["init:", "write:", "init+write:", "GB/s"] {
+        assert!(text.contains(needle), "missing {needle} in {text}");
+    }
+    assert_eq!(std::fs::read(out).unwrap(), quiet_bytes);
+
+    let verbose = run(&["build", &tiny, "-o", out, "--verbose"]);
+    let full = String::from_utf8(verbose.stdout).unwrap();
+    assert!(full.contains("layer_1/") && !full.contains('×'), "{full}");
+    // The folded tree is shorter; the totals are the same.
+    assert!(text.lines().count() < full.lines().count());
+    let total = |s: &str| {
+        s.lines()
+            .find(|l| l.starts_with("total: "))
+            .map(str::to_string)
+    };
+    assert_eq!(total(&text), total(&full));
+    assert!(run(&["build", &tiny, "-o", out, "-q", "-v"]).status.code() == Some(2));
+}
+
+#[test]
+fn folded_scope_rows_count_every_instance() {
+    let spec = ModelSpec::from_toml_str(&default_small()).unwrap();
+    let rt = Runtime::new(2).unwrap();
+    let model = build_model(&spec, &rt, &Graph::with_seed(1)).unwrap();
+    let summary = model.summary();
+    let folded = summary.render_folded();
+    let row = |text: &str, label: &str| -> Option<String> {
+        text.lines()
+            .find(|l| l.trim_start().starts_with(label))
+            .map(|l| l.split_whitespace().nth(1).unwrap_or("").to_string())
+    };
+    // `model/` counts every layer in both renderings.
+    assert_eq!(row(&folded, "model/"), row(&summary.render(), "model/"));
+    assert!(folded.contains("layer_0 … layer_1 ×2/"), "{folded}");
+}
