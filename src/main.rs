@@ -745,8 +745,14 @@ fn verify(
     check_readable_checkpoint(file)?;
     let spec = load_spec(Some(spec_path))?;
     let seed = seed.unwrap_or(spec.seed);
+    let opened = AnyCheckpoint::open(file)?;
+    if let AnyCheckpoint::Safetensors { header, .. } = &opened {
+        let written_seed = header.metadata.get("varscope.seed").cloned();
+        drop(opened);
+        return verify_streamed(&spec, file, seed, written_seed, workers, threads);
+    }
     let t0 = Instant::now();
-    let ckpt = AnyCheckpoint::open(file)?.load()?;
+    let ckpt = opened.load()?;
     let read_time = t0.elapsed();
     let read_bytes: u64 = ckpt.tensors.values().map(|t| t.nbytes() as u64).sum();
     outln!(
@@ -828,6 +834,63 @@ fn verify(
             1,
         ))
     }
+}
+
+/// `verify` of a safetensors file: recomputed and compared piece by piece.
+fn verify_streamed(
+    spec: &ModelSpec,
+    file: &Path,
+    seed: u64,
+    written_seed: Option<String>,
+    workers: Option<usize>,
+    threads: Option<usize>,
+) -> Result<(), Failure> {
+    if let Some(s) = written_seed {
+        if s != seed.to_string() {
+            outln!("note: the checkpoint was written with seed {s}; verifying with seed {seed}");
+        }
+    }
+    let runtime = Runtime::new(workers.unwrap_or_else(cpus))?;
+    let model = build_model(spec, &runtime, &Graph::with_seed(seed))?;
+    runtime.shutdown()?;
+    let threads = threads.unwrap_or_else(cpus);
+    let pool = rayon_pool(threads)?;
+    let bar = progress_bar(true, model.nbytes(), "verifying");
+    let t0 = Instant::now();
+    let report = pool.install(|| model.verify_safetensors(file, 4 << 20, &|n| bar.inc(n)))?;
+    let time = t0.elapsed();
+    bar.finish_and_clear();
+    outln!(
+        "verify: {:>8.3} s  {:>12}  ({}, {} read and recomputed on {threads} threads)",
+        time.as_secs_f64(),
+        gbps(report.bytes, time),
+        file.display(),
+        format_bytes(report.bytes)
+    );
+    if report.problems.is_empty() {
+        outln!(
+            "OK: all {} tensors ({} parameters) match bit for bit",
+            report.tensors,
+            group_digits(model.param_count())
+        );
+        return Ok(());
+    }
+    for p in report.problems.iter().take(50) {
+        outln!("MISMATCH {p}");
+    }
+    if report.problems.len() > 50 {
+        outln!("… and {} more", report.problems.len() - 50);
+    }
+    Err(Failure(
+        format!(
+            "{} does not match the spec: {} of {} tensors match, {} problems",
+            file.display(),
+            report.matched,
+            report.tensors,
+            report.problems.len()
+        ),
+        1,
+    ))
 }
 
 /// Number of elements whose bytes differ (same dtype and shape assumed).

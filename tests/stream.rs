@@ -331,3 +331,83 @@ fn folded_scope_rows_count_every_instance() {
     assert_eq!(row(&folded, "model/"), row(&summary.render(), "model/"));
     assert!(folded.contains("layer_0 … layer_1 ×2/"), "{folded}");
 }
+
+#[test]
+fn streamed_verify_finds_every_kind_of_problem() {
+    let dir = TempDir::new("verify");
+    let spec = ModelSpec::from_toml_str(MIXED).unwrap();
+    let rt = Runtime::new(2).unwrap();
+    let path = dir.path("m.safetensors");
+    let model = build_model(&spec, &rt, &Graph::with_seed(spec.seed)).unwrap();
+    model
+        .save(&path, &model.checkpoint_metadata(&spec))
+        .unwrap();
+    for piece in [1usize, 1000, 1 << 20] {
+        let fresh = build_model(&spec, &rt, &Graph::with_seed(spec.seed)).unwrap();
+        let r = fresh.verify_safetensors(&path, piece, &|_| {}).unwrap();
+        assert!(r.problems.is_empty(), "{:?}", r.problems);
+        assert_eq!(r.matched, r.tensors);
+        assert_eq!(r.bytes, fresh.nbytes());
+    }
+    // Flip one byte inside `m/ones`: exactly one element differs.
+    let header = varscope::checkpoint::read_header(&path).unwrap();
+    let mut bytes = std::fs::read(&path).unwrap();
+    let data = 8 + u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let at = data + header.tensors["m/ones"].data_offsets.0 as usize + 4 * 70_000 + 1;
+    bytes[at] ^= 0x40;
+    std::fs::write(&path, &bytes).unwrap();
+    let fresh = build_model(&spec, &rt, &Graph::with_seed(spec.seed)).unwrap();
+    let r = fresh.verify_safetensors(&path, 4096, &|_| {}).unwrap();
+    assert_eq!(r.problems, ["m/ones: 1 of 100,001 elements differ"]);
+    assert_eq!(r.matched, r.tensors - 1);
+    // Another model: missing, extra and reshaped tensors.
+    let other = ModelSpec::from_toml_str(
+        "[[scopes]]\nname = \"m\"\nmodules = [{ type = \"variable\", name = \"ones\", shape = [3] }, { type = \"variable\", name = \"new\", shape = [3] }]\n",
+    )
+    .unwrap();
+    let o = build_model(&other, &rt, &Graph::with_seed(1)).unwrap();
+    let r = o.verify_safetensors(&path, 4096, &|_| {}).unwrap();
+    assert_eq!(r.matched, 0);
+    assert!(
+        r.problems.iter().any(|p| p.starts_with("m/new: missing")),
+        "{:?}",
+        r.problems
+    );
+    assert!(
+        r.problems
+            .iter()
+            .any(|p| p.starts_with("m/ones: checkpoint has float32 (100001,)")),
+        "{:?}",
+        r.problems
+    );
+    assert!(r.problems.iter().any(|p| p == "m/eye: not in the model"));
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn cli_verify_peak_memory_stays_below_the_model_size() {
+    let dir = TempDir::new("verify-rss");
+    let spec = dir.path("big.toml");
+    std::fs::write(
+        &spec,
+        r#"
+        seed = 3
+        [[scopes]]
+        name = "big"
+        repeat = 12
+        modules = [{ type = "variable", name = "w", shape = [2048, 2048], initializer = { kind = "uniform_unit_scaling" } }]
+        "#,
+    )
+    .unwrap();
+    let out = dir.path("big.safetensors");
+    let (spec, out) = (spec.to_str().unwrap(), out.to_str().unwrap());
+    assert!(run(&["build", spec, "-o", out, "--pool-mib", "8", "-q"])
+        .status
+        .success());
+    let peak = peak_rss_kib(&["verify", spec, out]);
+    assert!(peak < 96 << 10, "peak RSS {peak} KiB verifying 192 MiB");
+    // And a mismatch is still found and reported.
+    let o = run(&["verify", spec, out, "--seed", "4"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("MISMATCH big_0/w: "));
+}

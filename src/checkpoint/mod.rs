@@ -78,6 +78,7 @@ pub use self::safetensors::{
     save_safetensors, save_safetensors_with, CheckpointHeader, TensorInfo, MAX_HEADER_SIZE,
 };
 pub use self::safetensors::{safetensors_layout, SafetensorsLayout};
+pub(crate) use self::stream::{append_le, read_at, resize};
 pub use self::stream::{
     write_safetensors_streamed, FillFn, StreamOptions, StreamStats, DEFAULT_POOL_BYTES,
 };

@@ -210,6 +210,27 @@ pub fn write_safetensors_streamed(
     })
 }
 
+/// Reads exactly `buf.len()` bytes at `offset`.
+#[cfg(unix)]
+pub(crate) fn read_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+    std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
+}
+
+/// Reads exactly `buf.len()` bytes at `offset`.
+#[cfg(windows)]
+pub(crate) fn read_at(file: &File, mut buf: &mut [u8], mut offset: u64) -> std::io::Result<()> {
+    use std::os::windows::fs::FileExt;
+    while !buf.is_empty() {
+        let n = file.seek_read(buf, offset)?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        buf = &mut buf[n..];
+        offset += n as u64;
+    }
+    Ok(())
+}
+
 #[cfg(unix)]
 fn write_at(file: &File, buf: &[u8], offset: u64) -> std::io::Result<()> {
     std::os::unix::fs::FileExt::write_all_at(file, buf, offset)
@@ -357,7 +378,7 @@ fn produce(
 }
 
 /// Makes `t` a 1-D tensor of `n` elements, reusing its allocation.
-fn resize(t: &mut Tensor, n: usize) -> Result<()> {
+pub(crate) fn resize(t: &mut Tensor, n: usize) -> Result<()> {
     fn go<T: Element>(a: &mut ArrayD<T>, n: usize) -> Result<Tensor> {
         let empty =
             ArrayD::from_shape_vec(IxDyn(&[0]), Vec::new()).map_err(|e| Error::InvalidShape {
@@ -382,7 +403,7 @@ fn resize(t: &mut Tensor, n: usize) -> Result<()> {
 }
 
 /// Appends the values' little-endian bytes, as the safetensors writer writes them.
-fn append_le(t: &Tensor, out: &mut Vec<u8>) {
+pub(crate) fn append_le(t: &Tensor, out: &mut Vec<u8>) {
     if cfg!(target_endian = "little") {
         let bytes: Option<&[u8]> = match t {
             Tensor::F16(a) => a.as_slice().map(bytemuck::cast_slice),
