@@ -511,6 +511,34 @@ fn build(
             options,
         );
     }
+    if format == Format::Tf && init_from.is_none() && dump_expected.is_none() {
+        // Each value is computed as the bundle writer takes it, then dropped.
+        let runtime = Runtime::new(workers)?;
+        let t0 = Instant::now();
+        let model = build_model(&spec, &runtime, &Graph::with_seed(seed))?;
+        let build_time = t0.elapsed();
+        runtime.shutdown()?;
+        print_summary(&model, verbosity);
+        let t1 = Instant::now();
+        let written = rayon_pool(threads)?
+            .install(|| model.save_tf_bundle_with(output, shards, options))
+            .map_err(write_failure)?;
+        let time = t1.elapsed();
+        say(format!(
+            "build: {:>8.3} s  ({} jobs on {workers} workers)",
+            build_time.as_secs_f64(),
+            model.jobs()
+        ));
+        say(format!(
+            "init+write: {:>8.3} s  {:>12}  ({}, {} on {threads} threads, one tensor at a time)",
+            time.as_secs_f64(),
+            gbps(written, time),
+            output.display(),
+            format_bytes(written)
+        ));
+        say(format!("seed: {seed}"));
+        return Ok(());
+    }
     let (model, build_time, init_time, init_bytes) =
         build_and_init(&spec, seed, workers, threads, !quiet)?;
     print_summary(&model, verbosity);

@@ -333,6 +333,22 @@ impl Variable {
             ValueState::Pending(_) => unreachable!("materialized above"),
         }
     }
+
+    /// Runs `f` on the value without keeping a pending value materialized: it is
+    /// computed for `f` and dropped after, so the variable stays pending.
+    ///
+    /// # Errors
+    /// The initializer's error.
+    pub(crate) fn with_value_transient<R>(&self, f: impl FnOnce(&Tensor) -> R) -> Result<R> {
+        let state = self.0.value.lock();
+        match &*state {
+            ValueState::Ready(t) => Ok(f(t)),
+            ValueState::Pending(plan) => {
+                let t = materialize(self, plan)?;
+                Ok(f(&t))
+            }
+        }
+    }
 }
 
 /// Copies elements `first ..` of `t` (row-major) into the 1-D `out`.

@@ -411,3 +411,41 @@ fn cli_verify_peak_memory_stays_below_the_model_size() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stdout).contains("MISMATCH big_0/w: "));
 }
+
+#[test]
+fn tf_bundles_are_written_one_tensor_at_a_time_with_the_same_bytes() {
+    let dir = TempDir::new("bundle");
+    let spec = ModelSpec::from_toml_str(&read("examples/tiny.toml")).unwrap();
+    let rt = Runtime::new(2).unwrap();
+    let lazy = build_model(&spec, &rt, &Graph::with_seed(spec.seed)).unwrap();
+    lazy.save_tf_bundle(&dir.path("lazy"), 2).unwrap();
+    // The values were computed for the writer and dropped.
+    assert!(lazy.tensors().iter().all(|v| !v.is_initialized()));
+    let eager = build_model(&spec, &rt, &Graph::with_seed(spec.seed)).unwrap();
+    eager.initialize(|_| {}).unwrap();
+    eager.save_tf_bundle(&dir.path("eager"), 2).unwrap();
+    for suffix in [".index", ".data-00000-of-00002", ".data-00001-of-00002"] {
+        let a = std::fs::read(dir.path(&format!("lazy{suffix}"))).unwrap();
+        let b = std::fs::read(dir.path(&format!("eager{suffix}"))).unwrap();
+        assert!(a == b, "{suffix} differs");
+    }
+    // The CLI's TF build writes the same bundle.
+    let tiny = format!("{ROOT}/examples/tiny.toml");
+    let cli = dir.path("cli");
+    let o = run(&[
+        "build",
+        &tiny,
+        "--format",
+        "tf",
+        "--shards",
+        "2",
+        "-o",
+        cli.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for suffix in [".index", ".data-00000-of-00002", ".data-00001-of-00002"] {
+        let a = std::fs::read(dir.path(&format!("cli{suffix}"))).unwrap();
+        let b = std::fs::read(dir.path(&format!("eager{suffix}"))).unwrap();
+        assert!(a == b, "cli {suffix} differs");
+    }
+}

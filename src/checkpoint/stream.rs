@@ -362,7 +362,9 @@ fn produce(
                     scratch.len() - 1
                 }
             };
-            let piece = &mut scratch[slot].1;
+            let Some((_, piece)) = scratch.get_mut(slot) else {
+                return Err(Error::invalid_arg("no scratch buffer for the dtype"));
+            };
             resize(piece, k)?;
             fill(index, first, piece)?;
             append_le(piece, &mut buf);
