@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use units::{format_bytes, group_digits};
 use varscope::checkpoint::{
     bundle_index_path, remove_temp_files, save_safetensors_with, AnyCheckpoint, BundleWriter,
-    WriteOptions, PARTITION_METADATA_PREFIX,
+    StreamOptions, WriteOptions, PARTITION_METADATA_PREFIX,
 };
 use varscope::model::{build_model, expected_values, BuiltModel, ModelSpec, Summary};
 use varscope::{Graph, Runtime};
@@ -47,9 +47,16 @@ enum Command {
         /// The checkpoint to write.
         #[arg(short, long, default_value = "model.safetensors")]
         output: PathBuf,
-        /// No progress bar.
-        #[arg(short, long)]
+        /// Print nothing but errors.
+        #[arg(short, long, conflicts_with = "verbose")]
         quiet: bool,
+        /// Print the full summary tree (repeated blocks are folded by default).
+        #[arg(short, long)]
+        verbose: bool,
+        /// Memory for the buffers of values being initialized and written, in MiB
+        /// (safetensors output; the build streams values through it).
+        #[arg(long, value_name = "MIB", default_value_t = 256)]
+        pool_mib: usize,
         /// Also write the expected values of every tensor as JSON (for other readers).
         #[arg(long, value_name = "FILE")]
         dump_expected: Option<PathBuf>,
@@ -214,6 +221,8 @@ fn main() -> ExitCode {
             seed,
             output,
             quiet,
+            verbose,
+            pool_mib,
             dump_expected,
             format,
             shards,
@@ -226,7 +235,8 @@ fn main() -> ExitCode {
             threads,
             seed,
             &output,
-            quiet,
+            Verbosity::of(quiet, verbose),
+            pool_mib,
             dump_expected.as_deref(),
             Format::resolve(format, &output),
             shards,
@@ -368,6 +378,50 @@ fn write_failure(e: varscope::Error) -> Failure {
     }
 }
 
+/// How much the build prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verbosity {
+    /// Nothing but errors.
+    Quiet,
+    /// The folded summary, the timings and a progress bar on a terminal.
+    Normal,
+    /// The full summary tree too.
+    Verbose,
+}
+
+impl Verbosity {
+    fn of(quiet: bool, verbose: bool) -> Verbosity {
+        match (quiet, verbose) {
+            (true, _) => Verbosity::Quiet,
+            (false, true) => Verbosity::Verbose,
+            (false, false) => Verbosity::Normal,
+        }
+    }
+}
+
+/// A progress bar over `total` bytes on standard error, hidden unless it is a terminal
+/// (and `show`).
+fn progress_bar(show: bool, total: u64, what: &str) -> ProgressBar {
+    if !(show && std::io::stderr().is_terminal()) {
+        return ProgressBar::hidden();
+    }
+    let b = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+    let template = format!(
+        "{what} [{{bar:40}}] {{decimal_bytes}}/{{decimal_total_bytes}} {{decimal_bytes_per_sec}} eta {{eta}}"
+    );
+    if let Ok(style) = ProgressStyle::with_template(&template) {
+        b.set_style(style.progress_chars("=> "));
+    }
+    b
+}
+
+fn rayon_pool(threads: usize) -> Result<rayon::ThreadPool, Failure> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| Failure(format!("cannot start {threads} threads: {e}"), 2))
+}
+
 fn cpus() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
@@ -408,22 +462,8 @@ fn build_and_init(
     let build_time = t0.elapsed();
     runtime.shutdown()?;
 
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .map_err(|e| Failure(format!("cannot start {threads} threads: {e}"), 2))?;
-    let total = model.nbytes();
-    let bar = if progress && std::io::stderr().is_terminal() {
-        let b = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
-        if let Ok(style) = ProgressStyle::with_template(
-            "initializing [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-        ) {
-            b.set_style(style.progress_chars("=> "));
-        }
-        b
-    } else {
-        ProgressBar::hidden()
-    };
+    let pool = rayon_pool(threads)?;
+    let bar = progress_bar(progress, model.nbytes(), "initializing");
     let t1 = Instant::now();
     let bytes = pool.install(|| model.initialize(|n| bar.inc(n)))?;
     let init_time = t1.elapsed();
@@ -438,7 +478,8 @@ fn build(
     threads: Option<usize>,
     seed: Option<u64>,
     output: &Path,
-    quiet: bool,
+    verbosity: Verbosity,
+    pool_mib: usize,
     dump_expected: Option<&Path>,
     format: Format,
     shards: usize,
@@ -451,9 +492,56 @@ fn build(
     let seed = seed.unwrap_or(spec.seed);
     let workers = workers.unwrap_or_else(cpus);
     let threads = threads.unwrap_or_else(cpus);
+    let quiet = verbosity == Verbosity::Quiet;
+    let say = |text: String| {
+        if !quiet {
+            outln!("{text}");
+        }
+    };
+    if format == Format::Safetensors && init_from.is_none() {
+        return build_streamed(
+            &spec,
+            seed,
+            workers,
+            threads,
+            output,
+            verbosity,
+            pool_mib,
+            dump_expected,
+            options,
+        );
+    }
+    if format == Format::Tf && init_from.is_none() && dump_expected.is_none() {
+        // Each value is computed as the bundle writer takes it, then dropped.
+        let runtime = Runtime::new(workers)?;
+        let t0 = Instant::now();
+        let model = build_model(&spec, &runtime, &Graph::with_seed(seed))?;
+        let build_time = t0.elapsed();
+        runtime.shutdown()?;
+        print_summary(&model, verbosity);
+        let t1 = Instant::now();
+        let written = rayon_pool(threads)?
+            .install(|| model.save_tf_bundle_with(output, shards, options))
+            .map_err(write_failure)?;
+        let time = t1.elapsed();
+        say(format!(
+            "build: {:>8.3} s  ({} jobs on {workers} workers)",
+            build_time.as_secs_f64(),
+            model.jobs()
+        ));
+        say(format!(
+            "init+write: {:>8.3} s  {:>12}  ({}, {} on {threads} threads, one tensor at a time)",
+            time.as_secs_f64(),
+            gbps(written, time),
+            output.display(),
+            format_bytes(written)
+        ));
+        say(format!("seed: {seed}"));
+        return Ok(());
+    }
     let (model, build_time, init_time, init_bytes) =
         build_and_init(&spec, seed, workers, threads, !quiet)?;
-    out!("{}", model.summary().render());
+    print_summary(&model, verbosity);
 
     if let Some((ckpt, map)) = init_from {
         let mut pairs = Vec::new();
@@ -469,12 +557,12 @@ fn build(
         let source = AnyCheckpoint::open(ckpt)?;
         let report = varscope::restore::init_from_checkpoint_in(model.graph(), &source, pairs)
             .map_err(|e| Failure(format!("--init-from {}: {e}", ckpt.display()), 2))?;
-        outln!(
+        say(format!(
             "init-from: {} tensors ({}) restored from {}",
             report.restored.len(),
             format_bytes(report.bytes),
             ckpt.display()
-        );
+        ));
     }
 
     let metadata = model.checkpoint_metadata(&spec);
@@ -486,29 +574,109 @@ fn build(
     .map_err(write_failure)?;
     let write_time = t2.elapsed();
     if let Some(p) = dump_expected {
-        let json = expected_values(&model)?;
-        std::fs::write(p, serde_json::to_string_pretty(&json)?)
-            .map_err(|e| Failure(format!("cannot write {}: {e}", p.display()), 2))?;
+        write_expected(&model, p)?;
     }
-    let bytes = model.nbytes();
-    outln!(
-        "build: {:>8.3} s  {:>12}  ({} jobs on {workers} workers; declared bytes per second, values come next)",
+    say(format!(
+        "build: {:>8.3} s  ({} jobs on {workers} workers)",
         build_time.as_secs_f64(),
-        gbps(bytes, build_time),
         model.jobs()
-    );
-    outln!(
+    ));
+    say(format!(
         "init:  {:>8.3} s  {:>12}  ({} on {threads} threads)",
         init_time.as_secs_f64(),
         gbps(init_bytes, init_time),
         format_bytes(init_bytes)
-    );
-    outln!(
+    ));
+    say(format!(
         "write: {:>8.3} s  {:>12}  ({}, {})",
         write_time.as_secs_f64(),
         gbps(written, write_time),
         output.display(),
         format_bytes(written)
+    ));
+    say(format!("seed: {seed}"));
+    Ok(())
+}
+
+fn print_summary(model: &BuiltModel, verbosity: Verbosity) {
+    match verbosity {
+        Verbosity::Quiet => {}
+        Verbosity::Normal => out!("{}", model.summary().render_folded()),
+        Verbosity::Verbose => out!("{}", model.summary().render()),
+    }
+}
+
+fn write_expected(model: &BuiltModel, p: &Path) -> Result<(), Failure> {
+    let json = expected_values(model)?;
+    std::fs::write(p, serde_json::to_string_pretty(&json)?)
+        .map_err(|e| Failure(format!("cannot write {}: {e}", p.display()), 2))
+}
+
+/// The safetensors build: the model's values are initialized piece by piece and
+/// written as they are produced, through a pool of `pool_mib` MiB.
+#[allow(clippy::too_many_arguments)] // one per command-line option
+fn build_streamed(
+    spec: &ModelSpec,
+    seed: u64,
+    workers: usize,
+    threads: usize,
+    output: &Path,
+    verbosity: Verbosity,
+    pool_mib: usize,
+    dump_expected: Option<&Path>,
+    options: &WriteOptions,
+) -> Result<(), Failure> {
+    let quiet = verbosity == Verbosity::Quiet;
+    let runtime = Runtime::new(workers)?;
+    let graph = Graph::with_seed(seed);
+    let t0 = Instant::now();
+    let model = build_model(spec, &runtime, &graph)?;
+    let build_time = t0.elapsed();
+    runtime.shutdown()?;
+    print_summary(&model, verbosity);
+    let metadata = model.checkpoint_metadata(spec);
+    let stream = StreamOptions::new()
+        .pool_bytes(pool_mib.saturating_mul(1 << 20))
+        .write_options(options.clone());
+    let pool = rayon_pool(threads)?;
+    let nbytes = model.nbytes();
+    let bar = progress_bar(!quiet, nbytes, "init+write");
+    let stats = pool
+        .install(|| model.save_streamed(output, &metadata, &stream, &|n| bar.inc(n)))
+        .map_err(write_failure)?;
+    bar.finish_and_clear();
+    if let Some(p) = dump_expected {
+        write_expected(&model, p)?;
+    }
+    if quiet {
+        return Ok(());
+    }
+    let total = stats.stream_time + stats.commit_time;
+    outln!(
+        "build: {:>8.3} s  ({} jobs on {workers} workers)",
+        build_time.as_secs_f64(),
+        model.jobs()
+    );
+    outln!(
+        "init:  {:>8.3} s  {:>12}  ({} on {threads} threads, overlapped with writing)",
+        stats.fill_time.as_secs_f64(),
+        gbps(nbytes, stats.fill_time),
+        format_bytes(nbytes)
+    );
+    outln!(
+        "write: {:>8.3} s  {:>12}  ({}, {}; {} buffers of {})",
+        stats.write_time.as_secs_f64(),
+        gbps(stats.bytes, stats.write_time),
+        output.display(),
+        format_bytes(stats.bytes),
+        stats.buffers_allocated,
+        format_bytes(stats.buffer_bytes as u64)
+    );
+    outln!(
+        "init+write: {:>8.3} s  {:>12}  (overlapped; {:.3} s of it the final sync)",
+        total.as_secs_f64(),
+        gbps(stats.bytes, total),
+        stats.commit_time.as_secs_f64()
     );
     outln!("seed: {seed}");
     Ok(())
@@ -605,8 +773,14 @@ fn verify(
     check_readable_checkpoint(file)?;
     let spec = load_spec(Some(spec_path))?;
     let seed = seed.unwrap_or(spec.seed);
+    let opened = AnyCheckpoint::open(file)?;
+    if let AnyCheckpoint::Safetensors { header, .. } = &opened {
+        let written_seed = header.metadata.get("varscope.seed").cloned();
+        drop(opened);
+        return verify_streamed(&spec, file, seed, written_seed, workers, threads);
+    }
     let t0 = Instant::now();
-    let ckpt = AnyCheckpoint::open(file)?.load()?;
+    let ckpt = opened.load()?;
     let read_time = t0.elapsed();
     let read_bytes: u64 = ckpt.tensors.values().map(|t| t.nbytes() as u64).sum();
     outln!(
@@ -688,6 +862,63 @@ fn verify(
             1,
         ))
     }
+}
+
+/// `verify` of a safetensors file: recomputed and compared piece by piece.
+fn verify_streamed(
+    spec: &ModelSpec,
+    file: &Path,
+    seed: u64,
+    written_seed: Option<String>,
+    workers: Option<usize>,
+    threads: Option<usize>,
+) -> Result<(), Failure> {
+    if let Some(s) = written_seed {
+        if s != seed.to_string() {
+            outln!("note: the checkpoint was written with seed {s}; verifying with seed {seed}");
+        }
+    }
+    let runtime = Runtime::new(workers.unwrap_or_else(cpus))?;
+    let model = build_model(spec, &runtime, &Graph::with_seed(seed))?;
+    runtime.shutdown()?;
+    let threads = threads.unwrap_or_else(cpus);
+    let pool = rayon_pool(threads)?;
+    let bar = progress_bar(true, model.nbytes(), "verifying");
+    let t0 = Instant::now();
+    let report = pool.install(|| model.verify_safetensors(file, 4 << 20, &|n| bar.inc(n)))?;
+    let time = t0.elapsed();
+    bar.finish_and_clear();
+    outln!(
+        "verify: {:>8.3} s  {:>12}  ({}, {} read and recomputed on {threads} threads)",
+        time.as_secs_f64(),
+        gbps(report.bytes, time),
+        file.display(),
+        format_bytes(report.bytes)
+    );
+    if report.problems.is_empty() {
+        outln!(
+            "OK: all {} tensors ({} parameters) match bit for bit",
+            report.tensors,
+            group_digits(model.param_count())
+        );
+        return Ok(());
+    }
+    for p in report.problems.iter().take(50) {
+        outln!("MISMATCH {p}");
+    }
+    if report.problems.len() > 50 {
+        outln!("… and {} more", report.problems.len() - 50);
+    }
+    Err(Failure(
+        format!(
+            "{} does not match the spec: {} of {} tensors match, {} problems",
+            file.display(),
+            report.matched,
+            report.tensors,
+            report.problems.len()
+        ),
+        1,
+    ))
 }
 
 /// Number of elements whose bytes differ (same dtype and shape assumed).

@@ -311,7 +311,77 @@ impl Variable {
     }
 }
 
-fn materialize(var: &Variable, plan: &Plan) -> Result<Tensor> {
+impl Variable {
+    /// Fills `out` (a 1-D tensor of the variable's dtype) with the elements `first ..
+    /// first + out.len()` of the value, row-major, without materializing a pending
+    /// value whose initializer computes elements on their own (an `orthogonal` or
+    /// custom one is materialized, and kept, first).
+    ///
+    /// # Errors
+    /// The initializer's error, or [`Error::Initializer`] when `out` does not fit.
+    pub(crate) fn fill_range(&self, first: usize, out: &mut Tensor) -> Result<()> {
+        let mut state = self.0.value.lock();
+        if let ValueState::Pending(plan) = &*state {
+            if plan.init.fills_ranges() {
+                return with_context(self, plan, |ctx| plan.init.fill_range(ctx, first, out));
+            }
+            let t = materialize(self, plan)?;
+            *state = ValueState::Ready(t);
+        }
+        match &*state {
+            ValueState::Ready(t) => copy_range(self.checkpoint_name(), t, first, out),
+            ValueState::Pending(_) => unreachable!("materialized above"),
+        }
+    }
+
+    /// Runs `f` on the value without keeping a pending value materialized: it is
+    /// computed for `f` and dropped after, so the variable stays pending.
+    ///
+    /// # Errors
+    /// The initializer's error.
+    pub(crate) fn with_value_transient<R>(&self, f: impl FnOnce(&Tensor) -> R) -> Result<R> {
+        let state = self.0.value.lock();
+        match &*state {
+            ValueState::Ready(t) => Ok(f(t)),
+            ValueState::Pending(plan) => {
+                let t = materialize(self, plan)?;
+                Ok(f(&t))
+            }
+        }
+    }
+}
+
+/// Copies elements `first ..` of `t` (row-major) into the 1-D `out`.
+fn copy_range(name: &str, t: &Tensor, first: usize, out: &mut Tensor) -> Result<()> {
+    fn go<T: crate::tensor::Element>(
+        name: &str,
+        src: &ndarray::ArrayD<T>,
+        first: usize,
+        out: &mut Tensor,
+    ) -> Result<()> {
+        let bad = || Error::Initializer {
+            name: name.to_string(),
+            message: format!("cannot copy elements {first}.. into a {} buffer", T::DTYPE),
+        };
+        let mut dst = T::view_mut(out).ok_or_else(bad)?;
+        let dst = dst.as_slice_mut().ok_or_else(bad)?;
+        let n = dst.len();
+        let end = first.checked_add(n).ok_or_else(bad)?;
+        match src.as_slice() {
+            Some(s) => dst.copy_from_slice(s.get(first..end).ok_or_else(bad)?),
+            None => {
+                let mut it = src.iter().skip(first);
+                for d in dst.iter_mut() {
+                    *d = *it.next().ok_or_else(bad)?;
+                }
+            }
+        }
+        Ok(())
+    }
+    crate::tensor::dispatch!(t, a => go(name, a, first, out))
+}
+
+fn with_context<R>(var: &Variable, plan: &Plan, f: impl FnOnce(&InitContext<'_>) -> R) -> R {
     let zeros: smallvec::SmallVec<[usize; 4]> =
         smallvec::SmallVec::from_elem(0, var.0.shape.rank());
     let (full_shape, offset) = match var.save_slice_info() {
@@ -326,7 +396,11 @@ fn materialize(var: &Variable, plan: &Plan) -> Result<Tensor> {
         shape: &var.0.shape,
         seeds: plan.seeds,
     };
-    plan.init.materialize(&ctx)
+    f(&ctx)
+}
+
+fn materialize(var: &Variable, plan: &Plan) -> Result<Tensor> {
+    with_context(var, plan, |ctx| plan.init.materialize(ctx))
 }
 
 /// Materializes `vars` in parallel (sequentially under loom).

@@ -466,7 +466,7 @@ fn a_closed_stdout_ends_quietly_with_the_broken_pipe_status() {
             .output()
             .unwrap()
     };
-    let o = run(&["build", TINY, "-o", &out, "-q"]);
+    let o = run(&["build", TINY, "-o", &out]);
     assert_eq!(o.status.code(), Some(141), "{}", stderr(&o));
     assert_eq!(stderr(&o), "", "no panic, no message");
     // The work was done nevertheless: the checkpoint is complete.

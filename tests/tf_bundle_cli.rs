@@ -163,7 +163,6 @@ fn init_from_with_a_scope_map_restores_the_body_only() {
         FINETUNE,
         "-o",
         &d.path("ft.safetensors"),
-        "--quiet",
         "--init-from",
         FIXTURE,
         "--map",

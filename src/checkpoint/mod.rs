@@ -60,6 +60,7 @@ mod atomic;
 mod bundle;
 mod layout;
 mod safetensors;
+mod stream;
 
 use crate::tensor::Tensor;
 use std::collections::BTreeMap;
@@ -75,6 +76,11 @@ pub use self::layout::{
 pub use self::safetensors::{
     dtype_from_safetensors_name, load_safetensors, read_header, safetensors_dtype_name,
     save_safetensors, save_safetensors_with, CheckpointHeader, TensorInfo, MAX_HEADER_SIZE,
+};
+pub use self::safetensors::{safetensors_layout, SafetensorsLayout};
+pub(crate) use self::stream::{append_le, read_at, resize};
+pub use self::stream::{
+    write_safetensors_streamed, FillFn, StreamOptions, StreamStats, DEFAULT_POOL_BYTES,
 };
 
 /// The contents of a safetensors file, as [`load_safetensors`] returns them.

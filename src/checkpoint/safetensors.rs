@@ -221,7 +221,12 @@ pub fn save_safetensors_with<'a>(
             path.display()
         )));
     }
-    let header = build_header(&tensors, metadata);
+    let header = build_header(
+        tensors
+            .iter()
+            .map(|(n, t)| (n.as_str(), t.dtype(), t.shape().dims().to_vec())),
+        metadata,
+    );
 
     let mut out = AtomicFile::create(path, options)?;
     let written =
@@ -231,7 +236,18 @@ pub fn save_safetensors_with<'a>(
 }
 
 /// The JSON header, padded with spaces to a multiple of 8 bytes.
-fn build_header(tensors: &[(String, &Tensor)], metadata: &BTreeMap<String, String>) -> Vec<u8> {
+fn build_header<'a>(
+    tensors: impl IntoIterator<Item = (&'a str, DType, Vec<usize>)>,
+    metadata: &BTreeMap<String, String>,
+) -> Vec<u8> {
+    build_header_offsets(tensors, metadata).0
+}
+
+/// The JSON header (padded) and every tensor's byte range in the data section.
+fn build_header_offsets<'a>(
+    tensors: impl IntoIterator<Item = (&'a str, DType, Vec<usize>)>,
+    metadata: &BTreeMap<String, String>,
+) -> (Vec<u8>, Vec<(u64, u64)>) {
     let mut map = Map::new();
     if !metadata.is_empty() {
         let m: Map<String, Value> = metadata
@@ -241,29 +257,114 @@ fn build_header(tensors: &[(String, &Tensor)], metadata: &BTreeMap<String, Strin
         map.insert(METADATA_KEY.to_string(), Value::Object(m));
     }
     let mut offset: u64 = 0;
-    for (name, t) in tensors {
-        let end = offset + t.nbytes() as u64;
+    let mut ranges = Vec::new();
+    for (name, dtype, dims) in tensors {
+        let nbytes = dims
+            .iter()
+            .fold(dtype.size() as u64, |n, &d| n.saturating_mul(d as u64));
+        let end = offset.saturating_add(nbytes);
+        ranges.push((offset, end));
         let mut info = Map::new();
         info.insert(
             "dtype".into(),
-            Value::String(safetensors_dtype_name(t.dtype()).into()),
+            Value::String(safetensors_dtype_name(dtype).into()),
         );
         info.insert(
             "shape".into(),
-            Value::Array(t.shape().dims().iter().map(|&d| Value::from(d)).collect()),
+            Value::Array(dims.iter().map(|&d| Value::from(d)).collect()),
         );
         info.insert(
             "data_offsets".into(),
             Value::Array(vec![Value::from(offset), Value::from(end)]),
         );
-        map.insert(name.clone(), Value::Object(info));
+        map.insert(name.to_string(), Value::Object(info));
         offset = end;
     }
     // Serialising a map of strings and numbers cannot fail.
     let mut bytes = serde_json::to_vec(&Value::Object(map)).unwrap_or_default();
     let padded = bytes.len().div_ceil(8) * 8;
     bytes.resize(padded, b' ');
-    bytes
+    (bytes, ranges)
+}
+
+/// The layout of a safetensors file, known from names, dtypes and shapes alone:
+/// the bytes before the data (the header's length and the header, exactly as
+/// [`save_safetensors`] writes them) and where each tensor's bytes go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SafetensorsLayout {
+    /// The file's first bytes: the 8-byte little-endian header length, then the
+    /// header.
+    pub prefix: Vec<u8>,
+    /// The tensors in file order (sorted by name): name, dtype, shape, and the
+    /// absolute file offsets `[start, end)` of its bytes.
+    pub tensors: Vec<(String, DType, Shape, u64, u64)>,
+    /// The file's size.
+    pub file_size: u64,
+}
+
+/// The [`SafetensorsLayout`] of a file of `tensors` (in any order) and `metadata`,
+/// as [`save_safetensors`] would write it, without any values.
+///
+/// ```
+/// use std::collections::BTreeMap;
+/// use varscope::checkpoint::{safetensors_layout, save_safetensors};
+/// use varscope::{DType, Shape, Tensor};
+/// let t = Tensor::from_vec(vec![1.0f32; 6], [2, 3]).unwrap();
+/// let meta = BTreeMap::new();
+/// let layout =
+///     safetensors_layout(vec![("w".to_string(), DType::F32, Shape::new([2, 3]).unwrap())], &meta)
+///         .unwrap();
+/// let dir = std::env::temp_dir().join(format!("varscope-doc-layout-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir).unwrap();
+/// let path = dir.join("w.safetensors");
+/// let size = save_safetensors(&path, [("w".to_string(), &t)], &meta).unwrap();
+/// let bytes = std::fs::read(&path).unwrap();
+/// assert_eq!(layout.file_size, size);
+/// assert_eq!(&bytes[..layout.prefix.len()], &layout.prefix[..]);
+/// assert_eq!(layout.tensors[0].3, layout.prefix.len() as u64);
+/// std::fs::remove_dir_all(&dir).unwrap();
+/// ```
+///
+/// # Errors
+/// [`Error::InvalidArgument`] for duplicate names or a tensor named `__metadata__`.
+pub fn safetensors_layout(
+    tensors: Vec<(String, DType, Shape)>,
+    metadata: &BTreeMap<String, String>,
+) -> Result<SafetensorsLayout> {
+    let mut tensors = tensors;
+    tensors.sort_by(|a, b| a.0.cmp(&b.0));
+    if let Some(w) = tensors.windows(2).find(|w| w[0].0 == w[1].0) {
+        return Err(Error::invalid_arg(format!(
+            "duplicate tensor name '{}' in a checkpoint",
+            w[0].0
+        )));
+    }
+    if tensors.iter().any(|(name, ..)| name == METADATA_KEY) {
+        return Err(Error::invalid_arg(format!(
+            "'{METADATA_KEY}' is reserved and cannot name a tensor"
+        )));
+    }
+    let (header, ranges) = build_header_offsets(
+        tensors
+            .iter()
+            .map(|(n, d, s)| (n.as_str(), *d, s.dims().to_vec())),
+        metadata,
+    );
+    let mut prefix = Vec::with_capacity(header.len() + 8);
+    prefix.extend_from_slice(&(header.len() as u64).to_le_bytes());
+    prefix.extend_from_slice(&header);
+    let base = prefix.len() as u64;
+    let file_size = base.saturating_add(ranges.last().map_or(0, |r| r.1));
+    let tensors = tensors
+        .into_iter()
+        .zip(ranges)
+        .map(|((n, d, s), (a, b))| (n, d, s, base.saturating_add(a), base.saturating_add(b)))
+        .collect();
+    Ok(SafetensorsLayout {
+        prefix,
+        tensors,
+        file_size,
+    })
 }
 
 /// Writes the file's contents through a buffer and flushes it (the caller syncs).

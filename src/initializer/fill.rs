@@ -26,8 +26,11 @@ pub(crate) struct Part {
     outer_strides: SmallVec<[u64; 4]>,
     /// Global index of the part's first element.
     origin: u64,
-    /// Number of elements of the part.
+    /// Number of elements of the part (of the range of it, for [`Part::range`]).
     len: usize,
+    /// Index (in the part's row-major order) of the first element filled: 0 for a
+    /// whole part, the start of the range for [`Part::range`].
+    first: usize,
 }
 
 impl Part {
@@ -76,6 +79,27 @@ impl Part {
             outer_strides: SmallVec::from_slice(&strides[..split]),
             origin,
             len: shape.num_elements(),
+            first: 0,
+        })
+    }
+
+    /// The elements `first .. first + len` of this (whole) part, in its row-major
+    /// order: filling them gives exactly those elements of the whole part's fill.
+    pub(crate) fn range(&self, name: &str, first: usize, len: usize) -> Result<Part> {
+        let fits = self.first == 0 && first.checked_add(len).is_some_and(|e| e <= self.len);
+        if !fits {
+            return Err(Error::Initializer {
+                name: name.to_string(),
+                message: format!(
+                    "elements {first}..+{len} are not inside a part of {} elements",
+                    self.len
+                ),
+            });
+        }
+        Ok(Part {
+            len,
+            first,
+            ..self.clone()
         })
     }
 
@@ -97,8 +121,10 @@ impl Part {
     }
 }
 
-/// Fills `out` (the part's elements, row-major) by calling `f(global_start, run)`
-/// on contiguous pieces. `f` must be a pure function of the global positions.
+/// Fills `out` (the part's elements, row-major, from element `part.first` on) by
+/// calling `f(global_start, run)` on contiguous pieces. `f` must be a pure function
+/// of the global positions, so how the elements are cut into pieces (threads, blocks,
+/// ranges) never changes the values.
 pub(crate) fn fill_part<T, F>(out: &mut [T], part: &Part, f: &F)
 where
     T: Send,
@@ -108,17 +134,80 @@ where
     if out.is_empty() || part.run_len == 0 {
         return;
     }
+    let mut out = out;
+    let mut run = part.first / part.run_len;
+    let into = part.first % part.run_len;
+    if into != 0 {
+        // A range starting inside a run: its rest first.
+        let n = (part.run_len - into).min(out.len());
+        let (head, rest) = out.split_at_mut(n);
+        fill_piece(part.run_start(run) + into as u64, head, f);
+        out = rest;
+        run += 1;
+    }
+    if out.is_empty() {
+        return;
+    }
     if out.len() < PARALLEL_MIN {
-        for (r, run) in out.chunks_mut(part.run_len).enumerate() {
-            f(part.run_start(r), run);
+        for (r, piece) in out.chunks_mut(part.run_len).enumerate() {
+            f(part.run_start(run + r), piece);
         }
         return;
     }
-    fill_part_parallel(out, part, f);
+    fill_part_parallel(out, part, run, f);
+}
+
+/// Fills one contiguous piece starting at global element `start`, in blocks on the
+/// rayon pool when it is large.
+fn fill_piece<T, F>(start: u64, piece: &mut [T], f: &F)
+where
+    T: Send,
+    F: Fn(u64, &mut [T]) + Sync,
+{
+    if piece.len() < PARALLEL_MIN {
+        f(start, piece);
+    } else {
+        fill_piece_parallel(start, piece, f);
+    }
 }
 
 #[cfg(not(loom))]
-fn fill_part_parallel<T, F>(out: &mut [T], part: &Part, f: &F)
+fn fill_piece_parallel<T, F>(start: u64, run: &mut [T], f: &F)
+where
+    T: Send,
+    F: Fn(u64, &mut [T]) + Sync,
+{
+    use rayon::prelude::*;
+    let head = ((BLOCK as u64 - start % BLOCK as u64) % BLOCK as u64) as usize;
+    let head = head.min(run.len());
+    let (h, rest) = run.split_at_mut(head);
+    let body = start + head as u64;
+    rayon::join(
+        || {
+            if !h.is_empty() {
+                f(start, h)
+            }
+        },
+        || {
+            rest.par_chunks_mut(BLOCK)
+                .enumerate()
+                .for_each(|(i, c)| f(body + (i * BLOCK) as u64, c));
+        },
+    );
+}
+
+#[cfg(loom)]
+fn fill_piece_parallel<T, F>(start: u64, run: &mut [T], f: &F)
+where
+    T: Send,
+    F: Fn(u64, &mut [T]) + Sync,
+{
+    f(start, run);
+}
+
+/// Fills whole runs `first_run ..` (the last one possibly cut short) in parallel.
+#[cfg(not(loom))]
+fn fill_part_parallel<T, F>(out: &mut [T], part: &Part, first_run: usize, f: &F)
 where
     T: Send,
     F: Fn(u64, &mut [T]) + Sync,
@@ -126,23 +215,7 @@ where
     use rayon::prelude::*;
     if part.run_len >= BLOCK {
         for (r, run) in out.chunks_mut(part.run_len).enumerate() {
-            let start = part.run_start(r);
-            let head = ((BLOCK as u64 - start % BLOCK as u64) % BLOCK as u64) as usize;
-            let head = head.min(run.len());
-            let (h, rest) = run.split_at_mut(head);
-            let body = start + head as u64;
-            rayon::join(
-                || {
-                    if !h.is_empty() {
-                        f(start, h)
-                    }
-                },
-                || {
-                    rest.par_chunks_mut(BLOCK)
-                        .enumerate()
-                        .for_each(|(i, c)| f(body + (i * BLOCK) as u64, c));
-                },
-            );
+            fill_piece(part.run_start(first_run + r), run, f);
         }
     } else {
         let per = (BLOCK / part.run_len).max(1);
@@ -150,20 +223,20 @@ where
             .enumerate()
             .for_each(|(ci, chunk)| {
                 for (j, run) in chunk.chunks_mut(part.run_len).enumerate() {
-                    f(part.run_start(ci * per + j), run);
+                    f(part.run_start(first_run + ci * per + j), run);
                 }
             });
     }
 }
 
 #[cfg(loom)]
-fn fill_part_parallel<T, F>(out: &mut [T], part: &Part, f: &F)
+fn fill_part_parallel<T, F>(out: &mut [T], part: &Part, first_run: usize, f: &F)
 where
     T: Send,
     F: Fn(u64, &mut [T]) + Sync,
 {
     for (r, run) in out.chunks_mut(part.run_len).enumerate() {
-        f(part.run_start(r), run);
+        f(part.run_start(first_run + r), run);
     }
 }
 
@@ -212,5 +285,43 @@ mod tests {
         assert!(Part::new("v", &full, &[3, 0], &Shape::new([2, 4]).unwrap()).is_err());
         assert!(Part::new("v", &full, &[0], &Shape::new([2, 4]).unwrap()).is_err());
         assert!(Part::new("v", &full, &[0, 0], &Shape::new([4]).unwrap()).is_err());
+    }
+
+    #[test]
+    fn ranges_fill_the_elements_of_the_whole_part() {
+        for (full, off, shape) in [
+            (vec![10usize, 4], vec![3usize, 0], vec![2usize, 4]),
+            (vec![4, 10], vec![0, 7], vec![2, 3]),
+            (vec![2, 3, 4], vec![0, 1, 0], vec![2, 2, 4]),
+            (vec![300, 1000], vec![17, 0], vec![200, 1000]),
+            (vec![3, 200_000], vec![0, 0], vec![3, 200_000]),
+            (vec![700, 300], vec![0, 10], vec![700, 290]),
+        ] {
+            let whole = globals(&full, &off, &shape);
+            let part = Part::new(
+                "v",
+                &Shape::new(&full[..]).unwrap(),
+                &off,
+                &Shape::new(&shape[..]).unwrap(),
+            )
+            .unwrap();
+            let n = whole.len();
+            for (first, len) in [(0, n), (1, n - 1), (n / 3, n / 2), (n - 1, 1), (5, 0)] {
+                let sub = part.range("v", first, len).unwrap();
+                let mut out = vec![0u64; len];
+                fill_part(&mut out, &sub, &|s, run: &mut [u64]| {
+                    for (i, o) in run.iter_mut().enumerate() {
+                        *o = s + i as u64;
+                    }
+                });
+                assert_eq!(
+                    out,
+                    whole[first..first + len],
+                    "{full:?} {off:?} {first}+{len}"
+                );
+            }
+            assert!(part.range("v", n, 1).is_err());
+            assert!(part.range("v", 1, usize::MAX).is_err());
+        }
     }
 }

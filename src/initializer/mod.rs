@@ -746,22 +746,79 @@ impl Init {
         self.fill_checked(ctx, out)
     }
 
+    /// Whether [`fill_range`](Init::fill_range) computes elements on their own (every
+    /// built-in initializer but `orthogonal`, whose elements all come from one QR
+    /// decomposition, and custom functions, which make whole tensors).
+    pub(crate) fn fills_ranges(&self) -> bool {
+        !matches!(self, Init::Orthogonal { .. } | Init::Custom(_))
+    }
+
+    /// Fills `out` (a 1-D tensor of `ctx.dtype`) with the elements `first ..
+    /// first + out.len()`, row-major, of the value [`materialize`](Init::materialize)
+    /// would produce for `ctx`, without computing the others.
+    ///
+    /// # Errors
+    /// As `materialize`; [`Error::Initializer`] when `out` is not a 1-D tensor of the
+    /// dtype, the range does not fit, or the initializer does not
+    /// [fill ranges](Init::fills_ranges).
+    pub(crate) fn fill_range(
+        &self,
+        ctx: &InitContext<'_>,
+        first: usize,
+        out: &mut Tensor,
+    ) -> Result<()> {
+        if !self.fills_ranges() {
+            return Err(init_err(
+                ctx.name,
+                "this initializer computes whole tensors, not ranges of elements",
+            ));
+        }
+        if out.dtype() != ctx.dtype || out.shape().rank() != 1 {
+            return Err(init_err(
+                ctx.name,
+                format!(
+                    "range buffer of dtype {} and shape {} is not a 1-D {} tensor",
+                    out.dtype(),
+                    out.shape(),
+                    ctx.dtype
+                ),
+            ));
+        }
+        self.validate(ctx)?;
+        let part = Part::new(ctx.name, ctx.full_shape, ctx.offset, ctx.shape)?.range(
+            ctx.name,
+            first,
+            out.len(),
+        )?;
+        self.fill_part_checked(ctx, out, &part)
+    }
+
     /// Fills `out` (already checked against `ctx`).
     fn fill_checked(&self, ctx: &InitContext<'_>, out: &mut Tensor) -> Result<()> {
         let part = Part::new(ctx.name, ctx.full_shape, ctx.offset, ctx.shape)?;
+        self.fill_part_checked(ctx, out, &part)
+    }
+
+    /// Fills `out` with the elements of `part` (the whole variable/shard or a range).
+    fn fill_part_checked(
+        &self,
+        ctx: &InitContext<'_>,
+        out: &mut Tensor,
+        part: &Part,
+    ) -> Result<()> {
         let st = ctx.seeds.stream();
         match self {
-            Init::Zeros => fill_constant(ctx, out, &part, 0.0),
-            Init::Ones => fill_constant(ctx, out, &part, 1.0),
-            Init::Constant(ConstantValue::Scalar(v)) => fill_constant(ctx, out, &part, v.as_f64()),
-            Init::Constant(ConstantValue::List(vs)) => fill_list(ctx, out, &part, vs),
-            Init::Value(t) => fill_value(ctx, out, &part, t),
-            Init::Identity { gain } => fill_identity(ctx, out, &part, *gain),
-            Init::Orthogonal { gain, .. } => fill_orthogonal(ctx, out, &part, st, *gain),
+            Init::Zeros => fill_constant(ctx, out, part, 0.0),
+            Init::Ones => fill_constant(ctx, out, part, 1.0),
+            Init::Constant(ConstantValue::Scalar(v)) => fill_constant(ctx, out, part, v.as_f64()),
+            Init::Constant(ConstantValue::List(vs)) => fill_list(ctx, out, part, vs),
+            Init::Value(t) => fill_value(ctx, out, part, t),
+            Init::Identity { gain } => fill_identity(ctx, out, part, *gain),
+            Init::Orthogonal { gain, .. } => fill_orthogonal(ctx, out, part, st, *gain),
             Init::Custom(_) => Ok(()),
             random => {
                 let draw = Draw::of(random, ctx.full_shape)?;
-                fill_random(ctx, out, &part, st, draw)
+                fill_random(ctx, out, part, st, draw)
             }
         }
     }

@@ -643,7 +643,9 @@ impl BuiltModel {
     /// `prefix.data-*-of-*`) with `num_shards` data files, as TF's `Saver` would: a
     /// partitioned variable as one full-shape entry with its shards as slices, so TF
     /// restores it into a partitioned variable of any partitioning. Values are streamed
-    /// from the variables (materializing pending ones) one at a time. The bundle has no
+    /// from the variables one at a time; a pending value is computed for the write and
+    /// dropped after (the variable stays pending), so memory holds one tensor at a
+    /// time, not the model. The bundle has no
     /// metadata map, so the spec and seed are not recorded. Returns the total size of
     /// the files.
     ///
@@ -669,7 +671,7 @@ impl BuiltModel {
         for v in &self.variables {
             match v {
                 AnyVariable::Single(s) => {
-                    s.with_value(|t| w.add(s.checkpoint_name(), t))??;
+                    s.with_value_transient(|t| w.add(s.checkpoint_name(), t))??;
                 }
                 AnyVariable::Partitioned(p) => {
                     let rank = p.shape().rank();
@@ -677,7 +679,7 @@ impl BuiltModel {
                         let offset = s
                             .save_slice_info()
                             .map_or_else(|| vec![0; rank], |i| i.offset.clone());
-                        s.with_value(|t| w.add_slice(p.name(), p.shape(), &offset, t))??;
+                        s.with_value_transient(|t| w.add_slice(p.name(), p.shape(), &offset, t))??;
                     }
                 }
             }

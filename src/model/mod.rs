@@ -72,6 +72,7 @@
 mod build;
 mod expected;
 mod spec;
+mod stream;
 mod summary;
 mod units;
 
@@ -81,4 +82,5 @@ pub use spec::{
     BlockSpec, DTypeSpec, Dim, DistributionSpec, FanModeSpec, InitSpec, ModelSpec, ModuleSpec,
     PartitionerSpec, ReuseSpec, ScopeSpec, SpecError, DEFAULT_SPEC,
 };
+pub use stream::VerifyReport;
 pub use summary::{Summary, SummaryEntry};

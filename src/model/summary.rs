@@ -152,6 +152,12 @@ impl Summary {
     /// characters (a longer label or shape pushes its row's other
     /// columns right).
     pub fn render(&self) -> String {
+        self.render_weighted(&[])
+    }
+
+    /// [`render`](Summary::render), each entry's sizes counted `weights[i]` times
+    /// (1 when absent) in the rows of the scopes it is in.
+    fn render_weighted(&self, weights: &[u64]) -> String {
         struct Row<'a> {
             depth: usize,
             label: &'a str,
@@ -183,7 +189,8 @@ impl Summary {
                     }
                 }
             };
-        for e in &self.entries {
+        for (index, e) in self.entries.iter().enumerate() {
+            let weight = weights.get(index).copied().unwrap_or(1);
             let (scopes, leaf) = match e.name.rsplit_once('/') {
                 Some((scopes, leaf)) => (Some(scopes), leaf),
                 None => (None, e.name.as_str()),
@@ -217,8 +224,8 @@ impl Summary {
             }
             shape.push(']');
             if let Some(parent) = open.last_mut() {
-                parent.2 = parent.2.saturating_add(e.params());
-                parent.3 = parent.3.saturating_add(e.nbytes());
+                parent.2 = parent.2.saturating_add(e.params().saturating_mul(weight));
+                parent.3 = parent.3.saturating_add(e.nbytes().saturating_mul(weight));
             }
             rows.push(Row {
                 depth: parts.len(),
@@ -282,6 +289,118 @@ impl Summary {
         );
         out
     }
+}
+
+impl Summary {
+    /// [`render`](Summary::render) with repeated scopes folded: the scopes `X_0`,
+    /// `X_1`, … of one parent whose variables are all alike (same names below them,
+    /// shapes, dtypes and shards) are shown once, as `X_0 … X_20 ×21`: its row and
+    /// those of the scopes above it count all of them, the rows below it one. The
+    /// totals are the whole model's.
+    ///
+    /// ```
+    /// use varscope::model::{Summary, SummaryEntry};
+    /// use varscope::DType;
+    /// let entries = (0..21)
+    ///     .map(|i| SummaryEntry { name: format!("enc/layer_{i}/w"), shape: vec![4], dtype: DType::F32, shards: 1 })
+    ///     .collect();
+    /// let text = Summary { entries }.render_folded();
+    /// assert!(text.contains("layer_0 … layer_20 ×21/"), "{text}");
+    /// assert!(!text.contains("layer_1/"), "{text}");
+    /// assert!(text.contains("total: 84 parameters in 21 variables"), "{text}");
+    /// ```
+    pub fn render_folded(&self) -> String {
+        let (entries, weights) = fold_repeats(&self.entries);
+        let folded = Summary { entries };
+        let full = self.render();
+        let mut text = folded.render_weighted(&weights);
+        // The last line is the totals: the whole model's.
+        if let (Some(i), Some(j)) = (text.rfind("total: "), full.rfind("total: ")) {
+            text.truncate(i);
+            text.push_str(&full[j..]);
+        }
+        text
+    }
+}
+
+/// `X_12` → `("X", 12)`.
+fn repeat_index(component: &str) -> Option<(&str, u64)> {
+    let (base, digits) = component.rsplit_once('_')?;
+    if base.is_empty() || digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    if digits.len() > 1 && digits.starts_with('0') {
+        return None;
+    }
+    Some((base, digits.parse().ok()?))
+}
+
+/// The entries with every foldable repeated scope reduced to its first instance,
+/// and how many entries each one stands for.
+fn fold_repeats(entries: &[SummaryEntry]) -> (Vec<SummaryEntry>, Vec<u64>) {
+    use std::collections::BTreeMap;
+    type Rest = (String, Vec<usize>, DType, usize);
+    // (parent path, base) → index → the instance's entries below it.
+    let mut groups: BTreeMap<(String, String), BTreeMap<u64, Vec<Rest>>> = BTreeMap::new();
+    for e in entries {
+        let parts: Vec<&str> = e.name.split('/').collect();
+        // Scopes only: the last component is the variable.
+        for k in 0..parts.len().saturating_sub(1) {
+            if let Some((base, index)) = repeat_index(parts[k]) {
+                let key = (parts[..k].join("/"), base.to_string());
+                let rest = (parts[k + 1..].join("/"), e.shape.clone(), e.dtype, e.shards);
+                groups
+                    .entry(key)
+                    .or_default()
+                    .entry(index)
+                    .or_default()
+                    .push(rest);
+            }
+        }
+    }
+    // Foldable: several instances, all alike; the label of the first one.
+    let mut fold: BTreeMap<(String, String), (u64, String, u64)> = BTreeMap::new();
+    for (key, instances) in &groups {
+        let mut it = instances.iter();
+        let (Some((&lo, first)), Some((&hi, _))) = (it.next(), instances.iter().next_back()) else {
+            continue;
+        };
+        if instances.len() < 2 || !instances.values().all(|v| v == first) {
+            continue;
+        }
+        let base = &key.1;
+        let label = format!("{base}_{lo} … {base}_{hi} ×{}", instances.len());
+        fold.insert(key.clone(), (lo, label, instances.len() as u64));
+    }
+    let mut out = Vec::new();
+    let mut weights = Vec::new();
+    'entries: for e in entries {
+        let parts: Vec<&str> = e.name.split('/').collect();
+        let mut renamed: Vec<String> = Vec::with_capacity(parts.len());
+        let mut weight = 1u64;
+        for (k, part) in parts.iter().enumerate() {
+            if k + 1 < parts.len() {
+                if let Some((base, index)) = repeat_index(part) {
+                    let key = (parts[..k].join("/"), base.to_string());
+                    if let Some((lo, label, count)) = fold.get(&key) {
+                        if index != *lo {
+                            continue 'entries;
+                        }
+                        weight = weight.saturating_mul(*count);
+                        renamed.push(label.clone());
+                        continue;
+                    }
+                }
+            }
+            renamed.push((*part).to_string());
+        }
+        out.push(SummaryEntry {
+            name: renamed.join("/"),
+            ..e.clone()
+        });
+        weights.push(weight);
+    }
+    (out, weights)
 }
 
 /// Deepest indentation (in levels) of [`Summary::render`].

@@ -1,0 +1,425 @@
+//! Streamed safetensors writes: values are produced piece by piece into a bounded
+//! pool of reusable buffers and written at their final file offsets (the layout is
+//! known from the shapes up front) by a writer thread, so producing and writing
+//! overlap and memory stays bounded whatever the checkpoint's size.
+
+use super::atomic::{AtomicFile, WriteOptions};
+use super::safetensors::SafetensorsLayout;
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use crate::tensor::{try_vec, Element, Tensor};
+use crossbeam_channel::{bounded, Receiver, Sender};
+use ndarray::{ArrayD, IxDyn};
+use std::fs::File;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// The default memory for buffers of a streamed write: 256 MiB.
+pub const DEFAULT_POOL_BYTES: usize = 256 << 20;
+
+/// The smallest buffer of a streamed write.
+const MIN_BUFFER: usize = 64 << 10;
+
+/// The largest buffer of a streamed write.
+const MAX_BUFFER: usize = 16 << 20;
+
+/// Options of a streamed write ([`write_safetensors_streamed`]).
+///
+/// ```
+/// use varscope::checkpoint::StreamOptions;
+/// let o = StreamOptions::new().pool_bytes(8 << 20);
+/// assert_eq!(o.buffer_bytes() * o.buffers(), 8 << 20);
+/// ```
+#[derive(Debug, Clone)]
+pub struct StreamOptions {
+    pool_bytes: usize,
+    write: WriteOptions,
+}
+
+impl Default for StreamOptions {
+    fn default() -> Self {
+        StreamOptions::new()
+    }
+}
+
+impl StreamOptions {
+    /// A pool of [`DEFAULT_POOL_BYTES`] and default [`WriteOptions`].
+    pub fn new() -> StreamOptions {
+        StreamOptions {
+            pool_bytes: DEFAULT_POOL_BYTES,
+            write: WriteOptions::new(),
+        }
+    }
+
+    /// The memory for buffers of values being produced or written (at least two
+    /// buffers of 64 KiB are used whatever is asked). Each piece of values is also
+    /// produced in a scratch tensor of at most one buffer per dtype.
+    pub fn pool_bytes(mut self, bytes: usize) -> StreamOptions {
+        self.pool_bytes = bytes;
+        self
+    }
+
+    /// The [`WriteOptions`] of the file written.
+    pub fn write_options(mut self, options: WriteOptions) -> StreamOptions {
+        self.write = options;
+        self
+    }
+
+    /// The size of one buffer: an eighth of the pool, between 64 KiB and 16 MiB.
+    pub fn buffer_bytes(&self) -> usize {
+        (self.pool_bytes / 8).clamp(MIN_BUFFER, MAX_BUFFER)
+    }
+
+    /// The number of buffers (at least 2).
+    pub fn buffers(&self) -> usize {
+        (self.pool_bytes / self.buffer_bytes()).max(2)
+    }
+}
+
+/// What a streamed write did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamStats {
+    /// The file's size.
+    pub bytes: u64,
+    /// Buffers allocated (never more than [`StreamOptions::buffers`]).
+    pub buffers_allocated: usize,
+    /// Size of each buffer.
+    pub buffer_bytes: usize,
+    /// Time spent producing values (on the calling thread and its rayon pool).
+    pub fill_time: Duration,
+    /// Time spent in positioned writes (on the writer thread).
+    pub write_time: Duration,
+    /// Time from the start to the end of the last write (before the sync).
+    pub stream_time: Duration,
+    /// Time of the final sync and rename.
+    pub commit_time: Duration,
+}
+
+/// Produces the values of a tensor of a layout: `fill(index, first, out)` fills the
+/// 1-D `out` with elements `first .. first + out.len()` (row-major) of tensor
+/// `index` of [`SafetensorsLayout::tensors`].
+pub type FillFn<'a> = dyn Fn(usize, usize, &mut Tensor) -> Result<()> + Sync + 'a;
+
+/// Writes the safetensors file of `layout` at `path`, atomically (as
+/// [`save_safetensors`](super::save_safetensors) does), with values from `fill`,
+/// calling `progress(bytes)` as bytes are written (from the writer thread).
+///
+/// The values are produced on the calling thread (in parallel on its rayon pool for
+/// large pieces) into at most [`StreamOptions::buffers`] reusable buffers, which a
+/// writer thread writes at their offsets with positioned writes, so producing and
+/// writing overlap and no more than the pool (and one scratch piece per dtype) is
+/// held. The bytes are those [`save_safetensors`](super::save_safetensors) writes
+/// for the same values.
+///
+/// ```
+/// use std::collections::BTreeMap;
+/// use varscope::checkpoint::{
+///     load_safetensors, safetensors_layout, write_safetensors_streamed, StreamOptions,
+/// };
+/// use varscope::{DType, Shape, Tensor};
+/// let layout = safetensors_layout(
+///     vec![("ramp".to_string(), DType::F32, Shape::new([100_000]).unwrap())],
+///     &BTreeMap::new(),
+/// ).unwrap();
+/// let dir = std::env::temp_dir().join(format!("varscope-doc-stream-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir).unwrap();
+/// let path = dir.join("ramp.safetensors");
+/// let fill = |_: usize, first: usize, out: &mut Tensor| -> varscope::Result<()> {
+///     let mut v = out.view_mut::<f32>().unwrap();
+///     for (i, x) in v.iter_mut().enumerate() {
+///         *x = (first + i) as f32;
+///     }
+///     Ok(())
+/// };
+/// let stats = write_safetensors_streamed(
+///     &path, &layout, &StreamOptions::new().pool_bytes(0), &fill, &|_| {},
+/// ).unwrap();
+/// assert_eq!(stats.buffers_allocated, 2);
+/// let t = &load_safetensors(&path).unwrap().tensors["ramp"];
+/// assert_eq!(t.to_f64_vec()[99_999], 99_999.0);
+/// std::fs::remove_dir_all(&dir).unwrap();
+/// ```
+///
+/// # Errors
+/// The first error of `fill`, [`Error::Allocation`] for a buffer, or the errors of
+/// [`save_safetensors_with`](super::save_safetensors_with) (I/O, a target that is not
+/// a regular file). No file is left at `path` on error and an existing one is kept.
+pub fn write_safetensors_streamed(
+    path: &Path,
+    layout: &SafetensorsLayout,
+    options: &StreamOptions,
+    fill: &FillFn<'_>,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<StreamStats> {
+    let mut out = AtomicFile::create(path, &options.write)?;
+    let target = out.target().to_path_buf();
+    let started = Instant::now();
+    let file: &File = out.file_mut();
+    write_at(file, &layout.prefix, 0).map_err(|e| Error::io(&target, e))?;
+    progress(layout.prefix.len() as u64);
+    let max = options.buffers();
+    let cap = options.buffer_bytes();
+    let failed = AtomicBool::new(false);
+    let (produced, written) = std::thread::scope(|sc| {
+        let (full_tx, full_rx) = bounded::<(u64, Vec<u8>)>(max);
+        let (free_tx, free_rx) = bounded::<Vec<u8>>(max);
+        let failed = &failed;
+        let writer = std::thread::Builder::new()
+            .name("checkpoint-writer".into())
+            .spawn_scoped(sc, move || {
+                write_loop(file, &full_rx, &free_tx, failed, progress)
+            });
+        let writer = match writer {
+            Ok(w) => w,
+            Err(e) => return (Err(Error::io(&target, e)), Ok(Ok(Duration::ZERO))),
+        };
+        let mut pool = Pool {
+            free: free_rx,
+            allocated: 0,
+            max,
+            cap,
+        };
+        let produced = produce(layout, fill, &mut pool, &full_tx, failed);
+        drop(full_tx);
+        let written = writer.join();
+        (produced.map(|t| (t, pool.allocated)), written)
+    });
+    let write_time = match written {
+        Ok(Ok(t)) => t,
+        Ok(Err(e)) => return Err(Error::io(&target, e)),
+        Err(_) => {
+            return Err(Error::io(
+                &target,
+                std::io::Error::other("the checkpoint writer thread panicked"),
+            ))
+        }
+    };
+    let (fill_time, buffers_allocated) = produced?;
+    let stream_time = started.elapsed();
+    let t = Instant::now();
+    out.commit()?;
+    Ok(StreamStats {
+        bytes: layout.file_size,
+        buffers_allocated,
+        buffer_bytes: cap,
+        fill_time,
+        write_time,
+        stream_time,
+        commit_time: t.elapsed(),
+    })
+}
+
+/// Reads exactly `buf.len()` bytes at `offset`.
+#[cfg(unix)]
+pub(crate) fn read_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+    std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
+}
+
+/// Reads exactly `buf.len()` bytes at `offset`.
+#[cfg(windows)]
+pub(crate) fn read_at(file: &File, mut buf: &mut [u8], mut offset: u64) -> std::io::Result<()> {
+    use std::os::windows::fs::FileExt;
+    while !buf.is_empty() {
+        let n = file.seek_read(buf, offset)?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        buf = &mut buf[n..];
+        offset += n as u64;
+    }
+    Ok(())
+}
+
+#[cfg(unix)]
+fn write_at(file: &File, buf: &[u8], offset: u64) -> std::io::Result<()> {
+    std::os::unix::fs::FileExt::write_all_at(file, buf, offset)
+}
+
+#[cfg(windows)]
+fn write_at(file: &File, mut buf: &[u8], mut offset: u64) -> std::io::Result<()> {
+    use std::os::windows::fs::FileExt;
+    while !buf.is_empty() {
+        let n = file.seek_write(buf, offset)?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        buf = &buf[n..];
+        offset += n as u64;
+    }
+    Ok(())
+}
+
+/// Writes every buffer received at its offset and hands it back; after an error it
+/// only hands buffers back (and `failed` tells the producer to stop).
+fn write_loop(
+    file: &File,
+    full: &Receiver<(u64, Vec<u8>)>,
+    free: &Sender<Vec<u8>>,
+    failed: &AtomicBool,
+    progress: &(dyn Fn(u64) + Sync),
+) -> std::io::Result<Duration> {
+    let mut busy = Duration::ZERO;
+    let mut first_err = None;
+    for (offset, buf) in full {
+        if first_err.is_none() {
+            let t = Instant::now();
+            match write_at(file, &buf, offset) {
+                Ok(()) => progress(buf.len() as u64),
+                Err(e) => {
+                    failed.store(true, Ordering::SeqCst);
+                    first_err = Some(e);
+                }
+            }
+            busy += t.elapsed();
+        }
+        // The producer may have stopped taking buffers: a full channel is fine.
+        let _ = free.try_send(buf);
+    }
+    first_err.map_or(Ok(busy), Err)
+}
+
+/// The bounded set of buffers: reused once the writer hands them back.
+struct Pool {
+    free: Receiver<Vec<u8>>,
+    allocated: usize,
+    max: usize,
+    cap: usize,
+}
+
+impl Pool {
+    fn take(&mut self) -> Result<Vec<u8>> {
+        if let Ok(mut b) = self.free.try_recv() {
+            b.clear();
+            return Ok(b);
+        }
+        if self.allocated < self.max {
+            let b = try_vec(self.cap)?;
+            self.allocated += 1;
+            return Ok(b);
+        }
+        match self.free.recv() {
+            Ok(mut b) => {
+                b.clear();
+                Ok(b)
+            }
+            Err(_) => Err(Error::io(
+                "checkpoint writer",
+                std::io::Error::other("the writer thread stopped"),
+            )),
+        }
+    }
+}
+
+/// Produces every tensor's bytes in file order into pool buffers and sends them to
+/// the writer; returns the time spent producing.
+fn produce(
+    layout: &SafetensorsLayout,
+    fill: &FillFn<'_>,
+    pool: &mut Pool,
+    full: &Sender<(u64, Vec<u8>)>,
+    failed: &AtomicBool,
+) -> Result<Duration> {
+    let mut busy = Duration::ZERO;
+    let mut scratch: Vec<(DType, Tensor)> = Vec::new();
+    let mut current: Option<(u64, Vec<u8>)> = None;
+    let send = |b: (u64, Vec<u8>)| -> Result<()> {
+        full.send(b).map_err(|_| {
+            Error::io(
+                "checkpoint writer",
+                std::io::Error::other("the writer thread stopped"),
+            )
+        })
+    };
+    for (index, (_, dtype, shape, start, _)) in layout.tensors.iter().enumerate() {
+        let size = dtype.size().max(1);
+        let n = shape.num_elements();
+        let mut first = 0usize;
+        while first < n {
+            if failed.load(Ordering::SeqCst) {
+                // The writer's error is reported.
+                return Ok(busy);
+            }
+            let (offset, mut buf) = match current.take() {
+                Some(c) => c,
+                None => {
+                    let b = pool.take()?;
+                    let at = (first as u64).saturating_mul(size as u64);
+                    (start.saturating_add(at), b)
+                }
+            };
+            let room = (pool.cap.saturating_sub(buf.len())) / size;
+            if room == 0 {
+                send((offset, buf))?;
+                continue;
+            }
+            let k = room.min(n - first);
+            let t = Instant::now();
+            let slot = match scratch.iter().position(|(d, _)| d == dtype) {
+                Some(i) => i,
+                None => {
+                    scratch.push((*dtype, Tensor::try_zeros(*dtype, &crate::Shape::scalar())?));
+                    scratch.len() - 1
+                }
+            };
+            let Some((_, piece)) = scratch.get_mut(slot) else {
+                return Err(Error::invalid_arg("no scratch buffer for the dtype"));
+            };
+            resize(piece, k)?;
+            fill(index, first, piece)?;
+            append_le(piece, &mut buf);
+            busy += t.elapsed();
+            first += k;
+            current = Some((offset, buf));
+        }
+    }
+    if let Some(c) = current {
+        send(c)?;
+    }
+    Ok(busy)
+}
+
+/// Makes `t` a 1-D tensor of `n` elements, reusing its allocation.
+pub(crate) fn resize(t: &mut Tensor, n: usize) -> Result<()> {
+    fn go<T: Element>(a: &mut ArrayD<T>, n: usize) -> Result<Tensor> {
+        let empty =
+            ArrayD::from_shape_vec(IxDyn(&[0]), Vec::new()).map_err(|e| Error::InvalidShape {
+                message: format!("empty scratch buffer: {e}"),
+            })?;
+        let (mut v, _) = std::mem::replace(a, empty).into_raw_vec_and_offset();
+        if n > v.len() {
+            let more = n - v.len();
+            v.try_reserve_exact(more).map_err(|_| Error::Allocation {
+                name: String::new(),
+                bytes: (n as u128).saturating_mul(std::mem::size_of::<T>() as u128),
+            })?;
+        }
+        v.resize(n, T::zero());
+        let a = ArrayD::from_shape_vec(IxDyn(&[n]), v).map_err(|e| Error::InvalidShape {
+            message: format!("scratch buffer of {n} elements: {e}"),
+        })?;
+        Ok(T::wrap(a))
+    }
+    *t = crate::tensor::dispatch!(t, a => go(a, n))?;
+    Ok(())
+}
+
+/// Appends the values' little-endian bytes, as the safetensors writer writes them.
+pub(crate) fn append_le(t: &Tensor, out: &mut Vec<u8>) {
+    if cfg!(target_endian = "little") {
+        let bytes: Option<&[u8]> = match t {
+            Tensor::F16(a) => a.as_slice().map(bytemuck::cast_slice),
+            Tensor::BF16(a) => a.as_slice().map(bytemuck::cast_slice),
+            Tensor::F32(a) => a.as_slice().map(bytemuck::cast_slice),
+            Tensor::F64(a) => a.as_slice().map(bytemuck::cast_slice),
+            Tensor::I32(a) => a.as_slice().map(bytemuck::cast_slice),
+            Tensor::I64(a) => a.as_slice().map(bytemuck::cast_slice),
+            Tensor::Bool(_) => None,
+        };
+        if let Some(b) = bytes {
+            out.extend_from_slice(b);
+            return;
+        }
+    }
+    t.write_le_bytes(out);
+}

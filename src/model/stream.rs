@@ -1,0 +1,234 @@
+//! Streamed checkpoint writes of a built model: values are computed piece by piece
+//! straight from the variables' initializers and written as they are produced.
+
+use super::build::BuiltModel;
+use crate::checkpoint::{
+    append_le, read_at, read_header, resize, safetensors_layout, write_safetensors_streamed,
+    StreamOptions, StreamStats,
+};
+use crate::error::{Error, Result};
+use crate::tensor::Tensor;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+impl BuiltModel {
+    /// Writes the same file as [`save`](BuiltModel::save), byte for byte, without
+    /// materializing the values: each piece of each tensor is computed from its
+    /// initializer (the same deterministic, thread-count-independent blocks) into a
+    /// bounded pool of buffers (see [`StreamOptions`]) and written at its offset while
+    /// the next pieces are computed (on the current rayon pool). Pending values stay
+    /// pending, except those of `orthogonal` and custom initializers, which compute
+    /// whole tensors: they are materialized (and kept) first. Values already
+    /// materialized or assigned are written as they are. `progress(bytes)` is called
+    /// as bytes are written.
+    ///
+    /// ```
+    /// use varscope::checkpoint::StreamOptions;
+    /// use varscope::model::{build_model, ModelSpec};
+    /// use varscope::{Graph, Runtime};
+    /// let spec = ModelSpec::from_toml_str(
+    ///     "[[scopes]]\nname = \"net\"\nmodules = [{ type = \"dense\", inputs = 300, units = 200 }]\n",
+    /// ).unwrap();
+    /// let rt = Runtime::new(1).unwrap();
+    /// let dir = std::env::temp_dir().join(format!("varscope-doc-streamed-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir).unwrap();
+    /// let (a, b) = (dir.join("a.safetensors"), dir.join("b.safetensors"));
+    /// let m = build_model(&spec, &rt, &Graph::with_seed(1)).unwrap();
+    /// let opts = StreamOptions::new().pool_bytes(1 << 20);
+    /// let stats = m.save_streamed(&a, &m.checkpoint_metadata(&spec), &opts, &|_| {}).unwrap();
+    /// assert!(stats.buffers_allocated <= opts.buffers());
+    /// let m2 = build_model(&spec, &rt, &Graph::with_seed(1)).unwrap();
+    /// m2.save(&b, &m2.checkpoint_metadata(&spec)).unwrap();
+    /// assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+    /// std::fs::remove_dir_all(&dir).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    /// Those of [`save`](BuiltModel::save); no file is left at `path` on error and an
+    /// existing one is kept.
+    pub fn save_streamed(
+        &self,
+        path: &Path,
+        metadata: &BTreeMap<String, String>,
+        options: &StreamOptions,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<StreamStats> {
+        let tensors = self.tensors();
+        let layout = safetensors_layout(
+            tensors
+                .iter()
+                .map(|v| {
+                    (
+                        v.checkpoint_name().to_string(),
+                        v.dtype(),
+                        v.shape().clone(),
+                    )
+                })
+                .collect(),
+            metadata,
+        )
+        .map_err(|e| match e {
+            Error::InvalidArgument { message } => {
+                Error::invalid_arg(format!("{message} (checkpoint {})", path.display()))
+            }
+            e => e,
+        })?;
+        // `tensors()` and the layout are both sorted by name.
+        if layout.tensors.len() != tensors.len()
+            || layout
+                .tensors
+                .iter()
+                .zip(&tensors)
+                .any(|(l, v)| l.0 != v.checkpoint_name())
+        {
+            return Err(Error::invalid_arg(format!(
+                "the tensors of the model do not sort into one file layout (checkpoint {})",
+                path.display()
+            )));
+        }
+        let fill = |index: usize, first: usize, out: &mut Tensor| -> Result<()> {
+            let v = tensors
+                .get(index)
+                .ok_or_else(|| Error::invalid_arg(format!("no tensor {index} in the layout")))?;
+            v.fill_range(first, out)
+        };
+        write_safetensors_streamed(path, &layout, options, &fill, progress)
+    }
+}
+
+/// The outcome of [`BuiltModel::verify_safetensors`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// The model's tensors.
+    pub tensors: usize,
+    /// Those whose bytes in the file are all equal to the recomputed ones.
+    pub matched: usize,
+    /// One line per problem: a tensor missing, of another dtype or shape, with
+    /// differing elements, or in the file but not in the model.
+    pub problems: Vec<String>,
+    /// Bytes compared.
+    pub bytes: u64,
+}
+
+impl BuiltModel {
+    /// Compares a safetensors file with the model's values, recomputed piece by piece
+    /// (as [`save_streamed`](BuiltModel::save_streamed) computes them) while the
+    /// next piece of the file is read, so at most a few pieces of `piece_bytes` are
+    /// held whatever the size of the model. `progress(bytes)` is called as bytes are
+    /// compared.
+    ///
+    /// ```
+    /// use varscope::model::{build_model, ModelSpec};
+    /// use varscope::{Graph, Runtime};
+    /// let spec = ModelSpec::from_toml_str(
+    ///     "[[scopes]]\nname = \"net\"\nmodules = [{ type = \"dense\", inputs = 30, units = 20 }]\n",
+    /// ).unwrap();
+    /// let rt = Runtime::new(1).unwrap();
+    /// let dir = std::env::temp_dir().join(format!("varscope-doc-verify-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir).unwrap();
+    /// let path = dir.join("m.safetensors");
+    /// let m = build_model(&spec, &rt, &Graph::with_seed(1)).unwrap();
+    /// m.save(&path, &m.checkpoint_metadata(&spec)).unwrap();
+    /// let same = build_model(&spec, &rt, &Graph::with_seed(1)).unwrap();
+    /// let report = same.verify_safetensors(&path, 64, &|_| {}).unwrap();
+    /// assert_eq!((report.tensors, report.matched), (2, 2));
+    /// let other = build_model(&spec, &rt, &Graph::with_seed(2)).unwrap();
+    /// let report = other.verify_safetensors(&path, 64, &|_| {}).unwrap();
+    /// assert_eq!(report.problems, ["net/dense/kernel: 600 of 600 elements differ"]);
+    /// std::fs::remove_dir_all(&dir).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    /// The errors of [`read_header`], [`crate::Error::Io`] reading the file, or an
+    /// initializer's error.
+    pub fn verify_safetensors(
+        &self,
+        path: &Path,
+        piece_bytes: usize,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<VerifyReport> {
+        let header = read_header(path)?;
+        let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        let mut len = [0u8; 8];
+        read_at(&file, &mut len, 0).map_err(|e| Error::io(path, e))?;
+        let data_start = u64::from_le_bytes(len).saturating_add(8);
+        let tensors = self.tensors();
+        let mut report = VerifyReport {
+            tensors: tensors.len(),
+            ..VerifyReport::default()
+        };
+        let mut theirs: Vec<u8> = Vec::new();
+        let mut mine: Vec<u8> = Vec::new();
+        let mut scratch: Option<Tensor> = None;
+        for v in &tensors {
+            let name = v.checkpoint_name();
+            let Some(info) = header.tensors.get(name) else {
+                report
+                    .problems
+                    .push(format!("{name}: missing from the checkpoint"));
+                continue;
+            };
+            if info.dtype != v.dtype() || info.shape != *v.shape() {
+                report.problems.push(format!(
+                    "{name}: checkpoint has {} {}, the spec gives {} {}",
+                    info.dtype,
+                    info.shape,
+                    v.dtype(),
+                    v.shape()
+                ));
+                continue;
+            }
+            let size = v.dtype().size().max(1);
+            let n = v.shape().num_elements();
+            let per = (piece_bytes / size).max(1);
+            let start = data_start.saturating_add(info.data_offsets.0);
+            let mut differing = 0u64;
+            let mut first = 0usize;
+            while first < n {
+                let k = per.min(n - first);
+                let bytes = k.saturating_mul(size);
+                let mut t = match scratch.take() {
+                    Some(t) if t.dtype() == v.dtype() => t,
+                    _ => Tensor::try_zeros(v.dtype(), &crate::Shape::scalar())?,
+                };
+                resize(&mut t, k)?;
+                theirs.resize(bytes, 0);
+                let at = start.saturating_add((first as u64).saturating_mul(size as u64));
+                let (read, filled) = rayon::join(
+                    || read_at(&file, &mut theirs, at),
+                    || v.fill_range(first, &mut t),
+                );
+                read.map_err(|e| Error::io(path, e))?;
+                filled?;
+                mine.clear();
+                append_le(&t, &mut mine);
+                differing += mine
+                    .chunks(size)
+                    .zip(theirs.chunks(size))
+                    .filter(|(a, b)| a != b)
+                    .count() as u64;
+                scratch = Some(t);
+                report.bytes = report.bytes.saturating_add(bytes as u64);
+                progress(bytes as u64);
+                first += k;
+            }
+            if differing == 0 {
+                report.matched += 1;
+            } else {
+                report.problems.push(format!(
+                    "{name}: {} of {} elements differ",
+                    super::units::group_digits(differing),
+                    super::units::group_digits(n as u64)
+                ));
+            }
+        }
+        let known: std::collections::HashSet<&str> =
+            tensors.iter().map(|v| v.checkpoint_name()).collect();
+        for name in header.tensors.keys() {
+            if !known.contains(name.as_str()) {
+                report.problems.push(format!("{name}: not in the model"));
+            }
+        }
+        Ok(report)
+    }
+}
