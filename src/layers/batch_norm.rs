@@ -71,7 +71,7 @@ pub struct BatchNormVariables {
 }
 
 impl BatchNorm {
-    common_setters!("batch_normalization");
+    common_setters!("batch_normalization", "layers::batch_normalization(3)");
 
     /// Whether to add the offset `beta` (default true).
     pub fn center(mut self, c: bool) -> Self {

@@ -59,7 +59,7 @@ pub struct Conv2dVariables {
 }
 
 impl Conv2d {
-    common_setters!("conv2d");
+    common_setters!("conv2d", "layers::conv2d([3, 3], 2, 4)");
 
     /// Whether to add a bias (default true).
     pub fn use_bias(mut self, b: bool) -> Self {

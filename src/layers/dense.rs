@@ -62,7 +62,7 @@ pub struct DenseVariables {
 }
 
 impl Dense {
-    common_setters!("dense");
+    common_setters!("dense", "layers::dense(4, 3)");
 
     /// Whether to add a bias (default true).
     pub fn use_bias(mut self, b: bool) -> Self {
