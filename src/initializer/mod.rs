@@ -557,6 +557,18 @@ impl Init {
     ///
     /// # Errors
     /// [`Error::Initializer`] (TF's text) when `scale <= 0`.
+    ///
+    /// ```
+    /// use varscope::init::{Distribution, FanMode};
+    /// use varscope::{get_variable, Graph, Init};
+    /// // fan_out of a [10, 40] kernel is 40: limit = sqrt(3 * 2 / 40).
+    /// let init = Init::variance_scaling(2.0, FanMode::FanOut, Distribution::Uniform).unwrap();
+    /// let w = get_variable("w").shape([10, 40]).initializer(init).graph(&Graph::with_seed(1)).build().unwrap();
+    /// let limit = (6.0f64 / 40.0).sqrt();
+    /// assert!(w.value().unwrap().to_f64_vec().iter().all(|x| x.abs() <= limit));
+    /// let e = Init::variance_scaling(-1.0, FanMode::FanIn, Distribution::Uniform).unwrap_err();
+    /// assert!(e.to_string().contains("scale"));
+    /// ```
     pub fn variance_scaling(scale: f64, mode: FanMode, distribution: Distribution) -> Result<Init> {
         check_scale("", scale)?;
         Ok(Init::VarianceScaling {
@@ -786,14 +798,13 @@ impl Init {
     ///
     /// ```
     /// use varscope::init::{InitContext, Seeds};
-    /// use varscope::{DType, Error, Init, Shape};
+    /// use varscope::{DType, Init, Shape};
     /// let s = Shape::new([3]).unwrap();
     /// let ctx = InitContext { name: "n", dtype: DType::I32, full_shape: &s, offset: &[0],
     ///     shape: &s, seeds: Seeds::tf(1, 1) };
     /// assert!(Init::zeros().validate(&ctx).is_ok());
-    /// let e = Init::glorot_uniform().validate(&ctx).unwrap_err(); // float-only on int32
-    /// assert!(matches!(e, Error::Initializer { .. }));
-    /// assert!(e.to_string().contains("Expected floating point type"));
+    /// let e = Init::orthogonal(1.0).validate(&ctx).unwrap_err(); // float-only on int32
+    /// assert!(e.to_string().contains("Expected floating point type, got <dtype: 'int32'>."));
     /// ```
     pub fn validate(&self, ctx: &InitContext<'_>) -> Result<()> {
         let name = ctx.name;

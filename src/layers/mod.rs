@@ -62,6 +62,14 @@ use crate::scope::{variable_scope, variable_scope_default, Reuse};
 use crate::variable::Regularizer;
 
 /// TF's `tf.GraphKeys.MODEL_VARIABLES`: where `tf.contrib` layers put their variables.
+///
+/// ```
+/// use varscope::{layers, Graph};
+/// let g = Graph::with_seed(1);
+/// g.as_default(|| layers::layer_norm(4).build()).unwrap();
+/// let names: Vec<_> = g.get_collection(layers::MODEL_VARIABLES).iter().map(|v| v.name()).collect();
+/// assert_eq!(names, ["LayerNorm/beta:0", "LayerNorm/gamma:0"]);
+/// ```
 pub const MODEL_VARIABLES: &str = "model_variables";
 
 /// What every layer builder carries: its name, reuse mode, dtype and trainability.

@@ -126,6 +126,18 @@ pub fn get_variable_scope() -> VariableScope {
 }
 
 /// Configuration of a variable scope to enter. See [`variable_scope`].
+///
+/// ```
+/// use varscope::{get_variable, variable_scope, Graph, Init, Reuse};
+/// Graph::with_seed(1).as_default(|| {
+///     // A configuration is a value: keep it, clone it, enter it again.
+///     let shared = variable_scope("tower").reuse(Reuse::Auto).initializer(Init::zeros());
+///     let a = shared.clone().enter(|_| get_variable("w").shape([2]).build()).unwrap();
+///     let b = shared.enter(|_| get_variable("w").shape([2]).build()).unwrap();
+///     assert_eq!(a, b);
+///     assert_eq!(a.value().unwrap().to_f64_vec(), [0.0, 0.0]);
+/// });
+/// ```
 #[must_use = "a scope builder does nothing until entered"]
 #[derive(Clone)]
 pub struct VariableScopeBuilder<'a> {
