@@ -7,6 +7,17 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 /// `Result` with [`Error`] as the default error.
+///
+/// ```
+/// fn first_name(g: &varscope::Graph) -> varscope::Result<String> {
+///     let v = varscope::get_variable("w").shape([1]).graph(g).build()?;
+///     Ok(v.name())
+/// }
+/// assert_eq!(first_name(&varscope::Graph::new()).unwrap(), "w:0");
+/// // With another error type.
+/// let r: varscope::Result<u8, std::num::ParseIntError> = "7".parse();
+/// assert_eq!(r.unwrap(), 7);
+/// ```
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Every way an operation of this crate can fail.
@@ -234,6 +245,16 @@ pub enum Error {
     /// [`MAX_SCOPE_DEPTH`](crate::MAX_SCOPE_DEPTH) open scopes, or too little of the
     /// thread's stack left for another level of recursion. Kind
     /// [`ErrorKind::Other`].
+    ///
+    /// ```
+    /// use varscope::{Error, ErrorKind, Graph, MAX_SCOPE_DEPTH, name_scope_guard};
+    /// Graph::new().as_default(|| {
+    ///     let _open: Vec<_> = (0..MAX_SCOPE_DEPTH).map(|_| name_scope_guard("x/").unwrap()).collect();
+    ///     let e = name_scope_guard("x/").unwrap_err();
+    ///     assert!(matches!(e, Error::NestingTooDeep { depth, .. } if depth == MAX_SCOPE_DEPTH));
+    ///     assert_eq!(e.kind(), ErrorKind::Other);
+    /// });
+    /// ```
     #[error("scopes nested too deeply ({depth} open on this thread): {reason}")]
     NestingTooDeep {
         /// Scopes (variable and name scopes) open on the calling thread.
@@ -265,6 +286,21 @@ pub enum Error {
     /// node, socket or directory — so it was left alone. A checkpoint write replaces
     /// such a target only when forced (never a directory), and then replaces the entry
     /// itself (a symbolic link is never followed). Kind [`ErrorKind::Io`].
+    ///
+    /// ```
+    /// use std::collections::BTreeMap;
+    /// use varscope::checkpoint::save_safetensors;
+    /// use varscope::{Error, ErrorKind, Tensor};
+    /// let dir = std::env::temp_dir().join(format!("varscope-doc-notregular-{}", std::process::id()));
+    /// std::fs::create_dir_all(dir.join("m.safetensors")).unwrap(); // a directory in the way
+    /// let t = Tensor::scalar(1.0f32);
+    /// let e = save_safetensors(&dir.join("m.safetensors"), [("w".to_string(), &t)], &BTreeMap::new())
+    ///     .unwrap_err();
+    /// assert!(matches!(&e, Error::NotRegularFile { file_type: "directory", .. }));
+    /// assert_eq!(e.kind(), ErrorKind::Io);
+    /// assert!(dir.join("m.safetensors").is_dir()); // left alone
+    /// std::fs::remove_dir_all(&dir).unwrap();
+    /// ```
     #[error("{}: is a {file_type}, not a regular file; refusing to replace it", .path.display())]
     NotRegularFile {
         /// The target path.
@@ -358,6 +394,15 @@ pub enum Error {
     /// key of the module or scope that raised it, and the error worded for the
     /// spec's author (the fix spelled in TOML). Its [`kind`](Error::kind) is the
     /// underlying error's, which is also its [`source`](std::error::Error::source).
+    ///
+    /// ```
+    /// use varscope::{Error, ErrorKind};
+    /// let inner = Error::ImproperNesting;
+    /// let e = Error::InSpec { key: "scopes[0]".into(), message: "bad nesting".into(), source: Box::new(inner) };
+    /// assert_eq!(e.to_string(), "spec key `scopes[0]`: bad nesting");
+    /// assert_eq!(e.kind(), ErrorKind::Other); // the underlying error's kind
+    /// assert!(std::error::Error::source(&e).is_some());
+    /// ```
     #[error("spec key `{key}`: {message}")]
     InSpec {
         /// The spec key (`scopes[0].modules[1]`, `blocks.layer.modules[0]`).
@@ -395,6 +440,15 @@ fn dtype_message(name: &str, requested: DType, found: DType, partitioned: bool) 
 }
 
 /// The user callback named by [`Error::Panicked`].
+///
+/// ```
+/// use varscope::{get_variable, Callback, Constraint, Error, Graph};
+/// let w = get_variable("w").shape([1]).constraint(Constraint::new(|_| panic!("bad projection")))
+///     .graph(&Graph::with_seed(1)).build().unwrap();
+/// let e = w.apply_constraint().unwrap_err();
+/// assert!(matches!(e, Error::Panicked { callback: Callback::Constraint, .. }));
+/// assert!(w.value().is_ok()); // unchanged
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Callback {
@@ -500,6 +554,12 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// The snake-case name (the conformance format's, for the kinds it has).
+    ///
+    /// ```
+    /// use varscope::{Error, ErrorKind};
+    /// assert_eq!(ErrorKind::AlreadyExists.as_str(), "already_exists");
+    /// assert_eq!(Error::ImproperNesting.kind().as_str(), "other");
+    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorKind::InvalidName => "invalid_name",

@@ -39,11 +39,36 @@ use std::fmt;
 /// Implementations return one entry per axis of `shape`. The caller validates the
 /// result (see [`partition_layout`]): its length must equal the rank, every entry must
 /// be at least 1, and at most one entry may be greater than 1.
+///
+/// ```
+/// use varscope::partition::Partitioner;
+/// use varscope::{get_variable, DType, Graph, Result, Shape};
+/// // One shard per 4 rows, along axis 0.
+/// #[derive(Debug)]
+/// struct FourRows;
+/// impl Partitioner for FourRows {
+///     fn partitions(&self, shape: &Shape, _: DType) -> Result<Vec<usize>> {
+///         let mut p = vec![1; shape.rank()];
+///         p[0] = shape.dims()[0].div_ceil(4);
+///         Ok(p)
+///     }
+/// }
+/// let emb = get_variable("emb").shape([10, 2]).partitioner(FourRows)
+///     .graph(&Graph::with_seed(1)).build_partitioned().unwrap();
+/// assert_eq!(emb.len(), 3);
+/// ```
 pub trait Partitioner: Send + Sync + fmt::Debug {
     /// The partition count per axis (length = rank; at most one entry > 1).
     ///
     /// # Errors
     /// Any error the partitioner finds with the shape or dtype.
+    ///
+    /// ```
+    /// use varscope::partition::{FixedSizePartitioner, Partitioner};
+    /// use varscope::{DType, Shape};
+    /// let p = FixedSizePartitioner::new(3, 1);
+    /// assert_eq!(p.partitions(&Shape::new([4, 9]).unwrap(), DType::F32).unwrap(), [1, 3]);
+    /// ```
     fn partitions(&self, shape: &Shape, dtype: DType) -> Result<Vec<usize>>;
 }
 
@@ -66,6 +91,14 @@ impl<P: Partitioner + ?Sized> Partitioner for std::sync::Arc<P> {
 }
 
 /// One shard of a partitioned variable.
+///
+/// ```
+/// use varscope::partition::{partition_layout, FixedSizePartitioner, ShardSpec};
+/// use varscope::{DType, Shape};
+/// let full = Shape::new([5, 2]).unwrap();
+/// let (_, shards) = partition_layout(&FixedSizePartitioner::new(2, 0), &full, DType::F32).unwrap();
+/// assert_eq!(shards[1], ShardSpec { shape: Shape::new([2, 2]).unwrap(), offset: vec![3, 0] });
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShardSpec {
     /// Shape of the shard.
@@ -77,6 +110,14 @@ pub struct ShardSpec {
 impl ShardSpec {
     /// TF's save-slice spec of this shard in the variable of shape `full`
     /// (see [`save_slice_spec`]).
+    ///
+    /// ```
+    /// use varscope::partition::{partition_layout, FixedSizePartitioner};
+    /// use varscope::{DType, Shape};
+    /// let full = Shape::new([5, 2]).unwrap();
+    /// let (_, shards) = partition_layout(&FixedSizePartitioner::new(2, 0), &full, DType::F32).unwrap();
+    /// assert_eq!(shards[1].spec(&full), "5 2 3,2:0,2");
+    /// ```
     pub fn spec(&self, full: &Shape) -> String {
         save_slice_spec(full, &self.offset, &self.shape)
     }
@@ -196,6 +237,19 @@ pub(crate) fn shard_layout(full: &Shape, partitions: &[usize]) -> Result<Vec<Sha
 ///   than rows along the sliced axis; the messages are TensorFlow's.
 /// * Whatever `p` itself returns (for example [`Error::InvalidArgument`] for an axis out
 ///   of range).
+///
+/// ```
+/// use varscope::partition::{partition_layout, FixedSizePartitioner};
+/// use varscope::{DType, ErrorKind, Shape};
+/// let full = Shape::new([7, 3]).unwrap();
+/// let (parts, shards) = partition_layout(&FixedSizePartitioner::new(3, 0), &full, DType::F32).unwrap();
+/// assert_eq!(parts, [3, 1]);
+/// let rows: Vec<_> = shards.iter().map(|s| (s.offset[0], s.shape.dims()[0])).collect();
+/// assert_eq!(rows, [(0, 3), (3, 2), (5, 2)]);
+/// // A scalar cannot be partitioned.
+/// let e = partition_layout(&FixedSizePartitioner::new(2, 0), &Shape::scalar(), DType::F32).unwrap_err();
+/// assert_eq!(e.kind(), ErrorKind::PartitionMismatch);
+/// ```
 pub fn partition_layout(
     p: &dyn Partitioner,
     shape: &Shape,
@@ -210,6 +264,14 @@ pub fn partition_layout(
 ///
 /// The full dimensions separated by spaces, a space, then `offset,length` per dimension
 /// separated by colons (`SaveSliceInfo.spec`).
+///
+/// ```
+/// use varscope::partition::save_slice_spec;
+/// use varscope::Shape;
+/// let full = Shape::new([10, 4]).unwrap();
+/// let part = Shape::new([5, 4]).unwrap();
+/// assert_eq!(save_slice_spec(&full, &[5, 0], &part), "10 4 5,5:0,4");
+/// ```
 pub fn save_slice_spec(full: &Shape, offset: &[usize], shape: &Shape) -> String {
     let dims: Vec<String> = full.dims().iter().map(ToString::to_string).collect();
     let slices: Vec<String> = offset
@@ -233,6 +295,14 @@ fn axis_error(axis: usize, shape: &Shape) -> Error {
 /// Splits `axis` into `min(num_shards, shape[axis])` shards. As in TF, `num_shards = 0`
 /// (or an empty axis) gives a zero entry, which validation rejects with
 /// `Partitioner returned zero partitions for some axes: …`.
+///
+/// ```
+/// use varscope::partition::{FixedSizePartitioner, Partitioner};
+/// use varscope::{DType, Shape};
+/// let p = FixedSizePartitioner::new(8, 0);
+/// // Never more shards than rows.
+/// assert_eq!(p.partitions(&Shape::new([3, 2]).unwrap(), DType::F32).unwrap(), [3, 1]);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FixedSizePartitioner {
     num_shards: usize,
@@ -241,16 +311,35 @@ pub struct FixedSizePartitioner {
 
 impl FixedSizePartitioner {
     /// Splits `axis` into `min(num_shards, shape[axis])` shards.
+    ///
+    /// ```
+    /// use varscope::partition::{FixedSizePartitioner, Partitioner};
+    /// use varscope::{DType, Shape};
+    /// let p = FixedSizePartitioner::new(2, 1);
+    /// assert_eq!(p.partitions(&Shape::new([4, 4]).unwrap(), DType::F32).unwrap(), [1, 2]);
+    /// // An axis the shape does not have is an error when used.
+    /// assert!(p.partitions(&Shape::new([4]).unwrap(), DType::F32).is_err());
+    /// ```
     pub fn new(num_shards: usize, axis: usize) -> Self {
         FixedSizePartitioner { num_shards, axis }
     }
 
     /// The requested number of shards.
+    ///
+    /// ```
+    /// use varscope::partition::FixedSizePartitioner;
+    /// assert_eq!(FixedSizePartitioner::new(4, 0).num_shards(), 4);
+    /// ```
     pub fn num_shards(&self) -> usize {
         self.num_shards
     }
 
     /// The axis that is split.
+    ///
+    /// ```
+    /// use varscope::partition::FixedSizePartitioner;
+    /// assert_eq!(FixedSizePartitioner::new(4, 1).axis(), 1);
+    /// ```
     pub fn axis(&self) -> usize {
         self.axis
     }
@@ -309,6 +398,14 @@ impl VariableAxisSizePartitioner {
     /// # Errors
     /// [`Error::InvalidArgument`] with `Both max_shard_bytes and bytes_per_string_element
     /// must be positive.` when either is 0.
+    ///
+    /// ```
+    /// use varscope::partition::VariableAxisSizePartitioner;
+    /// assert!(VariableAxisSizePartitioner::new(1 << 20, 0, 16, None).is_ok());
+    /// let e = VariableAxisSizePartitioner::new(0, 0, 16, None).unwrap_err();
+    /// assert!(e.to_string().contains("Both max_shard_bytes and bytes_per_string_element must be positive."));
+    /// assert_eq!(VariableAxisSizePartitioner::new(64, 0, 16, Some(0)).unwrap().max_shards(), None);
+    /// ```
     pub fn new(
         max_shard_bytes: usize,
         axis: usize,
@@ -329,21 +426,45 @@ impl VariableAxisSizePartitioner {
     }
 
     /// The maximum number of bytes per shard.
+    ///
+    /// ```
+    /// use varscope::partition::VariableAxisSizePartitioner;
+    /// assert_eq!(VariableAxisSizePartitioner::new(4096, 0, 16, None).unwrap().max_shard_bytes(), 4096);
+    /// ```
     pub fn max_shard_bytes(&self) -> usize {
         self.max_shard_bytes
     }
 
     /// The axis that is split.
+    ///
+    /// ```
+    /// use varscope::partition::VariableAxisSizePartitioner;
+    /// assert_eq!(VariableAxisSizePartitioner::new(4096, 2, 16, None).unwrap().axis(), 2);
+    /// ```
     pub fn axis(&self) -> usize {
         self.axis
     }
 
     /// Bytes assumed per string element (unused: no string dtype here).
+    ///
+    /// ```
+    /// use varscope::partition::VariableAxisSizePartitioner;
+    /// assert_eq!(VariableAxisSizePartitioner::new(4096, 0, 32, None).unwrap().bytes_per_string_element(), 32);
+    /// ```
     pub fn bytes_per_string_element(&self) -> usize {
         self.bytes_per_string_element
     }
 
     /// The cap on the number of shards, if any.
+    ///
+    /// ```
+    /// use varscope::partition::{Partitioner, VariableAxisSizePartitioner};
+    /// use varscope::{DType, Shape};
+    /// let p = VariableAxisSizePartitioner::new(64, 0, 16, Some(4)).unwrap();
+    /// assert_eq!(p.max_shards(), Some(4));
+    /// // 1024 rows of 4 bytes want 64 shards of 64 bytes; capped at 4.
+    /// assert_eq!(p.partitions(&Shape::new([1024]).unwrap(), DType::F32).unwrap(), [4]);
+    /// ```
     pub fn max_shards(&self) -> Option<usize> {
         self.max_shards
     }
@@ -417,6 +538,12 @@ impl MinMaxVariablePartitioner {
     /// # Errors
     /// [`Error::InvalidArgument`] when `min_slice_size` or `bytes_per_string_element`
     /// is 0.
+    ///
+    /// ```
+    /// use varscope::partition::MinMaxVariablePartitioner;
+    /// assert!(MinMaxVariablePartitioner::new(4, 0, 1024, 16).is_ok());
+    /// assert!(MinMaxVariablePartitioner::new(4, 0, 0, 16).is_err());
+    /// ```
     pub fn new(
         max_partitions: usize,
         axis: usize,
@@ -437,21 +564,45 @@ impl MinMaxVariablePartitioner {
     }
 
     /// The maximum number of partitions.
+    ///
+    /// ```
+    /// use varscope::partition::MinMaxVariablePartitioner;
+    /// assert_eq!(MinMaxVariablePartitioner::new(8, 0, 1024, 16).unwrap().max_partitions(), 8);
+    /// ```
     pub fn max_partitions(&self) -> usize {
         self.max_partitions
     }
 
     /// The axis that is split.
+    ///
+    /// ```
+    /// use varscope::partition::MinMaxVariablePartitioner;
+    /// assert_eq!(MinMaxVariablePartitioner::new(8, 1, 1024, 16).unwrap().axis(), 1);
+    /// ```
     pub fn axis(&self) -> usize {
         self.axis
     }
 
     /// The minimum size of a slice in bytes.
+    ///
+    /// ```
+    /// use varscope::partition::{MinMaxVariablePartitioner, Partitioner};
+    /// use varscope::{DType, Shape};
+    /// let p = MinMaxVariablePartitioner::new(100, 0, 1024, 16).unwrap();
+    /// assert_eq!(p.min_slice_size(), 1024);
+    /// // 4096 bytes in slices of at least 1024 bytes: 4 partitions.
+    /// assert_eq!(p.partitions(&Shape::new([1024]).unwrap(), DType::F32).unwrap(), [4]);
+    /// ```
     pub fn min_slice_size(&self) -> usize {
         self.min_slice_size
     }
 
     /// Bytes assumed per string element (unused: no string dtype here).
+    ///
+    /// ```
+    /// use varscope::partition::MinMaxVariablePartitioner;
+    /// assert_eq!(MinMaxVariablePartitioner::default().bytes_per_string_element(), 16);
+    /// ```
     pub fn bytes_per_string_element(&self) -> usize {
         self.bytes_per_string_element
     }
@@ -512,6 +663,17 @@ where
     F: Fn(&Shape, DType) -> Result<Vec<usize>> + Send + Sync,
 {
     /// Wraps `f`.
+    ///
+    /// ```
+    /// use varscope::partition::{FnPartitioner, Partitioner};
+    /// use varscope::{DType, Shape};
+    /// let halves = FnPartitioner::new(|s: &Shape, _| {
+    ///     let mut p = vec![1; s.rank()];
+    ///     p[0] = 2; // two shards along axis 0
+    ///     Ok(p)
+    /// });
+    /// assert_eq!(halves.partitions(&Shape::new([6, 2]).unwrap(), DType::F32).unwrap(), [2, 1]);
+    /// ```
     pub fn new(f: F) -> Self {
         FnPartitioner {
             f,
@@ -520,6 +682,12 @@ where
     }
 
     /// Wraps `f`, shown as `label` in `Debug` output and messages.
+    ///
+    /// ```
+    /// use varscope::partition::FnPartitioner;
+    /// let p = FnPartitioner::with_label(|_: &varscope::Shape, _| Ok(vec![1]), "one_shard");
+    /// assert!(format!("{p:?}").contains("one_shard"));
+    /// ```
     pub fn with_label(f: F, label: impl Into<String>) -> Self {
         FnPartitioner {
             f,

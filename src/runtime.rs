@@ -400,6 +400,18 @@ impl<R> JobHandle<R> {
     /// The job's own error; [`Error::Job`] with the panic message if the job
     /// panicked, or saying so if the job was dropped without running (or its result
     /// was already taken by [`try_join`](JobHandle::try_join)).
+    ///
+    /// ```
+    /// use varscope::{variable_scope, Graph, Runtime};
+    /// let graph = Graph::with_seed(1);
+    /// let rt = Runtime::new(1).unwrap();
+    /// let scope = graph.as_default(|| variable_scope("s").enter(|s| s.clone())).unwrap();
+    /// // The job's own error comes back as is.
+    /// let failed = rt.submit(&graph, Some(&scope), || varscope::get_variable("bad name").shape([1]).build());
+    /// assert!(matches!(failed.join(), Err(varscope::Error::InvalidName { .. })));
+    /// let ok = rt.submit(&graph, Some(&scope), || varscope::get_variable("w").shape([1]).build());
+    /// assert_eq!(ok.join().unwrap().name(), "s/w:0");
+    /// ```
     pub fn join(self) -> Result<R> {
         if self.taken.load(Ordering::Acquire) {
             return Err(lost());

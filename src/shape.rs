@@ -41,6 +41,13 @@ impl Shape {
     /// # Errors
     /// [`Error::InvalidShape`] when the product of the dimensions overflows `usize`,
     /// or the product of the nonzero ones overflows `isize`.
+    ///
+    /// ```
+    /// use varscope::Shape;
+    /// let s = Shape::new([2, 3]).unwrap();
+    /// assert_eq!(s.num_elements(), 6);
+    /// assert!(Shape::new([usize::MAX, 2]).is_err()); // element count overflows
+    /// ```
     pub fn new(dims: impl AsRef<[usize]>) -> Result<Self> {
         Shape::from_dims(Dims::from_slice(dims.as_ref()))
     }
@@ -57,6 +64,13 @@ impl Shape {
     }
 
     /// The scalar shape `()`.
+    ///
+    /// ```
+    /// use varscope::Shape;
+    /// let s = Shape::scalar();
+    /// assert_eq!((s.rank(), s.num_elements()), (0, 1));
+    /// assert_eq!(s.to_string(), "()");
+    /// ```
     pub fn scalar() -> Self {
         Shape {
             dims: Dims::new(),
@@ -65,16 +79,32 @@ impl Shape {
     }
 
     /// The dimensions.
+    ///
+    /// ```
+    /// use varscope::Shape;
+    /// assert_eq!(Shape::new(vec![4, 1]).unwrap().dims(), &[4, 1]);
+    /// ```
     pub fn dims(&self) -> &[usize] {
         &self.dims
     }
 
     /// Number of dimensions.
+    ///
+    /// ```
+    /// use varscope::Shape;
+    /// assert_eq!(Shape::new([2, 3, 4]).unwrap().rank(), 3);
+    /// ```
     pub fn rank(&self) -> usize {
         self.dims.len()
     }
 
     /// Number of elements (1 for a scalar).
+    ///
+    /// ```
+    /// use varscope::Shape;
+    /// assert_eq!(Shape::new([2, 0, 4]).unwrap().num_elements(), 0);
+    /// assert_eq!(Shape::new([3]).unwrap().to_string(), "(3,)");
+    /// ```
     pub fn num_elements(&self) -> usize {
         self.elements
     }
@@ -89,6 +119,13 @@ impl Shape {
     }
 
     /// This shape as a (fully known) [`PartialShape`].
+    ///
+    /// ```
+    /// use varscope::{PartialShape, Shape};
+    /// let p = Shape::new([2, 3]).unwrap().to_partial();
+    /// assert!(p.is_fully_defined());
+    /// assert_eq!(p, PartialShape::known(vec![Some(2), Some(3)]));
+    /// ```
     pub fn to_partial(&self) -> PartialShape {
         PartialShape {
             dims: Some(self.dims.iter().map(|&d| Some(d)).collect()),
@@ -143,6 +180,17 @@ fn fmt_dims(dims: Option<&[Option<usize>]>) -> String {
 ///
 /// Used for requests (`get_variable` with `[None, 4]`) and compared with
 /// [`is_compatible_with`](PartialShape::is_compatible_with) on reuse, as TensorFlow does.
+///
+/// ```
+/// use varscope::{get_variable, Graph, PartialShape};
+/// let g = Graph::with_seed(1);
+/// let w = get_variable("w").shape([5, 4]).graph(&g).build().unwrap();
+/// // Reuse with a partly known shape: the unknown dimension matches anything.
+/// let again = get_variable("w").shape([None, Some(4)]).graph(&g);
+/// let scope = varscope::variable_scope("").reuse(varscope::Reuse::Yes).graph(&g);
+/// assert_eq!(scope.enter(|_| again.build()).unwrap(), w);
+/// assert_eq!(PartialShape::known(vec![None, Some(4)]).to_string(), "(?, 4)");
+/// ```
 #[derive(Clone, PartialEq, Eq, Hash, Default)]
 pub struct PartialShape {
     dims: Option<PartialDims>,
@@ -150,11 +198,26 @@ pub struct PartialShape {
 
 impl PartialShape {
     /// Unknown rank.
+    ///
+    /// ```
+    /// use varscope::{PartialShape, Shape};
+    /// let u = PartialShape::unknown();
+    /// assert_eq!(u.dims(), None);
+    /// assert!(u.is_compatible_with_shape(&Shape::new([7, 7, 7]).unwrap()));
+    /// assert_eq!(u.to_string(), "<unknown>");
+    /// ```
     pub fn unknown() -> Self {
         PartialShape { dims: None }
     }
 
     /// Known rank with possibly unknown dimensions.
+    ///
+    /// ```
+    /// use varscope::PartialShape;
+    /// let p = PartialShape::known(vec![None, Some(3)]);
+    /// assert_eq!(p.dims(), Some(&[None, Some(3)][..]));
+    /// assert!(!p.is_fully_defined());
+    /// ```
     pub fn known(dims: Vec<Option<usize>>) -> Self {
         PartialShape {
             dims: Some(PartialDims::from_vec(dims)),
@@ -162,6 +225,12 @@ impl PartialShape {
     }
 
     /// The dimensions, if the rank is known.
+    ///
+    /// ```
+    /// use varscope::PartialShape;
+    /// assert_eq!(PartialShape::known(vec![Some(2)]).dims(), Some(&[Some(2)][..]));
+    /// assert_eq!(PartialShape::unknown().dims(), None);
+    /// ```
     pub fn dims(&self) -> Option<&[Option<usize>]> {
         self.dims.as_deref()
     }
@@ -170,6 +239,14 @@ impl PartialShape {
     ///
     /// # Errors
     /// [`Error::InvalidShape`] when the element count overflows `usize`.
+    ///
+    /// ```
+    /// use varscope::PartialShape;
+    /// let full = PartialShape::known(vec![Some(2), Some(3)]).to_shape().unwrap();
+    /// assert_eq!(full.unwrap().dims(), &[2, 3]);
+    /// assert_eq!(PartialShape::known(vec![None]).to_shape().unwrap(), None);
+    /// assert!(PartialShape::known(vec![Some(usize::MAX), Some(2)]).to_shape().is_err());
+    /// ```
     pub fn to_shape(&self) -> Result<Option<Shape>> {
         match &self.dims {
             Some(d) if d.iter().all(Option::is_some) => {
@@ -180,11 +257,26 @@ impl PartialShape {
     }
 
     /// Whether every dimension is known.
+    ///
+    /// ```
+    /// use varscope::PartialShape;
+    /// assert!(PartialShape::known(vec![Some(1)]).is_fully_defined());
+    /// assert!(!PartialShape::unknown().is_fully_defined());
+    /// ```
     pub fn is_fully_defined(&self) -> bool {
         matches!(&self.dims, Some(d) if d.iter().all(Option::is_some))
     }
 
     /// TensorFlow's compatibility: unknown rank or dimensions match anything.
+    ///
+    /// ```
+    /// use varscope::PartialShape;
+    /// let a = PartialShape::known(vec![None, Some(4)]);
+    /// assert!(a.is_compatible_with(&PartialShape::known(vec![Some(9), Some(4)])));
+    /// assert!(!a.is_compatible_with(&PartialShape::known(vec![Some(9), Some(5)])));
+    /// assert!(!a.is_compatible_with(&PartialShape::known(vec![Some(4)]))); // rank differs
+    /// assert!(a.is_compatible_with(&PartialShape::unknown()));
+    /// ```
     pub fn is_compatible_with(&self, other: &PartialShape) -> bool {
         match (&self.dims, &other.dims) {
             (Some(a), Some(b)) => {
@@ -199,6 +291,13 @@ impl PartialShape {
     }
 
     /// Whether a fully known shape with these dimensions is compatible.
+    ///
+    /// ```
+    /// use varscope::{PartialShape, Shape};
+    /// let p = PartialShape::known(vec![None, Some(4)]);
+    /// assert!(p.is_compatible_with_shape(&Shape::new([2, 4]).unwrap()));
+    /// assert!(!p.is_compatible_with_shape(&Shape::new([2, 3]).unwrap()));
+    /// ```
     pub fn is_compatible_with_shape(&self, shape: &Shape) -> bool {
         match &self.dims {
             None => true,
@@ -216,6 +315,16 @@ impl PartialShape {
     /// # Errors
     /// [`Error::ShapeMismatch`]-free: returns [`Error::InvalidShape`] with TF's text
     /// `Shapes (5, 2) and (4, 2) are not compatible` when they are not compatible.
+    ///
+    /// ```
+    /// use varscope::PartialShape;
+    /// let a = PartialShape::known(vec![None, Some(2)]);
+    /// let b = PartialShape::known(vec![Some(5), None]);
+    /// assert_eq!(a.merge_with(&b).unwrap(), PartialShape::known(vec![Some(5), Some(2)]));
+    /// let c = PartialShape::known(vec![Some(4), Some(2)]);
+    /// let e = c.merge_with(&PartialShape::known(vec![Some(5), Some(2)])).unwrap_err();
+    /// assert!(e.to_string().contains("Shapes (4, 2) and (5, 2) are not compatible"));
+    /// ```
     pub fn merge_with(&self, other: &PartialShape) -> Result<PartialShape> {
         if !self.is_compatible_with(other) {
             return Err(Error::InvalidShape {
@@ -259,11 +368,25 @@ impl From<&Shape> for PartialShape {
 /// Anything accepted where a shape is requested: arrays, slices and vectors of
 /// `usize` or `i64` (negative dimensions are rejected with a typed error), of
 /// `Option<usize>` (unknown dimensions), or a [`Shape`]/[`PartialShape`].
+///
+/// ```
+/// use varscope::{IntoShape, PartialShape, Shape};
+/// assert_eq!([2usize, 3].into_partial_shape().unwrap(), PartialShape::known(vec![Some(2), Some(3)]));
+/// assert_eq!(vec![None, Some(3)].into_partial_shape().unwrap().to_string(), "(?, 3)");
+/// assert!([-1i64, 3].into_partial_shape().is_err()); // negative dimension
+/// assert!(Shape::new([1]).unwrap().into_partial_shape().unwrap().is_fully_defined());
+/// ```
 pub trait IntoShape {
     /// Converts, validating negative dimensions and element-count overflow.
     ///
     /// # Errors
     /// [`Error::InvalidShape`] for negative dimensions or an overflowing element count.
+    ///
+    /// ```
+    /// use varscope::IntoShape;
+    /// let p = [4i64, 5].into_partial_shape().unwrap();
+    /// assert_eq!(p.to_shape().unwrap().unwrap().dims(), &[4, 5]);
+    /// ```
     fn into_partial_shape(self) -> Result<PartialShape>;
 
     /// Converts, keeping a fully known shape as a [`Shape`] — without allocating for
@@ -271,6 +394,12 @@ pub trait IntoShape {
     ///
     /// # Errors
     /// As [`into_partial_shape`](IntoShape::into_partial_shape).
+    ///
+    /// ```
+    /// use varscope::IntoShape;
+    /// assert!(matches!([2usize, 2].into_shape_or_partial(), Ok(Ok(s)) if s.dims() == [2, 2]));
+    /// assert!(matches!(vec![None, Some(2)].into_shape_or_partial(), Ok(Err(_))));
+    /// ```
     fn into_shape_or_partial(self) -> Result<std::result::Result<Shape, PartialShape>>
     where
         Self: Sized,

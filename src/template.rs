@@ -52,6 +52,15 @@ where
 type TemplateFn<R> = dyn Fn() -> Result<R> + Send + Sync;
 
 /// Configuration of a template; see [`make_template`].
+///
+/// ```
+/// use varscope::{get_variable, make_template, Graph};
+/// Graph::with_seed(1).as_default(|| {
+///     let builder = make_template("head", || get_variable("w").shape([1]).build());
+///     let t = builder.unique_name("my_head").build().unwrap();
+///     assert_eq!(t.call().unwrap().name(), "my_head/w:0");
+/// });
+/// ```
 #[must_use = "call build() to make the template"]
 pub struct TemplateBuilder<R> {
     name: String,
@@ -109,6 +118,19 @@ impl<R> TemplateBuilder<R> {
         self
     }
     /// A custom getter applied on every call.
+    ///
+    /// ```
+    /// use varscope::{get_variable, make_template, CustomGetter, Graph};
+    /// Graph::with_seed(1).as_default(|| {
+    ///     let tag = CustomGetter::new(|next, mut args| {
+    ///         args.name.push_str("_t");
+    ///         next.get(args)
+    ///     });
+    ///     let t = make_template("m", || get_variable("w").shape([1]).build()).custom_getter(tag).build().unwrap();
+    ///     assert_eq!(t.call().unwrap().name(), "m/w_t:0");
+    ///     assert_eq!(t.call().unwrap().name(), "m/w_t:0"); // on every call
+    /// });
+    /// ```
     pub fn custom_getter(mut self, g: CustomGetter) -> Self {
         self.custom_getter = Some(g);
         self
@@ -118,6 +140,15 @@ impl<R> TemplateBuilder<R> {
     ///
     /// # Errors
     /// None today; reserved for name validation.
+    ///
+    /// ```
+    /// use varscope::{get_variable, make_template, Graph};
+    /// let g = Graph::with_seed(1);
+    /// let t = g.as_default(|| make_template("m", || get_variable("w").shape([1]).build()).build()).unwrap();
+    /// // The template keeps its graph: calling it elsewhere still creates there.
+    /// let w = t.call().unwrap();
+    /// assert_eq!(g.global_variables(), vec![w]);
+    /// ```
     pub fn build(self) -> Result<Template<R>> {
         let graph = Graph::current();
         let mut scope = None;
@@ -170,6 +201,18 @@ struct TemplateInner<R> {
 /// A function whose variables are shared across calls. Cheap to clone; callable from
 /// any thread: concurrent first calls are serialized (later callers wait for the
 /// first call to finish and then reuse its variables).
+///
+/// ```
+/// use varscope::{get_variable, make_template, Graph};
+/// Graph::with_seed(1).as_default(|| {
+///     let t = make_template("shared", || get_variable("w").shape([2]).build()).build().unwrap();
+///     let t2 = t.clone();
+///     // Concurrent first calls: one creates, the other reuses.
+///     let other = std::thread::spawn(move || t2.call().unwrap());
+///     let here = t.call().unwrap();
+///     assert_eq!(other.join().unwrap(), here);
+/// });
+/// ```
 pub struct Template<R>(Arc<TemplateInner<R>>);
 
 impl<R> Clone for Template<R> {
@@ -189,17 +232,44 @@ impl<R> fmt::Debug for Template<R> {
 
 impl<R> Template<R> {
     /// The template's name.
+    ///
+    /// ```
+    /// use varscope::{get_variable, make_template, Graph};
+    /// Graph::new().as_default(|| {
+    ///     let t = make_template("dense", || get_variable("w").shape([1]).build()).build().unwrap();
+    ///     assert_eq!(t.name(), "dense");
+    /// });
+    /// ```
     pub fn name(&self) -> &str {
         &self.0.name
     }
 
     /// The captured variable scope (`None` before the first call unless created
     /// with `create_scope_now`).
+    ///
+    /// ```
+    /// use varscope::{get_variable, make_template, Graph};
+    /// Graph::with_seed(1).as_default(|| {
+    ///     let t = make_template("dense", || get_variable("w").shape([1]).build()).build().unwrap();
+    ///     assert!(t.variable_scope().is_none()); // captured on the first call
+    ///     t.call().unwrap();
+    ///     assert_eq!(t.variable_scope().unwrap().name(), "dense");
+    /// });
+    /// ```
     pub fn variable_scope(&self) -> Option<VariableScope> {
         self.0.scope.lock().clone()
     }
 
     /// The scope name with a trailing slash (TF's `variable_scope_name`).
+    ///
+    /// ```
+    /// use varscope::{get_variable, make_template, Graph};
+    /// Graph::with_seed(1).as_default(|| {
+    ///     let t = make_template("dense", || get_variable("w").shape([1]).build())
+    ///         .create_scope_now(true).build().unwrap();
+    ///     assert_eq!(t.variable_scope_name().as_deref(), Some("dense/"));
+    /// });
+    /// ```
     pub fn variable_scope_name(&self) -> Option<String> {
         self.variable_scope().map(|s| {
             let n = s.name();
@@ -222,6 +292,17 @@ impl<R> Template<R> {
     }
 
     /// Global variables under the template's scope (empty before the first call).
+    ///
+    /// ```
+    /// use varscope::{get_variable, make_template, Graph};
+    /// Graph::with_seed(1).as_default(|| {
+    ///     get_variable("outside").shape([1]).build().unwrap();
+    ///     let t = make_template("m", || get_variable("w").shape([1]).build()).build().unwrap();
+    ///     assert!(t.global_variables().is_empty()); // not called yet
+    ///     let w = t.call().unwrap();
+    ///     assert_eq!(t.global_variables(), vec![w]);
+    /// });
+    /// ```
     pub fn global_variables(&self) -> Vec<Variable> {
         self.collection(GLOBAL_VARIABLES)
     }
@@ -245,10 +326,34 @@ impl<R> Template<R> {
         self.collection(TRAINABLE_VARIABLES)
     }
     /// Local variables under the template's scope.
+    ///
+    /// ```
+    /// use varscope::{get_local_variable, make_template, Graph};
+    /// Graph::with_seed(1).as_default(|| {
+    ///     let t = make_template("m", || get_local_variable("count").shape([1]).build()).build().unwrap();
+    ///     let c = t.call().unwrap();
+    ///     assert_eq!(t.local_variables(), vec![c]);
+    ///     assert!(t.global_variables().is_empty());
+    /// });
+    /// ```
     pub fn local_variables(&self) -> Vec<Variable> {
         self.collection(LOCAL_VARIABLES)
     }
     /// Global and local variables.
+    ///
+    /// ```
+    /// use varscope::{get_local_variable, get_variable, make_template, Graph};
+    /// Graph::with_seed(1).as_default(|| {
+    ///     let t = make_template("m", || -> varscope::Result<()> {
+    ///         get_variable("w").shape([1]).build()?;
+    ///         get_local_variable("count").shape([1]).build()?;
+    ///         Ok(())
+    ///     }).build().unwrap();
+    ///     t.call().unwrap();
+    ///     let names: Vec<_> = t.variables().iter().map(|v| v.name()).collect();
+    ///     assert_eq!(names, ["m/w:0", "m/count:0"]);
+    /// });
+    /// ```
     pub fn variables(&self) -> Vec<Variable> {
         let mut v = self.global_variables();
         v.extend(self.local_variables());

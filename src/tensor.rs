@@ -35,20 +35,70 @@ pub enum Tensor {
 }
 
 /// Element types a [`Tensor`] can hold (sealed).
+///
+/// ```
+/// use varscope::{DType, Element, Tensor};
+/// fn sum<T: Element>(t: &Tensor) -> Option<f64> {
+///     Some(t.view::<T>()?.iter().map(|v| v.to_f64()).sum())
+/// }
+/// let t = Tensor::from_vec(vec![1i32, 2, 3], [3]).unwrap();
+/// assert_eq!(<i32 as Element>::DTYPE, DType::I32);
+/// assert_eq!(sum::<i32>(&t), Some(6.0));
+/// assert_eq!(sum::<f32>(&t), None); // wrong element type
+/// ```
 pub trait Element: Clone + Copy + Send + Sync + PartialEq + std::fmt::Debug + 'static {
     /// The matching dtype.
     const DTYPE: DType;
     /// Zero of this type (`false` for bool).
+    ///
+    /// ```
+    /// use varscope::Element;
+    /// assert_eq!(<f32 as Element>::zero(), 0.0);
+    /// assert!(!<bool as Element>::zero());
+    /// ```
     fn zero() -> Self;
     /// Wraps an array into a tensor.
+    ///
+    /// ```
+    /// use varscope::{DType, Element};
+    /// let t = <i64 as Element>::wrap(ndarray::ArrayD::from_elem(ndarray::IxDyn(&[2]), 7));
+    /// assert_eq!((t.dtype(), t.to_f64_vec()), (DType::I64, vec![7.0, 7.0]));
+    /// ```
     fn wrap(a: ArrayD<Self>) -> Tensor;
     /// A view of the tensor's values, if the dtype matches.
+    ///
+    /// ```
+    /// use varscope::{Element, Tensor};
+    /// let t = Tensor::scalar(1.5f64);
+    /// assert_eq!(<f64 as Element>::view(&t).unwrap()[[]], 1.5);
+    /// assert!(<f32 as Element>::view(&t).is_none());
+    /// ```
     fn view(t: &Tensor) -> Option<ArrayViewD<'_, Self>>;
     /// A mutable view of the tensor's values, if the dtype matches.
+    ///
+    /// ```
+    /// use varscope::{Element, Tensor};
+    /// let mut t = Tensor::scalar(1i32);
+    /// <i32 as Element>::view_mut(&mut t).unwrap()[[]] = 5;
+    /// assert_eq!(t, Tensor::scalar(5i32));
+    /// ```
     fn view_mut(t: &mut Tensor) -> Option<ArrayViewMutD<'_, Self>>;
     /// Converts from `f64` the way TensorFlow casts (saturating for integers).
+    ///
+    /// ```
+    /// use varscope::Element;
+    /// assert_eq!(<i32 as Element>::from_f64(1e12), i32::MAX); // saturates
+    /// assert_eq!(<i64 as Element>::from_f64(-2.7), -2);     // truncates toward zero
+    /// assert!(<bool as Element>::from_f64(0.5));
+    /// ```
     fn from_f64(v: f64) -> Self;
     /// Converts to `f64`.
+    ///
+    /// ```
+    /// use varscope::Element;
+    /// assert_eq!(true.to_f64(), 1.0);
+    /// assert_eq!(half::f16::from_f32(0.5).to_f64(), 0.5);
+    /// ```
     fn to_f64(self) -> f64;
     #[doc(hidden)]
     fn __sealed(_: private::Sealed);
@@ -128,6 +178,13 @@ impl Tensor {
     /// # Panics
     /// Aborts the process when the allocation fails, as `Vec` does;
     /// [`try_zeros`](Tensor::try_zeros) returns an error instead.
+    ///
+    /// ```
+    /// use varscope::{DType, Shape, Tensor};
+    /// let t = Tensor::zeros(DType::I32, &Shape::new([2, 2]).unwrap());
+    /// assert_eq!(t.dtype(), DType::I32);
+    /// assert_eq!(t.to_f64_vec(), [0.0; 4]);
+    /// ```
     pub fn zeros(dtype: DType, shape: &Shape) -> Tensor {
         fn z<T: Element>(s: &Shape) -> Tensor {
             T::wrap(ArrayD::from_elem(IxDyn(s.dims()), T::zero()))
@@ -181,6 +238,14 @@ impl Tensor {
     ///
     /// # Errors
     /// [`Error::InvalidShape`] if the shape overflows or disagrees with `data.len()`.
+    ///
+    /// ```
+    /// use varscope::{Error, Tensor};
+    /// let t = Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0], [2, 3]).unwrap();
+    /// assert_eq!(t.view::<f32>().unwrap()[[1, 0]], 4.0);
+    /// let e = Tensor::from_vec(vec![1.0f32, 2.0], [3]).unwrap_err();
+    /// assert!(matches!(e, Error::InvalidShape { .. }));
+    /// ```
     pub fn from_vec<T: Element>(data: Vec<T>, shape: impl Into<Vec<usize>>) -> Result<Tensor> {
         let shape = Shape::new(shape.into())?;
         if shape.num_elements() != data.len() {
@@ -201,16 +266,36 @@ impl Tensor {
     }
 
     /// A scalar tensor.
+    ///
+    /// ```
+    /// use varscope::Tensor;
+    /// let t = Tensor::scalar(3i64);
+    /// assert_eq!(t.shape().rank(), 0);
+    /// assert_eq!(t.len(), 1);
+    /// ```
     pub fn scalar<T: Element>(v: T) -> Tensor {
         T::wrap(ArrayD::from_elem(IxDyn(&[]), v))
     }
 
     /// Wraps an `ndarray` array.
+    ///
+    /// ```
+    /// use varscope::{DType, Tensor};
+    /// let a = ndarray::ArrayD::<f64>::zeros(ndarray::IxDyn(&[2, 3]));
+    /// let t = Tensor::from_array(a);
+    /// assert_eq!((t.dtype(), t.shape().dims()), (DType::F64, &[2usize, 3][..]));
+    /// ```
     pub fn from_array<T: Element>(a: ArrayD<T>) -> Tensor {
         T::wrap(a)
     }
 
     /// The element type.
+    ///
+    /// ```
+    /// use varscope::{DType, Tensor};
+    /// assert_eq!(Tensor::scalar(true).dtype(), DType::Bool);
+    /// assert_eq!(Tensor::scalar(half::bf16::ONE).dtype(), DType::BF16);
+    /// ```
     pub fn dtype(&self) -> DType {
         match self {
             Tensor::F16(_) => DType::F16,
@@ -224,42 +309,92 @@ impl Tensor {
     }
 
     /// The shape.
+    ///
+    /// ```
+    /// use varscope::Tensor;
+    /// let t = Tensor::from_vec(vec![0i32; 24], [2, 3, 4]).unwrap();
+    /// assert_eq!(t.shape().dims(), &[2, 3, 4]);
+    /// assert_eq!(t.shape().to_string(), "(2, 3, 4)");
+    /// ```
     pub fn shape(&self) -> Shape {
         dispatch!(self, a => Shape::of_array(a.shape(), a.len()))
     }
 
     /// Number of elements.
+    ///
+    /// ```
+    /// use varscope::Tensor;
+    /// assert_eq!(Tensor::from_vec(vec![0.0f32; 6], [2, 3]).unwrap().len(), 6);
+    /// ```
     pub fn len(&self) -> usize {
         dispatch!(self, a => a.len())
     }
 
     /// Whether the tensor has no elements.
+    ///
+    /// ```
+    /// use varscope::Tensor;
+    /// assert!(Tensor::from_vec(Vec::<f32>::new(), [0, 3]).unwrap().is_empty());
+    /// assert!(!Tensor::scalar(0.0f32).is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// Size of the values in bytes.
+    ///
+    /// ```
+    /// use varscope::Tensor;
+    /// assert_eq!(Tensor::from_vec(vec![0.0f64; 3], [3]).unwrap().nbytes(), 24);
+    /// assert_eq!(Tensor::from_vec(vec![false; 3], [3]).unwrap().nbytes(), 3);
+    /// ```
     pub fn nbytes(&self) -> usize {
         // An allocated buffer's size fits in `isize`.
         self.len().saturating_mul(self.dtype().size())
     }
 
     /// A typed view; `None` if `T` is not this tensor's element type.
+    ///
+    /// ```
+    /// use varscope::Tensor;
+    /// let t = Tensor::from_vec(vec![1.0f32, 2.0], [2]).unwrap();
+    /// assert_eq!(t.view::<f32>().unwrap().sum(), 3.0);
+    /// assert!(t.view::<f64>().is_none());
+    /// ```
     pub fn view<T: Element>(&self) -> Option<ArrayViewD<'_, T>> {
         T::view(self)
     }
 
     /// A typed mutable view; `None` if `T` is not this tensor's element type.
+    ///
+    /// ```
+    /// use varscope::Tensor;
+    /// let mut t = Tensor::from_vec(vec![1.0f32, 2.0], [2]).unwrap();
+    /// t.view_mut::<f32>().unwrap().mapv_inplace(|x| x * 10.0);
+    /// assert_eq!(t.to_f64_vec(), [10.0, 20.0]);
+    /// ```
     pub fn view_mut<T: Element>(&mut self) -> Option<ArrayViewMutD<'_, T>> {
         T::view_mut(self)
     }
 
     /// The values, row-major, converted to `f64` (bools as 0/1).
+    ///
+    /// ```
+    /// use varscope::Tensor;
+    /// let t = Tensor::from_vec(vec![true, false], [2]).unwrap();
+    /// assert_eq!(t.to_f64_vec(), [1.0, 0.0]);
+    /// ```
     pub fn to_f64_vec(&self) -> Vec<f64> {
         dispatch!(self, a => a.iter().map(|v| v.to_f64()).collect())
     }
 
     /// The values as little-endian bytes, row-major (the safetensors layout).
+    ///
+    /// ```
+    /// use varscope::Tensor;
+    /// let t = Tensor::from_vec(vec![1i32, 256], [2]).unwrap();
+    /// assert_eq!(t.to_le_bytes(), [1, 0, 0, 0, 0, 1, 0, 0]);
+    /// ```
     pub fn to_le_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.nbytes());
         self.write_le_bytes(&mut out);
@@ -267,6 +402,13 @@ impl Tensor {
     }
 
     /// Appends the values as little-endian bytes, row-major.
+    ///
+    /// ```
+    /// use varscope::Tensor;
+    /// let mut out = vec![0xff];
+    /// Tensor::scalar(1.0f32).write_le_bytes(&mut out);
+    /// assert_eq!(out, [0xff, 0x00, 0x00, 0x80, 0x3f]);
+    /// ```
     pub fn write_le_bytes(&self, out: &mut Vec<u8>) {
         match self {
             Tensor::F16(a) => a
@@ -296,6 +438,15 @@ impl Tensor {
     /// # Errors
     /// [`Error::InvalidShape`] when the byte length disagrees with shape and dtype, or a
     /// bool byte is not 0 or 1.
+    ///
+    /// ```
+    /// use varscope::{DType, Shape, Tensor};
+    /// let shape = Shape::new([2]).unwrap();
+    /// let t = Tensor::from_vec(vec![1.5f64, -2.0], [2]).unwrap();
+    /// assert_eq!(Tensor::from_le_bytes(DType::F64, &shape, &t.to_le_bytes()).unwrap(), t);
+    /// assert!(Tensor::from_le_bytes(DType::F64, &shape, &[0; 15]).is_err()); // one byte short
+    /// assert!(Tensor::from_le_bytes(DType::Bool, &shape, &[0, 2]).is_err()); // not a bool
+    /// ```
     pub fn from_le_bytes(dtype: DType, shape: &Shape, bytes: &[u8]) -> Result<Tensor> {
         let expected = shape.num_elements().checked_mul(dtype.size());
         if expected != Some(bytes.len()) {
@@ -340,6 +491,13 @@ impl Tensor {
 
     /// Converts to another dtype (TensorFlow `cast` semantics: floats truncate toward
     /// zero into integers, nonzero is `true`).
+    ///
+    /// ```
+    /// use varscope::{DType, Tensor};
+    /// let t = Tensor::from_vec(vec![-1.7f32, 0.0, 2.9], [3]).unwrap();
+    /// assert_eq!(t.cast(DType::I32).to_f64_vec(), [-1.0, 0.0, 2.0]);
+    /// assert_eq!(t.cast(DType::Bool).to_f64_vec(), [1.0, 0.0, 1.0]);
+    /// ```
     pub fn cast(&self, dtype: DType) -> Tensor {
         if dtype == self.dtype() {
             return self.clone();

@@ -12,6 +12,19 @@ use crate::tensor::{dispatch, Tensor};
 use std::fmt;
 
 /// Where a shard sits in its partitioned variable (TF's `SaveSliceInfo`).
+///
+/// ```
+/// use varscope::partition::FixedSizePartitioner;
+/// use varscope::{get_variable, Graph};
+/// let g = Graph::with_seed(1);
+/// let emb = g.as_default(|| {
+///     get_variable("emb").shape([10, 4]).partitioner(FixedSizePartitioner::new(2, 0)).build_partitioned()
+/// }).unwrap();
+/// let info = emb.shards()[1].save_slice_info().unwrap();
+/// assert_eq!(info.full_name, "emb");
+/// assert_eq!(info.offset, [5, 0]);
+/// assert_eq!(info.shape.dims(), &[5, 4]);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SaveSliceInfo {
     /// Full name of the partitioned variable (`scope/w`).
@@ -26,6 +39,16 @@ pub struct SaveSliceInfo {
 
 impl SaveSliceInfo {
     /// TF's save-slice spec string (`"10 4 0,4:0,4"`).
+    ///
+    /// ```
+    /// use varscope::partition::FixedSizePartitioner;
+    /// use varscope::{get_variable, Graph};
+    /// let g = Graph::with_seed(1);
+    /// let emb = g.as_default(|| {
+    ///     get_variable("emb").shape([10, 4]).partitioner(FixedSizePartitioner::new(2, 0)).build_partitioned()
+    /// }).unwrap();
+    /// assert_eq!(emb.shards()[1].save_slice_info().unwrap().spec(), "10 4 5,5:0,4");
+    /// ```
     pub fn spec(&self) -> String {
         save_slice_spec(&self.full_shape, &self.offset, &self.shape)
     }
@@ -121,6 +144,17 @@ impl Extras {
 /// Cheap to clone; equality is identity (two handles are equal when they refer to
 /// the same variable). The value materializes lazily — on first read, or for all
 /// pending variables at once with [`Graph::initialize_all`](crate::Graph::initialize_all) — exactly once.
+///
+/// ```
+/// use varscope::{get_variable, Graph, Init};
+/// let g = Graph::with_seed(1);
+/// let w = g.as_default(|| get_variable("w").shape([2]).initializer(Init::ones()).build()).unwrap();
+/// let same = w.clone();
+/// assert_eq!(w, same); // one variable, two handles
+/// assert!(!w.is_initialized());
+/// assert_eq!(same.value().unwrap().to_f64_vec(), [1.0, 1.0]);
+/// assert!(w.is_initialized());
+/// ```
 #[derive(Clone)]
 pub struct Variable(pub(crate) Arc<VarInner>);
 
@@ -144,18 +178,47 @@ impl Eq for Variable {}
 
 impl Variable {
     /// The tensor name: `"scope/v:0"`.
+    ///
+    /// ```
+    /// use varscope::{get_variable, variable_scope, Graph};
+    /// let g = Graph::with_seed(1);
+    /// let w = g.as_default(|| variable_scope("s").enter(|_| get_variable("w").shape([1]).build())).unwrap();
+    /// assert_eq!(w.name(), "s/w:0");
+    /// ```
     pub fn name(&self) -> String {
         format!("{}:0", self.0.names.op_name())
     }
 
     /// The op name (the tensor name without `:0`). It equals the store key unless TF's
     /// graph-wide uniquification renamed the variable (an op already used the name).
+    ///
+    /// ```
+    /// use varscope::{get_variable, variable, Graph, Tensor};
+    /// let g = Graph::with_seed(1);
+    /// g.as_default(|| -> varscope::Result<()> {
+    ///     let plain = variable(Tensor::scalar(1.0f32)).name("w").build()?;
+    ///     let got = get_variable("w").shape([1]).build()?; // the op name `w` is taken
+    ///     assert_eq!((plain.op_name(), got.op_name()), ("w", "w_1"));
+    ///     assert_eq!(got.store_key(), Some("w"));
+    ///     Ok(())
+    /// }).unwrap();
+    /// ```
     pub fn op_name(&self) -> &str {
         self.0.names.op_name()
     }
 
     /// The store key (the full name given to `get_variable`), or `None` for a plain
     /// variable.
+    ///
+    /// ```
+    /// use varscope::{get_variable, variable, Graph, Tensor};
+    /// let g = Graph::with_seed(1);
+    /// g.as_default(|| -> varscope::Result<()> {
+    ///     assert_eq!(get_variable("w").shape([1]).build()?.store_key(), Some("w"));
+    ///     assert_eq!(variable(Tensor::scalar(0i64)).name("step").build()?.store_key(), None);
+    ///     Ok(())
+    /// }).unwrap();
+    /// ```
     pub fn store_key(&self) -> Option<&str> {
         self.0.names.key().map(|k| &**k)
     }
@@ -165,41 +228,110 @@ impl Variable {
     /// and a `get_variable("w")` (op `w_1`) are saved as `w` and `w_1`. A shard of a
     /// partitioned variable is saved under its own op name (`w/part_0`), with the
     /// whole variable's layout beside it.
+    ///
+    /// ```
+    /// use varscope::partition::FixedSizePartitioner;
+    /// use varscope::{get_variable, Graph};
+    /// let g = Graph::with_seed(1);
+    /// g.as_default(|| -> varscope::Result<()> {
+    ///     assert_eq!(get_variable("w").shape([1]).build()?.checkpoint_name(), "w");
+    ///     let emb = get_variable("emb").shape([4]).partitioner(FixedSizePartitioner::new(2, 0))
+    ///         .build_partitioned()?;
+    ///     assert_eq!(emb.shards()[0].checkpoint_name(), "emb/part_0");
+    ///     Ok(())
+    /// }).unwrap();
+    /// ```
     pub fn checkpoint_name(&self) -> &str {
         self.0.names.op_name()
     }
 
     /// The shape.
+    ///
+    /// ```
+    /// use varscope::{get_variable, Graph};
+    /// let w = get_variable("w").shape([3, 4]).graph(&Graph::with_seed(1)).build().unwrap();
+    /// assert_eq!(w.shape().dims(), &[3, 4]);
+    /// assert_eq!(w.shape().num_elements(), 12);
+    /// ```
     pub fn shape(&self) -> &Shape {
         &self.0.shape
     }
 
     /// The dtype.
+    ///
+    /// ```
+    /// use varscope::{get_variable, DType, Graph};
+    /// let g = Graph::with_seed(1);
+    /// let w = get_variable("w").shape([1]).dtype(DType::I64).graph(&g).build().unwrap();
+    /// assert_eq!(w.dtype(), DType::I64);
+    /// assert_eq!(w.value().unwrap().dtype(), DType::I64);
+    /// ```
     pub fn dtype(&self) -> DType {
         self.0.dtype
     }
 
     /// Whether the variable is trainable.
+    ///
+    /// ```
+    /// use varscope::{get_local_variable, get_variable, Graph};
+    /// let g = Graph::with_seed(1);
+    /// assert!(get_variable("w").shape([1]).graph(&g).build().unwrap().trainable());
+    /// assert!(!get_local_variable("n").shape([1]).graph(&g).build().unwrap().trainable());
+    /// ```
     pub fn trainable(&self) -> bool {
         self.0.trainable
     }
 
     /// The caching device, if any.
+    ///
+    /// ```
+    /// use varscope::{get_variable, Graph};
+    /// let g = Graph::with_seed(1);
+    /// let w = get_variable("w").shape([1]).caching_device("/cpu:0").graph(&g).build().unwrap();
+    /// assert_eq!(w.caching_device(), Some("/cpu:0"));
+    /// assert_eq!(get_variable("v").shape([1]).graph(&g).build().unwrap().caching_device(), None);
+    /// ```
     pub fn caching_device(&self) -> Option<&str> {
         self.0.extras.get()?.caching_device.as_deref()
     }
 
     /// The constraint, if any.
+    ///
+    /// ```
+    /// use varscope::{get_variable, Constraint, Graph};
+    /// let g = Graph::with_seed(1);
+    /// let c = Constraint::new(|t| t.clone());
+    /// let w = get_variable("w").shape([1]).constraint(c.clone()).graph(&g).build().unwrap();
+    /// assert!(w.constraint().is_some_and(|x| x.ptr_eq(&c)));
+    /// ```
     pub fn constraint(&self) -> Option<&Constraint> {
         self.0.extras.get()?.constraint.as_ref()
     }
 
     /// The `use_resource` flag it was created with.
+    ///
+    /// ```
+    /// use varscope::{get_variable, Graph};
+    /// let g = Graph::with_seed(1);
+    /// let w = get_variable("w").shape([1]).use_resource(true).graph(&g).build().unwrap();
+    /// assert_eq!(w.use_resource(), Some(true));
+    /// ```
     pub fn use_resource(&self) -> Option<bool> {
         self.0.extras.get()?.use_resource
     }
 
     /// Shard placement, for shards of a partitioned variable.
+    ///
+    /// ```
+    /// use varscope::partition::FixedSizePartitioner;
+    /// use varscope::{get_variable, Graph};
+    /// let g = Graph::with_seed(1);
+    /// let single = get_variable("w").shape([4]).graph(&g).build().unwrap();
+    /// assert!(single.save_slice_info().is_none());
+    /// let emb = get_variable("emb").shape([4]).partitioner(FixedSizePartitioner::new(2, 0))
+    ///     .graph(&g).build_partitioned().unwrap();
+    /// assert_eq!(emb.shards()[1].save_slice_info().unwrap().offset, [2]);
+    /// ```
     pub fn save_slice_info(&self) -> Option<&SaveSliceInfo> {
         self.0.extras.get()?.save_slice.as_ref()
     }
@@ -220,6 +352,14 @@ impl Variable {
     }
 
     /// Size of the value in bytes.
+    ///
+    /// ```
+    /// use varscope::{get_variable, DType, Graph};
+    /// let g = Graph::with_seed(1);
+    /// let w = get_variable("w").shape([3, 4]).dtype(DType::F64).graph(&g).build().unwrap();
+    /// assert_eq!(w.nbytes(), 3 * 4 * 8);
+    /// assert!(!w.is_initialized()); // known without materializing
+    /// ```
     pub fn nbytes(&self) -> usize {
         // Saturating: a shape accepted at creation may be too large to allocate.
         self.0
@@ -229,6 +369,14 @@ impl Variable {
     }
 
     /// Whether the value has been materialized.
+    ///
+    /// ```
+    /// use varscope::{get_variable, Graph};
+    /// let w = get_variable("w").shape([2]).graph(&Graph::with_seed(1)).build().unwrap();
+    /// assert!(!w.is_initialized());
+    /// w.initialize().unwrap();
+    /// assert!(w.is_initialized());
+    /// ```
     pub fn is_initialized(&self) -> bool {
         matches!(&*self.0.value.lock(), ValueState::Ready(_))
     }
@@ -237,6 +385,15 @@ impl Variable {
     ///
     /// # Errors
     /// The initializer's error (the variable then stays pending).
+    ///
+    /// ```
+    /// use varscope::{get_variable, Graph, Init};
+    /// let w = get_variable("w").shape([2]).initializer(Init::constant(2.0))
+    ///     .graph(&Graph::with_seed(1)).build().unwrap();
+    /// w.initialize().unwrap();
+    /// w.initialize().unwrap(); // once only: a no-op now
+    /// assert_eq!(w.value().unwrap().to_f64_vec(), [2.0, 2.0]);
+    /// ```
     pub fn initialize(&self) -> Result<()> {
         self.with_value(|_| ())
     }
@@ -245,6 +402,15 @@ impl Variable {
     ///
     /// # Errors
     /// The initializer's error.
+    ///
+    /// ```
+    /// use varscope::{get_variable, Graph, Init};
+    /// let w = get_variable("w").shape([1000]).initializer(Init::ones())
+    ///     .graph(&Graph::with_seed(1)).build().unwrap();
+    /// // Reads in place, without copying the value.
+    /// let sum: f64 = w.with_value(|t| t.to_f64_vec().iter().sum()).unwrap();
+    /// assert_eq!(sum, 1000.0);
+    /// ```
     pub fn with_value<R>(&self, f: impl FnOnce(&Tensor) -> R) -> Result<R> {
         let mut state = self.0.value.lock();
         if let ValueState::Pending(plan) = &*state {
@@ -261,6 +427,13 @@ impl Variable {
     ///
     /// # Errors
     /// The initializer's error.
+    ///
+    /// ```
+    /// use varscope::{get_variable, Graph, Init};
+    /// let g = Graph::with_seed(1);
+    /// let w = get_variable("w").shape([2, 2]).initializer(Init::identity(1.0)).graph(&g).build().unwrap();
+    /// assert_eq!(w.value().unwrap().to_f64_vec(), [1.0, 0.0, 0.0, 1.0]);
+    /// ```
     pub fn value(&self) -> Result<Tensor> {
         self.with_value(Tensor::clone)
     }
@@ -270,6 +443,16 @@ impl Variable {
     /// # Errors
     /// [`Error::ShapeMismatch`] / [`Error::DTypeMismatch`] when `value` does not match
     /// the variable; the variable is unchanged.
+    ///
+    /// ```
+    /// use varscope::{get_variable, Error, Graph, Tensor};
+    /// let w = get_variable("w").shape([2]).graph(&Graph::with_seed(1)).build().unwrap();
+    /// w.assign(Tensor::from_vec(vec![5.0f32, 6.0], [2]).unwrap()).unwrap();
+    /// assert_eq!(w.value().unwrap().to_f64_vec(), [5.0, 6.0]);
+    /// let wrong = w.assign(Tensor::from_vec(vec![1.0f32], [1]).unwrap()).unwrap_err();
+    /// assert!(matches!(wrong, Error::ShapeMismatch { .. }));
+    /// assert!(matches!(w.assign(Tensor::scalar(1.0f64)), Err(Error::DTypeMismatch { .. })));
+    /// ```
     pub fn assign(&self, value: Tensor) -> Result<()> {
         if value.dtype() != self.0.dtype {
             return Err(Error::DTypeMismatch {
@@ -299,6 +482,19 @@ impl Variable {
     /// The constraint runs on a copy of the value with no lock held, so it may read
     /// the variable itself; a panicking constraint is [`Error::Panicked`] and leaves
     /// the value unchanged.
+    ///
+    /// ```
+    /// use varscope::{get_variable, Constraint, Graph, Tensor};
+    /// // Clip to [-1, 1].
+    /// let clip = Constraint::new(|t| {
+    ///     let v: Vec<f32> = t.to_f64_vec().iter().map(|x| x.clamp(-1.0, 1.0) as f32).collect();
+    ///     Tensor::from_vec(v, t.shape().dims().to_vec()).unwrap()
+    /// });
+    /// let w = get_variable("w").shape([2]).constraint(clip).graph(&Graph::with_seed(1)).build().unwrap();
+    /// w.assign(Tensor::from_vec(vec![3.0f32, -0.5], [2]).unwrap()).unwrap();
+    /// w.apply_constraint().unwrap();
+    /// assert_eq!(w.value().unwrap().to_f64_vec(), [1.0, -0.5]);
+    /// ```
     pub fn apply_constraint(&self) -> Result<()> {
         if let Some(c) = self.constraint() {
             let value = self.value()?;
@@ -440,6 +636,17 @@ pub(crate) fn initialize_many(vars: &[Variable], progress: &(dyn Fn(u64) + Sync)
 /// A variable split into shards along one axis (TF's `PartitionedVariable`).
 ///
 /// Cheap to clone; equality is identity.
+///
+/// ```
+/// use varscope::partition::FixedSizePartitioner;
+/// use varscope::{get_variable, Graph, Init};
+/// let g = Graph::with_seed(1);
+/// let emb = get_variable("emb").shape([5, 2]).initializer(Init::ones())
+///     .partitioner(FixedSizePartitioner::new(2, 0)).graph(&g).build_partitioned().unwrap();
+/// let dims: Vec<_> = emb.shards().iter().map(|s| s.shape().dims()[0]).collect();
+/// assert_eq!(dims, [3, 2]); // the first shards take the remainder, as in TF
+/// assert_eq!(emb.as_tensor().unwrap().shape().dims(), &[5, 2]);
+/// ```
 #[derive(Clone)]
 pub struct PartitionedVariable(Arc<PvInner>);
 
@@ -487,38 +694,119 @@ impl PartitionedVariable {
     }
 
     /// The full name, without `:0` (`scope/w`).
+    ///
+    /// ```
+    /// use varscope::partition::FixedSizePartitioner;
+    /// use varscope::{get_variable, Graph};
+    /// let emb = get_variable("emb").shape([4]).partitioner(FixedSizePartitioner::new(2, 0))
+    ///     .graph(&Graph::with_seed(1)).build_partitioned().unwrap();
+    /// assert_eq!(emb.name(), "emb"); // no `:0`
+    /// assert_eq!(emb.shards()[0].name(), "emb/part_0:0");
+    /// ```
     pub fn name(&self) -> &str {
         &self.0.name
     }
     /// The full shape.
+    ///
+    /// ```
+    /// use varscope::partition::FixedSizePartitioner;
+    /// use varscope::{get_variable, Graph};
+    /// let emb = get_variable("emb").shape([6, 3]).partitioner(FixedSizePartitioner::new(3, 0))
+    ///     .graph(&Graph::with_seed(1)).build_partitioned().unwrap();
+    /// assert_eq!(emb.shape().dims(), &[6, 3]);
+    /// assert_eq!(emb.shards()[0].shape().dims(), &[2, 3]);
+    /// ```
     pub fn shape(&self) -> &Shape {
         &self.0.shape
     }
     /// The dtype.
+    ///
+    /// ```
+    /// use varscope::partition::FixedSizePartitioner;
+    /// use varscope::{get_variable, DType, Graph};
+    /// let emb = get_variable("emb").shape([4]).dtype(DType::F16).partitioner(FixedSizePartitioner::new(2, 0))
+    ///     .graph(&Graph::with_seed(1)).build_partitioned().unwrap();
+    /// assert_eq!(emb.dtype(), DType::F16);
+    /// assert!(emb.shards().iter().all(|s| s.dtype() == DType::F16));
+    /// ```
     pub fn dtype(&self) -> DType {
         self.0.dtype
     }
     /// The partition count per axis.
+    ///
+    /// ```
+    /// use varscope::partition::FixedSizePartitioner;
+    /// use varscope::{get_variable, Graph};
+    /// let emb = get_variable("emb").shape([4, 6]).partitioner(FixedSizePartitioner::new(3, 1))
+    ///     .graph(&Graph::with_seed(1)).build_partitioned().unwrap();
+    /// assert_eq!(emb.partitions(), &[1, 3]);
+    /// assert_eq!(emb.axis(), 1);
+    /// ```
     pub fn partitions(&self) -> &[usize] {
         &self.0.partitions
     }
     /// The shards, ordered by offset.
+    ///
+    /// ```
+    /// use varscope::partition::FixedSizePartitioner;
+    /// use varscope::{get_variable, Graph};
+    /// let g = Graph::with_seed(1);
+    /// let emb = get_variable("emb").shape([4]).partitioner(FixedSizePartitioner::new(2, 0))
+    ///     .graph(&g).build_partitioned().unwrap();
+    /// assert_eq!(emb.shards(), &g.global_variables()[..]); // the shards are the graph's variables
+    /// ```
     pub fn shards(&self) -> &[Variable] {
         &self.0.shards
     }
     /// Number of shards.
+    ///
+    /// ```
+    /// use varscope::partition::FixedSizePartitioner;
+    /// use varscope::{get_variable, Graph};
+    /// let emb = get_variable("emb").shape([4]).partitioner(FixedSizePartitioner::new(4, 0))
+    ///     .graph(&Graph::with_seed(1)).build_partitioned().unwrap();
+    /// assert_eq!(emb.len(), 4);
+    /// assert!(!emb.is_empty());
+    /// ```
     pub fn len(&self) -> usize {
         self.0.shards.len()
     }
     /// Always false: a partitioned variable has at least one shard.
+    ///
+    /// ```
+    /// use varscope::partition::FixedSizePartitioner;
+    /// use varscope::{get_variable, Graph};
+    /// let emb = get_variable("emb").shape([1]).partitioner(FixedSizePartitioner::new(1, 0))
+    ///     .graph(&Graph::with_seed(1)).build_partitioned().unwrap();
+    /// assert!(!emb.is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.0.shards.is_empty()
     }
     /// The axis the variable is split along.
+    ///
+    /// ```
+    /// use varscope::partition::FixedSizePartitioner;
+    /// use varscope::{get_variable, Graph};
+    /// let g = Graph::with_seed(1);
+    /// let by_rows = get_variable("a").shape([4, 4]).partitioner(FixedSizePartitioner::new(2, 0))
+    ///     .graph(&g).build_partitioned().unwrap();
+    /// let by_cols = get_variable("b").shape([4, 4]).partitioner(FixedSizePartitioner::new(2, 1))
+    ///     .graph(&g).build_partitioned().unwrap();
+    /// assert_eq!((by_rows.axis(), by_cols.axis()), (0, 1));
+    /// ```
     pub fn axis(&self) -> usize {
         self.0.partitions.iter().position(|&p| p > 1).unwrap_or(0)
     }
     /// Total size of the shards in bytes.
+    ///
+    /// ```
+    /// use varscope::partition::FixedSizePartitioner;
+    /// use varscope::{get_variable, Graph};
+    /// let emb = get_variable("emb").shape([10, 4]).partitioner(FixedSizePartitioner::new(3, 0))
+    ///     .graph(&Graph::with_seed(1)).build_partitioned().unwrap();
+    /// assert_eq!(emb.nbytes(), 10 * 4 * 4);
+    /// ```
     pub fn nbytes(&self) -> usize {
         self.0
             .shards
@@ -531,6 +819,15 @@ impl PartitionedVariable {
     ///
     /// # Errors
     /// A shard initializer's error.
+    ///
+    /// ```
+    /// use varscope::partition::FixedSizePartitioner;
+    /// use varscope::{get_variable, Graph, Init};
+    /// let emb = get_variable("emb").shape([3]).initializer(Init::constant_list(vec![1.0, 2.0, 3.0]))
+    ///     .partitioner(FixedSizePartitioner::new(2, 0)).graph(&Graph::with_seed(1)).build_partitioned().unwrap();
+    /// assert_eq!(emb.shards()[1].value().unwrap().to_f64_vec(), [3.0]);
+    /// assert_eq!(emb.as_tensor().unwrap().to_f64_vec(), [1.0, 2.0, 3.0]);
+    /// ```
     pub fn as_tensor(&self) -> Result<Tensor> {
         let axis = ndarray::Axis(self.axis());
         let mut parts = Vec::with_capacity(self.len());
@@ -558,6 +855,16 @@ impl PartitionedVariable {
     ///
     /// # Errors
     /// Shape or dtype mismatch; no shard changes then.
+    ///
+    /// ```
+    /// use varscope::partition::FixedSizePartitioner;
+    /// use varscope::{get_variable, Graph, Tensor};
+    /// let emb = get_variable("emb").shape([4]).partitioner(FixedSizePartitioner::new(2, 0))
+    ///     .graph(&Graph::with_seed(1)).build_partitioned().unwrap();
+    /// emb.assign(&Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 4.0], [4]).unwrap()).unwrap();
+    /// assert_eq!(emb.shards()[1].value().unwrap().to_f64_vec(), [3.0, 4.0]);
+    /// assert!(emb.assign(&Tensor::from_vec(vec![1.0f32], [1]).unwrap()).is_err());
+    /// ```
     pub fn assign(&self, value: &Tensor) -> Result<()> {
         if value.dtype() != self.dtype() || value.shape() != *self.shape() {
             return Err(Error::ShapeMismatch {
@@ -590,6 +897,16 @@ pub(crate) fn slice_axis(t: &Tensor, axis: usize, off: usize, len: usize) -> Ten
 }
 
 /// What `get_variable` returns: a plain variable or a partitioned one.
+///
+/// ```
+/// use varscope::partition::FixedSizePartitioner;
+/// use varscope::{get_variable, AnyVariable, Graph};
+/// let g = Graph::with_seed(1);
+/// let any = get_variable("emb").shape([4]).partitioner(FixedSizePartitioner::new(2, 0))
+///     .graph(&g).build_any().unwrap();
+/// assert!(matches!(&any, AnyVariable::Partitioned(p) if p.len() == 2));
+/// assert_eq!(any.shape().dims(), &[4]);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AnyVariable {
     /// A single variable.
@@ -600,6 +917,15 @@ pub enum AnyVariable {
 
 impl AnyVariable {
     /// The name: `scope/v:0` for a single variable, `scope/w` for a partitioned one.
+    ///
+    /// ```
+    /// use varscope::partition::FixedSizePartitioner;
+    /// use varscope::{get_variable, Graph};
+    /// let g = Graph::with_seed(1);
+    /// assert_eq!(get_variable("w").shape([1]).graph(&g).build_any().unwrap().name(), "w:0");
+    /// let p = get_variable("emb").shape([4]).partitioner(FixedSizePartitioner::new(2, 0)).graph(&g);
+    /// assert_eq!(p.build_any().unwrap().name(), "emb");
+    /// ```
     pub fn name(&self) -> String {
         match self {
             AnyVariable::Single(v) => v.name(),
@@ -607,6 +933,12 @@ impl AnyVariable {
         }
     }
     /// The (full) shape.
+    ///
+    /// ```
+    /// use varscope::{get_variable, Graph};
+    /// let any = get_variable("w").shape([2, 5]).graph(&Graph::with_seed(1)).build_any().unwrap();
+    /// assert_eq!(any.shape().dims(), &[2, 5]);
+    /// ```
     pub fn shape(&self) -> &Shape {
         match self {
             AnyVariable::Single(v) => v.shape(),
@@ -614,6 +946,12 @@ impl AnyVariable {
         }
     }
     /// The dtype.
+    ///
+    /// ```
+    /// use varscope::{get_variable, DType, Graph};
+    /// let any = get_variable("w").shape([1]).dtype(DType::Bool).graph(&Graph::with_seed(1)).build_any().unwrap();
+    /// assert_eq!(any.dtype(), DType::Bool);
+    /// ```
     pub fn dtype(&self) -> DType {
         match self {
             AnyVariable::Single(v) => v.dtype(),
@@ -624,6 +962,14 @@ impl AnyVariable {
     ///
     /// # Errors
     /// An initializer's error.
+    ///
+    /// ```
+    /// use varscope::partition::FixedSizePartitioner;
+    /// use varscope::{get_variable, Graph, Init};
+    /// let any = get_variable("emb").shape([4]).initializer(Init::ones())
+    ///     .partitioner(FixedSizePartitioner::new(2, 0)).graph(&Graph::with_seed(1)).build_any().unwrap();
+    /// assert_eq!(any.value().unwrap().to_f64_vec(), [1.0; 4]); // the shards, concatenated
+    /// ```
     pub fn value(&self) -> Result<Tensor> {
         match self {
             AnyVariable::Single(v) => v.value(),
@@ -634,6 +980,17 @@ impl AnyVariable {
     ///
     /// # Errors
     /// [`Error::TypeMismatch`] for a partitioned variable.
+    ///
+    /// ```
+    /// use varscope::partition::FixedSizePartitioner;
+    /// use varscope::{get_variable, Error, Graph};
+    /// let g = Graph::with_seed(1);
+    /// let w = get_variable("w").shape([1]).graph(&g).build_any().unwrap();
+    /// assert_eq!(w.into_single().unwrap().name(), "w:0");
+    /// let p = get_variable("emb").shape([4]).partitioner(FixedSizePartitioner::new(2, 0)).graph(&g)
+    ///     .build_any().unwrap();
+    /// assert!(matches!(p.into_single(), Err(Error::TypeMismatch { .. })));
+    /// ```
     pub fn into_single(self) -> Result<Variable> {
         match self {
             AnyVariable::Single(v) => Ok(v),
@@ -649,6 +1006,17 @@ impl AnyVariable {
     ///
     /// # Errors
     /// [`Error::TypeMismatch`] for a single variable.
+    ///
+    /// ```
+    /// use varscope::partition::FixedSizePartitioner;
+    /// use varscope::{get_variable, Error, Graph};
+    /// let g = Graph::with_seed(1);
+    /// let p = get_variable("emb").shape([4]).partitioner(FixedSizePartitioner::new(2, 0)).graph(&g)
+    ///     .build_any().unwrap();
+    /// assert_eq!(p.into_partitioned().unwrap().len(), 2);
+    /// let w = get_variable("w").shape([1]).graph(&g).build_any().unwrap();
+    /// assert!(matches!(w.into_partitioned(), Err(Error::TypeMismatch { .. })));
+    /// ```
     pub fn into_partitioned(self) -> Result<PartitionedVariable> {
         match self {
             AnyVariable::Partitioned(p) => Ok(p),
@@ -664,6 +1032,14 @@ impl AnyVariable {
 
 /// A regularizer: maps a variable's value to a loss added to the graph's
 /// `regularization_losses` collection when the variable is created.
+///
+/// ```
+/// use varscope::{get_variable, Graph, Init, Regularizer};
+/// let g = Graph::with_seed(1);
+/// get_variable("w").shape([2]).initializer(Init::constant(3.0)).regularizer(Regularizer::l2(1.0))
+///     .graph(&g).build().unwrap();
+/// assert_eq!(g.regularization_losses()[0].value().unwrap(), (9.0 + 9.0) / 2.0);
+/// ```
 #[derive(Clone)]
 pub struct Regularizer(pub(crate) Option<std::sync::Arc<RegularizerFn>>);
 
@@ -681,28 +1057,76 @@ impl fmt::Debug for Regularizer {
 
 impl Regularizer {
     /// A regularizer computing `f(value)`.
+    ///
+    /// ```
+    /// use varscope::{get_variable, Graph, Init, Regularizer};
+    /// let g = Graph::with_seed(1);
+    /// let max_abs = Regularizer::new(|t| t.to_f64_vec().iter().fold(0.0, |m: f64, x| m.max(x.abs())));
+    /// get_variable("w").shape([3]).initializer(Init::constant_list(vec![1.0, -4.0, 2.0]))
+    ///     .regularizer(max_abs).graph(&g).build().unwrap();
+    /// assert_eq!(g.regularization_losses()[0].value().unwrap(), 4.0);
+    /// ```
     pub fn new(f: impl Fn(&Tensor) -> f64 + Send + Sync + 'static) -> Self {
         Regularizer(Some(std::sync::Arc::new(f)))
     }
     /// TF's `no_regularizer`: disables an inherited regularizer.
+    ///
+    /// ```
+    /// use varscope::{get_variable, variable_scope, Graph, Regularizer};
+    /// let g = Graph::with_seed(1);
+    /// g.as_default(|| variable_scope("s").regularizer(Regularizer::l1(1.0))
+    ///     .enter(|_| get_variable("b").shape([1]).regularizer(Regularizer::none()).build())).unwrap();
+    /// assert!(g.regularization_losses().is_empty());
+    /// assert!(Regularizer::none().is_none());
+    /// ```
     pub fn none() -> Self {
         Regularizer(None)
     }
     /// `scale * sum(|x|)`.
+    ///
+    /// ```
+    /// use varscope::{get_variable, Graph, Init, Regularizer};
+    /// let g = Graph::with_seed(1);
+    /// get_variable("w").shape([2]).initializer(Init::constant_list(vec![1.0, -2.0]))
+    ///     .regularizer(Regularizer::l1(0.1)).graph(&g).build().unwrap();
+    /// assert!((g.regularization_losses()[0].value().unwrap() - 0.3).abs() < 1e-12);
+    /// ```
     pub fn l1(scale: f64) -> Self {
         Regularizer::new(move |t| scale * t.to_f64_vec().iter().map(|x| x.abs()).sum::<f64>())
     }
     /// `scale * sum(x²) / 2` (TF's `l2_regularizer`).
+    ///
+    /// ```
+    /// use varscope::{get_variable, Graph, Init, Regularizer};
+    /// let g = Graph::with_seed(1);
+    /// get_variable("w").shape([2]).initializer(Init::constant_list(vec![1.0, -2.0]))
+    ///     .regularizer(Regularizer::l2(2.0)).graph(&g).build().unwrap();
+    /// assert_eq!(g.regularization_losses()[0].value().unwrap(), 2.0 * 5.0 / 2.0);
+    /// ```
     pub fn l2(scale: f64) -> Self {
         Regularizer::new(move |t| scale * t.to_f64_vec().iter().map(|x| x * x).sum::<f64>() / 2.0)
     }
     /// Whether this is the "no regularizer".
+    ///
+    /// ```
+    /// use varscope::Regularizer;
+    /// assert!(Regularizer::none().is_none());
+    /// assert!(!Regularizer::l2(1.0).is_none());
+    /// ```
     pub fn is_none(&self) -> bool {
         self.0.is_none()
     }
 }
 
 /// A regularization loss recorded for a variable. Cheap to clone.
+///
+/// ```
+/// use varscope::{get_variable, Graph, Regularizer};
+/// let g = Graph::with_seed(1);
+/// let w = get_variable("w").shape([1]).regularizer(Regularizer::l2(1.0)).graph(&g).build().unwrap();
+/// let loss = g.regularization_losses()[0].clone();
+/// assert_eq!(loss.variable(), &w);
+/// ```
 #[derive(Debug, Clone)]
 pub struct RegularizationLoss(std::sync::Arc<LossInner>);
 
@@ -722,10 +1146,25 @@ impl RegularizationLoss {
         }))
     }
     /// The loss name (`scope/v/Regularizer`).
+    ///
+    /// ```
+    /// use varscope::{get_variable, variable_scope, Graph, Regularizer};
+    /// let g = Graph::with_seed(1);
+    /// g.as_default(|| variable_scope("s").regularizer(Regularizer::l2(1.0))
+    ///     .enter(|_| get_variable("w").shape([1]).build())).unwrap();
+    /// assert_eq!(g.regularization_losses()[0].name(), "s/w/Regularizer");
+    /// ```
     pub fn name(&self) -> &str {
         &self.0.name
     }
     /// The regularized variable.
+    ///
+    /// ```
+    /// use varscope::{get_variable, Graph, Regularizer};
+    /// let g = Graph::with_seed(1);
+    /// let w = get_variable("w").shape([1]).regularizer(Regularizer::l1(1.0)).graph(&g).build().unwrap();
+    /// assert_eq!(g.regularization_losses()[0].variable(), &w);
+    /// ```
     pub fn variable(&self) -> &Variable {
         &self.0.variable
     }
@@ -761,6 +1200,13 @@ impl RegularizationLoss {
 
 /// A constraint: a projection applied to a variable's value after updates
 /// (recorded on the variable, as TF does).
+///
+/// ```
+/// use varscope::{Constraint, Tensor};
+/// let zero = Constraint::new(|t| Tensor::zeros(t.dtype(), &t.shape()));
+/// let out = zero.apply(&Tensor::from_vec(vec![1.0f32, 2.0], [2]).unwrap());
+/// assert_eq!(out.to_f64_vec(), [0.0, 0.0]);
+/// ```
 #[derive(Clone)]
 pub struct Constraint(std::sync::Arc<dyn Fn(&Tensor) -> Tensor + Send + Sync>);
 
@@ -772,14 +1218,35 @@ impl fmt::Debug for Constraint {
 
 impl Constraint {
     /// A constraint from a function.
+    ///
+    /// ```
+    /// use varscope::{Constraint, Tensor};
+    /// let neg = Constraint::new(|t| Tensor::from_vec(t.to_f64_vec().iter().map(|x| -x).collect::<Vec<f64>>(), t.shape().dims().to_vec()).unwrap());
+    /// assert_eq!(neg.apply(&Tensor::scalar(2.0f64)).to_f64_vec(), [-2.0]);
+    /// ```
     pub fn new(f: impl Fn(&Tensor) -> Tensor + Send + Sync + 'static) -> Self {
         Constraint(std::sync::Arc::new(f))
     }
     /// Applies the constraint.
+    ///
+    /// ```
+    /// use varscope::{Constraint, Tensor};
+    /// let id = Constraint::new(|t| t.clone());
+    /// let t = Tensor::scalar(7i32);
+    /// assert_eq!(id.apply(&t), t);
+    /// ```
     pub fn apply(&self, t: &Tensor) -> Tensor {
         (self.0)(t)
     }
     /// Whether two handles are the same constraint.
+    ///
+    /// ```
+    /// use varscope::Constraint;
+    /// let a = Constraint::new(|t| t.clone());
+    /// let b = Constraint::new(|t| t.clone());
+    /// assert!(a.ptr_eq(&a.clone()));
+    /// assert!(!a.ptr_eq(&b)); // same code, different constraints
+    /// ```
     pub fn ptr_eq(&self, other: &Constraint) -> bool {
         std::sync::Arc::ptr_eq(&self.0, &other.0)
     }

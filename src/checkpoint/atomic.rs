@@ -60,18 +60,38 @@ pub struct WriteOptions {
 
 impl WriteOptions {
     /// The defaults: refuse to replace a target that is not a regular file.
+    ///
+    /// ```
+    /// use varscope::checkpoint::WriteOptions;
+    /// assert_eq!(WriteOptions::new(), WriteOptions::default());
+    /// assert!(!WriteOptions::new().is_force());
+    /// ```
     pub fn new() -> WriteOptions {
         WriteOptions::default()
     }
 
     /// Whether a target that is a symbolic link, FIFO, device node or socket may be
     /// replaced (the entry itself: a link is not followed). A directory never is.
+    ///
+    /// ```
+    /// use varscope::checkpoint::WriteOptions;
+    /// let dir = std::env::temp_dir();
+    /// // Even forced, a directory is never replaced.
+    /// assert!(WriteOptions::new().force(true).check_target(&dir).is_err());
+    /// assert!(WriteOptions::new().force(true).is_force());
+    /// ```
     pub fn force(mut self, force: bool) -> WriteOptions {
         self.force = force;
         self
     }
 
     /// Whether [`force`](WriteOptions::force) is set.
+    ///
+    /// ```
+    /// use varscope::checkpoint::WriteOptions;
+    /// assert!(WriteOptions::new().force(true).is_force());
+    /// assert!(!WriteOptions::new().force(true).force(false).is_force());
+    /// ```
     pub fn is_force(&self) -> bool {
         self.force
     }

@@ -9,6 +9,12 @@ use std::fmt::Write as _;
 
 /// Prefix of the metadata keys describing partitioned variables
 /// (`partition:<name>` → [`PartitionInfo`] JSON).
+///
+/// ```
+/// use varscope::checkpoint::{partition_metadata_key, PARTITION_METADATA_PREFIX};
+/// let key = partition_metadata_key("emb");
+/// assert_eq!(key.strip_prefix(PARTITION_METADATA_PREFIX), Some("emb"));
+/// ```
 pub const PARTITION_METADATA_PREFIX: &str = "partition:";
 
 /// The metadata key of the partitioned variable `name`: `partition:<name>`.
@@ -45,6 +51,16 @@ pub struct PartitionInfo {
 }
 
 /// One shard of a [`PartitionInfo`].
+///
+/// ```
+/// use varscope::checkpoint::PartitionInfo;
+/// use varscope::partition::FixedSizePartitioner;
+/// use varscope::{get_variable, Graph};
+/// let emb = get_variable("emb").shape([5, 2]).partitioner(FixedSizePartitioner::new(2, 0))
+///     .graph(&Graph::with_seed(1)).build_partitioned().unwrap();
+/// let shard = &PartitionInfo::of(&emb).shards[1];
+/// assert_eq!((shard.name.as_str(), &shard.offset[..], &shard.shape[..]), ("emb/part_1", &[3, 0][..], &[2, 2][..]));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShardInfo {
     /// The shard's tensor name (`scope/v/part_0`).
@@ -57,6 +73,17 @@ pub struct ShardInfo {
 
 impl PartitionInfo {
     /// The layout of a partitioned variable.
+    ///
+    /// ```
+    /// use varscope::checkpoint::PartitionInfo;
+    /// use varscope::partition::FixedSizePartitioner;
+    /// use varscope::{get_variable, Graph};
+    /// let emb = get_variable("emb").shape([6, 2]).partitioner(FixedSizePartitioner::new(3, 0))
+    ///     .graph(&Graph::with_seed(1)).build_partitioned().unwrap();
+    /// let info = PartitionInfo::of(&emb);
+    /// assert_eq!(info.full_shape, [6, 2]);
+    /// assert_eq!(info.shards.iter().map(|s| s.offset[0]).collect::<Vec<_>>(), [0, 2, 4]);
+    /// ```
     pub fn of(p: &PartitionedVariable) -> PartitionInfo {
         let rank = p.shape().rank();
         PartitionInfo {
@@ -79,6 +106,17 @@ impl PartitionInfo {
     ///
     /// Written straight into the string, so memory is the text's size, not that of a
     /// JSON tree per shard.
+    ///
+    /// ```
+    /// use varscope::checkpoint::{PartitionInfo, ShardInfo};
+    /// let info = PartitionInfo {
+    ///     full_shape: vec![2],
+    ///     shards: vec![ShardInfo { name: "v/part_0".into(), offset: vec![0], shape: vec![2] }],
+    /// };
+    /// let json = info.to_json();
+    /// assert!(json.contains("\"v/part_0\""));
+    /// assert_eq!(PartitionInfo::from_json("v", &json).unwrap(), info); // round trip
+    /// ```
     pub fn to_json(&self) -> String {
         fn dims(out: &mut String, d: &[usize]) {
             out.push('[');
@@ -116,6 +154,19 @@ impl PartitionInfo {
     /// # Errors
     /// [`Error::Checkpoint`] when the JSON is malformed or inconsistent (a shard outside
     /// the full shape, overlapping shards, shards not covering the variable).
+    ///
+    /// ```
+    /// use varscope::checkpoint::{PartitionInfo, ShardInfo};
+    /// use varscope::ErrorKind;
+    /// let gap = PartitionInfo {
+    ///     full_shape: vec![4],
+    ///     shards: vec![ShardInfo { name: "v/part_0".into(), offset: vec![0], shape: vec![2] }],
+    /// };
+    /// // The shards do not cover the variable.
+    /// let e = PartitionInfo::from_json("v", &gap.to_json()).unwrap_err();
+    /// assert_eq!(e.kind(), ErrorKind::Checkpoint);
+    /// assert!(PartitionInfo::from_json("v", "{not json").is_err());
+    /// ```
     pub fn from_json(name: &str, text: &str) -> Result<PartitionInfo> {
         let bad = |m: &str| Error::corrupt(format!("partition metadata of {name}: {m}"));
         let v: Value = serde_json::from_str(text).map_err(|e| bad(&e.to_string()))?;
@@ -151,6 +202,14 @@ impl PartitionInfo {
     /// # Errors
     /// [`Error::Checkpoint`] when the entry is malformed (see
     /// [`PartitionInfo::from_json`]).
+    ///
+    /// ```
+    /// use std::collections::BTreeMap;
+    /// use varscope::checkpoint::{partition_metadata_key, PartitionInfo};
+    /// let bad = BTreeMap::from([(partition_metadata_key("v"), "[]".to_string())]);
+    /// assert!(PartitionInfo::from_metadata(&bad, "v").is_err());
+    /// assert_eq!(PartitionInfo::from_metadata(&bad, "w").unwrap(), None);
+    /// ```
     pub fn from_metadata(
         metadata: &BTreeMap<String, String>,
         name: &str,
@@ -165,6 +224,23 @@ impl PartitionInfo {
     ///
     /// # Errors
     /// [`Error::Checkpoint`] for the first malformed entry.
+    ///
+    /// ```
+    /// use std::collections::BTreeMap;
+    /// use varscope::checkpoint::{partition_metadata_key, PartitionInfo, ShardInfo};
+    /// let one = |n: &str| PartitionInfo {
+    ///     full_shape: vec![1],
+    ///     shards: vec![ShardInfo { name: format!("{n}/part_0"), offset: vec![0], shape: vec![1] }],
+    /// };
+    /// let metadata = BTreeMap::from([
+    ///     (partition_metadata_key("a"), one("a").to_json()),
+    ///     (partition_metadata_key("b"), one("b").to_json()),
+    ///     ("format".to_string(), "pt".to_string()), // other keys are ignored
+    /// ]);
+    /// let all = PartitionInfo::all_from_metadata(&metadata).unwrap();
+    /// assert_eq!(all.keys().collect::<Vec<_>>(), ["a", "b"]);
+    /// assert_eq!(all["b"], one("b"));
+    /// ```
     pub fn all_from_metadata(
         metadata: &BTreeMap<String, String>,
     ) -> Result<BTreeMap<String, PartitionInfo>> {

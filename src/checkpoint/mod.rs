@@ -84,6 +84,22 @@ pub use self::stream::{
 };
 
 /// The contents of a safetensors file, as [`load_safetensors`] returns them.
+///
+/// ```
+/// use std::collections::BTreeMap;
+/// use varscope::checkpoint::{load_safetensors, save_safetensors};
+/// use varscope::Tensor;
+/// let dir = std::env::temp_dir().join(format!("varscope-doc-loaded-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir).unwrap();
+/// let path = dir.join("m.safetensors");
+/// let t = Tensor::from_vec(vec![1.0f32, 2.0], [2]).unwrap();
+/// let meta = BTreeMap::from([("step".to_string(), "7".to_string())]);
+/// save_safetensors(&path, [("w".to_string(), &t)], &meta).unwrap();
+/// let loaded = load_safetensors(&path).unwrap();
+/// assert_eq!(loaded.tensors["w"], t);
+/// assert_eq!(loaded.metadata, meta);
+/// std::fs::remove_dir_all(&dir).unwrap();
+/// ```
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct LoadedCheckpoint {
     /// Every tensor, by name.
@@ -93,6 +109,15 @@ pub struct LoadedCheckpoint {
 }
 
 /// The two checkpoint formats varscope reads and writes.
+///
+/// ```
+/// use varscope::checkpoint::{AnyCheckpoint, BundleWriter, CheckpointFormat};
+/// let dir = std::env::temp_dir().join(format!("varscope-doc-format-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir).unwrap();
+/// BundleWriter::new(&dir.join("m"), 1).unwrap().finish().unwrap();
+/// assert_eq!(AnyCheckpoint::open(&dir.join("m")).unwrap().format(), CheckpointFormat::TfBundle);
+/// std::fs::remove_dir_all(&dir).unwrap();
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CheckpointFormat {
     /// A safetensors file with varscope's partition metadata.
@@ -162,6 +187,20 @@ impl AnyCheckpoint {
     /// # Errors
     /// [`crate::Error::Checkpoint`] "not a safetensors file or TF bundle" naming the
     /// path, or the format's own errors ([`BundleReader::open`], [`read_header`]).
+    ///
+    /// ```
+    /// use std::collections::BTreeMap;
+    /// use varscope::checkpoint::{save_safetensors, AnyCheckpoint, CheckpointFormat};
+    /// use varscope::Tensor;
+    /// let dir = std::env::temp_dir().join(format!("varscope-doc-anyopen-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir).unwrap();
+    /// // Recognized by content, whatever the file is called.
+    /// let path = dir.join("weights.bin");
+    /// save_safetensors(&path, [("w".to_string(), &Tensor::scalar(1.0f32))], &BTreeMap::new()).unwrap();
+    /// assert_eq!(AnyCheckpoint::open(&path).unwrap().format(), CheckpointFormat::Safetensors);
+    /// assert!(AnyCheckpoint::open(&dir.join("absent")).is_err());
+    /// std::fs::remove_dir_all(&dir).unwrap();
+    /// ```
     pub fn open(path: &std::path::Path) -> crate::Result<AnyCheckpoint> {
         let neither = || {
             crate::Error::corrupt(format!(
@@ -203,6 +242,18 @@ impl AnyCheckpoint {
     }
 
     /// The format.
+    ///
+    /// ```
+    /// use std::collections::BTreeMap;
+    /// use varscope::checkpoint::{save_safetensors, AnyCheckpoint, CheckpointFormat};
+    /// use varscope::Tensor;
+    /// let dir = std::env::temp_dir().join(format!("varscope-doc-anyfmt-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir).unwrap();
+    /// let path = dir.join("m.safetensors");
+    /// save_safetensors(&path, [("w".to_string(), &Tensor::scalar(1.0f32))], &BTreeMap::new()).unwrap();
+    /// assert_eq!(AnyCheckpoint::open(&path).unwrap().format(), CheckpointFormat::Safetensors);
+    /// std::fs::remove_dir_all(&dir).unwrap();
+    /// ```
     pub fn format(&self) -> CheckpointFormat {
         match self {
             AnyCheckpoint::Safetensors { .. } => CheckpointFormat::Safetensors,
@@ -211,6 +262,16 @@ impl AnyCheckpoint {
     }
 
     /// The file (safetensors) or prefix (bundle).
+    ///
+    /// ```
+    /// use varscope::checkpoint::{AnyCheckpoint, BundleWriter};
+    /// let dir = std::env::temp_dir().join(format!("varscope-doc-anypath-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir).unwrap();
+    /// BundleWriter::new(&dir.join("m"), 1).unwrap().finish().unwrap();
+    /// // Opened by its index file, a bundle is named by its prefix.
+    /// assert_eq!(AnyCheckpoint::open(&dir.join("m.index")).unwrap().path(), dir.join("m"));
+    /// std::fs::remove_dir_all(&dir).unwrap();
+    /// ```
     pub fn path(&self) -> &std::path::Path {
         match self {
             AnyCheckpoint::Safetensors { path, .. } => path,
@@ -219,6 +280,18 @@ impl AnyCheckpoint {
     }
 
     /// Total size of the checkpoint's files.
+    ///
+    /// ```
+    /// use std::collections::BTreeMap;
+    /// use varscope::checkpoint::{save_safetensors, AnyCheckpoint};
+    /// use varscope::Tensor;
+    /// let dir = std::env::temp_dir().join(format!("varscope-doc-anysize-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir).unwrap();
+    /// let path = dir.join("m.safetensors");
+    /// save_safetensors(&path, [("w".to_string(), &Tensor::scalar(1.0f32))], &BTreeMap::new()).unwrap();
+    /// assert_eq!(AnyCheckpoint::open(&path).unwrap().file_size(), std::fs::metadata(&path).unwrap().len());
+    /// std::fs::remove_dir_all(&dir).unwrap();
+    /// ```
     pub fn file_size(&self) -> u64 {
         match self {
             AnyCheckpoint::Safetensors { header, .. } => header.file_size,
@@ -227,6 +300,19 @@ impl AnyCheckpoint {
     }
 
     /// The metadata map (a bundle has none).
+    ///
+    /// ```
+    /// use std::collections::BTreeMap;
+    /// use varscope::checkpoint::{save_safetensors, AnyCheckpoint};
+    /// use varscope::Tensor;
+    /// let dir = std::env::temp_dir().join(format!("varscope-doc-anymeta-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir).unwrap();
+    /// let path = dir.join("m.safetensors");
+    /// let meta = BTreeMap::from([("model".to_string(), "bert".to_string())]);
+    /// save_safetensors(&path, [("w".to_string(), &Tensor::scalar(1.0f32))], &meta).unwrap();
+    /// assert_eq!(AnyCheckpoint::open(&path).unwrap().metadata(), meta);
+    /// std::fs::remove_dir_all(&dir).unwrap();
+    /// ```
     pub fn metadata(&self) -> BTreeMap<String, String> {
         match self {
             AnyCheckpoint::Safetensors { header, .. } => header.metadata.clone(),
@@ -239,6 +325,27 @@ impl AnyCheckpoint {
     ///
     /// # Errors
     /// [`crate::Error::Checkpoint`] for malformed partition metadata.
+    ///
+    /// ```
+    /// use std::collections::BTreeMap;
+    /// use varscope::checkpoint::{partition_metadata_key, save_safetensors, AnyCheckpoint, PartitionInfo};
+    /// use varscope::partition::FixedSizePartitioner;
+    /// use varscope::{get_variable, Graph};
+    /// let dir = std::env::temp_dir().join(format!("varscope-doc-anyentries-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir).unwrap();
+    /// let emb = get_variable("emb").shape([4, 2]).partitioner(FixedSizePartitioner::new(2, 0))
+    ///     .graph(&Graph::with_seed(1)).build_partitioned().unwrap();
+    /// let values: Vec<_> = emb.shards().iter().map(|s| s.value().unwrap()).collect();
+    /// let tensors = emb.shards().iter().zip(&values).map(|(s, v)| (s.checkpoint_name().to_string(), v));
+    /// let meta = BTreeMap::from([(partition_metadata_key("emb"), PartitionInfo::of(&emb).to_json())]);
+    /// let path = dir.join("m.safetensors");
+    /// save_safetensors(&path, tensors, &meta).unwrap();
+    /// // TF's view: one variable `emb` stored in two slices.
+    /// let entries = AnyCheckpoint::open(&path).unwrap().entries().unwrap();
+    /// assert_eq!(entries.keys().collect::<Vec<_>>(), ["emb"]);
+    /// assert_eq!(entries["emb"].slices.len(), 2);
+    /// std::fs::remove_dir_all(&dir).unwrap();
+    /// ```
     pub fn entries(&self) -> crate::Result<BTreeMap<String, BundleEntry>> {
         match self {
             AnyCheckpoint::Bundle(b) => Ok(b.entries().clone()),
@@ -310,6 +417,22 @@ impl AnyCheckpoint {
     /// # Errors
     /// [`crate::Error::NotInCheckpoint`] when there is no such variable, and the
     /// format's read errors.
+    ///
+    /// ```
+    /// use varscope::checkpoint::{AnyCheckpoint, BundleWriter};
+    /// use varscope::{ErrorKind, Shape, Tensor};
+    /// let dir = std::env::temp_dir().join(format!("varscope-doc-anyread-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir).unwrap();
+    /// let mut w = BundleWriter::new(&dir.join("m"), 1).unwrap();
+    /// let full = Shape::new([2]).unwrap();
+    /// w.add_slice("v", &full, &[0], &Tensor::from_vec(vec![1.0f32], [1]).unwrap()).unwrap();
+    /// w.add_slice("v", &full, &[1], &Tensor::from_vec(vec![2.0f32], [1]).unwrap()).unwrap();
+    /// w.finish().unwrap();
+    /// let c = AnyCheckpoint::open(&dir.join("m")).unwrap();
+    /// assert_eq!(c.read("v").unwrap().to_f64_vec(), [1.0, 2.0]);
+    /// assert_eq!(c.read("u").unwrap_err().kind(), ErrorKind::NotFound);
+    /// std::fs::remove_dir_all(&dir).unwrap();
+    /// ```
     pub fn read(&self, name: &str) -> crate::Result<Tensor> {
         match self {
             AnyCheckpoint::Bundle(b) => b.read(name),
@@ -330,6 +453,21 @@ impl AnyCheckpoint {
     /// # Errors
     /// Those of [`AnyCheckpoint::read`], and [`crate::Error::InvalidArgument`] when
     /// the slice does not lie within the variable.
+    ///
+    /// ```
+    /// use std::collections::BTreeMap;
+    /// use varscope::checkpoint::{save_safetensors, AnyCheckpoint, TensorSlice};
+    /// use varscope::Tensor;
+    /// let dir = std::env::temp_dir().join(format!("varscope-doc-anyrslice-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir).unwrap();
+    /// let path = dir.join("m.safetensors");
+    /// let t = Tensor::from_vec(vec![0i32, 1, 2, 3, 4, 5], [6]).unwrap();
+    /// save_safetensors(&path, [("v".to_string(), &t)], &BTreeMap::new()).unwrap();
+    /// let c = AnyCheckpoint::open(&path).unwrap();
+    /// let mid = TensorSlice { offset: vec![2], shape: vec![3] };
+    /// assert_eq!(c.read_slice("v", &mid).unwrap().to_f64_vec(), [2.0, 3.0, 4.0]);
+    /// std::fs::remove_dir_all(&dir).unwrap();
+    /// ```
     pub fn read_slice(&self, name: &str, slice: &TensorSlice) -> crate::Result<Tensor> {
         match self {
             AnyCheckpoint::Bundle(b) => b.read_slice(name, slice),
@@ -425,6 +563,23 @@ impl AnyCheckpoint {
     /// # Errors
     /// The format's read errors; [`crate::Error::Checkpoint`] when a bundle holds a
     /// tensor named like a shard of one of its sliced variables.
+    ///
+    /// ```
+    /// use varscope::checkpoint::{partition_metadata_key, AnyCheckpoint, BundleWriter};
+    /// use varscope::{Shape, Tensor};
+    /// let dir = std::env::temp_dir().join(format!("varscope-doc-anyload-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir).unwrap();
+    /// let mut w = BundleWriter::new(&dir.join("m"), 1).unwrap();
+    /// let full = Shape::new([2]).unwrap();
+    /// w.add_slice("v", &full, &[0], &Tensor::from_vec(vec![1.0f32], [1]).unwrap()).unwrap();
+    /// w.add_slice("v", &full, &[1], &Tensor::from_vec(vec![2.0f32], [1]).unwrap()).unwrap();
+    /// w.finish().unwrap();
+    /// // varscope's layout: shards and partition metadata.
+    /// let loaded = AnyCheckpoint::open(&dir.join("m")).unwrap().load().unwrap();
+    /// assert_eq!(loaded.tensors.keys().collect::<Vec<_>>(), ["v/part_0", "v/part_1"]);
+    /// assert!(loaded.metadata.contains_key(&partition_metadata_key("v")));
+    /// std::fs::remove_dir_all(&dir).unwrap();
+    /// ```
     pub fn load(&self) -> crate::Result<LoadedCheckpoint> {
         match self {
             AnyCheckpoint::Safetensors { .. } => self.loaded().cloned(),
@@ -456,6 +611,19 @@ impl AnyCheckpoint {
 
     /// The header in varscope's layout (for summaries): dtypes, shapes and byte sizes,
     /// a bundle's sliced variables as shards with partition metadata.
+    ///
+    /// ```
+    /// use varscope::checkpoint::{AnyCheckpoint, BundleWriter};
+    /// use varscope::Tensor;
+    /// let dir = std::env::temp_dir().join(format!("varscope-doc-anyheader-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir).unwrap();
+    /// let mut w = BundleWriter::new(&dir.join("m"), 1).unwrap();
+    /// w.add("w", &Tensor::from_vec(vec![0.0f64; 3], [3]).unwrap()).unwrap();
+    /// w.finish().unwrap();
+    /// let h = AnyCheckpoint::open(&dir.join("m")).unwrap().header();
+    /// assert_eq!(h.tensors["w"].nbytes(), 24);
+    /// std::fs::remove_dir_all(&dir).unwrap();
+    /// ```
     pub fn header(&self) -> CheckpointHeader {
         match self {
             AnyCheckpoint::Safetensors { header, .. } => header.clone(),

@@ -32,6 +32,15 @@ pub fn variable(initial_value: Tensor) -> PlainVariableBuilder {
 }
 
 /// Builder of a plain variable; see [`variable`].
+///
+/// ```
+/// use varscope::{variable, Graph, Tensor};
+/// let g = Graph::new();
+/// let step = g.as_default(|| variable(Tensor::scalar(0i64)).name("global_step").trainable(false).build()).unwrap();
+/// assert_eq!(step.name(), "global_step:0");
+/// assert_eq!(g.global_variables(), vec![step]);
+/// assert!(g.trainable_variables().is_empty());
+/// ```
 #[derive(Debug)]
 #[must_use = "call build() to create the variable"]
 pub struct PlainVariableBuilder {
@@ -43,16 +52,43 @@ pub struct PlainVariableBuilder {
 
 impl PlainVariableBuilder {
     /// The name (default `Variable`).
+    ///
+    /// ```
+    /// use varscope::{name_scope, variable, Graph, Tensor};
+    /// Graph::new().as_default(|| {
+    ///     let v = variable(Tensor::scalar(1.0f32)).build().unwrap();
+    ///     assert_eq!(v.name(), "Variable:0"); // the default name
+    ///     // Plain variables follow the name scope (get_variable follows the variable scope).
+    ///     let w = name_scope("ns", |_| variable(Tensor::scalar(1.0f32)).name("w").build()).unwrap();
+    ///     assert_eq!(w.name(), "ns/w:0");
+    /// });
+    /// ```
     pub fn name(mut self, name: &str) -> Self {
         self.name = Some(name.to_string());
         self
     }
     /// Whether it is trainable (default true).
+    ///
+    /// ```
+    /// use varscope::{variable, Graph, Tensor};
+    /// let g = Graph::new();
+    /// let v = g.as_default(|| variable(Tensor::scalar(1.0f32)).trainable(false).build()).unwrap();
+    /// assert!(!v.trainable());
+    /// assert!(g.trainable_variables().is_empty());
+    /// ```
     pub fn trainable(mut self, t: bool) -> Self {
         self.trainable = t;
         self
     }
     /// Collections (default: global variables).
+    ///
+    /// ```
+    /// use varscope::{variable, Graph, Tensor, LOCAL_VARIABLES};
+    /// let g = Graph::new();
+    /// let v = g.as_default(|| variable(Tensor::scalar(1.0f32)).collections([LOCAL_VARIABLES]).build()).unwrap();
+    /// assert_eq!(g.local_variables(), vec![v]);
+    /// assert!(g.global_variables().is_empty());
+    /// ```
     pub fn collections<S: Into<String>>(mut self, c: impl IntoIterator<Item = S>) -> Self {
         self.collections = Some(c.into_iter().map(Into::into).collect());
         self
@@ -62,6 +98,17 @@ impl PlainVariableBuilder {
     ///
     /// # Errors
     /// [`Error::InvalidName`] for an invalid name.
+    ///
+    /// ```
+    /// use varscope::{variable, Graph, Tensor};
+    /// Graph::new().as_default(|| {
+    ///     let t = Tensor::from_vec(vec![1.0f32, 2.0], [2]).unwrap();
+    ///     let v = variable(t.clone()).name("v").build().unwrap();
+    ///     assert_eq!(v.value().unwrap(), t);
+    ///     assert!(v.store_key().is_none()); // not in the store: get_variable cannot reuse it
+    ///     assert!(variable(t).name("bad name").build().is_err());
+    /// });
+    /// ```
     pub fn build(self) -> Result<Variable> {
         let graph = Graph::current();
         let name = self.name.as_deref().unwrap_or("Variable");

@@ -16,15 +16,55 @@ use crossbeam_utils::CachePadded;
 use std::collections::HashMap;
 
 /// Collection key of all global variables (TF's `GraphKeys.GLOBAL_VARIABLES`).
+///
+/// ```
+/// use varscope::{get_variable, Graph, GLOBAL_VARIABLES};
+/// let g = Graph::with_seed(1);
+/// let w = g.as_default(|| get_variable("w").shape([1]).build()).unwrap();
+/// assert_eq!(GLOBAL_VARIABLES, "variables"); // TF's key
+/// assert_eq!(g.get_collection(GLOBAL_VARIABLES), vec![w]);
+/// ```
 pub const GLOBAL_VARIABLES: &str = "variables";
 /// Collection key of trainable variables.
+///
+/// ```
+/// use varscope::{get_variable, Graph, TRAINABLE_VARIABLES};
+/// let g = Graph::with_seed(1);
+/// g.as_default(|| get_variable("step").shape([1]).trainable(false).build()).unwrap();
+/// assert!(g.get_collection(TRAINABLE_VARIABLES).is_empty());
+/// ```
 pub const TRAINABLE_VARIABLES: &str = "trainable_variables";
 /// Collection key of local (non-checkpointed, non-trainable) variables.
+///
+/// ```
+/// use varscope::{get_local_variable, Graph, LOCAL_VARIABLES};
+/// let g = Graph::with_seed(1);
+/// g.as_default(|| get_local_variable("n").shape([1]).build()).unwrap();
+/// assert_eq!(g.collection_len(LOCAL_VARIABLES), 1);
+/// ```
 pub const LOCAL_VARIABLES: &str = "local_variables";
 /// Collection key of regularization losses.
+///
+/// ```
+/// use varscope::{get_variable, Graph, Regularizer, REGULARIZATION_LOSSES};
+/// let g = Graph::with_seed(1);
+/// g.as_default(|| get_variable("w").shape([1]).regularizer(Regularizer::l2(1.0)).build()).unwrap();
+/// assert_eq!(g.collection_len(REGULARIZATION_LOSSES), 1);
+/// ```
 pub const REGULARIZATION_LOSSES: &str = "regularization_losses";
 
 /// One item of a graph collection.
+///
+/// ```
+/// use varscope::{get_variable, CollectionItem, Graph};
+/// let g = Graph::with_seed(1);
+/// let w = g.as_default(|| get_variable("w").shape([1]).build()).unwrap();
+/// g.add_to_collection("mine", &w);
+/// match &g.collection_items("mine")[..] {
+///     [CollectionItem::Variable(v)] => assert_eq!(v, &w),
+///     other => panic!("unexpected {other:?}"),
+/// }
+/// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum CollectionItem {

@@ -28,6 +28,14 @@ use std::marker::PhantomData;
 use store::VariableStore;
 
 /// A record of an op created through [`Graph::create_op`]: only its name and type.
+///
+/// ```
+/// use varscope::{Graph, OpRecord};
+/// let g = Graph::new();
+/// g.create_op("Const", None).unwrap();
+/// let rec = OpRecord { name: "Const".into(), op_type: "Const".into() };
+/// assert_eq!(g.ops(), vec![rec]);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpRecord {
     /// The unique op name (`scope/Const_1`).
@@ -199,16 +207,38 @@ impl Graph {
 
     /// The graph-level random seed. A graph made with [`Graph::new`] draws it from OS
     /// entropy; pass it to [`Graph::with_seed`] to reproduce the run.
+    ///
+    /// ```
+    /// use varscope::Graph;
+    /// assert_eq!(Graph::with_seed(7).seed(), 7);
+    /// // A drawn seed reproduces the graph's values when passed back.
+    /// let g = Graph::new();
+    /// let again = Graph::with_seed(g.seed());
+    /// assert_eq!(again.seed(), g.seed());
+    /// ```
     pub fn seed(&self) -> u64 {
         self.inner.seed
     }
 
     /// Whether the seed was given explicitly.
+    ///
+    /// ```
+    /// use varscope::Graph;
+    /// assert!(Graph::with_seed(7).seed_is_explicit());
+    /// assert!(!Graph::new().seed_is_explicit());
+    /// ```
     pub fn seed_is_explicit(&self) -> bool {
         self.inner.seed_is_explicit
     }
 
     /// A process-unique id of this graph.
+    ///
+    /// ```
+    /// use varscope::Graph;
+    /// let g = Graph::new();
+    /// assert_eq!(g.clone().id(), g.id()); // clones share the graph
+    /// assert_ne!(Graph::new().id(), g.id());
+    /// ```
     pub fn id(&self) -> u64 {
         self.inner.id
     }
@@ -216,6 +246,13 @@ impl Graph {
     /// The calling thread's default graph: the innermost one made default with
     /// [`Graph::as_default`] / [`Graph::as_default_guard`] on this thread, or else
     /// the process-wide default graph.
+    ///
+    /// ```
+    /// use varscope::Graph;
+    /// assert_eq!(Graph::current(), Graph::process_default());
+    /// let g = Graph::new();
+    /// g.as_default(|| assert_eq!(Graph::current(), g));
+    /// ```
     pub fn current() -> Graph {
         CONTEXT
             .with(|c| c.borrow().default_graphs.last().map(|g| Graph::clone(g)))
@@ -247,6 +284,14 @@ impl Graph {
     }
 
     /// The process-wide default graph, used by threads that set none.
+    ///
+    /// ```
+    /// use varscope::Graph;
+    /// // The same graph on every thread that sets no default.
+    /// let here = Graph::process_default();
+    /// let there = std::thread::spawn(Graph::current).join().unwrap();
+    /// assert_eq!(here, there);
+    /// ```
     pub fn process_default() -> Graph {
         PROCESS_DEFAULT.clone()
     }
@@ -335,12 +380,33 @@ impl Graph {
     }
 
     /// Whether an op of this exact name exists.
+    ///
+    /// ```
+    /// use varscope::{get_variable, Graph};
+    /// let g = Graph::with_seed(1);
+    /// g.as_default(|| get_variable("w").shape([1]).build()).unwrap();
+    /// assert!(g.has_op("w"));
+    /// assert!(!g.has_op("v"));
+    /// ```
     pub fn has_op(&self, name: &str) -> bool {
         self.inner.op_names.contains(name)
     }
 
     /// Every op created through [`Graph::create_op`] (and every variable op), in
     /// creation order.
+    ///
+    /// ```
+    /// use varscope::{get_variable, name_scope, Graph};
+    /// let g = Graph::with_seed(1);
+    /// g.as_default(|| -> varscope::Result<()> {
+    ///     get_variable("w").shape([1]).build()?;
+    ///     name_scope("loss", |_| g.create_op("Add", None))?;
+    ///     Ok(())
+    /// }).unwrap();
+    /// let ops: Vec<_> = g.ops().into_iter().map(|o| (o.name, o.op_type)).collect();
+    /// assert_eq!(ops[0].0, "w");
+    /// assert_eq!(ops.last().unwrap(), &("loss/Add".to_string(), "Add".to_string()));
+    /// ```
     pub fn ops(&self) -> Vec<OpRecord> {
         self.inner
             .op_names
@@ -354,6 +420,15 @@ impl Graph {
     }
 
     /// Appends a variable to a collection.
+    ///
+    /// ```
+    /// use varscope::{get_variable, Graph};
+    /// let g = Graph::with_seed(1);
+    /// let v = g.as_default(|| get_variable("w").shape([1]).build()).unwrap();
+    /// g.add_to_collection("ema", &v);
+    /// g.add_to_collection("ema", &v); // no deduplication, as in TF
+    /// assert_eq!(g.collection_len("ema"), 2);
+    /// ```
     pub fn add_to_collection(&self, key: &str, var: &Variable) {
         let seq = self.next_event();
         self.inner
@@ -402,6 +477,14 @@ impl Graph {
     }
 
     /// The items of a collection, in insertion order.
+    ///
+    /// ```
+    /// use varscope::{get_variable, CollectionItem, Graph, Regularizer, REGULARIZATION_LOSSES};
+    /// let g = Graph::with_seed(1);
+    /// g.as_default(|| get_variable("w").shape([2]).regularizer(Regularizer::l1(1.0)).build()).unwrap();
+    /// let items = g.collection_items(REGULARIZATION_LOSSES);
+    /// assert!(matches!(&items[..], [CollectionItem::Loss(l)] if l.variable().name() == "w:0"));
+    /// ```
     pub fn collection_items(&self, key: &str) -> Vec<CollectionItem> {
         self.inner.collections.items(key)
     }
@@ -422,11 +505,31 @@ impl Graph {
 
     /// The variables of a collection whose names start with `scope` — a *literal*
     /// prefix (TF matches it as a regex; see "Differences from TF1").
+    ///
+    /// ```
+    /// use varscope::{get_variable, variable_scope, Graph, GLOBAL_VARIABLES};
+    /// let g = Graph::with_seed(1);
+    /// g.as_default(|| -> varscope::Result<()> {
+    ///     variable_scope("enc").enter(|_| get_variable("w").shape([1]).build())?;
+    ///     variable_scope("dec").enter(|_| get_variable("w").shape([1]).build())?;
+    ///     Ok(())
+    /// }).unwrap();
+    /// let enc = g.get_collection_scoped(GLOBAL_VARIABLES, "enc/");
+    /// assert_eq!(enc.iter().map(|v| v.name()).collect::<Vec<_>>(), ["enc/w:0"]);
+    /// ```
     pub fn get_collection_scoped(&self, key: &str, scope: &str) -> Vec<Variable> {
         self.inner.collections.variables(key, scope)
     }
 
     /// Length of a collection.
+    ///
+    /// ```
+    /// use varscope::{get_variable, Graph, GLOBAL_VARIABLES};
+    /// let g = Graph::with_seed(1);
+    /// assert_eq!(g.collection_len(GLOBAL_VARIABLES), 0);
+    /// g.as_default(|| get_variable("w").shape([1]).build()).unwrap();
+    /// assert_eq!(g.collection_len(GLOBAL_VARIABLES), 1);
+    /// ```
     pub fn collection_len(&self, key: &str) -> usize {
         self.inner.collections.len(key)
     }
@@ -452,16 +555,47 @@ impl Graph {
     }
 
     /// All trainable variables, in creation order.
+    ///
+    /// ```
+    /// use varscope::{get_variable, Graph};
+    /// let g = Graph::with_seed(1);
+    /// let (w, _step) = g.as_default(|| -> varscope::Result<_> {
+    ///     Ok((get_variable("w").shape([1]).build()?,
+    ///         get_variable("step").shape([1]).trainable(false).build()?))
+    /// }).unwrap();
+    /// assert_eq!(g.trainable_variables(), vec![w]);
+    /// ```
     pub fn trainable_variables(&self) -> Vec<Variable> {
         self.get_collection(TRAINABLE_VARIABLES)
     }
 
     /// All local variables, in creation order.
+    ///
+    /// ```
+    /// use varscope::{get_local_variable, Graph};
+    /// let g = Graph::with_seed(1);
+    /// let seen = g.as_default(|| get_local_variable("seen").shape([1]).build()).unwrap();
+    /// assert_eq!(g.local_variables(), vec![seen.clone()]);
+    /// assert!(!seen.trainable());
+    /// assert!(g.global_variables().is_empty());
+    /// ```
     pub fn local_variables(&self) -> Vec<Variable> {
         self.get_collection(LOCAL_VARIABLES)
     }
 
     /// The regularization losses, in creation order.
+    ///
+    /// ```
+    /// use varscope::{get_variable, Graph, Init, Regularizer};
+    /// let g = Graph::with_seed(1);
+    /// g.as_default(|| {
+    ///     get_variable("w").shape([3]).initializer(Init::constant(2.0))
+    ///         .regularizer(Regularizer::l1(0.5)).build()
+    /// }).unwrap();
+    /// let losses = g.regularization_losses();
+    /// assert_eq!(losses.len(), 1);
+    /// assert_eq!(losses[0].value().unwrap(), 0.5 * 3.0 * 2.0);
+    /// ```
     pub fn regularization_losses(&self) -> Vec<RegularizationLoss> {
         self.collection_items(REGULARIZATION_LOSSES)
             .into_iter()
@@ -474,11 +608,30 @@ impl Graph {
 
     /// Every variable of the graph — `get_variable` ones, their shards, and plain
     /// variables — in creation order, whatever collections they are in.
+    ///
+    /// ```
+    /// use varscope::partition::FixedSizePartitioner;
+    /// use varscope::{get_variable, Graph};
+    /// let g = Graph::with_seed(1);
+    /// g.as_default(|| {
+    ///     get_variable("emb").shape([4, 2]).partitioner(FixedSizePartitioner::new(2, 0)).build_partitioned()
+    /// }).unwrap();
+    /// let names: Vec<_> = g.all_variables().iter().map(|v| v.name()).collect();
+    /// assert_eq!(names, ["emb/part_0:0", "emb/part_1:0"]);
+    /// ```
     pub fn all_variables(&self) -> Vec<Variable> {
         self.inner.collections.all_variables()
     }
 
     /// The variable store of this graph.
+    ///
+    /// ```
+    /// use varscope::{get_variable, Graph};
+    /// let g = Graph::with_seed(1);
+    /// let w = g.as_default(|| get_variable("w").shape([1]).build()).unwrap();
+    /// assert_eq!(g.store().len(), 1);
+    /// assert_eq!(g.store().get("w").unwrap().into_single().unwrap(), w);
+    /// ```
     pub fn store(&self) -> &VariableStore {
         &self.inner.store
     }
@@ -532,6 +685,15 @@ impl Graph {
 }
 
 /// Restores the previous default graph of the thread when dropped.
+///
+/// ```
+/// use varscope::Graph;
+/// let g = Graph::new();
+/// let guard = g.as_default_guard();
+/// assert_eq!(Graph::current(), g);
+/// drop(guard);
+/// assert_eq!(Graph::current(), Graph::process_default());
+/// ```
 #[must_use = "the graph stops being the default when the guard is dropped"]
 #[derive(Debug)]
 pub struct DefaultGraphGuard {

@@ -70,11 +70,24 @@ impl Default for VariableStore {
 
 impl VariableStore {
     /// A store with the default shard count (4 per core, a power of two).
+    ///
+    /// ```
+    /// use varscope::VariableStore;
+    /// let s = VariableStore::new();
+    /// assert!(s.is_empty());
+    /// assert!(s.shard_count().is_power_of_two());
+    /// ```
     pub fn new() -> Self {
         VariableStore::with_shards(sync::default_shard_count())
     }
 
     /// A store with `n` shards, rounded up to a power of two (at least 1).
+    ///
+    /// ```
+    /// use varscope::VariableStore;
+    /// assert_eq!(VariableStore::with_shards(5).shard_count(), 8);
+    /// assert_eq!(VariableStore::with_shards(0).shard_count(), 1);
+    /// ```
     pub fn with_shards(n: usize) -> Self {
         VariableStore {
             map: SlotMap::with_shards(n),
@@ -82,6 +95,11 @@ impl VariableStore {
     }
 
     /// Number of shards.
+    ///
+    /// ```
+    /// use varscope::Graph;
+    /// assert!(Graph::new().store().shard_count() >= 1);
+    /// ```
     pub fn shard_count(&self) -> usize {
         self.map.shard_count()
     }
@@ -103,17 +121,43 @@ impl VariableStore {
     }
 
     /// The variable stored under `key` (its full name), if it is fully created.
+    ///
+    /// ```
+    /// use varscope::{get_variable, variable_scope, Graph};
+    /// let g = Graph::with_seed(1);
+    /// g.as_default(|| variable_scope("s").enter(|_| get_variable("w").shape([2]).build())).unwrap();
+    /// assert_eq!(g.store().get("s/w").unwrap().name(), "s/w:0");
+    /// assert!(g.store().get("w").is_none());
+    /// ```
     pub fn get(&self, key: &str) -> Option<AnyVariable> {
         self.map.get(key).map(|e| e.to_any())
     }
 
     /// Number of fully created entries (a partitioned variable counts once, and each
     /// of its shards once).
+    ///
+    /// ```
+    /// use varscope::partition::FixedSizePartitioner;
+    /// use varscope::{get_variable, Graph};
+    /// let g = Graph::with_seed(1);
+    /// g.as_default(|| {
+    ///     get_variable("emb").shape([4]).partitioner(FixedSizePartitioner::new(2, 0)).build_partitioned()
+    /// }).unwrap();
+    /// assert_eq!(g.store().len(), 3); // the partitioned variable and its two shards
+    /// ```
     pub fn len(&self) -> usize {
         self.map.len()
     }
 
     /// Whether the store has no entries.
+    ///
+    /// ```
+    /// use varscope::{get_variable, Graph};
+    /// let g = Graph::with_seed(1);
+    /// assert!(g.store().is_empty());
+    /// g.as_default(|| get_variable("w").shape([1]).build()).unwrap();
+    /// assert!(!g.store().is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -127,6 +171,18 @@ impl VariableStore {
     }
 
     /// All fully created entries, sorted by name.
+    ///
+    /// ```
+    /// use varscope::{get_variable, Graph};
+    /// let g = Graph::with_seed(1);
+    /// g.as_default(|| -> varscope::Result<()> {
+    ///     get_variable("z").shape([1]).build()?;
+    ///     get_variable("a").shape([1]).build()?;
+    ///     Ok(())
+    /// }).unwrap();
+    /// let keys: Vec<_> = g.store().entries().into_iter().map(|(k, _)| k).collect();
+    /// assert_eq!(keys, ["a", "z"]);
+    /// ```
     pub fn entries(&self) -> Vec<(String, AnyVariable)> {
         self.map
             .entries()

@@ -29,6 +29,18 @@ use routines::{
 
 /// Everything an initializer needs to fill one variable, or one shard of a
 /// partitioned variable.
+///
+/// ```
+/// use varscope::init::{InitContext, Seeds};
+/// use varscope::{DType, Init, Shape};
+/// let full = Shape::new([6]).unwrap();
+/// let part = Shape::new([2]).unwrap();
+/// // The shard at offset 4 of a 6-element variable.
+/// let ctx = InitContext { name: "v", dtype: DType::F32, full_shape: &full, offset: &[4],
+///     shape: &part, seeds: Seeds::tf(1, 1) };
+/// let t = Init::constant_list(vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0]).materialize(&ctx).unwrap();
+/// assert_eq!(t.to_f64_vec(), [4.0, 5.0]);
+/// ```
 #[derive(Debug, Clone)]
 pub struct InitContext<'a> {
     /// Full name of the variable (for error messages).
@@ -46,6 +58,17 @@ pub struct InitContext<'a> {
 }
 
 /// Fan mode of [`Init::VarianceScaling`].
+///
+/// ```
+/// use varscope::init::{Distribution, FanMode};
+/// use varscope::{get_variable, Graph, Init};
+/// // Uniform variance scaling: limit = sqrt(3 * scale / fan); fan_in = 100 here.
+/// let g = Graph::with_seed(1);
+/// let init = Init::variance_scaling(1.0, FanMode::FanIn, Distribution::Uniform).unwrap();
+/// let w = get_variable("w").shape([100, 10]).initializer(init).graph(&g).build().unwrap();
+/// let limit = (3.0f64 / 100.0).sqrt();
+/// assert!(w.value().unwrap().to_f64_vec().iter().all(|x| x.abs() <= limit));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FanMode {
     /// Number of input units.
@@ -80,6 +103,17 @@ impl FanMode {
 }
 
 /// Distribution of [`Init::VarianceScaling`].
+///
+/// ```
+/// use varscope::init::{Distribution, FanMode};
+/// use varscope::{get_variable, Graph, Init};
+/// let g = Graph::with_seed(1);
+/// let init = Init::variance_scaling(1.0, FanMode::FanIn, Distribution::TruncatedNormal).unwrap();
+/// let w = get_variable("w").shape([100, 10]).initializer(init).graph(&g).build().unwrap();
+/// // Truncated at two (corrected) standard deviations: 2 * sqrt(1/100) / 0.8796…
+/// let bound = 2.0 * 0.1 / 0.87962566103423978;
+/// assert!(w.value().unwrap().to_f64_vec().iter().all(|x| x.abs() <= bound + 1e-6));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Distribution {
     /// Truncated normal with TF's 0.8796 stddev correction (`"normal"` is an alias).
@@ -116,6 +150,13 @@ impl Distribution {
 }
 
 /// A constant initializer's value.
+///
+/// ```
+/// use varscope::init::{ConstantValue, Scalar};
+/// use varscope::Init;
+/// assert!(matches!(Init::constant(2), Init::Constant(ConstantValue::Scalar(Scalar::Int(2)))));
+/// assert!(matches!(Init::constant_list(vec![1.0]), Init::Constant(ConstantValue::List(_))));
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub enum ConstantValue {
     /// Fill with one value.
@@ -146,6 +187,12 @@ pub enum Scalar {
 
 impl Scalar {
     /// The value as a float (`true` is 1).
+    ///
+    /// ```
+    /// use varscope::init::Scalar;
+    /// assert_eq!(Scalar::Int(3).as_f64(), 3.0);
+    /// assert_eq!(Scalar::Bool(true).as_f64(), 1.0);
+    /// ```
     pub fn as_f64(self) -> f64 {
         match self {
             Scalar::Int(i) => i as f64,
@@ -206,9 +253,27 @@ pub(crate) fn python_float(f: f64) -> String {
 }
 
 /// The function type of a [`CustomInit`].
+///
+/// ```
+/// use std::sync::Arc;
+/// use varscope::init::{CustomFn, InitContext};
+/// use varscope::{Tensor, Init};
+/// let f: Arc<CustomFn> = Arc::new(|ctx: &InitContext<'_>| Ok(Tensor::zeros(ctx.dtype, ctx.shape)));
+/// let init = Init::custom(move |ctx| f(ctx));
+/// assert!(!init.is_random());
+/// ```
 pub type CustomFn = dyn Fn(&InitContext<'_>) -> Result<Tensor> + Send + Sync;
 
 /// A user-supplied initializer function.
+///
+/// ```
+/// use varscope::{get_variable, Graph, Init};
+/// let g = Graph::with_seed(1);
+/// let init = Init::custom(|ctx| Ok(varscope::Tensor::zeros(ctx.dtype, ctx.shape)));
+/// assert!(matches!(&init, Init::Custom(_))); // holds a `CustomInit`
+/// let w = get_variable("w").shape([2]).initializer(init).graph(&g).build().unwrap();
+/// assert_eq!(w.value().unwrap().to_f64_vec(), [0.0, 0.0]);
+/// ```
 #[derive(Clone)]
 pub struct CustomInit(pub(crate) Arc<CustomFn>);
 
@@ -339,10 +404,24 @@ pub fn compute_fans(shape: &[usize]) -> (u128, u128) {
 
 impl Init {
     /// All zeros (`false` for bool).
+    ///
+    /// ```
+    /// use varscope::{get_variable, DType, Graph, Init};
+    /// let g = Graph::with_seed(1);
+    /// let b = get_variable("b").shape([3]).dtype(DType::Bool).initializer(Init::zeros()).graph(&g);
+    /// assert_eq!(b.build().unwrap().value().unwrap().to_f64_vec(), [0.0; 3]);
+    /// ```
     pub fn zeros() -> Init {
         Init::Zeros
     }
     /// All ones (`true` for bool).
+    ///
+    /// ```
+    /// use varscope::{get_variable, Graph, Init};
+    /// let g = Graph::with_seed(1);
+    /// let w = get_variable("w").shape([2, 2]).initializer(Init::ones()).graph(&g).build().unwrap();
+    /// assert_eq!(w.value().unwrap().to_f64_vec(), [1.0; 4]);
+    /// ```
     pub fn ones() -> Init {
         Init::Ones
     }
@@ -382,10 +461,27 @@ impl Init {
     }
     /// A concrete tensor (the variable takes its shape and dtype). Same as
     /// `Init::Value(t)`.
+    ///
+    /// ```
+    /// use varscope::{get_variable, DType, Graph, Init, Tensor};
+    /// let g = Graph::with_seed(1);
+    /// let t = Tensor::from_vec(vec![1i64, 2, 3], [3]).unwrap();
+    /// // No shape or dtype needed: the variable takes the tensor's.
+    /// let v = get_variable("v").initializer(Init::from_value(t.clone())).graph(&g).build().unwrap();
+    /// assert_eq!((v.dtype(), v.value().unwrap()), (DType::I64, t));
+    /// ```
     pub fn from_value(t: Tensor) -> Init {
         Init::Value(t)
     }
     /// `U[minval, maxval)` for floats.
+    ///
+    /// ```
+    /// use varscope::{get_variable, Graph, Init};
+    /// let g = Graph::with_seed(1);
+    /// let w = get_variable("w").shape([1000]).initializer(Init::random_uniform(-2.0, 3.0)).graph(&g);
+    /// let vals = w.build().unwrap().value().unwrap().to_f64_vec();
+    /// assert!(vals.iter().all(|&x| (-2.0..3.0).contains(&x)));
+    /// ```
     pub fn random_uniform(minval: f64, maxval: f64) -> Init {
         Init::RandomUniform {
             minval,
@@ -394,6 +490,16 @@ impl Init {
         }
     }
     /// Integers uniform in `[minval, maxval)` (for `int32`/`int64` variables).
+    ///
+    /// ```
+    /// use varscope::{get_variable, DType, Graph, Init};
+    /// let g = Graph::with_seed(1);
+    /// let n = get_variable("n").shape([1000]).dtype(DType::I32)
+    ///     .initializer(Init::random_uniform_int(0, 5)).graph(&g).build().unwrap();
+    /// let vals = n.value().unwrap().to_f64_vec();
+    /// assert!(vals.iter().all(|&x| (0.0..5.0).contains(&x) && x.fract() == 0.0));
+    /// assert!((0..5).all(|k| vals.contains(&(k as f64)))); // every value drawn
+    /// ```
     pub fn random_uniform_int(minval: i64, maxval: i64) -> Init {
         Init::RandomUniform {
             minval: minval as f64,
@@ -402,6 +508,15 @@ impl Init {
         }
     }
     /// `N(mean, stddev²)`.
+    ///
+    /// ```
+    /// use varscope::{get_variable, Graph, Init};
+    /// let g = Graph::with_seed(1);
+    /// let w = get_variable("w").shape([10_000]).initializer(Init::random_normal(5.0, 0.5)).graph(&g);
+    /// let vals = w.build().unwrap().value().unwrap().to_f64_vec();
+    /// let mean = vals.iter().sum::<f64>() / vals.len() as f64;
+    /// assert!((mean - 5.0).abs() < 0.05);
+    /// ```
     pub fn random_normal(mean: f64, stddev: f64) -> Init {
         Init::RandomNormal {
             mean,
@@ -410,6 +525,14 @@ impl Init {
         }
     }
     /// Normal re-drawn beyond two standard deviations.
+    ///
+    /// ```
+    /// use varscope::{get_variable, Graph, Init};
+    /// let g = Graph::with_seed(1);
+    /// let w = get_variable("w").shape([10_000]).initializer(Init::truncated_normal(0.0, 1.0)).graph(&g);
+    /// let vals = w.build().unwrap().value().unwrap().to_f64_vec();
+    /// assert!(vals.iter().all(|x| x.abs() <= 2.0));
+    /// ```
     pub fn truncated_normal(mean: f64, stddev: f64) -> Init {
         Init::TruncatedNormal {
             mean,
@@ -418,6 +541,15 @@ impl Init {
         }
     }
     /// TF's deprecated `uniform_unit_scaling_initializer(factor)`.
+    ///
+    /// ```
+    /// use varscope::{get_variable, Graph, Init};
+    /// let g = Graph::with_seed(1);
+    /// // limit = factor * sqrt(3 / input_size), input_size = 300 for a [300, 10] matrix
+    /// let w = get_variable("w").shape([300, 10]).initializer(Init::uniform_unit_scaling(1.0)).graph(&g);
+    /// let limit = (3.0f64 / 300.0).sqrt();
+    /// assert!(w.build().unwrap().value().unwrap().to_f64_vec().iter().all(|x| x.abs() <= limit));
+    /// ```
     pub fn uniform_unit_scaling(factor: f64) -> Init {
         Init::UniformUnitScaling { factor, seed: None }
     }
@@ -425,6 +557,18 @@ impl Init {
     ///
     /// # Errors
     /// [`Error::Initializer`] (TF's text) when `scale <= 0`.
+    ///
+    /// ```
+    /// use varscope::init::{Distribution, FanMode};
+    /// use varscope::{get_variable, Graph, Init};
+    /// // fan_out of a [10, 40] kernel is 40: limit = sqrt(3 * 2 / 40).
+    /// let init = Init::variance_scaling(2.0, FanMode::FanOut, Distribution::Uniform).unwrap();
+    /// let w = get_variable("w").shape([10, 40]).initializer(init).graph(&Graph::with_seed(1)).build().unwrap();
+    /// let limit = (6.0f64 / 40.0).sqrt();
+    /// assert!(w.value().unwrap().to_f64_vec().iter().all(|x| x.abs() <= limit));
+    /// let e = Init::variance_scaling(-1.0, FanMode::FanIn, Distribution::Uniform).unwrap_err();
+    /// assert!(e.to_string().contains("scale"));
+    /// ```
     pub fn variance_scaling(scale: f64, mode: FanMode, distribution: Distribution) -> Result<Init> {
         check_scale("", scale)?;
         Ok(Init::VarianceScaling {
@@ -443,39 +587,124 @@ impl Init {
         }
     }
     /// Glorot uniform, the default for floating-point variables.
+    ///
+    /// ```
+    /// use varscope::{get_variable, Graph, Init};
+    /// let g = Graph::with_seed(1);
+    /// let w = get_variable("w").shape([20, 30]).initializer(Init::glorot_uniform()).graph(&g);
+    /// let limit = (6.0f64 / (20.0 + 30.0)).sqrt();
+    /// assert!(w.build().unwrap().value().unwrap().to_f64_vec().iter().all(|x| x.abs() <= limit));
+    /// ```
     pub fn glorot_uniform() -> Init {
         Init::vs(1.0, FanMode::FanAvg, Distribution::Uniform)
     }
     /// Glorot normal (truncated).
+    ///
+    /// ```
+    /// use varscope::{get_variable, Graph, Init};
+    /// let g = Graph::with_seed(1);
+    /// let w = get_variable("w").shape([20, 30]).initializer(Init::glorot_normal()).graph(&g);
+    /// let stddev = (2.0f64 / 50.0).sqrt() / 0.87962566103423978;
+    /// assert!(w.build().unwrap().value().unwrap().to_f64_vec().iter().all(|x| x.abs() <= 2.0 * stddev + 1e-6));
+    /// ```
     pub fn glorot_normal() -> Init {
         Init::vs(1.0, FanMode::FanAvg, Distribution::TruncatedNormal)
     }
     /// He uniform.
+    ///
+    /// ```
+    /// use varscope::{get_variable, Graph, Init};
+    /// let g = Graph::with_seed(1);
+    /// let w = get_variable("w").shape([50, 10]).initializer(Init::he_uniform()).graph(&g);
+    /// let limit = (6.0f64 / 50.0).sqrt();
+    /// assert!(w.build().unwrap().value().unwrap().to_f64_vec().iter().all(|x| x.abs() <= limit));
+    /// ```
     pub fn he_uniform() -> Init {
         Init::vs(2.0, FanMode::FanIn, Distribution::Uniform)
     }
     /// He normal (truncated).
+    ///
+    /// ```
+    /// use varscope::{get_variable, Graph, Init};
+    /// let g = Graph::with_seed(1);
+    /// let w = get_variable("w").shape([50, 10]).initializer(Init::he_normal()).graph(&g);
+    /// let stddev = (2.0f64 / 50.0).sqrt() / 0.87962566103423978;
+    /// assert!(w.build().unwrap().value().unwrap().to_f64_vec().iter().all(|x| x.abs() <= 2.0 * stddev + 1e-6));
+    /// ```
     pub fn he_normal() -> Init {
         Init::vs(2.0, FanMode::FanIn, Distribution::TruncatedNormal)
     }
     /// LeCun uniform.
+    ///
+    /// ```
+    /// use varscope::{get_variable, Graph, Init};
+    /// let g = Graph::with_seed(1);
+    /// let w = get_variable("w").shape([75, 10]).initializer(Init::lecun_uniform()).graph(&g);
+    /// let limit = (3.0f64 / 75.0).sqrt();
+    /// assert!(w.build().unwrap().value().unwrap().to_f64_vec().iter().all(|x| x.abs() <= limit));
+    /// ```
     pub fn lecun_uniform() -> Init {
         Init::vs(1.0, FanMode::FanIn, Distribution::Uniform)
     }
     /// LeCun normal (truncated).
+    ///
+    /// ```
+    /// use varscope::{get_variable, Graph, Init};
+    /// let g = Graph::with_seed(1);
+    /// let w = get_variable("w").shape([75, 10]).initializer(Init::lecun_normal()).graph(&g);
+    /// let stddev = (1.0f64 / 75.0).sqrt() / 0.87962566103423978;
+    /// assert!(w.build().unwrap().value().unwrap().to_f64_vec().iter().all(|x| x.abs() <= 2.0 * stddev + 1e-6));
+    /// ```
     pub fn lecun_normal() -> Init {
         Init::vs(1.0, FanMode::FanIn, Distribution::TruncatedNormal)
     }
     /// A (semi-)orthogonal matrix times `gain`.
+    ///
+    /// ```
+    /// use varscope::{get_variable, DType, Graph, Init};
+    /// let g = Graph::with_seed(1);
+    /// let q = get_variable("q").shape([4, 4]).dtype(DType::F64).initializer(Init::orthogonal(1.0))
+    ///     .graph(&g).build().unwrap().value().unwrap().to_f64_vec();
+    /// // Qᵀ·Q = I
+    /// for i in 0..4 {
+    ///     for j in 0..4 {
+    ///         let dot: f64 = (0..4).map(|k| q[k * 4 + i] * q[k * 4 + j]).sum();
+    ///         assert!((dot - if i == j { 1.0 } else { 0.0 }).abs() < 1e-9);
+    ///     }
+    /// }
+    /// ```
     pub fn orthogonal(gain: f64) -> Init {
         Init::Orthogonal { gain, seed: None }
     }
     /// `gain * I` (2-D variables only).
+    ///
+    /// ```
+    /// use varscope::{get_variable, Graph, Init};
+    /// let g = Graph::with_seed(1);
+    /// let w = get_variable("w").shape([2, 3]).initializer(Init::identity(2.0)).graph(&g).build().unwrap();
+    /// assert_eq!(w.value().unwrap().to_f64_vec(), [2.0, 0.0, 0.0, 0.0, 2.0, 0.0]);
+    /// assert!(get_variable("v").shape([2]).initializer(Init::identity(1.0)).graph(&g).build().is_err());
+    /// ```
     pub fn identity(gain: f64) -> Init {
         Init::Identity { gain }
     }
     /// A user initializer function, called with the context of each variable (or
     /// shard) it creates.
+    ///
+    /// ```
+    /// use varscope::{get_variable, Graph, Init, Tensor};
+    /// let g = Graph::with_seed(1);
+    /// // Each element holds its global index: shards see their offset.
+    /// let iota = Init::custom(|ctx| {
+    ///     let start = ctx.offset[0];
+    ///     let vals: Vec<f32> = (start..start + ctx.shape.dims()[0]).map(|i| i as f32).collect();
+    ///     Tensor::from_vec(vals, ctx.shape.dims().to_vec())
+    /// });
+    /// let emb = get_variable("emb").shape([4]).initializer(iota)
+    ///     .partitioner(varscope::partition::FixedSizePartitioner::new(2, 0)).graph(&g)
+    ///     .build_partitioned().unwrap();
+    /// assert_eq!(emb.as_tensor().unwrap().to_f64_vec(), [0.0, 1.0, 2.0, 3.0]);
+    /// ```
     pub fn custom<F>(f: F) -> Init
     where
         F: Fn(&InitContext<'_>) -> Result<Tensor> + Send + Sync + 'static,
@@ -484,6 +713,17 @@ impl Init {
     }
     /// Sets the op seed of a random initializer (other initializers are returned
     /// unchanged).
+    ///
+    /// ```
+    /// use varscope::{get_variable, Graph, Init};
+    /// let g = Graph::with_seed(1);
+    /// let draw = |name: &str, seed| get_variable(name).shape([4]).graph(&g)
+    ///     .initializer(Init::random_normal(0.0, 1.0).with_seed(seed)).build().unwrap().value().unwrap();
+    /// // The op seed fixes the values, whatever the name.
+    /// assert_eq!(draw("a", 5), draw("b", 5));
+    /// assert_ne!(draw("c", 5), draw("d", 6));
+    /// assert_eq!(Init::ones().with_seed(3).seed(), None); // not random: unchanged
+    /// ```
     pub fn with_seed(mut self, s: u64) -> Init {
         match &mut self {
             Init::RandomUniform { seed, .. }
@@ -497,6 +737,13 @@ impl Init {
         self
     }
     /// The concrete tensor of [`Init::Value`].
+    ///
+    /// ```
+    /// use varscope::{Init, Tensor};
+    /// let t = Tensor::scalar(1.0f32);
+    /// assert_eq!(Init::from_value(t.clone()).value(), Some(&t));
+    /// assert_eq!(Init::ones().value(), None);
+    /// ```
     pub fn value(&self) -> Option<&Tensor> {
         match self {
             Init::Value(t) => Some(t),
@@ -504,6 +751,12 @@ impl Init {
         }
     }
     /// The op seed, if set.
+    ///
+    /// ```
+    /// use varscope::Init;
+    /// assert_eq!(Init::glorot_uniform().seed(), None);
+    /// assert_eq!(Init::glorot_uniform().with_seed(9).seed(), Some(9));
+    /// ```
     pub fn seed(&self) -> Option<u64> {
         match self {
             Init::RandomUniform { seed, .. }
@@ -516,6 +769,12 @@ impl Init {
         }
     }
     /// Whether the initializer draws random numbers (and so uses `ctx.seeds`).
+    ///
+    /// ```
+    /// use varscope::Init;
+    /// assert!(Init::orthogonal(1.0).is_random());
+    /// assert!(!Init::identity(1.0).is_random() && !Init::constant(1).is_random());
+    /// ```
     pub fn is_random(&self) -> bool {
         matches!(
             self,
@@ -536,6 +795,17 @@ impl Init {
     /// `minval >= maxval`, a constant list longer than the (full) variable,
     /// orthogonal of rank < 2, identity not 2-D, a value tensor whose shape or dtype
     /// disagrees, or a part that does not fit in the full shape.
+    ///
+    /// ```
+    /// use varscope::init::{InitContext, Seeds};
+    /// use varscope::{DType, Init, Shape};
+    /// let s = Shape::new([3]).unwrap();
+    /// let ctx = InitContext { name: "n", dtype: DType::I32, full_shape: &s, offset: &[0],
+    ///     shape: &s, seeds: Seeds::tf(1, 1) };
+    /// assert!(Init::zeros().validate(&ctx).is_ok());
+    /// let e = Init::orthogonal(1.0).validate(&ctx).unwrap_err(); // float-only on int32
+    /// assert!(e.to_string().contains("Expected floating point type, got <dtype: 'int32'>."));
+    /// ```
     pub fn validate(&self, ctx: &InitContext<'_>) -> Result<()> {
         let name = ctx.name;
         if let Init::Custom(_) = self {
@@ -680,6 +950,20 @@ impl Init {
     /// [`Error::Initializer`] for parameters TF rejects, [`Error::Allocation`] (naming
     /// the variable) when the output cannot be allocated, or a custom function's
     /// error.
+    ///
+    /// ```
+    /// use varscope::init::{InitContext, Seeds};
+    /// use varscope::{get_variable, DType, Graph, Init, Shape};
+    /// // The same values `get_variable` gives with the same seeds.
+    /// let s = Shape::new([5]).unwrap();
+    /// let ctx = InitContext { name: "w", dtype: DType::F32, full_shape: &s, offset: &[0],
+    ///     shape: &s, seeds: Seeds::tf(7, 3) };
+    /// let direct = Init::random_uniform(0.0, 1.0).with_seed(3).materialize(&ctx).unwrap();
+    /// let g = Graph::with_seed(7);
+    /// let v = get_variable("w").shape([5]).initializer(Init::random_uniform(0.0, 1.0).with_seed(3))
+    ///     .graph(&g).build().unwrap();
+    /// assert_eq!(v.value().unwrap(), direct);
+    /// ```
     pub fn materialize(&self, ctx: &InitContext<'_>) -> Result<Tensor> {
         if let Init::Custom(c) = self {
             return (c.0)(ctx);

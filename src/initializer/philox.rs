@@ -72,6 +72,13 @@ pub struct PhiloxStream {
 
 impl PhiloxStream {
     /// The stream of TensorFlow's `PhiloxRandom(seed, seed2)`.
+    ///
+    /// ```
+    /// use varscope::init::philox::PhiloxStream;
+    /// // Random123's known-answer vector for philox4x32-10 (zero key, zero counter).
+    /// let s = PhiloxStream::new(0, 0);
+    /// assert_eq!(s.block(0), [0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8]);
+    /// ```
     pub fn new(seed: u64, seed2: u64) -> PhiloxStream {
         PhiloxStream {
             key: [seed as u32, (seed >> 32) as u32],
@@ -80,11 +87,23 @@ impl PhiloxStream {
     }
 
     /// The key words.
+    ///
+    /// ```
+    /// use varscope::init::philox::PhiloxStream;
+    /// assert_eq!(PhiloxStream::new(0x1_0000_0002, 0).key(), [2, 1]); // low word first
+    /// ```
     pub fn key(&self) -> [u32; 2] {
         self.key
     }
 
     /// The counter words of block `n`.
+    ///
+    /// ```
+    /// use varscope::init::philox::PhiloxStream;
+    /// let s = PhiloxStream::new(0, 7);
+    /// assert_eq!(s.counter(3), [3, 0, 7, 0]); // seed2 is the upper half
+    /// assert_eq!(s.counter(u64::MAX), [u32::MAX, u32::MAX, 7, 0]);
+    /// ```
     #[inline(always)]
     pub fn counter(&self, n: u64) -> [u32; 4] {
         let c = self.base.wrapping_add(u128::from(n));
@@ -98,6 +117,14 @@ impl PhiloxStream {
 
     /// The 128-bit block `n` of the stream (what TF's generator returns after
     /// skipping `n` blocks).
+    ///
+    /// ```
+    /// use varscope::init::philox::PhiloxStream;
+    /// let s = PhiloxStream::new(1, 2);
+    /// let t = PhiloxStream::new(1, 3);
+    /// assert_ne!(s.block(0), t.block(0)); // seed2 selects another stream
+    /// assert_eq!(s.block(9), s.block(9));
+    /// ```
     #[inline]
     pub fn block(&self, n: u64) -> [u32; 4] {
         philox4x32_10(self.counter(n), self.key)

@@ -7,6 +7,13 @@ use super::philox::PhiloxStream;
 /// The seed pair of a random initializer, as TensorFlow's kernels receive it.
 ///
 /// `seed` becomes the Philox key and `seed2` the upper half of the Philox counter.
+///
+/// ```
+/// use varscope::init::Seeds;
+/// let s = Seeds::tf(10, 20);
+/// assert_eq!((s.seed, s.seed2), (10, 20));
+/// assert_eq!(s.stream().key(), [10, 0]);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Seeds {
     /// First seed (the graph-level seed).
@@ -72,6 +79,12 @@ impl Seeds {
     }
 
     /// The Philox stream these seeds select.
+    ///
+    /// ```
+    /// use varscope::init::philox::PhiloxStream;
+    /// use varscope::init::Seeds;
+    /// assert_eq!(Seeds::tf(4, 5).stream(), PhiloxStream::new(4, 5));
+    /// ```
     pub fn stream(&self) -> PhiloxStream {
         PhiloxStream::new(self.seed, self.seed2)
     }

@@ -42,6 +42,12 @@ pub fn batch_normalization(channels: usize) -> BatchNorm {
 }
 
 /// The configuration of a [`batch_normalization`] layer.
+///
+/// ```
+/// use varscope::{layers, Graph};
+/// let v = Graph::with_seed(1).as_default(|| layers::batch_normalization(4).name("bn").build()).unwrap();
+/// assert_eq!(v.moving_mean.name(), "bn/moving_mean:0");
+/// ```
 #[must_use = "a layer creates nothing until built"]
 #[derive(Debug, Clone)]
 pub struct BatchNorm {
@@ -58,6 +64,14 @@ pub struct BatchNorm {
 }
 
 /// The variables of a [`batch_normalization`] layer.
+///
+/// ```
+/// use varscope::{layers, Graph};
+/// let v = Graph::with_seed(1).as_default(|| layers::batch_normalization(4).build()).unwrap();
+/// assert_eq!(v.gamma.unwrap().value().unwrap().to_f64_vec(), [1.0; 4]);
+/// assert_eq!(v.beta.unwrap().value().unwrap().to_f64_vec(), [0.0; 4]);
+/// assert!(!v.moving_mean.trainable() && !v.moving_variance.trainable());
+/// ```
 #[derive(Debug, Clone)]
 pub struct BatchNormVariables {
     /// `gamma [channels]`, unless `scale(false)`.
@@ -71,44 +85,94 @@ pub struct BatchNormVariables {
 }
 
 impl BatchNorm {
-    common_setters!("batch_normalization");
+    common_setters!("batch_normalization", "layers::batch_normalization(3)");
 
     /// Whether to add the offset `beta` (default true).
+    ///
+    /// ```
+    /// use varscope::{layers, Graph};
+    /// let v = Graph::with_seed(1).as_default(|| layers::batch_normalization(4).center(false).build()).unwrap();
+    /// assert!(v.beta.is_none() && v.gamma.is_some());
+    /// ```
     pub fn center(mut self, c: bool) -> Self {
         self.center = c;
         self
     }
     /// Whether to add the scale `gamma` (default true).
+    ///
+    /// ```
+    /// use varscope::{layers, Graph};
+    /// let v = Graph::with_seed(1).as_default(|| layers::batch_normalization(4).scale(false).build()).unwrap();
+    /// assert!(v.gamma.is_none() && v.beta.is_some());
+    /// ```
     pub fn scale(mut self, s: bool) -> Self {
         self.scale = s;
         self
     }
     /// `beta`'s initializer (default zeros).
+    ///
+    /// ```
+    /// use varscope::{layers, Graph, Init};
+    /// let v = Graph::with_seed(1).as_default(|| layers::batch_normalization(2).beta_initializer(Init::constant(0.5)).build()).unwrap();
+    /// assert_eq!(v.beta.unwrap().value().unwrap().to_f64_vec(), [0.5, 0.5]);
+    /// ```
     pub fn beta_initializer(mut self, i: Init) -> Self {
         self.beta_initializer = Some(i);
         self
     }
     /// `gamma`'s initializer (default ones).
+    ///
+    /// ```
+    /// use varscope::{layers, Graph, Init};
+    /// let v = Graph::with_seed(1).as_default(|| layers::batch_normalization(2).gamma_initializer(Init::constant(2.0)).build()).unwrap();
+    /// assert_eq!(v.gamma.unwrap().value().unwrap().to_f64_vec(), [2.0, 2.0]);
+    /// ```
     pub fn gamma_initializer(mut self, i: Init) -> Self {
         self.gamma_initializer = Some(i);
         self
     }
     /// `moving_mean`'s initializer (default zeros).
+    ///
+    /// ```
+    /// use varscope::{layers, Graph, Init};
+    /// let v = Graph::with_seed(1).as_default(|| layers::batch_normalization(2).moving_mean_initializer(Init::constant(3.0)).build()).unwrap();
+    /// assert_eq!(v.moving_mean.value().unwrap().to_f64_vec(), [3.0, 3.0]);
+    /// ```
     pub fn moving_mean_initializer(mut self, i: Init) -> Self {
         self.moving_mean_initializer = Some(i);
         self
     }
     /// `moving_variance`'s initializer (default ones).
+    ///
+    /// ```
+    /// use varscope::{layers, Graph, Init};
+    /// let v = Graph::with_seed(1).as_default(|| layers::batch_normalization(2).moving_variance_initializer(Init::constant(4.0)).build()).unwrap();
+    /// assert_eq!(v.moving_variance.value().unwrap().to_f64_vec(), [4.0, 4.0]);
+    /// ```
     pub fn moving_variance_initializer(mut self, i: Init) -> Self {
         self.moving_variance_initializer = Some(i);
         self
     }
     /// A regularizer of `beta`.
+    ///
+    /// ```
+    /// use varscope::{layers, Graph, Regularizer};
+    /// let g = Graph::with_seed(1);
+    /// g.as_default(|| layers::batch_normalization(2).beta_regularizer(Regularizer::l2(1.0)).build()).unwrap();
+    /// assert_eq!(g.regularization_losses()[0].variable().name(), "batch_normalization/beta:0");
+    /// ```
     pub fn beta_regularizer(mut self, r: Regularizer) -> Self {
         self.beta_regularizer = Some(r);
         self
     }
     /// A regularizer of `gamma`.
+    ///
+    /// ```
+    /// use varscope::{layers, Graph, Regularizer};
+    /// let g = Graph::with_seed(1);
+    /// g.as_default(|| layers::batch_normalization(2).gamma_regularizer(Regularizer::l2(1.0)).build()).unwrap();
+    /// assert_eq!(g.regularization_losses()[0].variable().name(), "batch_normalization/gamma:0");
+    /// ```
     pub fn gamma_regularizer(mut self, r: Regularizer) -> Self {
         self.gamma_regularizer = Some(r);
         self
@@ -118,6 +182,15 @@ impl BatchNorm {
     ///
     /// # Errors
     /// Any error of `variable_scope` and `get_variable`, as TF raises them.
+    ///
+    /// ```
+    /// use varscope::{layers, Graph};
+    /// let g = Graph::with_seed(1);
+    /// g.as_default(|| layers::batch_normalization(3).build()).unwrap();
+    /// let names: Vec<_> = g.global_variables().iter().map(|v| v.name()).collect();
+    /// assert_eq!(names, ["batch_normalization/gamma:0", "batch_normalization/beta:0",
+    ///     "batch_normalization/moving_mean:0", "batch_normalization/moving_variance:0"]);
+    /// ```
     pub fn build(self) -> Result<BatchNormVariables> {
         let c = &self.common;
         let n = self.channels;

@@ -42,6 +42,14 @@ pub fn embedding(name: &str, vocab: usize, dim: usize) -> Embedding {
 }
 
 /// The configuration of an [`embedding`] table.
+///
+/// ```
+/// use varscope::{layers, variable_scope, Graph};
+/// let g = Graph::with_seed(1);
+/// let table = g.as_default(|| variable_scope("bert").enter(|_| layers::embedding("word_embeddings", 100, 8).build())).unwrap();
+/// assert_eq!(table.name(), "bert/word_embeddings:0");
+/// assert_eq!(table.shape().dims(), &[100, 8]);
+/// ```
 #[must_use = "a layer creates nothing until built"]
 #[derive(Clone)]
 pub struct Embedding {
@@ -67,26 +75,63 @@ impl std::fmt::Debug for Embedding {
 
 impl Embedding {
     /// The initializer (default: the scope's, else Glorot uniform).
+    ///
+    /// ```
+    /// use varscope::{layers, Graph, Init};
+    /// let t = Graph::with_seed(1).as_default(|| layers::embedding("e", 3, 2).initializer(Init::zeros()).build()).unwrap();
+    /// assert_eq!(t.value().unwrap().to_f64_vec(), [0.0; 6]);
+    /// ```
     pub fn initializer(mut self, i: Init) -> Self {
         self.initializer = Some(i);
         self
     }
     /// A partitioner (default: the scope's).
+    ///
+    /// ```
+    /// use varscope::partition::FixedSizePartitioner;
+    /// use varscope::{layers, Graph};
+    /// let t = Graph::with_seed(1).as_default(|| {
+    ///     layers::embedding("e", 10, 4).partitioner(FixedSizePartitioner::new(2, 0)).build()
+    /// }).unwrap();
+    /// assert_eq!(t.into_partitioned().unwrap().shards()[1].name(), "e/part_1:0");
+    /// ```
     pub fn partitioner(mut self, p: impl Partitioner + 'static) -> Self {
         self.partitioner = Some(Arc::new(p));
         self
     }
     /// A shared partitioner (default: the scope's).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use varscope::partition::FixedSizePartitioner;
+    /// use varscope::{layers, Graph};
+    /// let p: Arc<dyn varscope::partition::Partitioner> = Arc::new(FixedSizePartitioner::new(4, 0));
+    /// let t = Graph::with_seed(1).as_default(|| layers::embedding("e", 8, 2).partitioner_arc(p).build()).unwrap();
+    /// assert_eq!(t.into_partitioned().unwrap().len(), 4);
+    /// ```
     pub fn partitioner_arc(mut self, p: Arc<dyn Partitioner>) -> Self {
         self.partitioner = Some(p);
         self
     }
     /// The table's dtype (default: the scope's, `float32`).
+    ///
+    /// ```
+    /// use varscope::{layers, DType, Graph};
+    /// let t = Graph::with_seed(1).as_default(|| layers::embedding("e", 4, 2).dtype(DType::F16).build()).unwrap();
+    /// assert_eq!(t.dtype(), DType::F16);
+    /// ```
     pub fn dtype(mut self, dtype: crate::dtype::DType) -> Self {
         self.common.dtype = Some(dtype);
         self
     }
     /// Whether the table is trainable (default true).
+    ///
+    /// ```
+    /// use varscope::{layers, Graph};
+    /// let g = Graph::with_seed(1);
+    /// g.as_default(|| layers::embedding("e", 4, 2).trainable(false).build()).unwrap();
+    /// assert!(g.trainable_variables().is_empty());
+    /// ```
     pub fn trainable(mut self, trainable: bool) -> Self {
         self.common.trainable = Some(trainable);
         self
@@ -96,6 +141,16 @@ impl Embedding {
     ///
     /// # Errors
     /// Any error of `get_variable`, as TF raises them.
+    ///
+    /// ```
+    /// use varscope::{layers, Graph, Reuse, variable_scope};
+    /// Graph::with_seed(1).as_default(|| {
+    ///     let a = layers::embedding("tok", 5, 2).build().unwrap();
+    ///     // Tied weights: the same table, got again through reuse.
+    ///     let b = variable_scope("").reuse(Reuse::Yes).enter(|_| layers::embedding("tok", 5, 2).build()).unwrap();
+    ///     assert_eq!(a, b);
+    /// });
+    /// ```
     pub fn build(self) -> Result<AnyVariable> {
         let mut g = with(
             self.common.var(&self.name, vec![self.vocab, self.dim]),

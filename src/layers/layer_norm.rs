@@ -41,6 +41,17 @@ pub fn layer_norm(dim: usize) -> LayerNorm {
 }
 
 /// The configuration of a [`layer_norm`] layer.
+///
+/// ```
+/// use varscope::{layers, Graph};
+/// let g = Graph::with_seed(1);
+/// g.as_default(|| -> varscope::Result<()> {
+///     layers::layer_norm(4).build()?;
+///     layers::layer_norm(4).build()?;
+///     Ok(())
+/// }).unwrap();
+/// assert_eq!(g.global_variables()[2].name(), "LayerNorm_1/beta:0");
+/// ```
 #[must_use = "a layer creates nothing until built"]
 #[derive(Debug, Clone)]
 pub struct LayerNorm {
@@ -52,6 +63,13 @@ pub struct LayerNorm {
 }
 
 /// The variables of a [`layer_norm`] layer.
+///
+/// ```
+/// use varscope::{layers, Graph};
+/// let v = Graph::with_seed(1).as_default(|| layers::layer_norm(3).build()).unwrap();
+/// assert_eq!(v.beta.unwrap().value().unwrap().to_f64_vec(), [0.0; 3]);
+/// assert_eq!(v.gamma.unwrap().value().unwrap().to_f64_vec(), [1.0; 3]);
+/// ```
 #[derive(Debug, Clone)]
 pub struct LayerNormVariables {
     /// `beta [dim]`, unless `center(false)`.
@@ -62,31 +80,73 @@ pub struct LayerNormVariables {
 
 impl LayerNorm {
     /// TF's `scope=`: the scope name, used as is (default: `LayerNorm`, uniquified).
+    ///
+    /// ```
+    /// use varscope::{layers, Graph};
+    /// let v = Graph::with_seed(1).as_default(|| layers::layer_norm(3).name("attention/ln").build()).unwrap();
+    /// assert_eq!(v.gamma.unwrap().name(), "attention/ln/gamma:0");
+    /// ```
     pub fn name(mut self, name: &str) -> Self {
         self.common.name = Some(name.to_string());
         self
     }
     /// TF's `reuse=` (with no name it is an error, as in TF); `Reuse::No` inherits.
+    ///
+    /// ```
+    /// use varscope::{layers, Graph, Reuse};
+    /// Graph::with_seed(1).as_default(|| {
+    ///     let a = layers::layer_norm(3).name("ln").build().unwrap();
+    ///     let b = layers::layer_norm(3).name("ln").reuse(Reuse::Yes).build().unwrap();
+    ///     assert_eq!(a.beta, b.beta);
+    ///     assert!(layers::layer_norm(3).reuse(Reuse::Yes).build().is_err()); // reuse needs a name
+    /// });
+    /// ```
     pub fn reuse(mut self, reuse: Reuse) -> Self {
         self.common.reuse = reuse;
         self
     }
     /// The variables' dtype (default: the scope's, `float32`).
+    ///
+    /// ```
+    /// use varscope::{layers, DType, Graph};
+    /// let v = Graph::with_seed(1).as_default(|| layers::layer_norm(3).dtype(DType::F64).build()).unwrap();
+    /// assert_eq!(v.beta.unwrap().dtype(), DType::F64);
+    /// ```
     pub fn dtype(mut self, dtype: crate::dtype::DType) -> Self {
         self.common.dtype = Some(dtype);
         self
     }
     /// Whether the variables are trainable (default true).
+    ///
+    /// ```
+    /// use varscope::{layers, Graph};
+    /// let g = Graph::with_seed(1);
+    /// g.as_default(|| layers::layer_norm(3).trainable(false).build()).unwrap();
+    /// assert!(g.trainable_variables().is_empty());
+    /// assert_eq!(g.global_variables().len(), 2);
+    /// ```
     pub fn trainable(mut self, trainable: bool) -> Self {
         self.common.trainable = Some(trainable);
         self
     }
     /// Whether to add the offset `beta` (default true).
+    ///
+    /// ```
+    /// use varscope::{layers, Graph};
+    /// let v = Graph::with_seed(1).as_default(|| layers::layer_norm(3).center(false).build()).unwrap();
+    /// assert!(v.beta.is_none());
+    /// ```
     pub fn center(mut self, c: bool) -> Self {
         self.center = c;
         self
     }
     /// Whether to add the scale `gamma` (default true).
+    ///
+    /// ```
+    /// use varscope::{layers, Graph};
+    /// let v = Graph::with_seed(1).as_default(|| layers::layer_norm(3).scale(false).build()).unwrap();
+    /// assert!(v.gamma.is_none());
+    /// ```
     pub fn scale(mut self, s: bool) -> Self {
         self.scale = s;
         self
@@ -102,6 +162,14 @@ impl LayerNorm {
     ///
     /// # Errors
     /// Any error of `variable_scope` and `get_variable`, as TF raises them.
+    ///
+    /// ```
+    /// use varscope::{layers, Graph};
+    /// let g = Graph::with_seed(1);
+    /// g.as_default(|| layers::layer_norm(3).build()).unwrap();
+    /// // As tf.contrib layers do, also in `model_variables`.
+    /// assert_eq!(g.collection_len(layers::MODEL_VARIABLES), 2);
+    /// ```
     pub fn build(self) -> Result<LayerNormVariables> {
         let c = &self.common;
         let b = match &c.name {

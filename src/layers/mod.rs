@@ -62,6 +62,14 @@ use crate::scope::{variable_scope, variable_scope_default, Reuse};
 use crate::variable::Regularizer;
 
 /// TF's `tf.GraphKeys.MODEL_VARIABLES`: where `tf.contrib` layers put their variables.
+///
+/// ```
+/// use varscope::{layers, Graph};
+/// let g = Graph::with_seed(1);
+/// g.as_default(|| layers::layer_norm(4).build()).unwrap();
+/// let names: Vec<_> = g.get_collection(layers::MODEL_VARIABLES).iter().map(|v| v.name()).collect();
+/// assert_eq!(names, ["LayerNorm/beta:0", "LayerNorm/gamma:0"]);
+/// ```
 pub const MODEL_VARIABLES: &str = "model_variables";
 
 /// What every layer builder carries: its name, reuse mode, dtype and trainability.
@@ -116,25 +124,57 @@ pub(crate) fn with<'a>(
 
 /// The setters every layer builder shares.
 macro_rules! common_setters {
-    ($default:literal) => {
+    ($default:literal, $ctor:literal) => {
         #[doc = concat!("The layer's scope name (default: `", $default, "`, uniquified). A given")]
         /// name is used as is, like TF's `name=`, and may contain `/`.
+        #[doc = ""]
+        #[doc = "```"]
+        #[doc = "use varscope::{layers, Graph};"]
+        #[doc = "let g = Graph::with_seed(1);"]
+        #[doc = concat!("g.as_default(|| ", $ctor, r#".name("blk/inner").build()).unwrap();"#)]
+        #[doc = r#"assert!(g.global_variables().iter().all(|v| v.name().starts_with("blk/inner/")));"#]
+        #[doc = "```"]
         pub fn name(mut self, name: &str) -> Self {
             self.common.name = Some(name.to_string());
             self
         }
         #[doc = concat!("TF's `reuse=`: `Reuse::Yes` or `Reuse::Auto` reuse the layer's variables (an unnamed layer then opens `", $default, "` itself, not a uniquified name);")]
         /// `Reuse::No` (the default) inherits the enclosing scope's mode.
+        #[doc = ""]
+        #[doc = "```"]
+        #[doc = "use varscope::{layers, Graph, Reuse};"]
+        #[doc = "let g = Graph::with_seed(1);"]
+        #[doc = concat!("g.as_default(|| ", $ctor, ".build()).unwrap();")]
+        #[doc = "let n = g.global_variables().len();"]
+        #[doc = concat!("g.as_default(|| ", $ctor, ".reuse(Reuse::Yes).build()).unwrap();")]
+        #[doc = "assert_eq!(g.global_variables().len(), n); // the same variables again"]
+        #[doc = concat!("assert!(g.as_default(|| ", $ctor, r#".name("other").reuse(Reuse::Yes).build()).is_err());"#)]
+        #[doc = "```"]
         pub fn reuse(mut self, reuse: $crate::scope::Reuse) -> Self {
             self.common.reuse = reuse;
             self
         }
         /// The variables' dtype (default: the scope's, `float32`).
+        #[doc = ""]
+        #[doc = "```"]
+        #[doc = "use varscope::{layers, DType, Graph};"]
+        #[doc = "let g = Graph::with_seed(1);"]
+        #[doc = concat!("g.as_default(|| ", $ctor, ".dtype(DType::F64).build()).unwrap();")]
+        #[doc = "assert!(g.global_variables().iter().all(|v| v.dtype() == DType::F64));"]
+        #[doc = "```"]
         pub fn dtype(mut self, dtype: $crate::dtype::DType) -> Self {
             self.common.dtype = Some(dtype);
             self
         }
         /// Whether the (normally trainable) variables are trainable (default true).
+        #[doc = ""]
+        #[doc = "```"]
+        #[doc = "use varscope::{layers, Graph};"]
+        #[doc = "let g = Graph::with_seed(1);"]
+        #[doc = concat!("g.as_default(|| ", $ctor, ".trainable(false).build()).unwrap();")]
+        #[doc = "assert!(!g.global_variables().is_empty());"]
+        #[doc = "assert!(g.trainable_variables().is_empty());"]
+        #[doc = "```"]
         pub fn trainable(mut self, trainable: bool) -> Self {
             self.common.trainable = Some(trainable);
             self

@@ -14,6 +14,13 @@ use std::sync::Arc;
 
 /// The text of the built-in default model (a transformer-like model of about 300M
 /// parameters with weight-sharing towers and a partitioned embedding).
+///
+/// ```
+/// use varscope::model::{ModelSpec, DEFAULT_SPEC};
+/// let spec = ModelSpec::from_toml_str(DEFAULT_SPEC).unwrap();
+/// assert_eq!(spec.source_hash(), ModelSpec::default_spec().source_hash());
+/// assert!(!spec.scopes.is_empty());
+/// ```
 pub const DEFAULT_SPEC: &str = include_str!("default.toml");
 
 /// A model specification, parsed from TOML (see the [module docs](super)).
@@ -71,6 +78,19 @@ pub struct ModelSpec {
 }
 
 /// A list of modules with optional defaults (a `[blocks.x]` or `[templates.x]` table).
+///
+/// ```
+/// use varscope::model::ModelSpec;
+/// let spec = ModelSpec::from_toml_str(r#"
+///     [blocks.ffn]
+///     modules = [{ type = "dense", inputs = 4, units = 8 }, { type = "dense", inputs = 8, units = 4 }]
+///     [[scopes]]
+///     name = "layer"
+///     block = "ffn"
+/// "#).unwrap();
+/// assert_eq!(spec.blocks["ffn"].modules.len(), 2);
+/// assert_eq!(spec.scopes[0].block.as_deref(), Some("ffn"));
+/// ```
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BlockSpec {
@@ -87,6 +107,23 @@ pub struct BlockSpec {
 }
 
 /// A variable scope with its modules and child scopes.
+///
+/// ```
+/// use varscope::model::{ModelSpec, ReuseSpec};
+/// let spec = ModelSpec::from_toml_str(r#"
+///     [[scopes]]
+///     name = "tower"
+///     repeat = 2
+///     share = true
+///     modules = [{ type = "dense", inputs = 2, units = 2 }]
+///     [[scopes.scopes]]
+///     name = "head"
+///     reuse = "auto"
+/// "#).unwrap();
+/// let tower = &spec.scopes[0];
+/// assert_eq!((tower.name.as_str(), tower.repeat, tower.share), ("tower", Some(2), true));
+/// assert_eq!(tower.scopes[0].reuse, Some(ReuseSpec::Auto));
+/// ```
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScopeSpec {
@@ -128,6 +165,13 @@ pub struct ScopeSpec {
 }
 
 /// A reuse mode.
+///
+/// ```
+/// use varscope::model::ReuseSpec;
+/// use varscope::Reuse;
+/// assert_eq!(Reuse::from(ReuseSpec::Auto), Reuse::Auto);
+/// assert_eq!(Reuse::from(ReuseSpec::No), Reuse::No);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ReuseSpec {
@@ -150,6 +194,18 @@ impl From<ReuseSpec> for Reuse {
 }
 
 /// A dtype, written as TF names it (`"float32"`, `"bfloat16"`, `"int64"`, …).
+///
+/// ```
+/// use varscope::model::ModelSpec;
+/// use varscope::DType;
+/// // A spec needs a scope; this one adds a small one after the top-level keys.
+/// let parse = |top: &str| ModelSpec::from_toml_str(&format!(
+///     "{top}\n[[scopes]]\nname = \"m\"\nmodules = [{{ type = \"dense\", inputs = 2, units = 2 }}]"));
+/// let spec = parse(r#"dtype = "bfloat16""#).unwrap();
+/// assert_eq!(spec.dtype.unwrap().0, DType::BF16);
+/// let e = parse(r#"dtype = "float8""#).unwrap_err();
+/// assert!(e.to_string().contains("unknown dtype `float8`"));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "String")]
 pub struct DTypeSpec(pub DType);
@@ -165,6 +221,26 @@ impl TryFrom<String> for DTypeSpec {
 
 /// A strictly positive size: an integer, or the name of one of the spec's
 /// `[constants]` as a string.
+///
+/// ```
+/// use varscope::model::{Dim, ModelSpec, ModuleSpec};
+/// let spec = ModelSpec::from_toml_str(r#"
+///     [constants]
+///     hidden = 32
+///     [[scopes]]
+///     name = "s"
+///     modules = [{ type = "dense", inputs = "hidden", units = 8 }]
+/// "#).unwrap();
+/// match &spec.scopes[0].modules[0] {
+///     ModuleSpec::Dense { inputs, units, .. } => assert_eq!((*inputs, *units), (Dim(32), Dim(8))),
+///     other => panic!("unexpected {other:?}"),
+/// }
+/// assert!(ModelSpec::from_toml_str(r#"
+///     [[scopes]]
+///     name = "s"
+///     modules = [{ type = "dense", inputs = 0, units = 8 }]
+/// "#).is_err()); // sizes are strictly positive
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Dim(pub usize);
 
@@ -287,6 +363,17 @@ fn yes() -> bool {
 }
 
 /// An initializer, `{ kind = "truncated_normal", stddev = 0.02 }`.
+///
+/// ```
+/// use varscope::model::ModelSpec;
+/// // A spec needs a scope; this one adds a small one after the top-level keys.
+/// let parse = |top: &str| ModelSpec::from_toml_str(&format!(
+///     "{top}\n[[scopes]]\nname = \"m\"\nmodules = [{{ type = \"dense\", inputs = 2, units = 2 }}]"));
+/// let spec = parse(r#"initializer = { kind = "truncated_normal", stddev = 0.02 }"#).unwrap();
+/// let init = spec.initializer.unwrap().to_init().unwrap();
+/// assert!(init.is_random());
+/// assert!(parse(r#"initializer = { kind = "gaussian" }"#).is_err());
+/// ```
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 #[allow(missing_docs)]
@@ -364,6 +451,17 @@ pub enum InitSpec {
 }
 
 /// Fan mode of variance scaling.
+///
+/// ```
+/// use varscope::model::{FanModeSpec, InitSpec, ModelSpec};
+/// // A spec needs a scope; this one adds a small one after the top-level keys.
+/// let parse = |top: &str| ModelSpec::from_toml_str(&format!(
+///     "{top}\n[[scopes]]\nname = \"m\"\nmodules = [{{ type = \"dense\", inputs = 2, units = 2 }}]"));
+/// let spec = parse(
+///     r#"initializer = { kind = "variance_scaling", scale = 2.0, mode = "fan_out" }"#).unwrap();
+/// assert!(matches!(spec.initializer, Some(InitSpec::VarianceScaling { mode: FanModeSpec::FanOut, .. })));
+/// assert_eq!(FanModeSpec::default(), FanModeSpec::FanIn);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[allow(missing_docs)]
@@ -375,6 +473,17 @@ pub enum FanModeSpec {
 }
 
 /// Distribution of variance scaling.
+///
+/// ```
+/// use varscope::model::{DistributionSpec, InitSpec, ModelSpec};
+/// // A spec needs a scope; this one adds a small one after the top-level keys.
+/// let parse = |top: &str| ModelSpec::from_toml_str(&format!(
+///     "{top}\n[[scopes]]\nname = \"m\"\nmodules = [{{ type = \"dense\", inputs = 2, units = 2 }}]"));
+/// let spec = parse(
+///     r#"initializer = { kind = "variance_scaling", distribution = "uniform" }"#).unwrap();
+/// assert!(matches!(spec.initializer, Some(InitSpec::VarianceScaling { distribution: DistributionSpec::Uniform, .. })));
+/// assert_eq!(DistributionSpec::default(), DistributionSpec::TruncatedNormal);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[allow(missing_docs)]
@@ -392,6 +501,15 @@ impl InitSpec {
     ///
     /// # Errors
     /// [`Error::Initializer`] for parameters the initializer rejects.
+    ///
+    /// ```
+    /// use varscope::model::{DistributionSpec, FanModeSpec, InitSpec};
+    /// let ok = InitSpec::GlorotUniform { seed: Some(3) };
+    /// assert_eq!(ok.to_init().unwrap().seed(), Some(3));
+    /// let bad = InitSpec::VarianceScaling { scale: 0.0, mode: FanModeSpec::FanIn,
+    ///     distribution: DistributionSpec::Uniform, seed: None };
+    /// assert!(bad.to_init().is_err()); // scale must be positive
+    /// ```
     pub fn to_init(&self) -> Result<Init> {
         use InitSpec as S;
         let (init, seed) = match *self {
@@ -441,6 +559,15 @@ impl InitSpec {
 }
 
 /// A partitioner, `{ kind = "fixed", shards = 8 }`.
+///
+/// ```
+/// use varscope::model::{Dim, ModelSpec, PartitionerSpec};
+/// // A spec needs a scope; this one adds a small one after the top-level keys.
+/// let parse = |top: &str| ModelSpec::from_toml_str(&format!(
+///     "{top}\n[[scopes]]\nname = \"m\"\nmodules = [{{ type = \"dense\", inputs = 2, units = 2 }}]"));
+/// let spec = parse(r#"partitioner = { kind = "fixed", shards = 4 }"#).unwrap();
+/// assert_eq!(spec.partitioner, Some(PartitionerSpec::Fixed { shards: Dim(4), axis: 0 }));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum PartitionerSpec {
@@ -485,6 +612,16 @@ impl PartitionerSpec {
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] for arguments the partitioner rejects.
+    ///
+    /// ```
+    /// use varscope::model::{Dim, PartitionerSpec};
+    /// use varscope::partition::Partitioner;
+    /// use varscope::{DType, Shape};
+    /// let p = PartitionerSpec::MinMax { max_partitions: Dim(8), axis: 0, min_slice_size: Dim(1024) }
+    ///     .to_partitioner().unwrap();
+    /// // 8192 bytes in slices of at least 1024 bytes: 8 partitions.
+    /// assert_eq!(p.partitions(&Shape::new([2048]).unwrap(), DType::F32).unwrap(), [8]);
+    /// ```
     pub fn to_partitioner(&self) -> Result<Arc<dyn Partitioner>> {
         Ok(match *self {
             PartitionerSpec::Fixed { shards, axis } => {
@@ -516,6 +653,18 @@ impl PartitionerSpec {
 
 /// A module: a group of variables in its own sub-scope (named `name`, or after the
 /// module type).
+///
+/// ```
+/// use varscope::model::{ModelSpec, ModuleSpec};
+/// let spec = ModelSpec::from_toml_str(r#"
+///     [[scopes]]
+///     name = "s"
+///     modules = [{ type = "layer_norm", dim = 8 }, { type = "embedding", name = "tok", vocab = 10, dim = 4 }]
+/// "#).unwrap();
+/// let names: Vec<_> = spec.scopes[0].modules.iter().map(|m| (m.type_name(), m.name())).collect();
+/// assert_eq!(names, [("layer_norm", "layer_norm"), ("embedding", "tok")]);
+/// assert!(matches!(spec.scopes[0].modules[0], ModuleSpec::LayerNorm { .. }));
+/// ```
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum ModuleSpec {
@@ -660,6 +809,16 @@ pub enum ModuleSpec {
 
 impl ModuleSpec {
     /// The module's type name (`dense`, `layer_norm`, …).
+    ///
+    /// ```
+    /// use varscope::model::ModelSpec;
+    /// let spec = ModelSpec::from_toml_str(r#"
+    ///     [[scopes]]
+    ///     name = "s"
+    ///     modules = [{ type = "mlp", dim = 4, hidden = 8 }]
+    /// "#).unwrap();
+    /// assert_eq!(spec.scopes[0].modules[0].type_name(), "mlp");
+    /// ```
     pub fn type_name(&self) -> &'static str {
         match self {
             ModuleSpec::Dense { .. } => "dense",
@@ -675,11 +834,33 @@ impl ModuleSpec {
 
     /// The sub-scope (or, for `variable`, the variable) name: the given one, else the
     /// type name (which the builder uniquifies: `dense`, `dense_1`, …).
+    ///
+    /// ```
+    /// use varscope::model::ModelSpec;
+    /// let spec = ModelSpec::from_toml_str(r#"
+    ///     [[scopes]]
+    ///     name = "s"
+    ///     modules = [{ type = "dense", inputs = 2, units = 2 }, { type = "dense", name = "proj", inputs = 2, units = 2 }]
+    /// "#).unwrap();
+    /// let m = &spec.scopes[0].modules;
+    /// assert_eq!((m[0].name(), m[1].name()), ("dense", "proj"));
+    /// ```
     pub fn name(&self) -> &str {
         self.given_name().unwrap_or_else(|| self.type_name())
     }
 
     /// The name given in the spec, if any.
+    ///
+    /// ```
+    /// use varscope::model::ModelSpec;
+    /// let spec = ModelSpec::from_toml_str(r#"
+    ///     [[scopes]]
+    ///     name = "s"
+    ///     modules = [{ type = "dense", inputs = 2, units = 2 }, { type = "dense", name = "proj", inputs = 2, units = 2 }]
+    /// "#).unwrap();
+    /// let m = &spec.scopes[0].modules;
+    /// assert_eq!((m[0].given_name(), m[1].given_name()), (None, Some("proj")));
+    /// ```
     pub fn given_name(&self) -> Option<&str> {
         match self {
             ModuleSpec::Dense { name, .. }
@@ -918,6 +1099,17 @@ impl ModelSpec {
     }
 
     /// A 64-bit FNV-1a hash of the source text, in hex.
+    ///
+    /// ```
+    /// use varscope::model::ModelSpec;
+    /// let scope = "[[scopes]]\nname = \"m\"\nmodules = [{ type = \"dense\", inputs = 2, units = 2 }]";
+    /// let parse = |text: &str| ModelSpec::from_toml_str(text).unwrap();
+    /// let a = parse(&format!("seed = 1\n{scope}"));
+    /// let b = parse(&format!("seed = 1 # a comment\n{scope}"));
+    /// assert_eq!(a.source_hash().len(), 16);
+    /// assert_eq!(a.source_hash(), parse(&format!("seed = 1\n{scope}")).source_hash());
+    /// assert_ne!(a.source_hash(), b.source_hash()); // a hash of the text, not of the model
+    /// ```
     pub fn source_hash(&self) -> String {
         let mut h: u64 = 0xcbf2_9ce4_8422_2325;
         for b in self.source.bytes() {
@@ -1200,6 +1392,16 @@ fn locate(text: &str, key: &str) -> Option<(usize, usize)> {
 }
 
 /// A constant's value in a spec, keeping the TOML type it was written in.
+///
+/// ```
+/// use varscope::model::{InitSpec, ModelSpec};
+/// // A spec needs a scope; this one adds a small one after the top-level keys.
+/// let parse = |top: &str| ModelSpec::from_toml_str(&format!(
+///     "{top}\n[[scopes]]\nname = \"m\"\nmodules = [{{ type = \"dense\", inputs = 2, units = 2 }}]"));
+/// let spec = parse(r#"initializer = { kind = "constant", value = 2 }"#).unwrap();
+/// let Some(InitSpec::Constant { value }) = spec.initializer else { panic!("not a constant") };
+/// assert_eq!(format!("{value:?}"), "Int(2)"); // kept as written: an integer, not 2.0
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
 #[serde(untagged)]
 pub enum ConstantSpec {

@@ -80,6 +80,26 @@ pub fn init_from_checkpoint<K: AsRef<str>, V: AsRef<str>>(
 ///
 /// # Errors
 /// Those of [`init_from_checkpoint`].
+///
+/// ```
+/// use varscope::checkpoint::{AnyCheckpoint, BundleWriter};
+/// use varscope::restore::init_from_checkpoint_in;
+/// use varscope::{get_variable, variable_scope, Graph, Tensor};
+/// let dir = std::env::temp_dir().join(format!("varscope-doc-initin-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir).unwrap();
+/// let saved = Tensor::from_vec(vec![1.0f32, 2.0, 3.0], [3]).unwrap();
+/// let mut w = BundleWriter::new(&dir.join("old"), 1).unwrap();
+/// w.add("old_model/bias", &saved).unwrap();
+/// w.finish().unwrap();
+/// // Into a graph that is not the thread's default, from a checkpoint opened once.
+/// let g = Graph::with_seed(1);
+/// let b = variable_scope("new_model").graph(&g).enter(|_| get_variable("bias").shape([3]).build()).unwrap();
+/// let ckpt = AnyCheckpoint::open(&dir.join("old")).unwrap();
+/// let report = init_from_checkpoint_in(&g, &ckpt, [("old_model/", "new_model/")]).unwrap();
+/// assert_eq!(report.restored, ["new_model/bias"]);
+/// assert_eq!(b.value().unwrap(), saved);
+/// std::fs::remove_dir_all(&dir).unwrap();
+/// ```
 pub fn init_from_checkpoint_in<K: AsRef<str>, V: AsRef<str>>(
     graph: &Graph,
     ckpt: &AnyCheckpoint,

@@ -60,6 +60,15 @@ impl fmt::Debug for Context {
 impl Context {
     /// The calling thread's context: its default graph, variable scope, name scope
     /// and the template calls in progress.
+    ///
+    /// ```
+    /// use varscope::{name_scope, variable_scope, Context, Graph};
+    /// let g = Graph::new();
+    /// let ctx = g.as_default(|| variable_scope("a").enter(|_| name_scope("b", |_| Context::capture()))).unwrap();
+    /// assert_eq!(ctx.graph(), &g);
+    /// assert_eq!(ctx.variable_scope().name(), "a");
+    /// assert_eq!(ctx.name_scope(), "a/b");
+    /// ```
     pub fn capture() -> Context {
         let graph = Graph::current();
         with_state(&graph, |s| Context {
@@ -82,22 +91,57 @@ impl Context {
     }
 
     /// The captured graph.
+    ///
+    /// ```
+    /// use varscope::{Context, Graph};
+    /// let g = Graph::new();
+    /// assert_eq!(g.as_default(Context::capture).graph(), &g);
+    /// assert_eq!(Context::capture().graph(), &Graph::process_default());
+    /// ```
     pub fn graph(&self) -> &Graph {
         &self.graph
     }
 
     /// The captured variable scope.
+    ///
+    /// ```
+    /// use varscope::{variable_scope, Context, Graph};
+    /// Graph::new().as_default(|| {
+    ///     let ctx = variable_scope("enc").enter(|_| Context::capture()).unwrap();
+    ///     assert_eq!(ctx.variable_scope().name(), "enc");
+    /// });
+    /// ```
     pub fn variable_scope(&self) -> &VariableScope {
         &self.scope
     }
 
     /// The captured name scope (without trailing slash; `""` at root).
+    ///
+    /// ```
+    /// use varscope::{name_scope, Context, Graph};
+    /// Graph::new().as_default(|| {
+    ///     assert_eq!(Context::capture().name_scope(), "");
+    ///     let ctx = name_scope("loss", |_| Context::capture()).unwrap();
+    ///     assert_eq!(ctx.name_scope(), "loss");
+    /// });
+    /// ```
     pub fn name_scope(&self) -> &str {
         &self.name_stack
     }
 
     /// Runs `f` on the calling thread inside the captured context, then restores the
     /// thread's own default graph and scope state (also if `f` panics).
+    ///
+    /// ```
+    /// use varscope::{get_variable, variable_scope, Context, Graph};
+    /// let g = Graph::with_seed(1);
+    /// let ctx = g.as_default(|| variable_scope("s").enter(|_| Context::capture())).unwrap();
+    /// // On another thread, inside the captured scope and graph.
+    /// let v = std::thread::spawn(move || ctx.run(|| get_variable("w").shape([1]).build()))
+    ///     .join().unwrap().unwrap();
+    /// assert_eq!(v.name(), "s/w:0");
+    /// assert_eq!(g.global_variables(), vec![v]);
+    /// ```
     pub fn run<R>(&self, f: impl FnOnce() -> R) -> R {
         self.graph.as_default(|| {
             self.graph.with_fresh_thread_state(|| {
@@ -113,6 +157,16 @@ impl Context {
 
     /// `f` made to run inside this context, for `par_iter().map(…)` and other
     /// one-argument callbacks.
+    ///
+    /// ```
+    /// use rayon::prelude::*;
+    /// use varscope::{get_variable, variable_scope, Context, Graph};
+    /// let g = Graph::with_seed(1);
+    /// let ctx = g.as_default(|| variable_scope("s").enter(|_| Context::capture())).unwrap();
+    /// let make = ctx.wrap(|i: usize| get_variable(&format!("v{i}")).shape([1]).build());
+    /// let names: Vec<String> = (0..4).into_par_iter().map(make).map(|v| v.unwrap().name()).collect();
+    /// assert_eq!(names, ["s/v0:0", "s/v1:0", "s/v2:0", "s/v3:0"]);
+    /// ```
     pub fn wrap<A, R>(&self, f: impl Fn(A) -> R + Send + Sync) -> impl Fn(A) -> R + Send + Sync {
         let ctx = self.clone();
         move |a| ctx.run(|| f(a))
@@ -120,6 +174,14 @@ impl Context {
 
     /// `f` made to run once inside this context, for `std::thread::spawn`,
     /// `rayon::spawn` and the like.
+    ///
+    /// ```
+    /// use varscope::{get_variable_scope, variable_scope, Context, Graph};
+    /// let g = Graph::new();
+    /// let ctx = g.as_default(|| variable_scope("s").enter(|_| Context::capture())).unwrap();
+    /// let name = std::thread::spawn(ctx.wrap_once(|| get_variable_scope().name())).join().unwrap();
+    /// assert_eq!(name, "s");
+    /// ```
     pub fn wrap_once<R>(&self, f: impl FnOnce() -> R + Send) -> impl FnOnce() -> R + Send {
         let ctx = self.clone();
         move || ctx.run(f)

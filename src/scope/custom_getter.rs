@@ -16,6 +16,22 @@ use std::fmt;
 
 /// The arguments a custom getter receives — already resolved against the current
 /// variable scope — and may change before calling the next getter.
+///
+/// ```
+/// use varscope::{get_variable, variable_scope, CustomGetter, DType, Graph};
+/// Graph::with_seed(1).as_default(|| {
+///     // Sees the resolved arguments, and may change them.
+///     let to_f64 = CustomGetter::new(|next, mut args| {
+///         assert_eq!(args.name, "s/w");
+///         assert_eq!(args.dtype, DType::F32);
+///         args.dtype = DType::F64;
+///         next.get(args)
+///     });
+///     let w = variable_scope("s").custom_getter(to_f64)
+///         .enter(|_| get_variable("w").shape([1]).build()).unwrap();
+///     assert_eq!(w.dtype(), DType::F64);
+/// });
+/// ```
 #[derive(Clone)]
 #[non_exhaustive]
 pub struct GetterArgs {
@@ -97,6 +113,17 @@ impl fmt::Debug for CustomGetter {
 
 impl CustomGetter {
     /// A custom getter from a function of the next getter and the arguments.
+    ///
+    /// ```
+    /// use varscope::{get_variable, AnyVariable, CustomGetter, Graph};
+    /// Graph::with_seed(1).as_default(|| {
+    ///     // A getter may also answer without calling the rest of the chain.
+    ///     let shared = get_variable("shared").shape([1]).build().unwrap();
+    ///     let alias = CustomGetter::new(move |_next, _args| Ok(AnyVariable::Single(shared.clone())));
+    ///     let v = get_variable("other").shape([1]).custom_getter(alias).build().unwrap();
+    ///     assert_eq!(v.name(), "shared:0");
+    /// });
+    /// ```
     pub fn new(
         f: impl Fn(&NextGetter<'_>, GetterArgs) -> Result<AnyVariable> + Send + Sync + 'static,
     ) -> Self {
@@ -108,6 +135,23 @@ impl CustomGetter {
 pub(crate) type TrueGetter = fn(&Graph, GetterArgs) -> Result<AnyVariable>;
 
 /// The rest of the getter chain, handed to a [`CustomGetter`].
+///
+/// ```
+/// use varscope::{get_variable, CustomGetter, Graph};
+/// Graph::with_seed(1).as_default(|| {
+///     // Calls the rest of the chain twice: one variable and its moving average.
+///     let with_ema = CustomGetter::new(|next, args| {
+///         let mut ema = args.clone();
+///         ema.name.push_str("/ema");
+///         ema.trainable = false;
+///         next.get(ema)?;
+///         next.get(args)
+///     });
+///     let w = get_variable("w").shape([1]).custom_getter(with_ema).build().unwrap();
+///     assert_eq!(w.name(), "w:0");
+///     assert!(varscope::Graph::current().store().get("w/ema").is_some());
+/// });
+/// ```
 pub struct NextGetter<'a> {
     graph: &'a Graph,
     rest: &'a [CustomGetter],
@@ -129,6 +173,15 @@ impl<'a> NextGetter<'a> {
     /// Whatever the next getter returns; [`Error::Panicked`] when a custom getter
     /// panicked (the panic is caught where that getter was called, so the getters
     /// outside it see an error).
+    ///
+    /// ```
+    /// use varscope::{get_variable, CustomGetter, Error, Graph};
+    /// Graph::with_seed(1).as_default(|| {
+    ///     let panics = CustomGetter::new(|_next, _args| panic!("boom"));
+    ///     let e = get_variable("w").shape([1]).custom_getter(panics).build().unwrap_err();
+    ///     assert!(matches!(e, Error::Panicked { .. }));
+    /// });
+    /// ```
     pub fn get(&self, args: GetterArgs) -> Result<AnyVariable> {
         match self.rest.split_first() {
             Some((g, rest)) => {
@@ -154,6 +207,17 @@ impl<'a> NextGetter<'a> {
     }
 
     /// The graph the call is for.
+    ///
+    /// ```
+    /// use varscope::{get_variable, CustomGetter, Graph};
+    /// let g = Graph::with_seed(1);
+    /// let id = g.id();
+    /// let check = CustomGetter::new(move |next, args| {
+    ///     assert_eq!(next.graph().id(), id);
+    ///     next.get(args)
+    /// });
+    /// get_variable("w").shape([1]).graph(&g).custom_getter(check).build().unwrap();
+    /// ```
     pub fn graph(&self) -> &Graph {
         self.graph
     }

@@ -95,26 +95,96 @@ impl ScopeDefaults {
 macro_rules! defaults_setters {
     ($what:literal) => {
         #[doc = concat!("The initializer ", $what, ".")]
+        /// ```
+        /// use varscope::{get_variable, variable_scope, Graph, Init};
+        /// Graph::with_seed(1).as_default(|| -> varscope::Result<()> {
+        ///     // On a scope: the default of the variables created in it …
+        ///     let (a, b) = variable_scope("s").initializer(Init::ones()).enter(|_| {
+        ///         let a = get_variable("a").shape([2]).build()?;
+        ///         // … which one call may override.
+        ///         let b = get_variable("b").shape([2]).initializer(Init::constant(3.0)).build()?;
+        ///         Ok::<_, varscope::Error>((a, b))
+        ///     })?;
+        ///     assert_eq!(a.value()?.to_f64_vec(), [1.0, 1.0]);
+        ///     assert_eq!(b.value()?.to_f64_vec(), [3.0, 3.0]);
+        ///     Ok(())
+        /// }).unwrap();
+        /// ```
         pub fn initializer(mut self, init: $crate::initializer::Init) -> Self {
             self.defaults_mut().initializer = Some(init);
             self
         }
         #[doc = concat!("The regularizer ", $what, " ([`Regularizer::none`](crate::Regularizer::none) disables an inherited one).")]
+        /// ```
+        /// use varscope::{get_variable, variable_scope, Graph, Init, Regularizer};
+        /// let g = Graph::with_seed(1);
+        /// g.as_default(|| -> varscope::Result<()> {
+        ///     variable_scope("s").regularizer(Regularizer::l2(0.5)).enter(|_| {
+        ///         get_variable("w").shape([2]).initializer(Init::ones()).build()?;
+        ///         // Switched off for one call.
+        ///         get_variable("b").shape([2]).regularizer(Regularizer::none()).build()
+        ///     })?;
+        ///     Ok(())
+        /// }).unwrap();
+        /// let losses = g.regularization_losses();
+        /// assert_eq!(losses.len(), 1);
+        /// assert_eq!(losses[0].variable().name(), "s/w:0");
+        /// assert!(losses[0].value().unwrap() > 0.0);
+        /// ```
         pub fn regularizer(mut self, r: $crate::variable::Regularizer) -> Self {
             self.defaults_mut().regularizer = Some(r);
             self
         }
         #[doc = concat!("The caching device ", $what, " (`\"\"` disables an inherited one).")]
+        /// ```
+        /// use varscope::{get_variable, variable_scope, Graph};
+        /// Graph::with_seed(1).as_default(|| -> varscope::Result<()> {
+        ///     let (a, b) = variable_scope("s").caching_device("/cpu:0").enter(|_| {
+        ///         let a = get_variable("a").shape([1]).build()?;
+        ///         let b = get_variable("b").shape([1]).caching_device("").build()?;
+        ///         Ok::<_, varscope::Error>((a, b))
+        ///     })?;
+        ///     assert_eq!(a.caching_device(), Some("/cpu:0"));
+        ///     assert_eq!(b.caching_device(), None);
+        ///     Ok(())
+        /// }).unwrap();
+        /// ```
         pub fn caching_device(mut self, d: &str) -> Self {
             self.defaults_mut().caching_device = Some(d.to_string());
             self
         }
         #[doc = concat!("The partitioner ", $what, ".")]
+        /// ```
+        /// use varscope::partition::FixedSizePartitioner;
+        /// use varscope::{get_variable, variable_scope, Graph};
+        /// Graph::with_seed(1).as_default(|| -> varscope::Result<()> {
+        ///     let emb = variable_scope("s").partitioner(FixedSizePartitioner::new(2, 0))
+        ///         .enter(|_| get_variable("emb").shape([6, 4]).build_partitioned())?;
+        ///     assert_eq!(emb.len(), 2);
+        ///     let w = get_variable("w").shape([6, 4])
+        ///         .partitioner(FixedSizePartitioner::new(3, 0)).build_partitioned()?;
+        ///     assert_eq!(w.shards()[2].name(), "w/part_2:0");
+        ///     Ok(())
+        /// }).unwrap();
+        /// ```
         pub fn partitioner(mut self, p: impl $crate::partition::Partitioner + 'static) -> Self {
             self.defaults_mut().partitioner = Some(std::sync::Arc::new(p));
             self
         }
         #[doc = concat!("The partitioner ", $what, ", shared.")]
+        /// ```
+        /// use std::sync::Arc;
+        /// use varscope::partition::{FixedSizePartitioner, Partitioner};
+        /// use varscope::{get_variable, variable_scope, Graph};
+        /// let shared: Arc<dyn Partitioner> = Arc::new(FixedSizePartitioner::new(2, 0));
+        /// Graph::with_seed(1).as_default(|| -> varscope::Result<()> {
+        ///     let a = variable_scope("s").partitioner_arc(shared.clone())
+        ///         .enter(|_| get_variable("a").shape([4]).build_partitioned())?;
+        ///     let b = get_variable("b").shape([4]).partitioner_arc(shared.clone()).build_partitioned()?;
+        ///     assert_eq!((a.len(), b.len()), (2, 2));
+        ///     Ok(())
+        /// }).unwrap();
+        /// ```
         pub fn partitioner_arc(
             mut self,
             p: std::sync::Arc<dyn $crate::partition::Partitioner>,
@@ -123,16 +193,59 @@ macro_rules! defaults_setters {
             self
         }
         #[doc = concat!("The dtype ", $what, " (`float32` unless set).")]
+        /// ```
+        /// use varscope::{get_variable, variable_scope, DType, Graph};
+        /// Graph::with_seed(1).as_default(|| -> varscope::Result<()> {
+        ///     assert_eq!(get_variable("f").shape([1]).build()?.dtype(), DType::F32);
+        ///     let (a, b) = variable_scope("s").dtype(DType::F64).enter(|_| {
+        ///         let a = get_variable("a").shape([1]).build()?;
+        ///         let b = get_variable("b").shape([1]).dtype(DType::I32).build()?;
+        ///         Ok::<_, varscope::Error>((a, b))
+        ///     })?;
+        ///     assert_eq!((a.dtype(), b.dtype()), (DType::F64, DType::I32));
+        ///     Ok(())
+        /// }).unwrap();
+        /// ```
         pub fn dtype(mut self, d: $crate::dtype::DType) -> Self {
             self.defaults_mut().dtype = Some(d);
             self
         }
         #[doc = concat!("The `use_resource` flag ", $what, " (recorded on variables).")]
+        /// ```
+        /// use varscope::{get_variable, variable_scope, Graph};
+        /// Graph::with_seed(1).as_default(|| -> varscope::Result<()> {
+        ///     assert_eq!(get_variable("plain").shape([1]).build()?.use_resource(), None);
+        ///     let (a, b) = variable_scope("s").use_resource(true).enter(|_| {
+        ///         let a = get_variable("a").shape([1]).build()?;
+        ///         let b = get_variable("b").shape([1]).use_resource(false).build()?;
+        ///         Ok::<_, varscope::Error>((a, b))
+        ///     })?;
+        ///     assert_eq!((a.use_resource(), b.use_resource()), (Some(true), Some(false)));
+        ///     Ok(())
+        /// }).unwrap();
+        /// ```
         pub fn use_resource(mut self, u: bool) -> Self {
             self.defaults_mut().use_resource = Some(u);
             self
         }
         #[doc = concat!("The constraint ", $what, " (a scope's is not inherited by sub-scopes).")]
+        /// ```
+        /// use varscope::{get_variable, variable_scope, Constraint, Graph};
+        /// Graph::with_seed(1).as_default(|| -> varscope::Result<()> {
+        ///     let c = Constraint::new(|t| t.clone());
+        ///     let (a, inner) = variable_scope("s").constraint(c.clone()).enter(|_| {
+        ///         let a = get_variable("a").shape([1]).build()?;
+        ///         // Not inherited by a sub-scope.
+        ///         let inner = variable_scope("t").enter(|_| get_variable("b").shape([1]).build())?;
+        ///         Ok::<_, varscope::Error>((a, inner))
+        ///     })?;
+        ///     assert!(a.constraint().is_some_and(|x| x.ptr_eq(&c)));
+        ///     assert!(inner.constraint().is_none());
+        ///     let d = get_variable("d").shape([1]).constraint(c.clone()).build()?;
+        ///     assert!(d.constraint().is_some_and(|x| x.ptr_eq(&c)));
+        ///     Ok(())
+        /// }).unwrap();
+        /// ```
         pub fn constraint(mut self, c: $crate::variable::Constraint) -> Self {
             self.defaults_mut().constraint = Some(c);
             self

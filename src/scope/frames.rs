@@ -110,6 +110,18 @@ pub(crate) fn push_frame(graph: &Graph, kind: FrameKind) -> u64 {
 /// thread may have open in one graph. Full scope names grow with the depth, so
 /// the bookkeeping of `d` nested scopes is `O(d²)` bytes, as in TF: at this bound
 /// about 110 MB. Entering one more is [`Error::NestingTooDeep`].
+///
+/// ```
+/// use varscope::{name_scope_guard, Error, Graph, MAX_SCOPE_DEPTH};
+/// Graph::new().as_default(|| {
+///     // Re-entering an absolute name keeps the names short; each guard still counts.
+///     let guards: Vec<_> = (0..MAX_SCOPE_DEPTH).map(|_| name_scope_guard("s/").unwrap()).collect();
+///     let e = name_scope_guard("s/").unwrap_err();
+///     assert!(matches!(e, Error::NestingTooDeep { .. }));
+///     drop(guards);
+///     assert!(name_scope_guard("s/").is_ok());
+/// });
+/// ```
 pub const MAX_SCOPE_DEPTH: usize = 10_000;
 
 /// Stack a thread must have left to enter another scope: enough for a few levels of

@@ -119,6 +119,17 @@ pub fn name_scope_guard(name: &str) -> Result<NameScopeGuard> {
 /// leaves the scopes opened inside it (the thread's stack returns to what it was
 /// before this guard), and the inner guards' drops then do nothing. Use
 /// [`close`](NameScopeGuard::close) to get an error for improper nesting instead.
+///
+/// ```
+/// use varscope::{name_scope_guard, Graph};
+/// let g = Graph::new();
+/// g.as_default(|| {
+///     let guard = name_scope_guard("loss").unwrap();
+///     assert_eq!(g.name_stack(), "loss");
+///     drop(guard);
+///     assert_eq!(g.name_stack(), "");
+/// });
+/// ```
 #[must_use = "the name scope is left when the guard is dropped"]
 pub struct NameScopeGuard {
     name: String,
@@ -136,6 +147,14 @@ impl fmt::Debug for NameScopeGuard {
 
 impl NameScopeGuard {
     /// The string the scope yields (`"outer/"`, or `""` at root).
+    ///
+    /// ```
+    /// use varscope::{name_scope_guard, Graph};
+    /// Graph::new().as_default(|| {
+    ///     assert_eq!(name_scope_guard("a").unwrap().name(), "a/");
+    ///     assert_eq!(name_scope_guard("").unwrap().name(), "");
+    /// });
+    /// ```
     pub fn name(&self) -> &str {
         &self.name
     }
@@ -145,6 +164,16 @@ impl NameScopeGuard {
     /// # Errors
     /// [`Error::ImproperNesting`](crate::Error::ImproperNesting) if an inner scope is still open. The scope then stays
     /// in effect until the inner scopes are left, and is left right after them.
+    ///
+    /// ```
+    /// use varscope::{name_scope_guard, Error, Graph};
+    /// Graph::new().as_default(|| {
+    ///     let outer = name_scope_guard("a").unwrap();
+    ///     let inner = name_scope_guard("b").unwrap();
+    ///     assert!(matches!(outer.close(), Err(Error::ImproperNesting)));
+    ///     inner.close().unwrap();
+    /// });
+    /// ```
     pub fn close(mut self) -> Result<()> {
         self.frames.close()
     }

@@ -170,88 +170,299 @@ impl VariableScope {
     }
 
     /// The full variable-scope name (`foo/bar`; `""` at root).
+    ///
+    /// ```
+    /// use varscope::{get_variable_scope, variable_scope, Graph};
+    /// Graph::new().as_default(|| {
+    ///     assert_eq!(get_variable_scope().name(), "");
+    ///     assert_eq!(variable_scope("a/b").enter(|s| s.name()).unwrap(), "a/b");
+    /// });
+    /// ```
     pub fn name(&self) -> String {
         self.inner.name.to_string()
     }
 
     /// The name scope that was current when the scope was first entered
     /// (`foo/bar/`); re-entering it with [`name_scope`](crate::name_scope) puts ops back there.
+    ///
+    /// ```
+    /// use varscope::{variable_scope, Graph};
+    /// Graph::new().as_default(|| {
+    ///     let first = variable_scope("s").enter(|s| s.clone()).unwrap();
+    ///     assert_eq!(first.original_name_scope(), "s/");
+    ///     // Opening `s` again gives a new name scope, `s_1/` …
+    ///     assert_eq!(variable_scope("s").enter(|s| s.original_name_scope()).unwrap(), "s_1/");
+    ///     // … re-entering the captured scope keeps the first one's.
+    ///     assert_eq!(variable_scope(&first).enter(|s| s.original_name_scope()).unwrap(), "s/");
+    /// });
+    /// ```
     pub fn original_name_scope(&self) -> String {
         self.inner.fields.read().original_name_scope.clone()
     }
 
     /// The reuse mode.
+    ///
+    /// ```
+    /// use varscope::{variable_scope, Graph, Reuse};
+    /// Graph::new().as_default(|| {
+    ///     let r = variable_scope("a").reuse(Reuse::Yes)
+    ///         .enter(|_| variable_scope("b").enter(|s| s.reuse())).unwrap();
+    ///     assert_eq!(r, Reuse::Yes); // inherited
+    /// });
+    /// ```
     pub fn reuse(&self) -> Reuse {
         self.inner.fields.read().reuse
     }
 
     /// Sets reuse to `Yes` for this scope object (and sub-scopes opened later). There
     /// is no way back, as in TF.
+    ///
+    /// ```
+    /// use varscope::{get_variable, variable_scope, Graph};
+    /// Graph::with_seed(1).as_default(|| {
+    ///     let (a, b) = variable_scope("s").enter(|scope| {
+    ///         let a = get_variable("w").shape([1]).build()?;
+    ///         scope.reuse_variables();
+    ///         let b = get_variable("w").shape([1]).build()?;
+    ///         Ok::<_, varscope::Error>((a, b))
+    ///     }).unwrap();
+    ///     assert_eq!(a, b);
+    /// });
+    /// ```
     pub fn reuse_variables(&self) {
         self.write(|f| f.reuse = Reuse::Yes);
     }
 
     /// The default initializer.
+    ///
+    /// ```
+    /// use varscope::{get_variable_scope, variable_scope, Graph, Init};
+    /// Graph::new().as_default(|| {
+    ///     assert!(get_variable_scope().initializer().is_none());
+    ///     let init = variable_scope("s").initializer(Init::ones()).enter(|s| s.initializer()).unwrap();
+    ///     assert!(init.is_some());
+    /// });
+    /// ```
     pub fn initializer(&self) -> Option<Init> {
         self.inner.fields.read().defaults.initializer.clone()
     }
     /// Sets the default initializer.
+    ///
+    /// ```
+    /// use varscope::{get_variable, variable_scope, Graph, Init};
+    /// Graph::with_seed(1).as_default(|| {
+    ///     let w = variable_scope("s").enter(|scope| {
+    ///         scope.set_initializer(Some(Init::constant(4.0)));
+    ///         get_variable("w").shape([1]).build()
+    ///     }).unwrap();
+    ///     assert_eq!(w.value().unwrap().to_f64_vec(), [4.0]);
+    /// });
+    /// ```
     pub fn set_initializer(&self, init: Option<Init>) {
         self.write(|f| f.defaults.initializer = init);
     }
     /// The default regularizer.
+    ///
+    /// ```
+    /// use varscope::{variable_scope, Graph, Regularizer};
+    /// Graph::new().as_default(|| {
+    ///     let r = variable_scope("s").regularizer(Regularizer::l2(0.1)).enter(|s| s.regularizer()).unwrap();
+    ///     assert!(r.is_some_and(|r| !r.is_none()));
+    /// });
+    /// ```
     pub fn regularizer(&self) -> Option<Regularizer> {
         self.inner.fields.read().defaults.regularizer.clone()
     }
     /// Sets the default regularizer.
+    ///
+    /// ```
+    /// use varscope::{get_variable, variable_scope, Graph, Regularizer};
+    /// let g = Graph::with_seed(1);
+    /// g.as_default(|| variable_scope("s").enter(|scope| {
+    ///     scope.set_regularizer(Some(Regularizer::l1(1.0)));
+    ///     get_variable("w").shape([1]).build()
+    /// })).unwrap();
+    /// assert_eq!(g.regularization_losses().len(), 1);
+    /// ```
     pub fn set_regularizer(&self, r: Option<Regularizer>) {
         self.write(|f| f.defaults.regularizer = r);
     }
     /// The default caching device (`Some("")` explicitly disables an inherited one).
+    ///
+    /// ```
+    /// use varscope::{variable_scope, Graph};
+    /// Graph::new().as_default(|| {
+    ///     let d = variable_scope("s").caching_device("/cpu:0")
+    ///         .enter(|_| variable_scope("t").enter(|s| s.caching_device())).unwrap();
+    ///     assert_eq!(d.as_deref(), Some("/cpu:0")); // inherited
+    /// });
+    /// ```
     pub fn caching_device(&self) -> Option<String> {
         self.inner.fields.read().defaults.caching_device.clone()
     }
     /// Sets the default caching device.
+    ///
+    /// ```
+    /// use varscope::{get_variable, variable_scope, Graph};
+    /// Graph::with_seed(1).as_default(|| {
+    ///     let w = variable_scope("s").enter(|scope| {
+    ///         scope.set_caching_device(Some("/cpu:0".into()));
+    ///         get_variable("w").shape([1]).build()
+    ///     }).unwrap();
+    ///     assert_eq!(w.caching_device(), Some("/cpu:0"));
+    /// });
+    /// ```
     pub fn set_caching_device(&self, d: Option<String>) {
         self.write(|f| f.defaults.caching_device = d);
     }
     /// The default partitioner.
+    ///
+    /// ```
+    /// use varscope::partition::FixedSizePartitioner;
+    /// use varscope::{get_variable_scope, variable_scope, Graph};
+    /// Graph::new().as_default(|| {
+    ///     assert!(get_variable_scope().partitioner().is_none());
+    ///     let p = variable_scope("s").partitioner(FixedSizePartitioner::new(2, 0))
+    ///         .enter(|s| s.partitioner()).unwrap();
+    ///     assert!(p.is_some());
+    /// });
+    /// ```
     pub fn partitioner(&self) -> Option<std::sync::Arc<dyn Partitioner>> {
         self.inner.fields.read().defaults.partitioner.clone()
     }
     /// Sets the default partitioner.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use varscope::partition::FixedSizePartitioner;
+    /// use varscope::{get_variable, variable_scope, Graph};
+    /// Graph::with_seed(1).as_default(|| {
+    ///     let emb = variable_scope("s").enter(|scope| {
+    ///         scope.set_partitioner(Some(Arc::new(FixedSizePartitioner::new(3, 0))));
+    ///         get_variable("emb").shape([6]).build_partitioned()
+    ///     }).unwrap();
+    ///     assert_eq!(emb.len(), 3);
+    /// });
+    /// ```
     pub fn set_partitioner(&self, p: Option<std::sync::Arc<dyn Partitioner>>) {
         self.write(|f| f.defaults.partitioner = p);
     }
     /// The composed custom getters, outermost wrapper first.
+    ///
+    /// ```
+    /// use varscope::{variable_scope, CustomGetter, Graph};
+    /// Graph::new().as_default(|| {
+    ///     let pass = CustomGetter::new(|next, args| next.get(args));
+    ///     let n = variable_scope("a").custom_getter(pass.clone()).enter(|_| {
+    ///         variable_scope("b").custom_getter(pass.clone()).enter(|s| s.custom_getters().len())
+    ///     }).unwrap();
+    ///     assert_eq!(n, 2); // composed
+    /// });
+    /// ```
     pub fn custom_getters(&self) -> Vec<CustomGetter> {
         self.inner.fields.read().defaults.custom_getters.clone()
     }
     /// Replaces the custom getter (TF's `set_custom_getter`).
+    ///
+    /// ```
+    /// use varscope::{get_variable, variable_scope, CustomGetter, Graph};
+    /// Graph::with_seed(1).as_default(|| {
+    ///     let w = variable_scope("s").enter(|scope| {
+    ///         scope.set_custom_getter(Some(CustomGetter::new(|next, mut args| {
+    ///             args.name.push_str("_x");
+    ///             next.get(args)
+    ///         })));
+    ///         get_variable("w").shape([1]).build()
+    ///     }).unwrap();
+    ///     assert_eq!(w.name(), "s/w_x:0");
+    /// });
+    /// ```
     pub fn set_custom_getter(&self, g: Option<CustomGetter>) {
         self.write(|f| f.defaults.custom_getters = g.into_iter().collect());
     }
     /// The default dtype (`float32` unless set).
+    ///
+    /// ```
+    /// use varscope::{get_variable_scope, variable_scope, DType, Graph};
+    /// Graph::new().as_default(|| {
+    ///     assert_eq!(get_variable_scope().dtype(), DType::F32);
+    ///     assert_eq!(variable_scope("s").dtype(DType::BF16).enter(|s| s.dtype()).unwrap(), DType::BF16);
+    /// });
+    /// ```
     pub fn dtype(&self) -> DType {
         self.inner.fields.read().defaults.dtype()
     }
     /// Sets the default dtype.
+    ///
+    /// ```
+    /// use varscope::{get_variable, variable_scope, DType, Graph};
+    /// Graph::with_seed(1).as_default(|| {
+    ///     let w = variable_scope("s").enter(|scope| {
+    ///         scope.set_dtype(DType::F64);
+    ///         get_variable("w").shape([1]).build()
+    ///     }).unwrap();
+    ///     assert_eq!(w.dtype(), DType::F64);
+    /// });
+    /// ```
     pub fn set_dtype(&self, d: DType) {
         self.write(|f| f.defaults.dtype = Some(d));
     }
     /// The `use_resource` flag (recorded on variables; no behavioural effect here).
+    ///
+    /// ```
+    /// use varscope::{get_variable_scope, variable_scope, Graph};
+    /// Graph::new().as_default(|| {
+    ///     assert_eq!(get_variable_scope().use_resource(), None);
+    ///     assert_eq!(variable_scope("s").use_resource(true).enter(|s| s.use_resource()).unwrap(), Some(true));
+    /// });
+    /// ```
     pub fn use_resource(&self) -> Option<bool> {
         self.inner.fields.read().defaults.use_resource
     }
     /// Sets the `use_resource` flag.
+    ///
+    /// ```
+    /// use varscope::{get_variable, variable_scope, Graph};
+    /// Graph::with_seed(1).as_default(|| {
+    ///     let w = variable_scope("s").enter(|scope| {
+    ///         scope.set_use_resource(Some(true));
+    ///         get_variable("w").shape([1]).build()
+    ///     }).unwrap();
+    ///     assert_eq!(w.use_resource(), Some(true));
+    /// });
+    /// ```
     pub fn set_use_resource(&self, u: Option<bool>) {
         self.write(|f| f.defaults.use_resource = u);
     }
     /// The constraint of this scope (never inherited by sub-scopes).
+    ///
+    /// ```
+    /// use varscope::{variable_scope, Constraint, Graph};
+    /// Graph::new().as_default(|| {
+    ///     let c = Constraint::new(|t| t.clone());
+    ///     let (own, sub) = variable_scope("s").constraint(c.clone()).enter(|s| {
+    ///         (s.constraint(), variable_scope("t").enter(|t| t.constraint()).unwrap())
+    ///     }).unwrap();
+    ///     assert!(own.is_some_and(|x| x.ptr_eq(&c)));
+    ///     assert!(sub.is_none()); // never inherited
+    /// });
+    /// ```
     pub fn constraint(&self) -> Option<Constraint> {
         self.inner.fields.read().defaults.constraint.clone()
     }
     /// Sets the constraint.
+    ///
+    /// ```
+    /// use varscope::{get_variable, variable_scope, Constraint, Graph};
+    /// Graph::with_seed(1).as_default(|| {
+    ///     let c = Constraint::new(|t| t.clone());
+    ///     let w = variable_scope("s").enter(|scope| {
+    ///         scope.set_constraint(Some(c.clone()));
+    ///         get_variable("w").shape([1]).build()
+    ///     }).unwrap();
+    ///     assert!(w.constraint().is_some_and(|x| x.ptr_eq(&c)));
+    /// });
+    /// ```
     pub fn set_constraint(&self, c: Option<Constraint>) {
         self.write(|f| f.defaults.constraint = c);
     }
@@ -267,18 +478,64 @@ impl VariableScope {
 
     /// The variables of collection `key` in the current graph under this scope
     /// (literal prefix `name/`; everything at root).
+    ///
+    /// ```
+    /// use varscope::{get_variable, variable_scope, Graph, Reuse};
+    /// Graph::with_seed(1).as_default(|| {
+    ///     let w = variable_scope("s").enter(|_| get_variable("w").shape([1]).build()).unwrap();
+    ///     variable_scope("s").reuse(Reuse::Yes)
+    ///         .enter(|s| assert_eq!(s.get_collection("variables"), vec![w.clone()])).unwrap();
+    ///     assert!(variable_scope("t").enter(|t| t.get_collection("variables")).unwrap().is_empty());
+    /// });
+    /// ```
     pub fn get_collection(&self, key: &str) -> Vec<Variable> {
         Graph::current().get_collection_scoped(key, &self.prefix())
     }
     /// Global variables under this scope.
+    ///
+    /// ```
+    /// use varscope::{get_variable, variable_scope, Graph};
+    /// Graph::with_seed(1).as_default(|| {
+    ///     get_variable("top").shape([1]).build().unwrap();
+    ///     let names = variable_scope("s").enter(|s| {
+    ///         get_variable("w").shape([1]).build()?;
+    ///         Ok::<_, varscope::Error>(s.global_variables().iter().map(|v| v.name()).collect::<Vec<_>>())
+    ///     }).unwrap();
+    ///     assert_eq!(names, ["s/w:0"]);
+    /// });
+    /// ```
     pub fn global_variables(&self) -> Vec<Variable> {
         self.get_collection(GLOBAL_VARIABLES)
     }
     /// Trainable variables under this scope.
+    ///
+    /// ```
+    /// use varscope::{get_variable, variable_scope, Graph};
+    /// Graph::with_seed(1).as_default(|| {
+    ///     let n = variable_scope("s").enter(|s| {
+    ///         get_variable("w").shape([1]).build()?;
+    ///         get_variable("step").shape([1]).trainable(false).build()?;
+    ///         Ok::<_, varscope::Error>(s.trainable_variables().len())
+    ///     }).unwrap();
+    ///     assert_eq!(n, 1);
+    /// });
+    /// ```
     pub fn trainable_variables(&self) -> Vec<Variable> {
         self.get_collection(TRAINABLE_VARIABLES)
     }
     /// Local variables under this scope.
+    ///
+    /// ```
+    /// use varscope::{get_local_variable, get_variable, variable_scope, Graph};
+    /// Graph::with_seed(1).as_default(|| {
+    ///     let n = variable_scope("s").enter(|s| {
+    ///         get_variable("w").shape([1]).build()?;
+    ///         get_local_variable("seen").shape([1]).build()?;
+    ///         Ok::<_, varscope::Error>(s.local_variables().iter().map(|v| v.name()).collect::<Vec<_>>())
+    ///     }).unwrap();
+    ///     assert_eq!(n, ["s/seen:0"]);
+    /// });
+    /// ```
     pub fn local_variables(&self) -> Vec<Variable> {
         self.get_collection(LOCAL_VARIABLES)
     }

@@ -40,6 +40,13 @@ pub trait ScopeOutput {
     ///
     /// # Errors
     /// The closure's own error, for a `Result`.
+    ///
+    /// ```
+    /// use varscope::ScopeOutput;
+    /// assert_eq!(5.into_result().unwrap(), 5);
+    /// let failed: varscope::Result<()> = Err(varscope::Error::ImproperNesting);
+    /// assert!(matches!(failed.into_result(), Err(varscope::Error::ImproperNesting)));
+    /// ```
     fn into_result(self) -> Result<Self::Value, Self::Error>;
 }
 

@@ -226,6 +226,15 @@ pub(crate) fn note_trainable(graph: &Graph, name: impl FnOnce() -> String) {
 
 impl Graph {
     /// The calling thread's current name scope (without trailing slash; `""` at root).
+    ///
+    /// ```
+    /// use varscope::{name_scope, Graph};
+    /// let g = Graph::new();
+    /// g.as_default(|| {
+    ///     assert_eq!(g.name_stack(), "");
+    ///     name_scope("a", |_| name_scope("b", |_| assert_eq!(g.name_stack(), "a/b"))).unwrap();
+    /// });
+    /// ```
     pub fn name_stack(&self) -> String {
         with_state(self, |s| s.name_stack.clone())
     }
@@ -233,6 +242,18 @@ impl Graph {
     /// TF's `unique_name`: `name` under the calling thread's name scope, made unique
     /// graph-wide and case-insensitively (`foo`, `foo_1`, …). With `mark`, the name is
     /// recorded as used.
+    ///
+    /// ```
+    /// use varscope::{name_scope, Graph};
+    /// let g = Graph::new();
+    /// g.as_default(|| {
+    ///     assert_eq!(g.unique_name("op", false), "op"); // not recorded …
+    ///     assert_eq!(g.unique_name("op", true), "op");  // … recorded
+    ///     assert_eq!(g.unique_name("OP", true), "OP_1"); // case-insensitive, as in TF
+    ///     let inside = name_scope("s", |_| g.unique_name("op", true)).unwrap();
+    ///     assert_eq!(inside, "s/op");
+    /// });
+    /// ```
     pub fn unique_name(&self, name: &str, mark: bool) -> String {
         let full = with_state(self, |s| names::join(&s.name_stack, name));
         self.unique_name_at(&full, mark)
@@ -241,6 +262,16 @@ impl Graph {
     /// Runs `f` with fresh scope state for this graph on the calling thread — root
     /// variable scope, empty name scope, empty counters — as a new thread would see,
     /// restoring the previous state afterwards (also on panic).
+    ///
+    /// ```
+    /// use varscope::{get_variable_scope, variable_scope, Graph};
+    /// let g = Graph::new();
+    /// g.as_default(|| {
+    ///     let _s = variable_scope("deep").guard().unwrap();
+    ///     g.with_fresh_thread_state(|| assert_eq!(get_variable_scope().name(), ""));
+    ///     assert_eq!(get_variable_scope().name(), "deep"); // restored
+    /// });
+    /// ```
     pub fn with_fresh_thread_state<R>(&self, f: impl FnOnce() -> R) -> R {
         struct Restore<'g> {
             graph: &'g Graph,
@@ -266,6 +297,20 @@ impl Graph {
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] when the resulting name is not a valid op name.
+    ///
+    /// ```
+    /// use varscope::{name_scope, Graph};
+    /// let g = Graph::new();
+    /// g.as_default(|| -> varscope::Result<()> {
+    ///     assert_eq!(g.create_op("MatMul", None)?, "MatMul");
+    ///     assert_eq!(g.create_op("MatMul", None)?, "MatMul_1");
+    ///     assert_eq!(name_scope("s", |_| g.create_op("Add", Some("sum")))?, "s/sum");
+    ///     assert_eq!(g.create_op("Add", Some("top/"))?, "top"); // verbatim
+    ///     assert!(g.create_op("Add", Some("top/")).is_err()); // taken
+    ///     assert!(g.create_op("Add", Some("bad name")).is_err());
+    ///     Ok(())
+    /// }).unwrap();
+    /// ```
     pub fn create_op(&self, op_type: &str, name: Option<&str>) -> Result<String> {
         let requested = name.unwrap_or(op_type);
         let full = if let Some(stripped) = requested.strip_suffix('/') {

@@ -20,6 +20,24 @@ use std::marker::PhantomData;
 
 /// What a [`variable_scope`] call opens: a name, a captured scope, or nothing (then
 /// a default name must be given, see [`variable_scope_default`]).
+///
+/// ```
+/// use varscope::{get_variable, get_variable_scope, variable_scope, Graph, ScopeTarget};
+/// Graph::with_seed(1).as_default(|| -> varscope::Result<()> {
+///     // A name …
+///     let enc = variable_scope("enc").enter(|s| s.clone())?;
+///     // … or a captured scope: re-entered from anywhere, its name replaces the prefix.
+///     let w = variable_scope("other").enter(|_| {
+///         variable_scope(&enc).enter(|_| get_variable("w").shape([1]).build())
+///     })?;
+///     assert_eq!(w.name(), "enc/w:0");
+///     // Nothing: the default name is used.
+///     let n = variable_scope(ScopeTarget::None).default_name("blk").enter(|s| s.name())?;
+///     assert_eq!(n, "blk");
+///     assert_eq!(get_variable_scope().name(), "");
+///     Ok(())
+/// }).unwrap();
+/// ```
 #[derive(Debug, Clone)]
 pub enum ScopeTarget<'a> {
     /// A scope name relative to the current variable scope.
@@ -108,6 +126,18 @@ pub fn get_variable_scope() -> VariableScope {
 }
 
 /// Configuration of a variable scope to enter. See [`variable_scope`].
+///
+/// ```
+/// use varscope::{get_variable, variable_scope, Graph, Init, Reuse};
+/// Graph::with_seed(1).as_default(|| {
+///     // A configuration is a value: keep it, clone it, enter it again.
+///     let shared = variable_scope("tower").reuse(Reuse::Auto).initializer(Init::zeros());
+///     let a = shared.clone().enter(|_| get_variable("w").shape([2]).build()).unwrap();
+///     let b = shared.enter(|_| get_variable("w").shape([2]).build()).unwrap();
+///     assert_eq!(a, b);
+///     assert_eq!(a.value().unwrap().to_f64_vec(), [0.0, 0.0]);
+/// });
+/// ```
 #[must_use = "a scope builder does nothing until entered"]
 #[derive(Clone)]
 pub struct VariableScopeBuilder<'a> {
@@ -143,6 +173,17 @@ impl<'a> VariableScopeBuilder<'a> {
     }
 
     /// The default name, used only when no name or scope is given.
+    ///
+    /// ```
+    /// use varscope::{variable_scope, Graph, ScopeTarget};
+    /// Graph::new().as_default(|| {
+    ///     let open = |t: ScopeTarget<'static>| variable_scope(t).default_name("dense").enter(|s| s.name());
+    ///     assert_eq!(open(ScopeTarget::None).unwrap(), "dense");
+    ///     assert_eq!(open(ScopeTarget::None).unwrap(), "dense_1");
+    ///     // A given name wins.
+    ///     assert_eq!(open("head".into()).unwrap(), "head");
+    /// });
+    /// ```
     pub fn default_name(mut self, name: &'a str) -> Self {
         self.default_name = Some(Cow::Borrowed(name));
         self
@@ -166,6 +207,22 @@ impl<'a> VariableScopeBuilder<'a> {
         self
     }
     /// A custom getter, composed with the inherited ones (this one runs first).
+    ///
+    /// ```
+    /// use varscope::{get_variable, variable_scope, CustomGetter, Graph};
+    /// Graph::with_seed(1).as_default(|| {
+    ///     let tag = |t: &'static str| CustomGetter::new(move |next, mut args| {
+    ///         args.name.push_str(t);
+    ///         next.get(args)
+    ///     });
+    ///     // The inner scope's getter runs first, then the outer one's.
+    ///     let v = variable_scope("s").custom_getter(tag("_outer")).enter(|_| {
+    ///         variable_scope("t").custom_getter(tag("_inner"))
+    ///             .enter(|_| get_variable("w").shape([1]).build())
+    ///     }).unwrap();
+    ///     assert_eq!(v.name(), "s/t/w_inner_outer:0");
+    /// });
+    /// ```
     pub fn custom_getter(mut self, g: CustomGetter) -> Self {
         self.defaults.custom_getters = vec![g];
         self
@@ -196,6 +253,14 @@ impl<'a> VariableScopeBuilder<'a> {
     }
     /// Enters the scope in `graph` instead of the thread's default graph (the graph
     /// is also made the default inside).
+    ///
+    /// ```
+    /// use varscope::{get_variable, variable_scope, Graph};
+    /// let g = Graph::with_seed(1);
+    /// let w = variable_scope("s").graph(&g).enter(|_| get_variable("w").shape([1]).build()).unwrap();
+    /// assert_eq!(g.global_variables(), vec![w]);
+    /// assert!(Graph::process_default().store().get("s/w").is_none());
+    /// ```
     pub fn graph(mut self, graph: &Graph) -> Self {
         self.graph = Some(graph.clone());
         self
@@ -429,6 +494,18 @@ pub(crate) fn unique_variable_scope(graph: &Graph, prefix: &str) -> String {
 /// leaves the scopes opened inside it (the thread's stack returns to what it was
 /// before this guard), and the inner guards' drops then do nothing. Use
 /// [`close`](VariableScopeGuard::close) to get [`Error::ImproperNesting`] instead.
+///
+/// ```
+/// use varscope::{get_variable, variable_scope, Graph};
+/// Graph::with_seed(1).as_default(|| {
+///     let outer = variable_scope("a").guard().unwrap();
+///     let inner = variable_scope("b").guard().unwrap();
+///     assert_eq!(get_variable("w").shape([1]).build().unwrap().name(), "a/b/w:0");
+///     drop(outer); // leaves both
+///     drop(inner); // nothing left to do
+///     assert_eq!(get_variable("w").shape([1]).build().unwrap().name(), "w:0");
+/// });
+/// ```
 #[must_use = "the variable scope is left when the guard is dropped"]
 pub struct VariableScopeGuard {
     scope: VariableScope,
@@ -447,6 +524,15 @@ impl fmt::Debug for VariableScopeGuard {
 
 impl VariableScopeGuard {
     /// The scope that was entered (what `with variable_scope(…) as scope` binds).
+    ///
+    /// ```
+    /// use varscope::{variable_scope, Graph};
+    /// Graph::new().as_default(|| {
+    ///     let g = variable_scope("a/b").guard().unwrap();
+    ///     assert_eq!(g.scope().name(), "a/b");
+    ///     assert_eq!(g.scope().original_name_scope(), "a/b/");
+    /// });
+    /// ```
     pub fn scope(&self) -> &VariableScope {
         &self.scope
     }
@@ -457,6 +543,18 @@ impl VariableScopeGuard {
     /// [`Error::ImproperNesting`] if an inner scope is still open (TF's
     /// `RuntimeError("Improper nesting of variable_scope.")`). The scope then stays in
     /// effect until the inner scopes are left, and is left right after them.
+    ///
+    /// ```
+    /// use varscope::{get_variable_scope, variable_scope, Error, Graph};
+    /// Graph::new().as_default(|| {
+    ///     let outer = variable_scope("a").guard().unwrap();
+    ///     let inner = variable_scope("b").guard().unwrap();
+    ///     assert!(matches!(outer.close(), Err(Error::ImproperNesting)));
+    ///     assert_eq!(get_variable_scope().name(), "a/b");
+    ///     inner.close().unwrap(); // leaves `b`, then `a`
+    ///     assert_eq!(get_variable_scope().name(), "");
+    /// });
+    /// ```
     pub fn close(mut self) -> Result<()> {
         self.frames.close()
     }

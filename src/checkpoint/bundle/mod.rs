@@ -77,6 +77,12 @@ pub struct TensorSlice {
 
 impl TensorSlice {
     /// The slice covering all of a tensor of shape `dims`.
+    ///
+    /// ```
+    /// use varscope::checkpoint::TensorSlice;
+    /// let s = TensorSlice::full(&[3, 4]);
+    /// assert_eq!((s.offset, s.shape), (vec![0, 0], vec![3, 4]));
+    /// ```
     pub fn full(dims: &[usize]) -> TensorSlice {
         TensorSlice {
             offset: vec![0; dims.len()],
@@ -85,6 +91,14 @@ impl TensorSlice {
     }
 
     /// Whether the slice has `dims`' rank and lies inside a tensor of shape `dims`.
+    ///
+    /// ```
+    /// use varscope::checkpoint::TensorSlice;
+    /// let s = TensorSlice { offset: vec![2], shape: vec![2] };
+    /// assert!(s.lies_within(&[4]));
+    /// assert!(!s.lies_within(&[3]));
+    /// assert!(!s.lies_within(&[4, 1])); // rank differs
+    /// ```
     pub fn lies_within(&self, dims: &[usize]) -> bool {
         self.offset.len() == dims.len()
             && self.shape.len() == dims.len()
@@ -96,6 +110,12 @@ impl TensorSlice {
     }
 
     /// Number of elements, `None` on overflow.
+    ///
+    /// ```
+    /// use varscope::checkpoint::TensorSlice;
+    /// assert_eq!(TensorSlice::full(&[2, 3]).num_elements(), Some(6));
+    /// assert_eq!(TensorSlice::full(&[usize::MAX, 2]).num_elements(), None);
+    /// ```
     pub fn num_elements(&self) -> Option<usize> {
         self.shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d))
     }
@@ -134,6 +154,13 @@ pub fn bundle_index_path(prefix: &Path) -> PathBuf {
 
 /// Data file `shard` of `num_shards` of the bundle at `prefix`:
 /// `PREFIX.data-%05d-of-%05d` (TF's `naming.cc`).
+///
+/// ```
+/// use std::path::Path;
+/// use varscope::checkpoint::bundle_data_path;
+/// let p = bundle_data_path(Path::new("model.ckpt"), 0, 1);
+/// assert_eq!(p, Path::new("model.ckpt.data-00000-of-00001"));
+/// ```
 pub fn bundle_data_path(prefix: &Path, shard: usize, num_shards: usize) -> PathBuf {
     suffixed(prefix, &format!(".data-{shard:05}-of-{num_shards:05}"))
 }

@@ -21,6 +21,24 @@ const BUNDLE_VERSION: i32 = 1;
 const MAX_SHARDS: i32 = 1 << 16;
 
 /// One tensor of a bundle, as [`BundleReader::entry`] describes it.
+///
+/// ```
+/// use varscope::checkpoint::{BundleReader, BundleWriter, TensorSlice};
+/// use varscope::{DType, Shape, Tensor};
+/// let dir = std::env::temp_dir().join(format!("varscope-doc-entry-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir).unwrap();
+/// let full = Shape::new([4]).unwrap();
+/// let mut w = BundleWriter::new(&dir.join("m"), 1).unwrap();
+/// w.add_slice("emb", &full, &[0], &Tensor::from_vec(vec![1.0f32, 2.0], [2]).unwrap()).unwrap();
+/// w.add_slice("emb", &full, &[2], &Tensor::from_vec(vec![3.0f32, 4.0], [2]).unwrap()).unwrap();
+/// w.finish().unwrap();
+/// let r = BundleReader::open(&dir.join("m")).unwrap();
+/// let e = r.entry("emb").unwrap();
+/// assert_eq!((e.dtype, e.shape.dims()), (DType::F32, &[4usize][..]));
+/// assert_eq!(e.slices, [TensorSlice { offset: vec![0], shape: vec![2] },
+///                       TensorSlice { offset: vec![2], shape: vec![2] }]);
+/// std::fs::remove_dir_all(&dir).unwrap();
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BundleEntry {
     /// The tensor's dtype.
@@ -48,6 +66,21 @@ struct Stored {
 ///
 /// Entries whose dtype varscope does not have (strings, complex numbers, …) are not
 /// listed; [`BundleReader::unsupported`] names them.
+///
+/// ```
+/// use varscope::checkpoint::{BundleReader, BundleWriter};
+/// use varscope::Tensor;
+/// let dir = std::env::temp_dir().join(format!("varscope-doc-reader-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir).unwrap();
+/// let t = Tensor::from_vec(vec![1i64, 2, 3], [3]).unwrap();
+/// let mut w = BundleWriter::new(&dir.join("m"), 2).unwrap();
+/// w.add("step", &t).unwrap();
+/// w.finish().unwrap();
+/// let r = BundleReader::open(&dir.join("m.index")).unwrap();
+/// assert_eq!(r.read("step").unwrap(), t);
+/// assert!(r.read("missing").is_err());
+/// std::fs::remove_dir_all(&dir).unwrap();
+/// ```
 #[derive(Debug)]
 pub struct BundleReader {
     prefix: PathBuf,
@@ -73,6 +106,17 @@ impl BundleReader {
     ///   entry), a big-endian or too new bundle, an entry whose shape or byte range
     ///   does not fit its data file, and a sliced entry missing a slice.
     /// * [`Error::Io`] when a file cannot be opened or read.
+    ///
+    /// ```
+    /// use varscope::checkpoint::BundleReader;
+    /// use varscope::ErrorKind;
+    /// let dir = std::env::temp_dir().join(format!("varscope-doc-open-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir).unwrap();
+    /// assert_eq!(BundleReader::open(&dir.join("none")).unwrap_err().kind(), ErrorKind::Io);
+    /// std::fs::write(dir.join("bad.index"), b"not an index").unwrap();
+    /// assert_eq!(BundleReader::open(&dir.join("bad")).unwrap_err().kind(), ErrorKind::Checkpoint);
+    /// std::fs::remove_dir_all(&dir).unwrap();
+    /// ```
     pub fn open(path: &Path) -> Result<BundleReader> {
         let prefix = match path.to_str().and_then(|s| s.strip_suffix(".index")) {
             Some(p) => PathBuf::from(p),
@@ -250,31 +294,107 @@ impl BundleReader {
     }
 
     /// The bundle's prefix.
+    ///
+    /// ```
+    /// use varscope::checkpoint::{BundleReader, BundleWriter};
+    /// let dir = std::env::temp_dir().join(format!("varscope-doc-prefix-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir).unwrap();
+    /// BundleWriter::new(&dir.join("m"), 1).unwrap().finish().unwrap();
+    /// assert_eq!(BundleReader::open(&dir.join("m.index")).unwrap().prefix(), dir.join("m"));
+    /// std::fs::remove_dir_all(&dir).unwrap();
+    /// ```
     pub fn prefix(&self) -> &Path {
         &self.prefix
     }
 
     /// Number of data files.
+    ///
+    /// ```
+    /// use varscope::checkpoint::{BundleReader, BundleWriter};
+    /// let dir = std::env::temp_dir().join(format!("varscope-doc-shards-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir).unwrap();
+    /// BundleWriter::new(&dir.join("m"), 3).unwrap().finish().unwrap();
+    /// assert_eq!(BundleReader::open(&dir.join("m")).unwrap().num_shards(), 3);
+    /// std::fs::remove_dir_all(&dir).unwrap();
+    /// ```
     pub fn num_shards(&self) -> usize {
         self.files.len()
     }
 
     /// Total size of the index and data files in bytes.
+    ///
+    /// ```
+    /// use varscope::checkpoint::{BundleReader, BundleWriter};
+    /// use varscope::Tensor;
+    /// let dir = std::env::temp_dir().join(format!("varscope-doc-size-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir).unwrap();
+    /// let mut w = BundleWriter::new(&dir.join("m"), 1).unwrap();
+    /// w.add("w", &Tensor::from_vec(vec![0.0f64; 100], [100]).unwrap()).unwrap();
+    /// w.finish().unwrap();
+    /// let r = BundleReader::open(&dir.join("m")).unwrap();
+    /// let on_disk = std::fs::metadata(dir.join("m.index")).unwrap().len()
+    ///     + std::fs::metadata(dir.join("m.data-00000-of-00001")).unwrap().len();
+    /// assert_eq!(r.file_size(), on_disk);
+    /// assert!(r.file_size() > 800);
+    /// std::fs::remove_dir_all(&dir).unwrap();
+    /// ```
     pub fn file_size(&self) -> u64 {
         self.index_bytes + self.data_bytes
     }
 
     /// Every tensor (by its full name; slices are not listed separately).
+    ///
+    /// ```
+    /// use varscope::checkpoint::{BundleReader, BundleWriter};
+    /// use varscope::Tensor;
+    /// let dir = std::env::temp_dir().join(format!("varscope-doc-entries-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir).unwrap();
+    /// let mut w = BundleWriter::new(&dir.join("m"), 1).unwrap();
+    /// w.add("b", &Tensor::scalar(1.0f32)).unwrap();
+    /// w.add("a", &Tensor::scalar(2.0f32)).unwrap();
+    /// w.finish().unwrap();
+    /// let r = BundleReader::open(&dir.join("m")).unwrap();
+    /// assert_eq!(r.entries().keys().collect::<Vec<_>>(), ["a", "b"]);
+    /// std::fs::remove_dir_all(&dir).unwrap();
+    /// ```
     pub fn entries(&self) -> &BTreeMap<String, BundleEntry> {
         &self.entries
     }
 
     /// The tensor `name`, if the bundle has it.
+    ///
+    /// ```
+    /// use varscope::checkpoint::{BundleReader, BundleWriter};
+    /// use varscope::{DType, Tensor};
+    /// let dir = std::env::temp_dir().join(format!("varscope-doc-entry1-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir).unwrap();
+    /// let mut w = BundleWriter::new(&dir.join("m"), 1).unwrap();
+    /// w.add("n", &Tensor::from_vec(vec![1i32, 2], [2]).unwrap()).unwrap();
+    /// w.finish().unwrap();
+    /// let r = BundleReader::open(&dir.join("m")).unwrap();
+    /// assert_eq!(r.entry("n").unwrap().dtype, DType::I32);
+    /// assert!(r.entry("n").unwrap().slices.is_empty()); // stored whole
+    /// assert!(r.entry("m").is_none());
+    /// std::fs::remove_dir_all(&dir).unwrap();
+    /// ```
     pub fn entry(&self, name: &str) -> Option<&BundleEntry> {
         self.entries.get(name)
     }
 
     /// Tensors of dtypes varscope does not have, with their TF `DataType` numbers.
+    ///
+    /// ```
+    /// use varscope::checkpoint::{BundleReader, BundleWriter};
+    /// use varscope::Tensor;
+    /// let dir = std::env::temp_dir().join(format!("varscope-doc-unsup-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir).unwrap();
+    /// let mut w = BundleWriter::new(&dir.join("m"), 1).unwrap();
+    /// w.add("w", &Tensor::scalar(1.0f32)).unwrap();
+    /// w.finish().unwrap();
+    /// // Every dtype varscope writes it also reads.
+    /// assert!(BundleReader::open(&dir.join("m")).unwrap().unsupported().is_empty());
+    /// std::fs::remove_dir_all(&dir).unwrap();
+    /// ```
     pub fn unsupported(&self) -> &BTreeMap<String, i32> {
         &self.unsupported
     }
@@ -297,6 +417,22 @@ impl BundleReader {
     /// [`Error::NotInCheckpoint`] when there is no such tensor; [`Error::Checkpoint`]
     /// when its data fails its checksum, a bool byte is not 0 or 1, or its slices do
     /// not cover it; [`Error::Io`] when reading fails.
+    ///
+    /// ```
+    /// use varscope::checkpoint::{BundleReader, BundleWriter};
+    /// use varscope::{ErrorKind, Shape, Tensor};
+    /// let dir = std::env::temp_dir().join(format!("varscope-doc-read-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir).unwrap();
+    /// let full = Shape::new([3]).unwrap();
+    /// let mut w = BundleWriter::new(&dir.join("m"), 2).unwrap();
+    /// w.add_slice("v", &full, &[0], &Tensor::from_vec(vec![1.0f32], [1]).unwrap()).unwrap();
+    /// w.add_slice("v", &full, &[1], &Tensor::from_vec(vec![2.0f32, 3.0], [2]).unwrap()).unwrap();
+    /// w.finish().unwrap();
+    /// let r = BundleReader::open(&dir.join("m")).unwrap();
+    /// assert_eq!(r.read("v").unwrap().to_f64_vec(), [1.0, 2.0, 3.0]); // assembled
+    /// assert_eq!(r.read("x").unwrap_err().kind(), ErrorKind::NotFound);
+    /// std::fs::remove_dir_all(&dir).unwrap();
+    /// ```
     pub fn read(&self, name: &str) -> Result<Tensor> {
         let e = self.entry_or_err(name)?;
         self.read_slice(name, &TensorSlice::full(e.shape.dims()))
@@ -308,6 +444,22 @@ impl BundleReader {
     /// # Errors
     /// Those of [`BundleReader::read`], and [`Error::InvalidArgument`] when `slice`
     /// does not lie within the tensor.
+    ///
+    /// ```
+    /// use varscope::checkpoint::{BundleReader, BundleWriter, TensorSlice};
+    /// use varscope::Tensor;
+    /// let dir = std::env::temp_dir().join(format!("varscope-doc-rslice-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir).unwrap();
+    /// let mut w = BundleWriter::new(&dir.join("m"), 1).unwrap();
+    /// w.add("w", &Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0], [3, 2]).unwrap()).unwrap();
+    /// w.finish().unwrap();
+    /// let r = BundleReader::open(&dir.join("m")).unwrap();
+    /// let rows = TensorSlice { offset: vec![1, 0], shape: vec![2, 2] };
+    /// assert_eq!(r.read_slice("w", &rows).unwrap().to_f64_vec(), [3.0, 4.0, 5.0, 6.0]);
+    /// let outside = TensorSlice { offset: vec![2, 0], shape: vec![2, 2] };
+    /// assert!(r.read_slice("w", &outside).is_err());
+    /// std::fs::remove_dir_all(&dir).unwrap();
+    /// ```
     pub fn read_slice(&self, name: &str, slice: &TensorSlice) -> Result<Tensor> {
         let e = self.entry_or_err(name)?;
         let dims = e.shape.dims();

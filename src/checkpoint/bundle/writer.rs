@@ -33,6 +33,22 @@ const BUFFER: usize = 1 << 20;
 /// entry listing the slices, each slice stored under TF's slice key. Whole tensors and
 /// slices go to the data shard with the fewest bytes so far unless a shard is chosen
 /// (`*_to_shard`).
+///
+/// ```
+/// use varscope::checkpoint::{BundleReader, BundleWriter};
+/// use varscope::Tensor;
+/// let dir = std::env::temp_dir().join(format!("varscope-doc-writer-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir).unwrap();
+/// let mut w = BundleWriter::new(&dir.join("model.ckpt"), 1).unwrap();
+/// w.add("dense/kernel", &Tensor::from_vec(vec![0.5f32; 4], [2, 2]).unwrap()).unwrap();
+/// w.finish().unwrap();
+/// // Nothing is visible until `finish`; then TF's two files exist.
+/// assert!(dir.join("model.ckpt.index").is_file());
+/// assert!(dir.join("model.ckpt.data-00000-of-00001").is_file());
+/// let r = BundleReader::open(&dir.join("model.ckpt")).unwrap();
+/// assert_eq!(r.read("dense/kernel").unwrap().to_f64_vec(), [0.5; 4]);
+/// std::fs::remove_dir_all(&dir).unwrap();
+/// ```
 #[derive(Debug)]
 pub struct BundleWriter {
     prefix: PathBuf,
@@ -75,6 +91,16 @@ impl BundleWriter {
     /// # Errors
     /// [`Error::InvalidArgument`] for 0 shards; [`Error::Io`] when a temporary file
     /// cannot be created (for example when the directory does not exist).
+    ///
+    /// ```
+    /// use varscope::checkpoint::BundleWriter;
+    /// use varscope::{Error, ErrorKind};
+    /// let dir = std::env::temp_dir().join(format!("varscope-doc-wnew-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir).unwrap();
+    /// assert!(matches!(BundleWriter::new(&dir.join("m"), 0), Err(Error::InvalidArgument { .. })));
+    /// assert_eq!(BundleWriter::new(&dir.join("no/such/dir/m"), 1).unwrap_err().kind(), ErrorKind::Io);
+    /// std::fs::remove_dir_all(&dir).unwrap();
+    /// ```
     pub fn new(prefix: &Path, num_shards: usize) -> Result<BundleWriter> {
         BundleWriter::with_options(prefix, num_shards, &WriteOptions::default())
     }
@@ -85,6 +111,16 @@ impl BundleWriter {
     /// # Errors
     /// Those of [`BundleWriter::new`], and [`Error::NotRegularFile`] for a target that
     /// may not be replaced.
+    ///
+    /// ```
+    /// use varscope::checkpoint::{BundleWriter, WriteOptions};
+    /// use varscope::Error;
+    /// let dir = std::env::temp_dir().join(format!("varscope-doc-wopt-{}", std::process::id()));
+    /// std::fs::create_dir_all(dir.join("m.index")).unwrap(); // a directory where the index goes
+    /// let e = BundleWriter::with_options(&dir.join("m"), 1, &WriteOptions::new()).unwrap_err();
+    /// assert!(matches!(e, Error::NotRegularFile { file_type: "directory", .. }));
+    /// std::fs::remove_dir_all(&dir).unwrap();
+    /// ```
     pub fn with_options(
         prefix: &Path,
         num_shards: usize,
@@ -126,6 +162,19 @@ impl BundleWriter {
     /// # Errors
     /// [`Error::InvalidArgument`] for a duplicate or empty name; [`Error::Io`] when
     /// writing fails.
+    ///
+    /// ```
+    /// use varscope::checkpoint::BundleWriter;
+    /// use varscope::Tensor;
+    /// let dir = std::env::temp_dir().join(format!("varscope-doc-wadd-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir).unwrap();
+    /// let mut w = BundleWriter::new(&dir.join("m"), 1).unwrap();
+    /// w.add("w", &Tensor::scalar(1.0f32)).unwrap();
+    /// assert!(w.add("w", &Tensor::scalar(2.0f32)).is_err()); // duplicate
+    /// assert!(w.add("", &Tensor::scalar(2.0f32)).is_err());  // empty name
+    /// drop(w); // abandoned: leaves no files
+    /// std::fs::remove_dir_all(&dir).unwrap();
+    /// ```
     pub fn add(&mut self, name: &str, t: &Tensor) -> Result<()> {
         let shard = self.lightest_shard();
         self.add_to_shard(name, t, shard)
@@ -136,6 +185,21 @@ impl BundleWriter {
     /// # Errors
     /// Those of [`BundleWriter::add`], and [`Error::InvalidArgument`] for a shard out
     /// of range.
+    ///
+    /// ```
+    /// use varscope::checkpoint::{BundleReader, BundleWriter};
+    /// use varscope::Tensor;
+    /// let dir = std::env::temp_dir().join(format!("varscope-doc-wshard-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir).unwrap();
+    /// let mut w = BundleWriter::new(&dir.join("m"), 2).unwrap();
+    /// w.add_to_shard("big", &Tensor::from_vec(vec![0.0f32; 256], [256]).unwrap(), 1).unwrap();
+    /// assert!(w.add_to_shard("x", &Tensor::scalar(1.0f32), 2).is_err()); // out of range
+    /// w.finish().unwrap();
+    /// let shard1 = std::fs::metadata(dir.join("m.data-00001-of-00002")).unwrap().len();
+    /// assert_eq!(shard1, 256 * 4);
+    /// assert_eq!(BundleReader::open(&dir.join("m")).unwrap().read("big").unwrap().len(), 256);
+    /// std::fs::remove_dir_all(&dir).unwrap();
+    /// ```
     pub fn add_to_shard(&mut self, name: &str, t: &Tensor, shard: usize) -> Result<()> {
         if name.is_empty() {
             return Err(Error::invalid_arg("a bundle tensor needs a name"));
@@ -159,6 +223,23 @@ impl BundleWriter {
     /// [`Error::InvalidArgument`] when the slice does not lie within `full_shape`, its
     /// dtype or the full shape differs from earlier slices of `name`, `name` was added
     /// whole, or the slice was added before; [`Error::Io`] when writing fails.
+    ///
+    /// ```
+    /// use varscope::checkpoint::{BundleReader, BundleWriter};
+    /// use varscope::{Shape, Tensor};
+    /// let dir = std::env::temp_dir().join(format!("varscope-doc-wslice-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir).unwrap();
+    /// let full = Shape::new([4, 2]).unwrap();
+    /// let mut w = BundleWriter::new(&dir.join("m"), 1).unwrap();
+    /// w.add_slice("emb", &full, &[2, 0], &Tensor::from_vec(vec![5.0f32, 6.0, 7.0, 8.0], [2, 2]).unwrap()).unwrap();
+    /// w.add_slice("emb", &full, &[0, 0], &Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 4.0], [2, 2]).unwrap()).unwrap();
+    /// // A slice outside the variable is refused.
+    /// assert!(w.add_slice("emb", &full, &[3, 0], &Tensor::from_vec(vec![0.0f32; 4], [2, 2]).unwrap()).is_err());
+    /// w.finish().unwrap();
+    /// let r = BundleReader::open(&dir.join("m")).unwrap();
+    /// assert_eq!(r.read("emb").unwrap().to_f64_vec(), [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]);
+    /// std::fs::remove_dir_all(&dir).unwrap();
+    /// ```
     pub fn add_slice(
         &mut self,
         name: &str,
@@ -175,6 +256,20 @@ impl BundleWriter {
     /// # Errors
     /// Those of [`BundleWriter::add_slice`], and [`Error::InvalidArgument`] for a
     /// shard out of range.
+    ///
+    /// ```
+    /// use varscope::checkpoint::{BundleReader, BundleWriter};
+    /// use varscope::{Shape, Tensor};
+    /// let dir = std::env::temp_dir().join(format!("varscope-doc-wslice2-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir).unwrap();
+    /// let full = Shape::new([2]).unwrap();
+    /// let mut w = BundleWriter::new(&dir.join("m"), 2).unwrap();
+    /// w.add_slice_to_shard("v", &full, &[0], &Tensor::from_vec(vec![1.0f32], [1]).unwrap(), 0).unwrap();
+    /// w.add_slice_to_shard("v", &full, &[1], &Tensor::from_vec(vec![2.0f32], [1]).unwrap(), 1).unwrap();
+    /// w.finish().unwrap();
+    /// assert_eq!(BundleReader::open(&dir.join("m")).unwrap().read("v").unwrap().to_f64_vec(), [1.0, 2.0]);
+    /// std::fs::remove_dir_all(&dir).unwrap();
+    /// ```
     pub fn add_slice_to_shard(
         &mut self,
         name: &str,
@@ -277,6 +372,18 @@ impl BundleWriter {
     /// # Errors
     /// [`Error::Io`] when writing, syncing or renaming fails; nothing is left at the
     /// prefix then, except data files already renamed when a later rename fails.
+    ///
+    /// ```
+    /// use varscope::checkpoint::{BundleReader, BundleWriter};
+    /// use varscope::Tensor;
+    /// let dir = std::env::temp_dir().join(format!("varscope-doc-wfinish-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir).unwrap();
+    /// let mut w = BundleWriter::new(&dir.join("m"), 1).unwrap();
+    /// w.add("w", &Tensor::from_vec(vec![0.0f32; 10], [10]).unwrap()).unwrap();
+    /// let bytes = w.finish().unwrap();
+    /// assert_eq!(bytes, BundleReader::open(&dir.join("m")).unwrap().file_size());
+    /// std::fs::remove_dir_all(&dir).unwrap();
+    /// ```
     pub fn finish(mut self) -> Result<u64> {
         let mut tb = table::TableBuilder::default();
         let header = BundleHeaderProto {
