@@ -68,7 +68,12 @@ impl ScopeCounts {
             Bound::Included(&bounds[..lo]),
             Bound::Excluded(&bounds[lo..]),
         );
-        while let Some(k) = self.map.range::<str, _>(range).next().map(|(k, _)| k.clone()) {
+        while let Some(k) = self
+            .map
+            .range::<str, _>(range)
+            .next()
+            .map(|(k, _)| k.clone())
+        {
             if let Some(old) = self.map.remove(&*k) {
                 if self.open > 0 {
                     self.journal.push((k, Some(old)));
