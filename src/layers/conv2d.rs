@@ -1,6 +1,6 @@
 //! `tf.compat.v1.layers.conv2d`.
 
-use super::{common_setters, with, Common};
+use super::{common_setters, Common};
 use crate::error::Result;
 use crate::initializer::Init;
 use crate::variable::{AnyVariable, Regularizer};
@@ -142,18 +142,15 @@ impl Conv2d {
         let c = &self.common;
         let [kh, kw] = self.kernel_size;
         c.enter("conv2d", || {
-            let kernel = with(
-                c.var("kernel", vec![kh, kw, self.in_channels, self.filters]),
-                self.kernel_initializer.as_ref(),
-                self.kernel_regularizer.as_ref(),
-            )
-            .build_any()?;
-            let bias = if self.use_bias {
-                let init = self.bias_initializer.clone().unwrap_or_else(Init::zeros);
-                Some(with(c.var("bias", vec![self.filters]), Some(&init), None).build_any()?)
-            } else {
-                None
-            };
+            let (kernel, bias) = c.kernel_and_bias(
+                vec![kh, kw, self.in_channels, self.filters],
+                (
+                    self.kernel_initializer.as_ref(),
+                    self.kernel_regularizer.as_ref(),
+                ),
+                self.use_bias
+                    .then_some((self.filters, self.bias_initializer.as_ref(), None)),
+            )?;
             Ok(Conv2dVariables { kernel, bias })
         })
     }

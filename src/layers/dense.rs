@@ -1,6 +1,6 @@
 //! `tf.compat.v1.layers.dense`.
 
-use super::{common_setters, with, Common};
+use super::{common_setters, Common};
 use crate::error::Result;
 use crate::initializer::Init;
 use crate::variable::{AnyVariable, Regularizer};
@@ -156,25 +156,18 @@ impl Dense {
     pub fn build(self) -> Result<DenseVariables> {
         let c = &self.common;
         c.enter("dense", || {
-            let kernel = with(
-                c.var("kernel", vec![self.inputs, self.units]),
-                self.kernel_initializer.as_ref(),
-                self.kernel_regularizer.as_ref(),
-            )
-            .build_any()?;
-            let bias = if self.use_bias {
-                let init = self.bias_initializer.clone().unwrap_or_else(Init::zeros);
-                Some(
-                    with(
-                        c.var("bias", vec![self.units]),
-                        Some(&init),
-                        self.bias_regularizer.as_ref(),
-                    )
-                    .build_any()?,
-                )
-            } else {
-                None
-            };
+            let (kernel, bias) = c.kernel_and_bias(
+                vec![self.inputs, self.units],
+                (
+                    self.kernel_initializer.as_ref(),
+                    self.kernel_regularizer.as_ref(),
+                ),
+                self.use_bias.then_some((
+                    self.units,
+                    self.bias_initializer.as_ref(),
+                    self.bias_regularizer.as_ref(),
+                )),
+            )?;
             Ok(DenseVariables { kernel, bias })
         })
     }

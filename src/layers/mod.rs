@@ -59,7 +59,7 @@ use crate::error::Result;
 use crate::getter::{get_variable, GetVariable};
 use crate::initializer::Init;
 use crate::scope::{variable_scope, variable_scope_default, Reuse};
-use crate::variable::Regularizer;
+use crate::variable::{AnyVariable, Regularizer};
 
 /// TF's `tf.GraphKeys.MODEL_VARIABLES`: where `tf.contrib` layers put their variables.
 ///
@@ -104,6 +104,26 @@ impl Common {
             g = g.trainable(t);
         }
         g
+    }
+
+    /// `kernel` (the given initializer, else the scope's, else Glorot uniform) and,
+    /// with `bias` (its initializer, default zeros, and regularizer), `bias [units]`:
+    /// the variables `tf.layers.Dense` and `tf.layers.Conv2D` build, in that order.
+    pub(crate) fn kernel_and_bias(
+        &self,
+        kernel_shape: Vec<usize>,
+        kernel: (Option<&Init>, Option<&Regularizer>),
+        bias: Option<(usize, Option<&Init>, Option<&Regularizer>)>,
+    ) -> Result<(AnyVariable, Option<AnyVariable>)> {
+        let k = with(self.var("kernel", kernel_shape), kernel.0, kernel.1).build_any()?;
+        let b = match bias {
+            Some((units, init, reg)) => {
+                let init = init.cloned().unwrap_or_else(Init::zeros);
+                Some(with(self.var("bias", vec![units]), Some(&init), reg).build_any()?)
+            }
+            None => None,
+        };
+        Ok((k, b))
     }
 }
 
