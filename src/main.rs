@@ -79,6 +79,10 @@ enum Command {
         /// (the entry itself is replaced; a link is not followed).
         #[arg(long)]
         force: bool,
+        /// Write through the page cache only (by default whole pages of a streamed
+        /// write bypass it with direct I/O where the file system allows).
+        #[arg(long)]
+        buffered: bool,
     },
     /// Convert a checkpoint between safetensors and a TF bundle (either way;
     /// partitioned variables keep their layout).
@@ -229,6 +233,7 @@ fn main() -> ExitCode {
             init_from,
             map,
             force,
+            buffered,
         } => build(
             spec.as_deref(),
             workers,
@@ -241,7 +246,7 @@ fn main() -> ExitCode {
             Format::resolve(format, &output),
             shards,
             init_from.as_deref().map(|p| (p, map.as_slice())),
-            &WriteOptions::new().force(force),
+            &WriteOptions::new().force(force).direct(!buffered),
         ),
         Command::Convert {
             input,
@@ -664,13 +669,18 @@ fn build_streamed(
         format_bytes(nbytes)
     );
     outln!(
-        "write: {:>8.3} s  {:>12}  ({}, {}; {} buffers of {})",
+        "write: {:>8.3} s  {:>12}  ({}, {}; {} buffers of {}; {})",
         stats.write_time.as_secs_f64(),
         gbps(stats.bytes, stats.write_time),
         output.display(),
         format_bytes(stats.bytes),
         stats.buffers_allocated,
-        format_bytes(stats.buffer_bytes as u64)
+        format_bytes(stats.buffer_bytes as u64),
+        if stats.direct_bytes > 0 {
+            format!("{} of it direct I/O", format_bytes(stats.direct_bytes))
+        } else {
+            "through the page cache".to_string()
+        }
     );
     outln!(
         "init+write: {:>8.3} s  {:>12}  (overlapped; {:.3} s of it the final sync)",

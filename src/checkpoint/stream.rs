@@ -4,6 +4,7 @@
 //! overlap and memory stays bounded whatever the checkpoint's size.
 
 use super::atomic::{AtomicFile, WriteOptions};
+use super::direct::{congruent_start, open_direct, SeqWriter, ALIGN};
 use super::safetensors::SafetensorsLayout;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
@@ -94,6 +95,9 @@ pub struct StreamStats {
     pub stream_time: Duration,
     /// Time of the final sync and rename.
     pub commit_time: Duration,
+    /// Bytes written with direct I/O (see [`WriteOptions::direct`]); the rest went
+    /// through the page cache.
+    pub direct_bytes: u64,
 }
 
 /// Produces the values of a tensor of a layout: `fill(index, first, out)` fills the
@@ -154,25 +158,32 @@ pub fn write_safetensors_streamed(
 ) -> Result<StreamStats> {
     let mut out = AtomicFile::create(path, &options.write)?;
     let target = out.target().to_path_buf();
+    let direct = if options.write.is_direct() {
+        out.temp_path().and_then(open_direct)
+    } else {
+        None
+    };
     let started = Instant::now();
     let file: &File = out.file_mut();
-    write_at(file, &layout.prefix, 0).map_err(|e| Error::io(&target, e))?;
+    let mut seq = SeqWriter::new(file, direct);
+    seq.write(0, &layout.prefix)
+        .map_err(|e| Error::io(&target, e))?;
     progress(layout.prefix.len() as u64);
     let max = options.buffers();
     let cap = options.buffer_bytes();
     let failed = AtomicBool::new(false);
     let (produced, written) = std::thread::scope(|sc| {
-        let (full_tx, full_rx) = bounded::<(u64, Vec<u8>)>(max);
+        let (full_tx, full_rx) = bounded::<Filled>(max);
         let (free_tx, free_rx) = bounded::<Vec<u8>>(max);
         let failed = &failed;
         let writer = std::thread::Builder::new()
             .name("checkpoint-writer".into())
             .spawn_scoped(sc, move || {
-                write_loop(file, &full_rx, &free_tx, failed, progress)
+                write_loop(seq, &full_rx, &free_tx, failed, progress)
             });
         let writer = match writer {
             Ok(w) => w,
-            Err(e) => return (Err(Error::io(&target, e)), Ok(Ok(Duration::ZERO))),
+            Err(e) => return (Err(Error::io(&target, e)), Ok(Ok((Duration::ZERO, 0)))),
         };
         let mut pool = Pool {
             free: free_rx,
@@ -185,7 +196,7 @@ pub fn write_safetensors_streamed(
         let written = writer.join();
         (produced.map(|t| (t, pool.allocated)), written)
     });
-    let write_time = match written {
+    let (write_time, direct_bytes) = match written {
         Ok(Ok(t)) => t,
         Ok(Err(e)) => return Err(Error::io(&target, e)),
         Err(_) => {
@@ -207,6 +218,7 @@ pub fn write_safetensors_streamed(
         write_time,
         stream_time,
         commit_time: t.elapsed(),
+        direct_bytes,
     })
 }
 
@@ -231,41 +243,28 @@ pub(crate) fn read_at(file: &File, mut buf: &mut [u8], mut offset: u64) -> std::
     Ok(())
 }
 
-#[cfg(unix)]
-fn write_at(file: &File, buf: &[u8], offset: u64) -> std::io::Result<()> {
-    std::os::unix::fs::FileExt::write_all_at(file, buf, offset)
-}
-
-#[cfg(windows)]
-fn write_at(file: &File, mut buf: &[u8], mut offset: u64) -> std::io::Result<()> {
-    use std::os::windows::fs::FileExt;
-    while !buf.is_empty() {
-        let n = file.seek_write(buf, offset)?;
-        if n == 0 {
-            return Err(std::io::ErrorKind::WriteZero.into());
-        }
-        buf = &buf[n..];
-        offset += n as u64;
-    }
-    Ok(())
-}
+/// A buffer of values on its way to the writer: the file offset of its first byte,
+/// the buffer, and where in it that byte is (placed for direct writes, see
+/// [`congruent_start`]).
+type Filled = (u64, Vec<u8>, usize);
 
 /// Writes every buffer received at its offset and hands it back; after an error it
-/// only hands buffers back (and `failed` tells the producer to stop).
+/// only hands buffers back (and `failed` tells the producer to stop). Returns the
+/// time spent writing and the bytes written with direct I/O.
 fn write_loop(
-    file: &File,
-    full: &Receiver<(u64, Vec<u8>)>,
+    mut seq: SeqWriter<'_>,
+    full: &Receiver<Filled>,
     free: &Sender<Vec<u8>>,
     failed: &AtomicBool,
     progress: &(dyn Fn(u64) + Sync),
-) -> std::io::Result<Duration> {
+) -> std::io::Result<(Duration, u64)> {
     let mut busy = Duration::ZERO;
     let mut first_err = None;
-    for (offset, buf) in full {
+    for (offset, buf, start) in full {
         if first_err.is_none() {
             let t = Instant::now();
-            match write_at(file, &buf, offset) {
-                Ok(()) => progress(buf.len() as u64),
+            match seq.write(offset, &buf[start..]) {
+                Ok(()) => progress((buf.len() - start) as u64),
                 Err(e) => {
                     failed.store(true, Ordering::SeqCst);
                     first_err = Some(e);
@@ -276,7 +275,13 @@ fn write_loop(
         // The producer may have stopped taking buffers: a full channel is fine.
         let _ = free.try_send(buf);
     }
-    first_err.map_or(Ok(busy), Err)
+    if first_err.is_none() {
+        let direct = seq.direct_bytes();
+        let t = Instant::now();
+        seq.finish()?;
+        return Ok((busy + t.elapsed(), direct));
+    }
+    first_err.map_or(Ok((busy, 0)), Err)
 }
 
 /// The bounded set of buffers: reused once the writer hands them back.
@@ -294,7 +299,8 @@ impl Pool {
             return Ok(b);
         }
         if self.allocated < self.max {
-            let b = try_vec(self.cap)?;
+            // A page more than a buffer holds, to place its bytes for direct writes.
+            let b = try_vec(self.cap + ALIGN)?;
             self.allocated += 1;
             return Ok(b);
         }
@@ -317,13 +323,13 @@ fn produce(
     layout: &SafetensorsLayout,
     fill: &FillFn<'_>,
     pool: &mut Pool,
-    full: &Sender<(u64, Vec<u8>)>,
+    full: &Sender<Filled>,
     failed: &AtomicBool,
 ) -> Result<Duration> {
     let mut busy = Duration::ZERO;
     let mut scratch: Vec<(DType, Tensor)> = Vec::new();
-    let mut current: Option<(u64, Vec<u8>)> = None;
-    let send = |b: (u64, Vec<u8>)| -> Result<()> {
+    let mut current: Option<Filled> = None;
+    let send = |b: Filled| -> Result<()> {
         full.send(b).map_err(|_| {
             Error::io(
                 "checkpoint writer",
@@ -340,17 +346,20 @@ fn produce(
                 // The writer's error is reported.
                 return Ok(busy);
             }
-            let (offset, mut buf) = match current.take() {
+            let (offset, mut buf, skip) = match current.take() {
                 Some(c) => c,
                 None => {
-                    let b = pool.take()?;
+                    let mut b = pool.take()?;
                     let at = (first as u64).saturating_mul(size as u64);
-                    (start.saturating_add(at), b)
+                    let offset = start.saturating_add(at);
+                    let skip = congruent_start(b.as_ptr(), offset);
+                    b.resize(skip, 0);
+                    (offset, b, skip)
                 }
             };
-            let room = (pool.cap.saturating_sub(buf.len())) / size;
+            let room = (pool.cap.saturating_sub(buf.len() - skip)) / size;
             if room == 0 {
-                send((offset, buf))?;
+                send((offset, buf, skip))?;
                 continue;
             }
             let k = room.min(n - first);
@@ -370,7 +379,7 @@ fn produce(
             append_le(piece, &mut buf);
             busy += t.elapsed();
             first += k;
-            current = Some((offset, buf));
+            current = Some((offset, buf, skip));
         }
     }
     if let Some(c) = current {
