@@ -17,7 +17,6 @@ use crate::sync::Mutex;
 use crossbeam_utils::CachePadded;
 use hashbrown::hash_table::{Entry, HashTable};
 use std::borrow::Cow;
-use std::fmt::Write as _;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -266,7 +265,7 @@ impl OpNames {
         let mut st = self.stripe(&folded).lock();
         match probe(&mut st, &folded, mark, None) {
             None => name.to_string(),
-            Some(i) => format!("{name}_{i}"),
+            Some(i) => suffixed(name, i),
         }
     }
 
@@ -305,8 +304,8 @@ impl OpNames {
                 Err(full)
             };
         }
-        let i = next_free(st, &folded, n);
-        let full = Key::from(format!("{name}_{i}"));
+        let i = next_free(st, &folded, n, false);
+        let full = Key::from(suffixed(name, i));
         let candidate = std::mem::take(&mut st.scratch);
         let e = entry(&mut st.table, &candidate, Some(&full));
         e.count = e.count.max(1);
@@ -378,18 +377,53 @@ impl OpNames {
     }
 }
 
-/// The first `i >= n` with `{folded}_{i}` not in use; the candidate is left in the
-/// stripe's scratch buffer.
-fn next_free(st: &mut Stripe, folded: &str, n: u64) -> u64 {
-    let mut i = n;
+/// `{name}_{i}`, built without the formatting machinery.
+fn suffixed(name: &str, i: u64) -> String {
+    let mut s = String::with_capacity(name.len() + 21);
+    s.push_str(name);
+    s.push('_');
+    push_decimal(&mut s, i);
+    s
+}
+
+/// Appends `i` in decimal.
+fn push_decimal(s: &mut String, mut i: u64) {
+    let mut digits = [0u8; 20];
+    let mut k = digits.len();
     loop {
-        let mut scratch = std::mem::take(&mut st.scratch);
+        k -= 1;
+        digits[k] = b'0' + (i % 10) as u8;
+        i /= 10;
+        if i == 0 {
+            break;
+        }
+    }
+    s.push_str(std::str::from_utf8(&digits[k..]).unwrap_or_default());
+}
+
+/// The first `i >= n` with `{folded}_{i}` not in use; the candidate is left in the
+/// stripe's scratch buffer. With `mark`, the candidate is also marked used (TF's
+/// `_names_in_use[name_i] = 1`) in the same probe.
+fn next_free(st: &mut Stripe, folded: &str, n: u64, mark: bool) -> u64 {
+    let mut i = n;
+    let mut scratch = std::mem::take(&mut st.scratch);
+    loop {
         scratch.clear();
         scratch.push_str(folded);
-        let _ = write!(scratch, "_{i}");
-        let used = st.in_use(&scratch);
-        st.scratch = scratch;
-        if !used {
+        scratch.push('_');
+        push_decimal(&mut scratch, i);
+        let free = if mark {
+            let e = entry(&mut st.table, &scratch, None);
+            let free = e.count == 0;
+            if free {
+                e.count = 1;
+            }
+            free
+        } else {
+            !st.in_use(&scratch)
+        };
+        if free {
+            st.scratch = scratch;
             return i;
         }
         i += 1;
@@ -409,19 +443,19 @@ fn probe(st: &mut Stripe, folded: &str, mark: bool, stored: Option<&Key>) -> Opt
     if n == 0 {
         return None;
     }
-    let i = next_free(st, folded, n);
-    if mark {
-        let candidate = std::mem::take(&mut st.scratch);
-        let e = entry(&mut st.table, &candidate, None);
-        e.count = e.count.max(1);
-        st.scratch = candidate;
-    }
-    Some(i)
+    Some(next_free(st, folded, n, mark))
 }
 
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decimal_suffixes() {
+        for i in [0u64, 7, 10, 99, 1234567890, u64::MAX] {
+            assert_eq!(suffixed("n", i), format!("n_{i}"));
+        }
+    }
 
     #[test]
     fn families_strip_numeric_suffixes() {
