@@ -552,6 +552,9 @@ impl<'a> Catalog<'a> {
                 } else {
                     let from = if crc.is_some() { we } else { pos };
                     let to = (from + WINDOW_BYTES as u64).min(size);
+                    if to <= pos {
+                        return Err(corrupt(path, format!("{}: a read past its end", p.label)));
+                    }
                     load(from, to, &mut sum, scratch)?;
                     (ws, we) = (from, to);
                 }
@@ -802,6 +805,67 @@ fn for_runs(
                 break;
             }
             idx[i] = 0;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::for_runs;
+
+    /// The runs copy exactly what an element-by-element copy of the region does, for
+    /// regions of every rank, offset and extent.
+    #[test]
+    fn runs_copy_the_region_element_by_element() {
+        let flat = |dims: &[usize], idx: &[usize]| {
+            idx.iter()
+                .zip(dims)
+                .fold(0usize, |acc, (&i, &d)| acc * d + i)
+        };
+        // (source dims, offset in it, destination dims, offset in it, region)
+        type Case<'a> = (
+            &'a [usize],
+            &'a [usize],
+            &'a [usize],
+            &'a [usize],
+            &'a [usize],
+        );
+        let cases: &[Case<'_>] = &[
+            (&[], &[], &[], &[], &[]),
+            (&[7], &[2], &[4], &[1], &[3]),
+            (&[5, 6], &[0, 0], &[5, 6], &[0, 0], &[5, 6]),
+            (&[5, 6], &[1, 0], &[3, 6], &[0, 0], &[3, 6]),
+            (&[5, 6], &[0, 2], &[5, 3], &[0, 0], &[5, 3]),
+            (&[4, 9], &[1, 3], &[6, 8], &[2, 1], &[3, 5]),
+            (&[3, 4, 5], &[0, 1, 0], &[3, 2, 5], &[0, 0, 0], &[3, 2, 5]),
+            (&[3, 4, 5], &[1, 0, 2], &[2, 4, 7], &[0, 0, 4], &[2, 4, 3]),
+            (&[3, 4, 5], &[0, 0, 0], &[3, 4, 5], &[0, 0, 0], &[3, 0, 5]),
+        ];
+        for &(src, so, dst, d_o, shape) in cases {
+            let n_src: usize = src.iter().product();
+            let n_dst: usize = dst.iter().product();
+            let source: Vec<usize> = (0..n_src).collect();
+            let mut want = vec![usize::MAX; n_dst];
+            let total: usize = shape.iter().product();
+            for k in 0..total {
+                let mut idx = vec![0; shape.len()];
+                let mut r = k;
+                for a in (0..shape.len()).rev() {
+                    idx[a] = r % shape[a];
+                    r /= shape[a];
+                }
+                let s: Vec<usize> = idx.iter().zip(so).map(|(i, o)| i + o).collect();
+                let t: Vec<usize> = idx.iter().zip(d_o).map(|(i, o)| i + o).collect();
+                want[flat(dst, &t)] = source[flat(src, &s)];
+            }
+            let mut got = vec![usize::MAX; n_dst];
+            let mut last = None;
+            for_runs(src, so, dst, d_o, shape, |s, t, len| {
+                assert!(last.is_none_or(|l| s >= l), "runs in increasing order");
+                last = Some(s + len);
+                got[t..t + len].copy_from_slice(&source[s..s + len]);
+            });
+            assert_eq!(got, want, "{src:?} {so:?} -> {dst:?} {d_o:?} of {shape:?}");
         }
     }
 }
