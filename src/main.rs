@@ -787,100 +787,16 @@ fn verify(
     let spec = load_spec(Some(spec_path))?;
     let seed = seed.unwrap_or(spec.seed);
     let opened = AnyCheckpoint::open(file)?;
-    if let AnyCheckpoint::Safetensors { header, .. } = &opened {
-        let written_seed = header.metadata.get("varscope.seed").cloned();
-        drop(opened);
-        return verify_streamed(&spec, file, seed, written_seed, workers, threads);
-    }
-    let t0 = Instant::now();
-    let ckpt = opened.load()?;
-    let read_time = t0.elapsed();
-    let read_bytes: u64 = ckpt.tensors.values().map(|t| t.nbytes() as u64).sum();
-    outln!(
-        "read:  {:>8.3} s  {:>12}  ({}, {})",
-        read_time.as_secs_f64(),
-        gbps(read_bytes, read_time),
-        file.display(),
-        format_bytes(read_bytes)
-    );
-    if let Some(s) = ckpt.metadata.get("varscope.seed") {
-        if *s != seed.to_string() {
-            outln!("note: the checkpoint was written with seed {s}; verifying with seed {seed}");
-        }
-    }
-    let (model, ..) = build_and_init(
-        &spec,
-        seed,
-        workers.unwrap_or_else(cpus),
-        threads.unwrap_or_else(cpus),
-        false,
-    )?;
-    let mut problems = Vec::new();
-    let tensors = model.tensors();
-    let mut matched = 0usize;
-    for v in &tensors {
-        let name = v.checkpoint_name();
-        let Some(t) = ckpt.tensors.get(name) else {
-            problems.push(format!("{name}: missing from the checkpoint"));
-            continue;
-        };
-        if t.dtype() != v.dtype() || t.shape() != *v.shape() {
-            problems.push(format!(
-                "{name}: checkpoint has {} {}, the spec gives {} {}",
-                t.dtype(),
-                t.shape(),
-                v.dtype(),
-                v.shape()
-            ));
-            continue;
-        }
-        let differing = v.with_value(|mine| count_differences(mine, t))?;
-        if differing == 0 {
-            matched += 1;
-        } else {
-            problems.push(format!(
-                "{name}: {} of {} elements differ",
-                group_digits(differing as u64),
-                group_digits(t.len() as u64)
-            ));
-        }
-    }
-    for name in ckpt.tensors.keys() {
-        if !tensors.iter().any(|v| v.checkpoint_name() == name) {
-            problems.push(format!("{name}: not in the model"));
-        }
-    }
-    if problems.is_empty() {
-        outln!(
-            "OK: all {} tensors ({} parameters) match bit for bit",
-            tensors.len(),
-            group_digits(model.param_count())
-        );
-        Ok(())
-    } else {
-        for p in problems.iter().take(50) {
-            outln!("MISMATCH {p}");
-        }
-        if problems.len() > 50 {
-            outln!("… and {} more", problems.len() - 50);
-        }
-        Err(Failure(
-            format!(
-                "{} does not match the spec: {} of {} tensors match, {} problems",
-                file.display(),
-                matched,
-                tensors.len(),
-                problems.len()
-            ),
-            1,
-        ))
-    }
+    let written_seed = opened.metadata().get("varscope.seed").cloned();
+    verify_streamed(&spec, file, &opened, seed, written_seed, workers, threads)
 }
 
-/// `verify` of a safetensors file: recomputed and compared piece by piece.
+/// `verify` of a safetensors file or TF bundle: recomputed and compared piece by piece
+/// with positioned reads, in bounded memory.
 fn verify_streamed(
     spec: &ModelSpec,
     file: &Path,
+    opened: &AnyCheckpoint,
     seed: u64,
     written_seed: Option<String>,
     workers: Option<usize>,
@@ -898,7 +814,7 @@ fn verify_streamed(
     let pool = rayon_pool(threads)?;
     let bar = progress_bar(true, model.nbytes(), "verifying");
     let t0 = Instant::now();
-    let report = pool.install(|| model.verify_safetensors(file, 4 << 20, &|n| bar.inc(n)))?;
+    let report = pool.install(|| model.verify_checkpoint(opened, 4 << 20, &|n| bar.inc(n)))?;
     let time = t0.elapsed();
     bar.finish_and_clear();
     outln!(
@@ -932,14 +848,4 @@ fn verify_streamed(
         ),
         1,
     ))
-}
-
-/// Number of elements whose bytes differ (same dtype and shape assumed).
-fn count_differences(a: &varscope::Tensor, b: &varscope::Tensor) -> usize {
-    let (x, y) = (a.to_le_bytes(), b.to_le_bytes());
-    let size = a.dtype().size();
-    x.chunks(size)
-        .zip(y.chunks(size))
-        .filter(|(p, q)| p != q)
-        .count()
 }

@@ -70,6 +70,7 @@ pub use self::atomic::{remove_temp_files, WriteOptions};
 pub use self::bundle::{
     bundle_data_path, bundle_index_path, BundleEntry, BundleReader, BundleWriter, TensorSlice,
 };
+pub(crate) use self::bundle::{copy_region, masked_crc32c, StoredPiece};
 pub(crate) use self::layout::checked_partitions;
 pub use self::layout::{
     partition_metadata_key, PartitionInfo, ShardInfo, PARTITION_METADATA_PREFIX,

@@ -148,10 +148,77 @@ impl BuiltModel {
         progress: &(dyn Fn(u64) + Sync),
     ) -> Result<VerifyReport> {
         let header = read_header(path)?;
-        let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-        let mut len = [0u8; 8];
-        read_at(&file, &mut len, 0).map_err(|e| Error::io(path, e))?;
-        let data_start = u64::from_le_bytes(len).saturating_add(8);
+        let catalog = crate::restore::Catalog::safetensors(path, &header)?;
+        self.verify_catalog(&catalog, piece_bytes, progress)
+    }
+
+    /// [`verify_safetensors`](BuiltModel::verify_safetensors) for a checkpoint of
+    /// either format. A TF bundle is compared in varscope's layout (a sliced variable
+    /// `v` as shards `v/part_i`, ordered by offset, as
+    /// [`AnyCheckpoint::load`](crate::checkpoint::AnyCheckpoint::load) gives it), each
+    /// entry or slice streamed from its data file with positioned reads, so a model
+    /// partitioned as the bundle's slices compares shard by shard and any other
+    /// partitioning is reported as a shape mismatch, as for a safetensors file.
+    ///
+    /// A bundle records a CRC32C of every entry: it is computed over the bytes as they
+    /// are compared, and over the entries not compared (not in the model, of another
+    /// dtype or shape), and a mismatch is an error, not a problem line: the file is
+    /// corrupt whatever the spec says (as reading it with
+    /// [`BundleReader::read`](crate::checkpoint::BundleReader::read) reports it).
+    ///
+    /// ```
+    /// use varscope::checkpoint::AnyCheckpoint;
+    /// use varscope::model::{build_model, ModelSpec};
+    /// use varscope::{ErrorKind, Graph, Runtime};
+    /// let spec = ModelSpec::from_toml_str(
+    ///     "[[scopes]]\nname = \"net\"\nmodules = [{ type = \"embedding\", vocab = 40, dim = 8, partitioner = { kind = \"fixed\", shards = 3 } }]\n",
+    /// ).unwrap();
+    /// let rt = Runtime::new(1).unwrap();
+    /// let dir = std::env::temp_dir().join(format!("varscope-doc-verifytf-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir).unwrap();
+    /// let prefix = dir.join("m");
+    /// let m = build_model(&spec, &rt, &Graph::with_seed(1)).unwrap();
+    /// m.save_tf_bundle(&prefix, 2).unwrap();
+    /// let ckpt = AnyCheckpoint::open(&prefix).unwrap();
+    /// let report = m.verify_checkpoint(&ckpt, 64, &|_| {}).unwrap();
+    /// assert_eq!((report.tensors, report.matched), (3, 3), "{:?}", report.problems);
+    /// let other = build_model(&spec, &rt, &Graph::with_seed(2)).unwrap();
+    /// let report = other.verify_checkpoint(&ckpt, 64, &|_| {}).unwrap();
+    /// assert_eq!(report.matched, 0);
+    ///
+    /// // A flipped data byte fails the entry's checksum.
+    /// let data = dir.join("m.data-00000-of-00002");
+    /// let mut bytes = std::fs::read(&data).unwrap();
+    /// bytes[0] ^= 1;
+    /// std::fs::write(&data, bytes).unwrap();
+    /// let e = m.verify_checkpoint(&ckpt, 64, &|_| {}).unwrap_err();
+    /// assert_eq!(e.kind(), ErrorKind::Checkpoint);
+    /// assert!(e.to_string().contains("checksum mismatch"), "{e}");
+    /// std::fs::remove_dir_all(&dir).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    /// [`crate::Error::Checkpoint`] for a checksum mismatch or a file shorter than
+    /// its index, [`crate::Error::Io`] reading it, or an initializer's error.
+    pub fn verify_checkpoint(
+        &self,
+        ckpt: &crate::checkpoint::AnyCheckpoint,
+        piece_bytes: usize,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<VerifyReport> {
+        let catalog = crate::restore::Catalog::of(ckpt)?;
+        self.verify_catalog(&catalog, piece_bytes, progress)
+    }
+
+    /// The comparison both formats share: each model tensor against the catalog's
+    /// piece of its name, `piece_bytes` at a time, the read overlapping the
+    /// recomputation.
+    fn verify_catalog(
+        &self,
+        catalog: &crate::restore::Catalog<'_>,
+        piece_bytes: usize,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<VerifyReport> {
         let tensors = self.tensors();
         let mut report = VerifyReport {
             tensors: tensors.len(),
@@ -160,29 +227,34 @@ impl BuiltModel {
         let mut theirs: Vec<u8> = Vec::new();
         let mut mine: Vec<u8> = Vec::new();
         let mut scratch: Option<Tensor> = None;
+        let mut compared = std::collections::HashSet::new();
         for v in &tensors {
             let name = v.checkpoint_name();
-            let Some(info) = header.tensors.get(name) else {
+            let Some(piece) = catalog.tensors.get(name) else {
                 report
                     .problems
                     .push(format!("{name}: missing from the checkpoint"));
                 continue;
             };
-            if info.dtype != v.dtype() || info.shape != *v.shape() {
+            if piece.dtype != v.dtype() || piece.dims != v.shape().dims() {
                 report.problems.push(format!(
                     "{name}: checkpoint has {} {}, the spec gives {} {}",
-                    info.dtype,
-                    info.shape,
+                    piece.dtype,
+                    crate::Shape::new(&piece.dims)?,
                     v.dtype(),
                     v.shape()
                 ));
                 continue;
             }
+            let at = catalog
+                .locate(name)
+                .ok_or_else(|| Error::invalid_arg(format!("{name}: not in a file")))?;
+            compared.insert(name);
             let size = v.dtype().size().max(1);
             let n = v.shape().num_elements();
             let per = (piece_bytes / size).max(1);
-            let start = data_start.saturating_add(info.data_offsets.0);
             let mut differing = 0u64;
+            let mut sum = 0u32;
             let mut first = 0usize;
             while first < n {
                 let k = per.min(n - first);
@@ -193,13 +265,18 @@ impl BuiltModel {
                 };
                 resize(&mut t, k)?;
                 theirs.resize(bytes, 0);
-                let at = start.saturating_add((first as u64).saturating_mul(size as u64));
+                let offset = at
+                    .offset
+                    .saturating_add((first as u64).saturating_mul(size as u64));
                 let (read, filled) = rayon::join(
-                    || read_at(&file, &mut theirs, at),
+                    || read_at(at.file, &mut theirs, offset),
                     || v.fill_range(first, &mut t),
                 );
-                read.map_err(|e| Error::io(path, e))?;
+                read.map_err(|e| crate::restore::read_error(at.path, e))?;
                 filled?;
+                if at.crc.is_some() {
+                    sum = crc32c::crc32c_append(sum, &theirs);
+                }
                 mine.clear();
                 append_le(&t, &mut mine);
                 differing += mine
@@ -211,6 +288,9 @@ impl BuiltModel {
                 report.bytes = report.bytes.saturating_add(bytes as u64);
                 progress(bytes as u64);
                 first += k;
+            }
+            if let Some(stored) = at.crc {
+                crate::restore::check_crc(at.path, at.label, stored, sum)?;
             }
             if differing == 0 {
                 report.matched += 1;
@@ -224,9 +304,12 @@ impl BuiltModel {
         }
         let known: std::collections::HashSet<&str> =
             tensors.iter().map(|v| v.checkpoint_name()).collect();
-        for name in header.tensors.keys() {
+        for name in catalog.tensors.keys() {
             if !known.contains(name.as_str()) {
                 report.problems.push(format!("{name}: not in the model"));
+            }
+            if !compared.contains(name.as_str()) {
+                catalog.check_checksum(name, piece_bytes)?;
             }
         }
         Ok(report)

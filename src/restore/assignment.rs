@@ -1,13 +1,14 @@
 //! `init_from_checkpoint` with TF's assignment maps
 //! (`tf.compat.v1.train.init_from_checkpoint`).
 
+use super::source::{Catalog, Region};
 use super::RestoreReport;
-use crate::checkpoint::{AnyCheckpoint, BundleEntry, TensorSlice};
+use crate::checkpoint::{AnyCheckpoint, BundleEntry};
 use crate::error::{Error, Result};
 use crate::graph::Graph;
 use crate::tensor::Tensor;
 use crate::variable::{AnyVariable, Variable};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 /// Initializes variables of the calling thread's default graph from the checkpoint at
@@ -25,7 +26,9 @@ use std::path::Path;
 /// partitioned variable receives its slices of the checkpoint's tensor, whatever
 /// partitioning (if any) the checkpoint has. Mapped variables are materialized and
 /// assigned only once every mapping has resolved and every value has been read, so a
-/// failure changes nothing.
+/// failure changes nothing. Values are read as [`restore_file`](super::restore_file)
+/// reads them: straight from the file into each variable's new buffer, bundle
+/// checksums checked.
 ///
 /// ```
 /// use varscope::checkpoint::BundleWriter;
@@ -165,7 +168,6 @@ pub fn init_from_checkpoint_in<K: AsRef<str>, V: AsRef<str>>(
         }
     }
     // Check every mapping, then read every value, then assign.
-    let mut values: Vec<(Variable, Tensor)> = Vec::new();
     for (var_name, (var, tensor)) in &plan {
         let Some(entry) = entries.get(tensor) else {
             return Err(Error::MappedNotInCheckpoint {
@@ -176,23 +178,37 @@ pub fn init_from_checkpoint_in<K: AsRef<str>, V: AsRef<str>>(
         };
         check(var_name, tensor, entry, var)?;
     }
+    let mut catalog = Catalog::of(ckpt)?;
+    let mut used = BTreeSet::new();
+    let mut vars: Vec<Variable> = Vec::new();
+    let mut regions: Vec<Region> = Vec::new();
     for (var, tensor) in plan.values() {
-        match var {
-            AnyVariable::Single(v) => values.push((v.clone(), ckpt.read(tensor)?)),
-            AnyVariable::Partitioned(p) => {
-                for s in p.shards() {
-                    let slice = match s.save_slice_info() {
-                        Some(i) => TensorSlice {
-                            offset: i.offset.clone(),
-                            shape: s.shape().dims().to_vec(),
-                        },
-                        None => TensorSlice::full(s.shape().dims()),
-                    };
-                    values.push((s.clone(), ckpt.read_slice(tensor, &slice)?));
-                }
-            }
+        let whole = catalog
+            .whole(tensor, &mut used)?
+            .ok_or_else(|| Error::NotInCheckpoint {
+                name: tensor.clone(),
+            })?;
+        let shards = match var {
+            AnyVariable::Single(v) => vec![v.clone()],
+            AnyVariable::Partitioned(p) => p.shards().to_vec(),
+        };
+        for s in shards {
+            let offset = s
+                .save_slice_info()
+                .map_or_else(|| vec![0; s.shape().rank()], |i| i.offset.clone());
+            regions.push(Region {
+                whole: whole.clone(),
+                offset,
+                dims: s.shape().dims().to_vec(),
+                variable: s.checkpoint_name().to_string(),
+            });
+            vars.push(s);
         }
     }
+    let values: Vec<(Variable, Tensor)> = vars
+        .into_iter()
+        .zip(catalog.read_regions(&regions)?)
+        .collect();
     let mut report = RestoreReport::default();
     for (v, t) in values {
         report.bytes += t.nbytes() as u64;

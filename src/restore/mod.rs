@@ -12,19 +12,29 @@
 //!    the wrong dtype or shape is an error when there is nothing to cut from;
 //! 3. the whole tensor is itself either stored under its name or assembled from the
 //!    checkpoint's shards, as described by a `partition:<name>` metadata entry (JSON
-//!    [`PartitionInfo`], which [`crate::model`] writes), so an unpartitioned variable
+//!    [`PartitionInfo`](crate::checkpoint::PartitionInfo), which [`crate::model`] writes), so an unpartitioned variable
 //!    restores from a partitioned checkpoint too.
 //!
 //! Restoring is all or nothing: every value is resolved and checked first, and only
-//! then assigned, so a failed restore changes no variable. Failures are ordinary
-//! [`Error`]s:
+//! then assigned, so a failed restore changes no variable.
+//!
+//! [`restore_file`] resolves and checks every variable from the header or index alone
+//! (names, dtypes, shapes, partition metadata or slices), then reads each value
+//! straight into a newly allocated buffer of the variable's shape with positioned
+//! reads — a stored tensor or slice that is the whole value in one read, a region cut
+//! from other pieces through one bounded window — and only then assigns them all. No
+//! copy of the checkpoint is held: the peak is the restored values plus a few MiB.
+//! A TF bundle's entries are each read in full, in order, whenever any part of them is
+//! used, so every CRC32C they record is checked; entries no variable uses are not read.
+//!
+//! Failures are ordinary [`Error`]s:
 //!
 //! | failure | error | [`kind`](Error::kind) |
 //! |---|---|---|
 //! | no tensor for a variable | [`Error::NotInCheckpoint`] | `NotFound` |
 //! | a tensor of another shape | [`Error::CheckpointShapeMismatch`] | `ShapeMismatch` |
 //! | a tensor of another dtype | [`Error::CheckpointDTypeMismatch`] | `DTypeMismatch` |
-//! | corrupt file or partition metadata | [`Error::Checkpoint`] | `Checkpoint` |
+//! | corrupt file or partition metadata, a bundle checksum mismatch | [`Error::Checkpoint`] | `Checkpoint` |
 //! | the file cannot be read | [`Error::Io`] | `Io` |
 //!
 //! The file format and the partition metadata are [`crate::checkpoint`]'s; this module
@@ -44,19 +54,19 @@
 //! ```
 
 mod assignment;
+mod source;
 
 pub use self::assignment::{init_from_checkpoint, init_from_checkpoint_in};
+pub(crate) use self::source::{check_crc, read_error, Catalog};
 
-use crate::checkpoint::{AnyCheckpoint, LoadedCheckpoint, PartitionInfo};
+use self::source::Region;
+use crate::checkpoint::{AnyCheckpoint, LoadedCheckpoint};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::graph::Graph;
 use crate::shape::Shape;
-use crate::tensor::{Element, Tensor};
 use crate::variable::Variable;
-use half::{bf16, f16};
-use ndarray::Slice;
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashSet};
 use std::path::Path;
 
 /// What a successful restore did.
@@ -88,9 +98,10 @@ pub struct RestoreReport {
     pub bytes: u64,
 }
 
-/// Loads the checkpoint at `path` — a safetensors file or a TF bundle, told apart by
-/// content ([`AnyCheckpoint::open`]) — and restores `graph`'s variables from it (see
-/// [`restore`]).
+/// Restores `graph`'s variables from the checkpoint at `path` — a safetensors file or
+/// a TF bundle, told apart by content ([`AnyCheckpoint::open`]) — by the rules of
+/// [`restore`], reading each value straight from the file into the variable's new
+/// buffer (see the module docs): the checkpoint is never loaded whole.
 ///
 /// ```
 /// use std::collections::BTreeMap;
@@ -117,11 +128,13 @@ pub struct RestoreReport {
 /// ```
 ///
 /// # Errors
-/// [`Error::Checkpoint`] for a malformed file, [`Error::Io`] when it cannot be read,
-/// and the errors of [`restore`]. No variable changes on error.
+/// [`Error::Checkpoint`] for a malformed file, a data file shorter than its index, a
+/// bundle entry failing its CRC32C or a bool byte that is not 0 or 1, [`Error::Io`]
+/// when it cannot be read, [`Error::Allocation`] when the values do not fit in
+/// memory, and the errors of [`restore`]. No variable changes on error.
 pub fn restore_file(graph: &Graph, path: &Path) -> Result<RestoreReport> {
-    let ckpt = AnyCheckpoint::open(path)?.load()?;
-    restore(graph, &ckpt)
+    let opened = AnyCheckpoint::open(path)?;
+    restore_from(graph, Catalog::of(&opened)?)
 }
 
 /// Restores every global variable of `graph` from `ckpt` (see the module docs), all
@@ -163,27 +176,30 @@ pub fn restore_file(graph: &Graph, path: &Path) -> Result<RestoreReport> {
 /// partition metadata; an initializer error of a variable materialized to be
 /// assigned. No variable changes on error.
 pub fn restore(graph: &Graph, ckpt: &LoadedCheckpoint) -> Result<RestoreReport> {
+    restore_from(graph, Catalog::memory(ckpt))
+}
+
+/// Resolves every variable against the catalog (names, dtypes, shapes, partition
+/// metadata), then reads all values, then assigns them.
+fn restore_from(graph: &Graph, mut catalog: Catalog<'_>) -> Result<RestoreReport> {
     let mut seen = HashSet::new();
     let targets: Vec<Variable> = graph
         .global_variables()
         .into_iter()
         .filter(|v| seen.insert(v.checkpoint_name().to_string()))
         .collect();
-    let mut resolver = Resolver {
-        ckpt,
-        assembled: BTreeMap::new(),
-        used: BTreeSet::new(),
-    };
-    let mut values = Vec::with_capacity(targets.len());
+    let mut used = BTreeSet::new();
+    let mut regions = Vec::with_capacity(targets.len());
     let mut resliced = Vec::new();
     for v in &targets {
-        let (t, cut) = resolver.value_for(v)?;
+        let (region, cut) = region_for(&mut catalog, &mut used, v)?;
         if cut {
             resliced.push(v.checkpoint_name().to_string());
         }
-        values.push(t);
+        regions.push(region);
     }
-    // Everything is resolved and checked: assign.
+    // Everything is resolved and checked: read, then assign.
+    let values = catalog.read_regions(&regions)?;
     let mut report = RestoreReport::default();
     for (v, t) in targets.iter().zip(values) {
         report.bytes = report.bytes.saturating_add(t.nbytes() as u64);
@@ -193,198 +209,98 @@ pub fn restore(graph: &Graph, ckpt: &LoadedCheckpoint) -> Result<RestoreReport> 
     report.restored.sort();
     resliced.sort();
     report.resliced = resliced;
-    report.unused = ckpt
+    report.unused = catalog
         .tensors
         .keys()
-        .filter(|k| !resolver.used.contains(*k))
+        .filter(|k| !used.contains(*k))
         .cloned()
         .collect();
     Ok(report)
 }
 
-struct Resolver<'a> {
-    ckpt: &'a LoadedCheckpoint,
-    assembled: BTreeMap<String, Tensor>,
-    used: BTreeSet<String>,
-}
-
-impl Resolver<'_> {
-    /// The value for `v` and whether it was cut or assembled.
-    fn value_for(&mut self, v: &Variable) -> Result<(Tensor, bool)> {
-        let name = v.checkpoint_name();
-        let exact = self
-            .ckpt
-            .tensors
-            .get(name)
-            .map(|t| check(name, name, t, v.dtype(), v.shape()).map(|()| t));
-        if let Some(Ok(t)) = exact {
-            self.used.insert(name.to_string());
-            return Ok((t.clone(), false));
+/// The region of the checkpoint that is `v`'s value, and whether it is cut from a
+/// whole tensor or assembled from shards.
+fn region_for(
+    catalog: &mut Catalog<'_>,
+    used: &mut BTreeSet<String>,
+    v: &Variable,
+) -> Result<(Region, bool)> {
+    let name = v.checkpoint_name();
+    let dims = v.shape().dims().to_vec();
+    let region = |whole, offset: Vec<usize>| Region {
+        whole,
+        offset,
+        dims: dims.clone(),
+        variable: name.to_string(),
+    };
+    let exact = catalog
+        .tensors
+        .get(name)
+        .map(|p| check(name, name, p.dtype, &p.dims, v.dtype(), v.shape()));
+    if let Some(Ok(())) = exact {
+        if let Some(whole) = catalog.whole(name, used)? {
+            return Ok((region(whole, vec![0; dims.len()]), false));
         }
-        if let Some(info) = v.save_slice_info() {
-            // A shard of another partitioning, or no shard at all: cut it from the
-            // whole variable.
-            let full_name = info.full_name.clone();
-            return match (self.whole(&full_name)?, exact) {
-                (Some(full), _) => {
-                    check(name, &full_name, full, v.dtype(), &info.full_shape)?;
-                    Ok((slice(full, &info.offset, v.shape().dims())?, true))
-                }
-                (None, Some(Err(e))) => Err(e),
-                (None, _) => Err(Error::NotInCheckpoint {
-                    name: name.to_string(),
-                }),
-            };
-        }
-        if let Some(Err(e)) = exact {
-            return Err(e);
-        }
-        match self.whole(name)? {
-            Some(t) => {
-                check(name, name, t, v.dtype(), v.shape())?;
-                Ok((t.clone(), true))
+    }
+    if let Some(info) = v.save_slice_info() {
+        // A shard of another partitioning, or no shard at all: cut it from the
+        // whole variable.
+        let full_name = info.full_name.clone();
+        return match (catalog.whole(&full_name, used)?, exact) {
+            (Some(full), _) => {
+                check(
+                    name,
+                    &full_name,
+                    full.dtype,
+                    &full.dims,
+                    v.dtype(),
+                    &info.full_shape,
+                )?;
+                Ok((region(full, info.offset.clone()), true))
             }
-            None => Err(Error::NotInCheckpoint {
+            (None, Some(Err(e))) => Err(e),
+            (None, _) => Err(Error::NotInCheckpoint {
                 name: name.to_string(),
             }),
-        }
+        };
     }
-
-    /// The whole tensor `name`: stored under its name, or assembled from its shards.
-    fn whole(&mut self, name: &str) -> Result<Option<&Tensor>> {
-        if self.ckpt.tensors.contains_key(name) {
-            self.used.insert(name.to_string());
-            return Ok(self.ckpt.tensors.get(name));
+    if let Some(Err(e)) = exact {
+        return Err(e);
+    }
+    match catalog.whole(name, used)? {
+        Some(t) => {
+            check(name, name, t.dtype, &t.dims, v.dtype(), v.shape())?;
+            Ok((region(t, vec![0; dims.len()]), true))
         }
-        if !self.assembled.contains_key(name) {
-            let Some(info) = PartitionInfo::from_metadata(&self.ckpt.metadata, name)? else {
-                return Ok(None);
-            };
-            let t = assemble(self.ckpt, name, &info)?;
-            for s in &info.shards {
-                self.used.insert(s.name.clone());
-            }
-            self.assembled.insert(name.to_string(), t);
-        }
-        Ok(self.assembled.get(name))
+        None => Err(Error::NotInCheckpoint {
+            name: name.to_string(),
+        }),
     }
 }
 
-fn check(name: &str, tensor: &str, t: &Tensor, dtype: DType, shape: &Shape) -> Result<()> {
-    if t.dtype() != dtype {
+fn check(
+    name: &str,
+    tensor: &str,
+    found_dtype: DType,
+    found_dims: &[usize],
+    dtype: DType,
+    shape: &Shape,
+) -> Result<()> {
+    if found_dtype != dtype {
         return Err(Error::CheckpointDTypeMismatch {
             name: name.to_string(),
             tensor: tensor.to_string(),
             expected: dtype,
-            found: t.dtype(),
+            found: found_dtype,
         });
     }
-    if t.shape() != *shape {
+    if found_dims != shape.dims() {
         return Err(Error::CheckpointShapeMismatch {
             name: name.to_string(),
             tensor: tensor.to_string(),
             expected: shape.clone(),
-            found: t.shape(),
+            found: Shape::new(found_dims).map_err(|e| Error::corrupt(e.to_string()))?,
         });
     }
     Ok(())
-}
-
-/// `t[offset .. offset + shape]`, as a new tensor (the region lies inside `t`: the
-/// shard's slice info was checked against the variable, whose shape `t` has).
-fn slice(t: &Tensor, offset: &[usize], shape: &[usize]) -> Result<Tensor> {
-    fn go<T: Element>(t: &Tensor, offset: &[usize], shape: &[usize]) -> Result<Tensor> {
-        let v = T::view(t).ok_or_else(|| Error::invalid_arg("slice of another dtype"))?;
-        if !fits(v.shape(), offset, shape) {
-            return Err(Error::invalid_arg(format!(
-                "region at {offset:?} of shape {shape:?} lies outside {:?}",
-                v.shape()
-            )));
-        }
-        let s = v.slice_each_axis(|ax| region(offset, shape, ax.axis.index()));
-        Ok(T::wrap(s.to_owned()))
-    }
-    match t.dtype() {
-        DType::F16 => go::<f16>(t, offset, shape),
-        DType::BF16 => go::<bf16>(t, offset, shape),
-        DType::F32 => go::<f32>(t, offset, shape),
-        DType::F64 => go::<f64>(t, offset, shape),
-        DType::I32 => go::<i32>(t, offset, shape),
-        DType::I64 => go::<i64>(t, offset, shape),
-        DType::Bool => go::<bool>(t, offset, shape),
-    }
-}
-
-/// Whether the region at `offset` of `shape` lies inside `dims`.
-fn fits(dims: &[usize], offset: &[usize], shape: &[usize]) -> bool {
-    dims.len() == offset.len()
-        && dims.len() == shape.len()
-        && dims
-            .iter()
-            .zip(offset.iter().zip(shape))
-            .all(|(&d, (&o, &s))| o.checked_add(s).is_some_and(|e| e <= d))
-}
-
-/// The range of axis `i` of the region at `offset` of `shape` (checked by [`fits`]).
-fn region(offset: &[usize], shape: &[usize], i: usize) -> Slice {
-    let o = offset.get(i).copied().unwrap_or(0);
-    let s = shape.get(i).copied().unwrap_or(0);
-    Slice::from(o..o.saturating_add(s))
-}
-
-/// Assembles the whole tensor `name` from the shards `info` lists (a layout that
-/// [`PartitionInfo`] checked: the shards tile the variable, so it is no larger
-/// than they are together).
-fn assemble(ckpt: &LoadedCheckpoint, name: &str, info: &PartitionInfo) -> Result<Tensor> {
-    let corrupt = |m: String| Error::corrupt(format!("partitioned variable {name}: {m}"));
-    let mut dtype = None;
-    let mut parts = Vec::with_capacity(info.shards.len());
-    for s in &info.shards {
-        let t = ckpt
-            .tensors
-            .get(&s.name)
-            .ok_or_else(|| corrupt(format!("shard {} is missing", s.name)))?;
-        if t.shape().dims() != s.shape.as_slice() {
-            return Err(corrupt(format!(
-                "shard {} has shape {} but the metadata says {:?}",
-                s.name,
-                t.shape(),
-                s.shape
-            )));
-        }
-        if *dtype.get_or_insert(t.dtype()) != t.dtype() {
-            return Err(corrupt("shards of different dtypes".into()));
-        }
-        parts.push((t, s.offset.as_slice()));
-    }
-    let dtype = dtype.ok_or_else(|| corrupt("no shards".into()))?;
-    let full_shape = Shape::new(info.full_shape.clone()).map_err(|e| corrupt(e.to_string()))?;
-    let mut full = Tensor::try_zeros(dtype, &full_shape).map_err(|e| e.for_variable(name))?;
-    fn place<T: Element>(full: &mut Tensor, part: &Tensor, offset: &[usize]) -> Result<()> {
-        let (Some(p), Some(mut f)) = (T::view(part), T::view_mut(full)) else {
-            return Err(Error::invalid_arg("shards of different dtypes"));
-        };
-        let dims = p.shape().to_vec();
-        if !fits(f.shape(), offset, &dims) {
-            return Err(Error::corrupt(format!(
-                "a shard at {offset:?} of shape {dims:?} lies outside {:?}",
-                f.shape()
-            )));
-        }
-        let mut region_mut = f.slice_each_axis_mut(|ax| region(offset, &dims, ax.axis.index()));
-        region_mut.assign(&p);
-        Ok(())
-    }
-    for (part, offset) in parts {
-        match dtype {
-            DType::F16 => place::<f16>(&mut full, part, offset)?,
-            DType::BF16 => place::<bf16>(&mut full, part, offset)?,
-            DType::F32 => place::<f32>(&mut full, part, offset)?,
-            DType::F64 => place::<f64>(&mut full, part, offset)?,
-            DType::I32 => place::<i32>(&mut full, part, offset)?,
-            DType::I64 => place::<i64>(&mut full, part, offset)?,
-            DType::Bool => place::<bool>(&mut full, part, offset)?,
-        }
-    }
-    Ok(full)
 }

@@ -54,7 +54,7 @@ mod writer;
 use crate::dtype::DType;
 use std::path::{Path, PathBuf};
 
-pub(crate) use self::reader::copy_region;
+pub(crate) use self::reader::{copy_region, masked_crc32c, StoredPiece};
 pub use self::reader::{BundleEntry, BundleReader};
 pub use self::writer::BundleWriter;
 

@@ -516,6 +516,28 @@ impl BundleReader {
         Ok(out)
     }
 
+    /// Where the bytes of `name` are stored: the whole tensor (`slice` `None`) or one of
+    /// the slices [`BundleEntry::slices`] lists. `None` when there is no such piece.
+    pub(crate) fn stored_piece(
+        &self,
+        name: &str,
+        slice: Option<&TensorSlice>,
+    ) -> Option<StoredPiece<'_>> {
+        let key = match slice {
+            None => name.as_bytes().to_vec(),
+            Some(s) => slice_key(name, &extents(s)),
+        };
+        let st = self.stored.get(&key)?;
+        let (file, path) = self.files.get(st.shard)?;
+        Some(StoredPiece {
+            file,
+            path,
+            offset: st.offset,
+            size: st.size,
+            crc: st.crc,
+        })
+    }
+
     /// Reads the stored tensor under `key` with one positioned read into its buffer and
     /// checks its CRC32C.
     fn read_stored(&self, name: &str, key: &[u8]) -> Result<Tensor> {
@@ -592,6 +614,29 @@ impl BundleReader {
             }
         })
     }
+}
+
+/// One stored tensor or slice of a bundle, as [`BundleReader::stored_piece`] gives it:
+/// its data file and byte range, and the masked CRC32C of its bytes (compare with
+/// [`masked_crc32c`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct StoredPiece<'a> {
+    /// The data file.
+    pub(crate) file: &'a File,
+    /// Its path (for messages).
+    pub(crate) path: &'a Path,
+    /// Where the bytes start.
+    pub(crate) offset: u64,
+    /// How many bytes.
+    pub(crate) size: u64,
+    /// The masked CRC32C the index records.
+    pub(crate) crc: u32,
+}
+
+/// The masked form (as a bundle's index records it) of a CRC32C computed with
+/// `crc32c::crc32c` / `crc32c_append`.
+pub(crate) fn masked_crc32c(crc: u32) -> u32 {
+    super::table::mask(crc)
 }
 
 #[cfg(unix)]
