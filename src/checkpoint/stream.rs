@@ -66,6 +66,11 @@ impl StreamOptions {
         self
     }
 
+    /// The [`WriteOptions`] of the files written.
+    pub(crate) fn write(&self) -> &WriteOptions {
+        &self.write
+    }
+
     /// The size of one buffer: an eighth of the pool, between 64 KiB and 16 MiB.
     pub fn buffer_bytes(&self) -> usize {
         (self.pool_bytes / 8).clamp(MIN_BUFFER, MAX_BUFFER)
@@ -98,7 +103,8 @@ pub struct StreamStats {
 
 /// Produces the values of a tensor of a layout: `fill(index, first, out)` fills the
 /// 1-D `out` with elements `first .. first + out.len()` (row-major) of tensor
-/// `index` of [`SafetensorsLayout::tensors`].
+/// `index` of [`SafetensorsLayout::tensors`] (for a TF bundle: of piece `index` of
+/// [`BundleLayout::pieces`](super::BundleLayout::pieces)).
 pub type FillFn<'a> = dyn Fn(usize, usize, &mut Tensor) -> Result<()> + Sync + 'a;
 
 /// Writes the safetensors file of `layout` at `path`, atomically (as
@@ -158,21 +164,102 @@ pub fn write_safetensors_streamed(
     let file: &File = out.file_mut();
     write_at(file, &layout.prefix, 0).map_err(|e| Error::io(&target, e))?;
     progress(layout.prefix.len() as u64);
+    let regions: Vec<Region> = layout
+        .tensors
+        .iter()
+        .enumerate()
+        .map(|(source, (_, dtype, shape, start, _))| Region {
+            file: 0,
+            start: *start,
+            dtype: *dtype,
+            elements: shape.num_elements(),
+            source,
+        })
+        .collect();
+    let run = stream_regions(&[(file, &target)], &regions, options, fill, progress, false)?;
+    let stream_time = started.elapsed();
+    let t = Instant::now();
+    out.commit()?;
+    Ok(StreamStats {
+        bytes: layout.file_size,
+        buffers_allocated: run.buffers_allocated,
+        buffer_bytes: options.buffer_bytes(),
+        fill_time: run.fill_time,
+        write_time: run.write_time,
+        stream_time,
+        commit_time: t.elapsed(),
+    })
+}
+
+/// One run of values of a streamed write: `elements` values of `dtype`, produced by
+/// `fill(source, first, out)`, whose bytes go to file `file` from byte `start` on.
+#[derive(Debug, Clone)]
+pub(crate) struct Region {
+    /// Index into the files of [`stream_regions`].
+    pub file: usize,
+    /// Offset of the first byte in that file.
+    pub start: u64,
+    /// Element type.
+    pub dtype: DType,
+    /// Number of elements.
+    pub elements: usize,
+    /// What `fill` is called with.
+    pub source: usize,
+}
+
+/// What [`stream_regions`] did.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct StreamRun {
+    /// Buffers allocated.
+    pub buffers_allocated: usize,
+    /// Time spent producing values.
+    pub fill_time: Duration,
+    /// Time spent in positioned writes.
+    pub write_time: Duration,
+    /// The (unmasked) CRC32C of every region's bytes, when asked for.
+    pub crcs: Vec<u32>,
+}
+
+/// Produces the bytes of every region (in the order given) into the pool of
+/// `options` and writes them at their offsets of `files` (each with the path its
+/// errors name) on a writer thread. Buffers carry on from one region to the next
+/// when the next starts where the buffer ends in the same file. With `crcs`, the
+/// CRC32C of each region's bytes is computed as they are produced.
+pub(crate) fn stream_regions(
+    files: &[(&File, &Path)],
+    regions: &[Region],
+    options: &StreamOptions,
+    fill: &FillFn<'_>,
+    progress: &(dyn Fn(u64) + Sync),
+    crcs: bool,
+) -> Result<StreamRun> {
+    if let Some(r) = regions.iter().find(|r| r.file >= files.len()) {
+        return Err(Error::invalid_arg(format!(
+            "a streamed region goes to file {} of {}",
+            r.file,
+            files.len()
+        )));
+    }
     let max = options.buffers();
     let cap = options.buffer_bytes();
     let failed = AtomicBool::new(false);
+    let handles: Vec<&File> = files.iter().map(|(f, _)| *f).collect();
+    let writer_name = files
+        .first()
+        .map_or_else(|| Path::new("checkpoint writer"), |(_, p)| *p);
     let (produced, written) = std::thread::scope(|sc| {
-        let (full_tx, full_rx) = bounded::<(u64, Vec<u8>)>(max);
+        let (full_tx, full_rx) = bounded::<Filled>(max);
         let (free_tx, free_rx) = bounded::<Vec<u8>>(max);
         let failed = &failed;
+        let handles = &handles;
         let writer = std::thread::Builder::new()
             .name("checkpoint-writer".into())
             .spawn_scoped(sc, move || {
-                write_loop(file, &full_rx, &free_tx, failed, progress)
+                write_loop(handles, &full_rx, &free_tx, failed, progress)
             });
         let writer = match writer {
             Ok(w) => w,
-            Err(e) => return (Err(Error::io(&target, e)), Ok(Ok(Duration::ZERO))),
+            Err(e) => return (Err(Error::io(writer_name, e)), Ok(Ok(Duration::ZERO))),
         };
         let mut pool = Pool {
             free: free_rx,
@@ -180,33 +267,30 @@ pub fn write_safetensors_streamed(
             max,
             cap,
         };
-        let produced = produce(layout, fill, &mut pool, &full_tx, failed);
+        let produced = produce(regions, fill, &mut pool, &full_tx, failed, crcs);
         drop(full_tx);
         let written = writer.join();
-        (produced.map(|t| (t, pool.allocated)), written)
+        (produced.map(|p| (p, pool.allocated)), written)
     });
     let write_time = match written {
         Ok(Ok(t)) => t,
-        Ok(Err(e)) => return Err(Error::io(&target, e)),
+        Ok(Err((i, e))) => {
+            let path = files.get(i).map_or(writer_name, |(_, p)| *p);
+            return Err(Error::io(path, e));
+        }
         Err(_) => {
             return Err(Error::io(
-                &target,
+                writer_name,
                 std::io::Error::other("the checkpoint writer thread panicked"),
             ))
         }
     };
-    let (fill_time, buffers_allocated) = produced?;
-    let stream_time = started.elapsed();
-    let t = Instant::now();
-    out.commit()?;
-    Ok(StreamStats {
-        bytes: layout.file_size,
+    let ((fill_time, crcs), buffers_allocated) = produced?;
+    Ok(StreamRun {
         buffers_allocated,
-        buffer_bytes: cap,
         fill_time,
         write_time,
-        stream_time,
-        commit_time: t.elapsed(),
+        crcs,
     })
 }
 
@@ -232,12 +316,12 @@ pub(crate) fn read_at(file: &File, mut buf: &mut [u8], mut offset: u64) -> std::
 }
 
 #[cfg(unix)]
-fn write_at(file: &File, buf: &[u8], offset: u64) -> std::io::Result<()> {
+pub(crate) fn write_at(file: &File, buf: &[u8], offset: u64) -> std::io::Result<()> {
     std::os::unix::fs::FileExt::write_all_at(file, buf, offset)
 }
 
 #[cfg(windows)]
-fn write_at(file: &File, mut buf: &[u8], mut offset: u64) -> std::io::Result<()> {
+pub(crate) fn write_at(file: &File, mut buf: &[u8], mut offset: u64) -> std::io::Result<()> {
     use std::os::windows::fs::FileExt;
     while !buf.is_empty() {
         let n = file.seek_write(buf, offset)?;
@@ -250,25 +334,33 @@ fn write_at(file: &File, mut buf: &[u8], mut offset: u64) -> std::io::Result<()>
     Ok(())
 }
 
+/// A buffer to write: the file's index, the offset, the bytes.
+type Filled = (usize, u64, Vec<u8>);
+
 /// Writes every buffer received at its offset and hands it back; after an error it
-/// only hands buffers back (and `failed` tells the producer to stop).
+/// only hands buffers back (and `failed` tells the producer to stop). An error
+/// names the index of the file.
 fn write_loop(
-    file: &File,
-    full: &Receiver<(u64, Vec<u8>)>,
+    files: &[&File],
+    full: &Receiver<Filled>,
     free: &Sender<Vec<u8>>,
     failed: &AtomicBool,
     progress: &(dyn Fn(u64) + Sync),
-) -> std::io::Result<Duration> {
+) -> std::result::Result<Duration, (usize, std::io::Error)> {
     let mut busy = Duration::ZERO;
     let mut first_err = None;
-    for (offset, buf) in full {
+    for (index, offset, buf) in full {
         if first_err.is_none() {
             let t = Instant::now();
-            match write_at(file, &buf, offset) {
+            let written = match files.get(index) {
+                Some(file) => write_at(file, &buf, offset),
+                None => Err(std::io::Error::other("no such file in the write")),
+            };
+            match written {
                 Ok(()) => progress(buf.len() as u64),
                 Err(e) => {
                     failed.store(true, Ordering::SeqCst);
-                    first_err = Some(e);
+                    first_err = Some((index, e));
                 }
             }
             busy += t.elapsed();
@@ -311,19 +403,26 @@ impl Pool {
     }
 }
 
-/// Produces every tensor's bytes in file order into pool buffers and sends them to
-/// the writer; returns the time spent producing.
+/// Produces every region's bytes in order into pool buffers and sends them to the
+/// writer; returns the time spent producing and (with `want_crcs`) each region's
+/// CRC32C.
 fn produce(
-    layout: &SafetensorsLayout,
+    regions: &[Region],
     fill: &FillFn<'_>,
     pool: &mut Pool,
-    full: &Sender<(u64, Vec<u8>)>,
+    full: &Sender<Filled>,
     failed: &AtomicBool,
-) -> Result<Duration> {
+    want_crcs: bool,
+) -> Result<(Duration, Vec<u32>)> {
     let mut busy = Duration::ZERO;
+    let mut crcs = Vec::new();
+    if want_crcs {
+        crcs = try_vec(regions.len())?;
+        crcs.resize(regions.len(), 0u32);
+    }
     let mut scratch: Vec<(DType, Tensor)> = Vec::new();
-    let mut current: Option<(u64, Vec<u8>)> = None;
-    let send = |b: (u64, Vec<u8>)| -> Result<()> {
+    let mut current: Option<Filled> = None;
+    let send = |b: Filled| -> Result<()> {
         full.send(b).map_err(|_| {
             Error::io(
                 "checkpoint writer",
@@ -331,34 +430,45 @@ fn produce(
             )
         })
     };
-    for (index, (_, dtype, shape, start, _)) in layout.tensors.iter().enumerate() {
+    for (index, region) in regions.iter().enumerate() {
+        let dtype = region.dtype;
         let size = dtype.size().max(1);
-        let n = shape.num_elements();
+        let n = region.elements;
+        // A buffer carries on only where this region starts right after it.
+        if let Some((file, offset, buf)) = &current {
+            let end = offset.saturating_add(buf.len() as u64);
+            if *file != region.file || end != region.start {
+                if let Some(c) = current.take() {
+                    send(c)?;
+                }
+            }
+        }
+        let mut crc = 0u32;
         let mut first = 0usize;
         while first < n {
             if failed.load(Ordering::SeqCst) {
                 // The writer's error is reported.
-                return Ok(busy);
+                return Ok((busy, crcs));
             }
-            let (offset, mut buf) = match current.take() {
+            let (file, offset, mut buf) = match current.take() {
                 Some(c) => c,
                 None => {
                     let b = pool.take()?;
                     let at = (first as u64).saturating_mul(size as u64);
-                    (start.saturating_add(at), b)
+                    (region.file, region.start.saturating_add(at), b)
                 }
             };
             let room = (pool.cap.saturating_sub(buf.len())) / size;
             if room == 0 {
-                send((offset, buf))?;
+                send((file, offset, buf))?;
                 continue;
             }
             let k = room.min(n - first);
             let t = Instant::now();
-            let slot = match scratch.iter().position(|(d, _)| d == dtype) {
+            let slot = match scratch.iter().position(|(d, _)| *d == dtype) {
                 Some(i) => i,
                 None => {
-                    scratch.push((*dtype, Tensor::try_zeros(*dtype, &crate::Shape::scalar())?));
+                    scratch.push((dtype, Tensor::try_zeros(dtype, &crate::Shape::scalar())?));
                     scratch.len() - 1
                 }
             };
@@ -366,17 +476,24 @@ fn produce(
                 return Err(Error::invalid_arg("no scratch buffer for the dtype"));
             };
             resize(piece, k)?;
-            fill(index, first, piece)?;
+            fill(region.source, first, piece)?;
+            let before = buf.len();
             append_le(piece, &mut buf);
+            if want_crcs {
+                crc = crc32c::crc32c_append(crc, buf.get(before..).unwrap_or_default());
+            }
             busy += t.elapsed();
             first += k;
-            current = Some((offset, buf));
+            current = Some((file, offset, buf));
+        }
+        if let Some(c) = crcs.get_mut(index) {
+            *c = crc;
         }
     }
     if let Some(c) = current {
         send(c)?;
     }
-    Ok(busy)
+    Ok((busy, crcs))
 }
 
 /// Makes `t` a 1-D tensor of `n` elements, reusing its allocation.
