@@ -410,3 +410,43 @@ pub fn merge_tf_bundle(
         source: first.source.clone(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checkpoint::{write_tf_bundle_part, BundleLayout, StreamOptions};
+    use crate::dtype::DType;
+    use crate::shape::Shape;
+    use crate::tensor::Tensor;
+
+    #[test]
+    fn an_entry_in_two_parts_is_refused() {
+        let dir = std::env::temp_dir().join(format!("varscope-part-dup-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let prefix = dir.join("m");
+        let mut layout = BundleLayout::new(2).unwrap();
+        layout.add("a", DType::F32, &Shape::new([4]).unwrap()).unwrap();
+        layout.add("b", DType::F32, &Shape::new([4]).unwrap()).unwrap();
+        let fill = |_: usize, _: usize, _: &mut Tensor| -> Result<()> { Ok(()) };
+        for shard in 0..2 {
+            let opts = StreamOptions::new();
+            write_tf_bundle_part(&prefix, &layout, shard, "s", &opts, &fill, &|_| {}).unwrap();
+        }
+        let (p0, p1) = (bundle_part_path(&prefix, 0, 2), bundle_part_path(&prefix, 1, 2));
+        let first = read_part(&p0).unwrap();
+        let mut second = read_part(&p1).unwrap();
+        assert_eq!((first.entries.len(), second.entries.len()), (1, 1));
+        second.entries.insert(0, first.entries[0].clone());
+        std::fs::write(&p1, encode_part(&second)).unwrap();
+        let e = merge_tf_bundle(&prefix, false, &WriteOptions::new()).unwrap_err();
+        assert!(e.to_string().contains("the entry a is in both"), "{e}");
+        // An entry left out: the parts do not make up the layout.
+        second.entries.clear();
+        std::fs::write(&p1, encode_part(&second)).unwrap();
+        let e = merge_tf_bundle(&prefix, false, &WriteOptions::new()).unwrap_err();
+        assert!(e.to_string().contains("do not make up their layout"), "{e}");
+        assert!(!bundle_index_path(&prefix).exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
