@@ -599,7 +599,7 @@ fn build(
             outln!("{text}");
         }
     };
-    if format == Format::Safetensors && init_from.is_none() {
+    if init_from.is_none() {
         return build_streamed(
             &spec,
             seed,
@@ -609,19 +609,7 @@ fn build(
             verbosity,
             pool_mib,
             dump_expected,
-            options,
-        );
-    }
-    if format == Format::Tf && init_from.is_none() {
-        return build_tf_streamed(
-            &spec,
-            seed,
-            workers,
-            threads,
-            output,
-            verbosity,
-            pool_mib,
-            dump_expected,
+            format,
             tf,
             options,
         );
@@ -712,8 +700,10 @@ fn write_expected(model: &BuiltModel, p: &Path) -> Result<(), Failure> {
         .map_err(|e| Failure(format!("cannot write {}: {e}", p.display()), 2))
 }
 
-/// The safetensors build: the model's values are initialized piece by piece and
-/// written as they are produced, through a pool of `pool_mib` MiB.
+/// The build without `--init-from`: the model's values are initialized piece by piece
+/// and written as they are produced, through a pool of `pool_mib` MiB, into a
+/// safetensors file or every data file of a TF bundle (with `--shard`: one data file
+/// and its partial index).
 #[allow(clippy::too_many_arguments)] // one per command-line option
 fn build_streamed(
     spec: &ModelSpec,
@@ -724,77 +714,7 @@ fn build_streamed(
     verbosity: Verbosity,
     pool_mib: usize,
     dump_expected: Option<&Path>,
-    options: &WriteOptions,
-) -> Result<(), Failure> {
-    let quiet = verbosity == Verbosity::Quiet;
-    let runtime = Runtime::new(workers)?;
-    let graph = Graph::with_seed(seed);
-    let t0 = Instant::now();
-    let model = build_model(spec, &runtime, &graph)?;
-    let build_time = t0.elapsed();
-    runtime.shutdown()?;
-    print_summary(&model, verbosity);
-    let metadata = model.checkpoint_metadata(spec);
-    let stream = StreamOptions::new()
-        .pool_bytes(pool_mib.saturating_mul(1 << 20))
-        .write_options(options.clone());
-    let pool = rayon_pool(threads)?;
-    let nbytes = model.nbytes();
-    let bar = progress_bar(!quiet, nbytes, "init+write");
-    let stats = pool
-        .install(|| model.save_streamed(output, &metadata, &stream, &|n| bar.inc(n)))
-        .map_err(write_failure)?;
-    bar.finish_and_clear();
-    if let Some(p) = dump_expected {
-        write_expected(&model, p)?;
-    }
-    if quiet {
-        return Ok(());
-    }
-    let total = stats.stream_time + stats.commit_time;
-    outln!(
-        "build: {:>8.3} s  ({} jobs on {workers} workers)",
-        build_time.as_secs_f64(),
-        model.jobs()
-    );
-    outln!(
-        "init:  {:>8.3} s  {:>12}  ({} on {threads} threads, overlapped with writing)",
-        stats.fill_time.as_secs_f64(),
-        gbps(nbytes, stats.fill_time),
-        format_bytes(nbytes)
-    );
-    outln!(
-        "write: {:>8.3} s  {:>12}  ({}, {}; {} buffers of {})",
-        stats.write_time.as_secs_f64(),
-        gbps(stats.bytes, stats.write_time),
-        output.display(),
-        format_bytes(stats.bytes),
-        stats.buffers_allocated,
-        format_bytes(stats.buffer_bytes as u64)
-    );
-    outln!(
-        "init+write: {:>8.3} s  {:>12}  (overlapped; {:.3} s of it the final sync)",
-        total.as_secs_f64(),
-        gbps(stats.bytes, total),
-        stats.commit_time.as_secs_f64()
-    );
-    outln!("seed: {seed}");
-    Ok(())
-}
-
-/// The TF-bundle build: values are initialized piece by piece and written as they
-/// are produced, through a pool of `pool_mib` MiB, into every data file (or, with
-/// `--shard`, into one data file and its partial index).
-#[allow(clippy::too_many_arguments)] // one per command-line option
-fn build_tf_streamed(
-    spec: &ModelSpec,
-    seed: u64,
-    workers: usize,
-    threads: usize,
-    output: &Path,
-    verbosity: Verbosity,
-    pool_mib: usize,
-    dump_expected: Option<&Path>,
+    format: Format,
     tf: TfShards,
     options: &WriteOptions,
 ) -> Result<(), Failure> {
@@ -810,25 +730,26 @@ fn build_tf_streamed(
         .pool_bytes(pool_mib.saturating_mul(1 << 20))
         .write_options(options.clone());
     let pool = rayon_pool(threads)?;
-    let layout = model.tf_bundle_layout(tf.num).map_err(write_failure)?;
-    let nbytes = match tf.only {
-        Some(i) => layout.shard_sizes().get(i).copied().unwrap_or(0),
-        None => layout.data_bytes(),
+    let nbytes = match (format, tf.only) {
+        (Format::Tf, Some(i)) => {
+            let layout = model.tf_bundle_layout(tf.num).map_err(write_failure)?;
+            layout.shard_sizes().get(i).copied().unwrap_or(0)
+        }
+        _ => model.nbytes(),
     };
-    drop(layout);
     let bar = progress_bar(!quiet, nbytes, "init+write");
     let progress = |n| bar.inc(n);
     let stats = pool
-        .install(|| match tf.only {
-            None => model.save_tf_bundle_streamed(output, tf.num, &stream, &progress),
-            Some(i) => model.save_tf_bundle_part(
-                output,
-                i,
-                tf.num,
-                &model.tf_part_source(spec),
-                &stream,
-                &progress,
-            ),
+        .install(|| match (format, tf.only) {
+            (Format::Safetensors, _) => {
+                let metadata = model.checkpoint_metadata(spec);
+                model.save_streamed(output, &metadata, &stream, &progress)
+            }
+            (Format::Tf, None) => model.save_tf_bundle_streamed(output, tf.num, &stream, &progress),
+            (Format::Tf, Some(i)) => {
+                let source = model.tf_part_source(spec);
+                model.save_tf_bundle_part(output, i, tf.num, &source, &stream, &progress)
+            }
         })
         .map_err(write_failure)?;
     bar.finish_and_clear();
@@ -838,13 +759,14 @@ fn build_tf_streamed(
     if quiet {
         return Ok(());
     }
-    let what = match tf.only {
-        Some(i) => format!(
+    let what = match (format, tf.only) {
+        (Format::Safetensors, _) => output.display().to_string(),
+        (Format::Tf, None) => format!("{}.*, {} data files", output.display(), tf.num),
+        (Format::Tf, Some(i)) => format!(
             "{} and {}",
             varscope::checkpoint::bundle_data_path(output, i, tf.num).display(),
             bundle_part_path(output, i, tf.num).display()
         ),
-        None => format!("{}.*, {} data files", output.display(), tf.num),
     };
     let total = stats.stream_time + stats.commit_time;
     outln!(

@@ -180,15 +180,7 @@ pub fn write_safetensors_streamed(
     let stream_time = started.elapsed();
     let t = Instant::now();
     out.commit()?;
-    Ok(StreamStats {
-        bytes: layout.file_size,
-        buffers_allocated: run.buffers_allocated,
-        buffer_bytes: options.buffer_bytes(),
-        fill_time: run.fill_time,
-        write_time: run.write_time,
-        stream_time,
-        commit_time: t.elapsed(),
-    })
+    Ok(run.stats(layout.file_size, options, stream_time, t.elapsed()))
 }
 
 /// One run of values of a streamed write: `elements` values of `dtype`, produced by
@@ -218,6 +210,27 @@ pub(crate) struct StreamRun {
     pub write_time: Duration,
     /// The (unmasked) CRC32C of every region's bytes, when asked for.
     pub crcs: Vec<u32>,
+}
+
+impl StreamRun {
+    /// The [`StreamStats`] of a write of `bytes` through the pool of `options`.
+    pub(crate) fn stats(
+        &self,
+        bytes: u64,
+        options: &StreamOptions,
+        stream_time: Duration,
+        commit_time: Duration,
+    ) -> StreamStats {
+        StreamStats {
+            bytes,
+            buffers_allocated: self.buffers_allocated,
+            buffer_bytes: options.buffer_bytes(),
+            fill_time: self.fill_time,
+            write_time: self.write_time,
+            stream_time,
+            commit_time,
+        }
+    }
 }
 
 /// Produces the bytes of every region (in the order given) into the pool of

@@ -426,14 +426,21 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let prefix = dir.join("m");
         let mut layout = BundleLayout::new(2).unwrap();
-        layout.add("a", DType::F32, &Shape::new([4]).unwrap()).unwrap();
-        layout.add("b", DType::F32, &Shape::new([4]).unwrap()).unwrap();
+        layout
+            .add("a", DType::F32, &Shape::new([4]).unwrap())
+            .unwrap();
+        layout
+            .add("b", DType::F32, &Shape::new([4]).unwrap())
+            .unwrap();
         let fill = |_: usize, _: usize, _: &mut Tensor| -> Result<()> { Ok(()) };
         for shard in 0..2 {
             let opts = StreamOptions::new();
             write_tf_bundle_part(&prefix, &layout, shard, "s", &opts, &fill, &|_| {}).unwrap();
         }
-        let (p0, p1) = (bundle_part_path(&prefix, 0, 2), bundle_part_path(&prefix, 1, 2));
+        let (p0, p1) = (
+            bundle_part_path(&prefix, 0, 2),
+            bundle_part_path(&prefix, 1, 2),
+        );
         let first = read_part(&p0).unwrap();
         let mut second = read_part(&p1).unwrap();
         assert_eq!((first.entries.len(), second.entries.len()), (1, 1));

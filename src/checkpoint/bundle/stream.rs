@@ -129,24 +129,27 @@ pub fn write_tf_bundle_streamed(
     let index = index_bytes(n, &entries, &index_path)?;
     let stream_time = started.elapsed();
     let t = Instant::now();
-    let mut index_file = AtomicFile::create(&index_path, write)?;
-    index_file
-        .file_mut()
-        .write_all(&index)
-        .map_err(|e| Error::io(&index_path, e))?;
+    commit_with(outs, &index_path, &index, options)?;
+    let bytes = layout.data_bytes().saturating_add(index.len() as u64);
+    Ok(run.stats(bytes, options, stream_time, t.elapsed()))
+}
+
+/// Writes `last` (an index) atomically at `last_path`, then renames the data files
+/// into place and the index after them, as readers open the index first.
+fn commit_with(
+    outs: Vec<AtomicFile>,
+    last_path: &Path,
+    last: &[u8],
+    options: &StreamOptions,
+) -> Result<()> {
+    let mut file = AtomicFile::create(last_path, options.write())?;
+    file.file_mut()
+        .write_all(last)
+        .map_err(|e| Error::io(last_path, e))?;
     for o in outs {
         o.commit()?;
     }
-    index_file.commit()?;
-    Ok(StreamStats {
-        bytes: layout.data_bytes().saturating_add(index.len() as u64),
-        buffers_allocated: run.buffers_allocated,
-        buffer_bytes: options.buffer_bytes(),
-        fill_time: run.fill_time,
-        write_time: run.write_time,
-        stream_time,
-        commit_time: t.elapsed(),
-    })
+    file.commit()
 }
 
 /// Writes data file `shard` of the bundle of `layout` at `prefix`
@@ -273,21 +276,7 @@ pub fn write_tf_bundle_part(
     });
     let stream_time = started.elapsed();
     let t = Instant::now();
-    let mut part = AtomicFile::create(&part_path, write)?;
-    part.file_mut()
-        .write_all(&bytes)
-        .map_err(|e| Error::io(&part_path, e))?;
-    for o in outs {
-        o.commit()?;
-    }
-    part.commit()?;
-    Ok(StreamStats {
-        bytes: data_size.saturating_add(bytes.len() as u64),
-        buffers_allocated: run.buffers_allocated,
-        buffer_bytes: options.buffer_bytes(),
-        fill_time: run.fill_time,
-        write_time: run.write_time,
-        stream_time,
-        commit_time: t.elapsed(),
-    })
+    commit_with(outs, &part_path, &bytes, options)?;
+    let total = data_size.saturating_add(bytes.len() as u64);
+    Ok(run.stats(total, options, stream_time, t.elapsed()))
 }
