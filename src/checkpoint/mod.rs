@@ -58,6 +58,7 @@
 
 mod atomic;
 mod bundle;
+mod direct;
 mod layout;
 mod safetensors;
 mod stream;

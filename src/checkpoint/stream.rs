@@ -4,6 +4,7 @@
 //! overlap and memory stays bounded whatever the checkpoint's size.
 
 use super::atomic::{AtomicFile, WriteOptions};
+use super::direct::{congruent_start, open_direct, SeqWriter, ALIGN};
 use super::safetensors::SafetensorsLayout;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
@@ -99,6 +100,9 @@ pub struct StreamStats {
     pub stream_time: Duration,
     /// Time of the final sync and rename.
     pub commit_time: Duration,
+    /// Bytes written with direct I/O (see [`WriteOptions::direct`]); the rest went
+    /// through the page cache.
+    pub direct_bytes: u64,
 }
 
 /// Produces the values of a tensor of a layout: `fill(index, first, out)` fills the
@@ -158,12 +162,8 @@ pub fn write_safetensors_streamed(
     fill: &FillFn<'_>,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<StreamStats> {
-    let mut out = AtomicFile::create(path, &options.write)?;
-    let target = out.target().to_path_buf();
+    let out = AtomicFile::create(path, &options.write)?;
     let started = Instant::now();
-    let file: &File = out.file_mut();
-    write_at(file, &layout.prefix, 0).map_err(|e| Error::io(&target, e))?;
-    progress(layout.prefix.len() as u64);
     let regions: Vec<Region> = layout
         .tensors
         .iter()
@@ -176,9 +176,19 @@ pub fn write_safetensors_streamed(
             source,
         })
         .collect();
-    let run = stream_regions(&[(file, &target)], &regions, options, fill, progress, false)?;
+    let mut outs = [out];
+    let run = stream_regions(
+        &mut outs,
+        &layout.prefix,
+        &regions,
+        options,
+        fill,
+        progress,
+        false,
+    )?;
     let stream_time = started.elapsed();
     let t = Instant::now();
+    let [out] = outs;
     out.commit()?;
     Ok(run.stats(layout.file_size, options, stream_time, t.elapsed()))
 }
@@ -208,6 +218,8 @@ pub(crate) struct StreamRun {
     pub fill_time: Duration,
     /// Time spent in positioned writes.
     pub write_time: Duration,
+    /// Bytes written with direct I/O.
+    pub direct_bytes: u64,
     /// The (unmasked) CRC32C of every region's bytes, when asked for.
     pub crcs: Vec<u32>,
 }
@@ -229,50 +241,74 @@ impl StreamRun {
             write_time: self.write_time,
             stream_time,
             commit_time,
+            direct_bytes: self.direct_bytes,
         }
     }
 }
 
-/// Produces the bytes of every region (in the order given) into the pool of
-/// `options` and writes them at their offsets of `files` (each with the path its
-/// errors name) on a writer thread. Buffers carry on from one region to the next
-/// when the next starts where the buffer ends in the same file. With `crcs`, the
-/// CRC32C of each region's bytes is computed as they are produced.
+/// Writes `head` at the start of the first file, then produces the bytes of every
+/// region (in the order given) into the pool of `options` and writes them at their
+/// offsets of `outs` on a writer thread, each file front to back through a
+/// [`SeqWriter`] (direct I/O where the options and the file system allow). Buffers
+/// carry on from one region to the next when the next starts where the buffer ends
+/// in the same file. With `crcs`, the CRC32C of each region's bytes is computed as
+/// they are produced.
 pub(crate) fn stream_regions(
-    files: &[(&File, &Path)],
+    outs: &mut [AtomicFile],
+    head: &[u8],
     regions: &[Region],
     options: &StreamOptions,
     fill: &FillFn<'_>,
     progress: &(dyn Fn(u64) + Sync),
     crcs: bool,
 ) -> Result<StreamRun> {
-    if let Some(r) = regions.iter().find(|r| r.file >= files.len()) {
+    if let Some(r) = regions.iter().find(|r| r.file >= outs.len()) {
         return Err(Error::invalid_arg(format!(
             "a streamed region goes to file {} of {}",
             r.file,
-            files.len()
+            outs.len()
         )));
+    }
+    let targets: Vec<std::path::PathBuf> = outs.iter().map(|o| o.target().to_path_buf()).collect();
+    let name = |i: usize| {
+        targets
+            .get(i)
+            .map_or_else(|| Path::new("checkpoint writer"), |p| p.as_path())
+    };
+    let direct: Vec<Option<File>> = outs
+        .iter()
+        .map(|o| {
+            if options.write.is_direct() {
+                o.temp_path().and_then(open_direct)
+            } else {
+                None
+            }
+        })
+        .collect();
+    let mut seqs: Vec<SeqWriter<'_>> = outs
+        .iter_mut()
+        .zip(direct)
+        .map(|(o, d)| SeqWriter::new(o.file_mut(), d))
+        .collect();
+    if let Some(first) = seqs.first_mut() {
+        first.write(0, head).map_err(|e| Error::io(name(0), e))?;
+        progress(head.len() as u64);
     }
     let max = options.buffers();
     let cap = options.buffer_bytes();
     let failed = AtomicBool::new(false);
-    let handles: Vec<&File> = files.iter().map(|(f, _)| *f).collect();
-    let writer_name = files
-        .first()
-        .map_or_else(|| Path::new("checkpoint writer"), |(_, p)| *p);
     let (produced, written) = std::thread::scope(|sc| {
         let (full_tx, full_rx) = bounded::<Filled>(max);
         let (free_tx, free_rx) = bounded::<Vec<u8>>(max);
         let failed = &failed;
-        let handles = &handles;
         let writer = std::thread::Builder::new()
             .name("checkpoint-writer".into())
             .spawn_scoped(sc, move || {
-                write_loop(handles, &full_rx, &free_tx, failed, progress)
+                write_loop(seqs, &full_rx, &free_tx, failed, progress)
             });
         let writer = match writer {
             Ok(w) => w,
-            Err(e) => return (Err(Error::io(writer_name, e)), Ok(Ok(Duration::ZERO))),
+            Err(e) => return (Err(Error::io(name(0), e)), Ok(Ok((Duration::ZERO, 0)))),
         };
         let mut pool = Pool {
             free: free_rx,
@@ -285,15 +321,12 @@ pub(crate) fn stream_regions(
         let written = writer.join();
         (produced.map(|p| (p, pool.allocated)), written)
     });
-    let write_time = match written {
+    let (write_time, direct_bytes) = match written {
         Ok(Ok(t)) => t,
-        Ok(Err((i, e))) => {
-            let path = files.get(i).map_or(writer_name, |(_, p)| *p);
-            return Err(Error::io(path, e));
-        }
+        Ok(Err((i, e))) => return Err(Error::io(name(i), e)),
         Err(_) => {
             return Err(Error::io(
-                writer_name,
+                name(0),
                 std::io::Error::other("the checkpoint writer thread panicked"),
             ))
         }
@@ -303,6 +336,7 @@ pub(crate) fn stream_regions(
         buffers_allocated,
         fill_time,
         write_time,
+        direct_bytes,
         crcs,
     })
 }
@@ -328,49 +362,34 @@ pub(crate) fn read_at(file: &File, mut buf: &mut [u8], mut offset: u64) -> std::
     Ok(())
 }
 
-#[cfg(unix)]
-pub(crate) fn write_at(file: &File, buf: &[u8], offset: u64) -> std::io::Result<()> {
-    std::os::unix::fs::FileExt::write_all_at(file, buf, offset)
-}
+/// A buffer of values on its way to the writer: the index of its file, the file
+/// offset of its first byte, the buffer, and where in it that byte is (placed for
+/// direct writes, see [`congruent_start`]).
+type Filled = (usize, u64, Vec<u8>, usize);
 
-#[cfg(windows)]
-pub(crate) fn write_at(file: &File, mut buf: &[u8], mut offset: u64) -> std::io::Result<()> {
-    use std::os::windows::fs::FileExt;
-    while !buf.is_empty() {
-        let n = file.seek_write(buf, offset)?;
-        if n == 0 {
-            return Err(std::io::ErrorKind::WriteZero.into());
-        }
-        buf = &buf[n..];
-        offset += n as u64;
-    }
-    Ok(())
-}
-
-/// A buffer to write: the file's index, the offset, the bytes.
-type Filled = (usize, u64, Vec<u8>);
-
-/// Writes every buffer received at its offset and hands it back; after an error it
-/// only hands buffers back (and `failed` tells the producer to stop). An error
+/// Writes every buffer received at its offset of its file and hands it back; after
+/// an error it only hands buffers back (and `failed` tells the producer to stop).
+/// Returns the time spent writing and the bytes written with direct I/O; an error
 /// names the index of the file.
 fn write_loop(
-    files: &[&File],
+    mut files: Vec<SeqWriter<'_>>,
     full: &Receiver<Filled>,
     free: &Sender<Vec<u8>>,
     failed: &AtomicBool,
     progress: &(dyn Fn(u64) + Sync),
-) -> std::result::Result<Duration, (usize, std::io::Error)> {
+) -> std::result::Result<(Duration, u64), (usize, std::io::Error)> {
     let mut busy = Duration::ZERO;
     let mut first_err = None;
-    for (index, offset, buf) in full {
+    for (index, offset, buf, start) in full {
         if first_err.is_none() {
             let t = Instant::now();
-            let written = match files.get(index) {
-                Some(file) => write_at(file, &buf, offset),
+            let bytes = buf.get(start..).unwrap_or_default();
+            let written = match files.get_mut(index) {
+                Some(seq) => seq.write(offset, bytes),
                 None => Err(std::io::Error::other("no such file in the write")),
             };
             match written {
-                Ok(()) => progress(buf.len() as u64),
+                Ok(()) => progress(bytes.len() as u64),
                 Err(e) => {
                     failed.store(true, Ordering::SeqCst);
                     first_err = Some((index, e));
@@ -381,7 +400,15 @@ fn write_loop(
         // The producer may have stopped taking buffers: a full channel is fine.
         let _ = free.try_send(buf);
     }
-    first_err.map_or(Ok(busy), Err)
+    if let Some(e) = first_err {
+        return Err(e);
+    }
+    let t = Instant::now();
+    let direct = files.iter().map(SeqWriter::direct_bytes).sum();
+    for (index, seq) in files.into_iter().enumerate() {
+        seq.finish().map_err(|e| (index, e))?;
+    }
+    Ok((busy + t.elapsed(), direct))
 }
 
 /// The bounded set of buffers: reused once the writer hands them back.
@@ -399,7 +426,8 @@ impl Pool {
             return Ok(b);
         }
         if self.allocated < self.max {
-            let b = try_vec(self.cap)?;
+            // A page more than a buffer holds, to place its bytes for direct writes.
+            let b = try_vec(self.cap + ALIGN)?;
             self.allocated += 1;
             return Ok(b);
         }
@@ -448,8 +476,8 @@ fn produce(
         let size = dtype.size().max(1);
         let n = region.elements;
         // A buffer carries on only where this region starts right after it.
-        if let Some((file, offset, buf)) = &current {
-            let end = offset.saturating_add(buf.len() as u64);
+        if let Some((file, offset, buf, skip)) = &current {
+            let end = offset.saturating_add((buf.len() - skip) as u64);
             if *file != region.file || end != region.start {
                 if let Some(c) = current.take() {
                     send(c)?;
@@ -463,17 +491,20 @@ fn produce(
                 // The writer's error is reported.
                 return Ok((busy, crcs));
             }
-            let (file, offset, mut buf) = match current.take() {
+            let (file, offset, mut buf, skip) = match current.take() {
                 Some(c) => c,
                 None => {
-                    let b = pool.take()?;
+                    let mut b = pool.take()?;
                     let at = (first as u64).saturating_mul(size as u64);
-                    (region.file, region.start.saturating_add(at), b)
+                    let offset = region.start.saturating_add(at);
+                    let skip = congruent_start(b.as_ptr(), offset);
+                    b.resize(skip, 0);
+                    (region.file, offset, b, skip)
                 }
             };
-            let room = (pool.cap.saturating_sub(buf.len())) / size;
+            let room = (pool.cap.saturating_sub(buf.len() - skip)) / size;
             if room == 0 {
-                send((file, offset, buf))?;
+                send((file, offset, buf, skip))?;
                 continue;
             }
             let k = room.min(n - first);
@@ -497,7 +528,7 @@ fn produce(
             }
             busy += t.elapsed();
             first += k;
-            current = Some((file, offset, buf));
+            current = Some((file, offset, buf, skip));
         }
         if let Some(c) = crcs.get_mut(index) {
             *c = crc;

@@ -13,9 +13,8 @@ use crate::checkpoint::atomic::AtomicFile;
 use crate::checkpoint::stream::{stream_regions, Region, StreamRun};
 use crate::checkpoint::{FillFn, StreamOptions, StreamStats};
 use crate::error::{Error, Result};
-use std::fs::File;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 /// The regions of the pieces of `layout` in data file `only` (all with `None`), in
@@ -37,23 +36,6 @@ fn regions(layout: &BundleLayout, only: Option<usize>) -> Vec<Region> {
         .collect();
     out.sort_by_key(|r| (r.file, r.start, r.source));
     out
-}
-
-/// Streams `regions` into the open atomic files.
-fn stream_into(
-    outs: &mut [AtomicFile],
-    regions: &[Region],
-    options: &StreamOptions,
-    fill: &FillFn<'_>,
-    progress: &(dyn Fn(u64) + Sync),
-) -> Result<StreamRun> {
-    let targets: Vec<PathBuf> = outs.iter().map(|o| o.target().to_path_buf()).collect();
-    let files: Vec<(&File, &Path)> = outs
-        .iter_mut()
-        .zip(&targets)
-        .map(|(o, t)| (&*o.file_mut(), t.as_path()))
-        .collect();
-    stream_regions(&files, regions, options, fill, progress, true)
 }
 
 /// The CRC32C of every piece of `layout` (0 for pieces not in `regions`).
@@ -124,7 +106,7 @@ pub fn write_tf_bundle_streamed(
     }
     let started = Instant::now();
     let regions = regions(layout, None);
-    let run = stream_into(&mut outs, &regions, options, fill, progress)?;
+    let run = stream_regions(&mut outs, &[], &regions, options, fill, progress, true)?;
     let entries = layout.entries_with_crcs(&piece_crcs(layout, &regions, &run))?;
     let index = index_bytes(n, &entries, &index_path)?;
     let stream_time = started.elapsed();
@@ -245,7 +227,7 @@ pub fn write_tf_bundle_part(
     )?];
     let started = Instant::now();
     let regions = regions(layout, Some(shard));
-    let run = stream_into(&mut outs, &regions, options, fill, progress)?;
+    let run = stream_regions(&mut outs, &[], &regions, options, fill, progress, true)?;
     let crcs = piece_crcs(layout, &regions, &run);
     let all = layout.entries_with_crcs(&crcs)?;
     let mut entries = Vec::new();
