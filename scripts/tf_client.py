@@ -11,7 +11,11 @@ usage: tf_client.py VARSCOPE_BINARY WORK_DIR
     variable scopes, partitioned variables partitioned differently;
 (c) varscope reads a bundle TF's `Saver(sharded=True)` just wrote (two data shards,
     a partitioned variable, every dtype, a scalar): `convert`, `inspect`, and
-    `build --init-from … --map body/=enc/`.
+    `build --init-from … --map body/=enc/`;
+(d) a bundle written in 3 parts (`build --shard I/3`, as 3 hosts would) and
+    `varscope merge` is one checkpoint to `tf.train.load_checkpoint`: the same
+    variables, dtypes, shapes and values as the one-process `--shards 3` bundle,
+    whose files it equals byte for byte.
 """
 import json
 import os
@@ -179,6 +183,39 @@ def client_c():
           f"inspect, convert, --init-from with a scope map")
 
 
+def client_d(spec, parts):
+    name = os.path.basename(spec)
+    one = os.path.join(WORK, name + ".one")
+    merged = os.path.join(WORK, name + ".parts")
+    run("build", spec, "-o", one, "--format", "tf", "--shards", str(parts), "--quiet")
+    # Each part as a separate process, in reverse order, as hosts finishing at random.
+    for i in reversed(range(parts)):
+        run("build", spec, "-o", merged, "--format", "tf", "--shard", f"{i}/{parts}", "--quiet")
+    if os.path.exists(merged + ".index"):
+        failures.append("an index exists before the merge")
+    run("merge", merged, "--quiet")
+    left = [f for f in os.listdir(WORK) if ".index.part-" in f]
+    if left:
+        failures.append(f"merge left partial indices {left}")
+    files = [".index"] + [f".data-{i:05d}-of-{parts:05d}" for i in range(parts)]
+    for suffix in files:
+        with open(one + suffix, "rb") as a, open(merged + suffix, "rb") as b:
+            if a.read() != b.read():
+                failures.append(f"merged {suffix} differs from the one-process bundle's")
+    ra, rb = tf.train.load_checkpoint(one), tf.train.load_checkpoint(merged)
+    sa, sb = ra.get_variable_to_shape_map(), rb.get_variable_to_shape_map()
+    da, db = ra.get_variable_to_dtype_map(), rb.get_variable_to_dtype_map()
+    if sa != sb or da != db:
+        failures.append(f"load_checkpoint lists the merged bundle differently: "
+                        f"{sorted(set(sa) ^ set(sb))}")
+    for v in sorted(set(sa) & set(sb)):
+        a, b = np.asarray(ra.get_tensor(v)), np.asarray(rb.get_tensor(v))
+        if a.shape != b.shape or a.tobytes() != b.tobytes():
+            failures.append(f"merged {v}: values differ from the one-process bundle's")
+    print(f"tf client (d): load_checkpoint read {len(sb)} variables of {name} written as "
+          f"{parts} parts + merge, equal to the one-process bundle")
+
+
 # The checker must notice a difference.
 check_equal("probe", "F32", np.zeros(2, np.float32), np.ones(2, np.float32))
 if failures != ["probe: values differ"]:
@@ -188,6 +225,7 @@ failures.clear()
 client_a_b(os.path.join(ROOT, "examples/tiny.toml"), 2)
 client_a_b(os.path.join(ROOT, "examples/client.toml"), 1)
 client_c()
+client_d(os.path.join(ROOT, "examples/tiny.toml"), 3)
 if failures:
     for f in failures[:50]:
         print("FAIL", f, file=sys.stderr)

@@ -2,7 +2,8 @@
 # A real TensorFlow client of varscope's TF bundles (scripts/tf_client.py): TF reads
 # what `varscope build --format tf` wrote (tf.train.load_checkpoint, TF1 Saver.restore
 # into a differently partitioned graph), and varscope reads what TF's
-# Saver(sharded=True) writes (convert, inspect, --init-from with a scope map).
+# Saver(sharded=True) writes (convert, inspect, --init-from with a scope map), and TF
+# reads a bundle written as 3 parts (build --shard I/3) and merged (varscope merge).
 #
 # The venv with tensorflow-cpu (from PyPI) is cached in ~/.cache/varscope/tf-venv
 # and reused while it imports TensorFlow.

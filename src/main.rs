@@ -10,8 +10,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use units::{format_bytes, group_digits};
 use varscope::checkpoint::{
-    bundle_index_path, remove_temp_files, save_safetensors_with, AnyCheckpoint, BundleWriter,
-    StreamOptions, WriteOptions, PARTITION_METADATA_PREFIX,
+    bundle_index_path, bundle_part_path, merge_tf_bundle, remove_temp_files, save_safetensors_with,
+    AnyCheckpoint, BundleWriter, StreamOptions, WriteOptions, PARTITION_METADATA_PREFIX,
 };
 use varscope::model::{build_model, expected_values, BuiltModel, ModelSpec, Summary};
 use varscope::{Graph, Runtime};
@@ -54,7 +54,7 @@ enum Command {
         #[arg(short, long)]
         verbose: bool,
         /// Memory for the buffers of values being initialized and written, in MiB
-        /// (safetensors output; the build streams values through it).
+        /// (the build streams values through it).
         #[arg(long, value_name = "MIB", default_value_t = 256)]
         pool_mib: usize,
         /// Also write the expected values of every tensor as JSON (for other readers).
@@ -64,9 +64,15 @@ enum Command {
         /// bundle at prefix OUTPUT).
         #[arg(long, value_enum)]
         format: Option<Format>,
-        /// Data files of a TF bundle.
-        #[arg(long, default_value_t = 1)]
-        shards: usize,
+        /// Data files of a TF bundle [default: 1].
+        #[arg(long)]
+        shards: Option<usize>,
+        /// Write only data file I of a TF bundle of N data files (I from 0 to N-1) and
+        /// its partial index PREFIX.index.part-0000I-of-0000N; `varscope merge OUTPUT`
+        /// then writes the index once all N parts exist. An existing bundle at OUTPUT
+        /// is refused (with --force, its index is removed).
+        #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+        shard: Option<(usize, usize)>,
         /// After initializing, restore variables from this checkpoint (either format).
         #[arg(long, value_name = "CKPT")]
         init_from: Option<PathBuf>,
@@ -101,6 +107,19 @@ enum Command {
         /// Replace the output even when it is a symbolic link, FIFO or device node.
         #[arg(long)]
         force: bool,
+    },
+    /// Write the index of a TF bundle whose data files were written in parts
+    /// (`build --shard I/N`), once all N parts exist; then remove the partial indices.
+    Merge {
+        /// The bundle's prefix (the `-o` of the builds).
+        prefix: PathBuf,
+        /// Replace an existing PREFIX.index (also when it is a symbolic link, FIFO or
+        /// device node).
+        #[arg(long)]
+        force: bool,
+        /// Print nothing but errors.
+        #[arg(short, long)]
+        quiet: bool,
     },
     /// Print the summary of a checkpoint.
     Inspect {
@@ -144,6 +163,57 @@ impl Format {
             }
         })
     }
+}
+
+/// Parses `--shard I/N`: `I` from 0 to `N - 1`, `N` from 1 to 99999.
+fn parse_shard(text: &str) -> Result<(usize, usize), String> {
+    let usage = || format!("expected I/N with 0 <= I < N <= 99999 (for example 0/8), not '{text}'");
+    let (i, n) = text.split_once('/').ok_or_else(usage)?;
+    let i: usize = i.trim().parse().map_err(|_| usage())?;
+    let n: usize = n.trim().parse().map_err(|_| usage())?;
+    if n == 0 || n > 99_999 || i >= n {
+        return Err(usage());
+    }
+    Ok((i, n))
+}
+
+/// The data files of a TF build: how many, and the one this process writes
+/// (`--shard`), if only one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct TfShards {
+    num: usize,
+    only: Option<usize>,
+}
+
+/// `--shard` needs a TF bundle and agrees with `--shards`.
+fn check_shard_args(
+    format: Option<Format>,
+    output: &Path,
+    shards: Option<usize>,
+    shard: Option<(usize, usize)>,
+) -> Result<TfShards, Failure> {
+    let Some((i, n)) = shard else {
+        return Ok(TfShards {
+            num: shards.unwrap_or(1),
+            only: None,
+        });
+    };
+    if Format::resolve(format, output) != Format::Tf {
+        return Err(Failure(
+            "--shard writes one data file of a TF bundle: it needs --format tf".into(),
+            2,
+        ));
+    }
+    if let Some(s) = shards.filter(|&s| s != n) {
+        return Err(Failure(
+            format!("--shard {i}/{n} and --shards {s} give different numbers of data files"),
+            2,
+        ));
+    }
+    Ok(TfShards {
+        num: n,
+        only: Some(i),
+    })
 }
 
 /// A failure: the message and the exit code.
@@ -230,24 +300,32 @@ fn main() -> ExitCode {
             dump_expected,
             format,
             shards,
+            shard,
             init_from,
             map,
             force,
             buffered,
-        } => build(
-            spec.as_deref(),
-            workers,
-            threads,
-            seed,
-            &output,
-            Verbosity::of(quiet, verbose),
-            pool_mib,
-            dump_expected.as_deref(),
-            Format::resolve(format, &output),
-            shards,
-            init_from.as_deref().map(|p| (p, map.as_slice())),
-            &WriteOptions::new().force(force).direct(!buffered),
-        ),
+        } => check_shard_args(format, &output, shards, shard).and_then(|layout| {
+            build(
+                spec.as_deref(),
+                workers,
+                threads,
+                seed,
+                &output,
+                Verbosity::of(quiet, verbose),
+                pool_mib,
+                dump_expected.as_deref(),
+                Format::resolve(format, &output),
+                layout,
+                init_from.as_deref().map(|p| (p, map.as_slice())),
+                &WriteOptions::new().force(force).direct(!buffered),
+            )
+        }),
+        Command::Merge {
+            prefix,
+            force,
+            quiet,
+        } => merge(&prefix, force, quiet),
         Command::Convert {
             input,
             output,
@@ -373,6 +451,15 @@ fn output_target(output: &Path, format: Format) -> PathBuf {
     }
 }
 
+/// The file a build replaces last: [`output_target`], or the partial index of a
+/// `--shard` build.
+fn build_target(output: &Path, format: Format, tf: TfShards) -> PathBuf {
+    match (format, tf.only) {
+        (Format::Tf, Some(i)) => bundle_part_path(output, i, tf.num),
+        _ => output_target(output, format),
+    }
+}
+
 /// A write error; a refusal to replace a non-regular file says how to force it.
 fn write_failure(e: varscope::Error) -> Failure {
     match e {
@@ -487,12 +574,26 @@ fn build(
     pool_mib: usize,
     dump_expected: Option<&Path>,
     format: Format,
-    shards: usize,
+    tf: TfShards,
     init_from: Option<(&Path, &[String])>,
     options: &WriteOptions,
 ) -> Result<(), Failure> {
     check_threads(threads)?;
-    check_output(&output_target(output, format), options)?;
+    check_output(&build_target(output, format, tf), options)?;
+    if format == Format::Tf && tf.only.is_some() && !options.is_force() {
+        let index = bundle_index_path(output);
+        if std::fs::symlink_metadata(&index).is_ok() {
+            return Err(Failure(
+                format!(
+                    "{} exists: a bundle is already at {}, and replacing one of its data files \
+                     would leave it inconsistent (remove it, or pass --force to remove its index first)",
+                    index.display(),
+                    output.display()
+                ),
+                2,
+            ));
+        }
+    }
     let spec = load_spec(spec_path)?;
     let seed = seed.unwrap_or(spec.seed);
     let workers = workers.unwrap_or_else(cpus);
@@ -503,7 +604,7 @@ fn build(
             outln!("{text}");
         }
     };
-    if format == Format::Safetensors && init_from.is_none() {
+    if init_from.is_none() {
         return build_streamed(
             &spec,
             seed,
@@ -513,36 +614,10 @@ fn build(
             verbosity,
             pool_mib,
             dump_expected,
+            format,
+            tf,
             options,
         );
-    }
-    if format == Format::Tf && init_from.is_none() && dump_expected.is_none() {
-        // Each value is computed as the bundle writer takes it, then dropped.
-        let runtime = Runtime::new(workers)?;
-        let t0 = Instant::now();
-        let model = build_model(&spec, &runtime, &Graph::with_seed(seed))?;
-        let build_time = t0.elapsed();
-        runtime.shutdown()?;
-        print_summary(&model, verbosity);
-        let t1 = Instant::now();
-        let written = rayon_pool(threads)?
-            .install(|| model.save_tf_bundle_with(output, shards, options))
-            .map_err(write_failure)?;
-        let time = t1.elapsed();
-        say(format!(
-            "build: {:>8.3} s  ({} jobs on {workers} workers)",
-            build_time.as_secs_f64(),
-            model.jobs()
-        ));
-        say(format!(
-            "init+write: {:>8.3} s  {:>12}  ({}, {} on {threads} threads, one tensor at a time)",
-            time.as_secs_f64(),
-            gbps(written, time),
-            output.display(),
-            format_bytes(written)
-        ));
-        say(format!("seed: {seed}"));
-        return Ok(());
     }
     let (model, build_time, init_time, init_bytes) =
         build_and_init(&spec, seed, workers, threads, !quiet)?;
@@ -572,9 +647,22 @@ fn build(
 
     let metadata = model.checkpoint_metadata(&spec);
     let t2 = Instant::now();
-    let written = match format {
-        Format::Safetensors => model.save_with(output, &metadata, options),
-        Format::Tf => model.save_tf_bundle_with(output, shards, options),
+    let written = match (format, tf.only) {
+        (Format::Safetensors, _) => model.save_with(output, &metadata, options),
+        (Format::Tf, None) => model.save_tf_bundle_with(output, tf.num, options),
+        (Format::Tf, Some(i)) => {
+            let stream = StreamOptions::new()
+                .pool_bytes(pool_mib.saturating_mul(1 << 20))
+                .write_options(options.clone());
+            let source = format!(
+                "{} init-from {}",
+                model.tf_part_source(&spec),
+                init_from.map_or_else(String::new, |(p, m)| format!("{} {m:?}", p.display()))
+            );
+            model
+                .save_tf_bundle_part(output, i, tf.num, &source, &stream, &|_| {})
+                .map(|s| s.bytes)
+        }
     }
     .map_err(write_failure)?;
     let write_time = t2.elapsed();
@@ -617,8 +705,10 @@ fn write_expected(model: &BuiltModel, p: &Path) -> Result<(), Failure> {
         .map_err(|e| Failure(format!("cannot write {}: {e}", p.display()), 2))
 }
 
-/// The safetensors build: the model's values are initialized piece by piece and
-/// written as they are produced, through a pool of `pool_mib` MiB.
+/// The build without `--init-from`: the model's values are initialized piece by piece
+/// and written as they are produced, through a pool of `pool_mib` MiB, into a
+/// safetensors file or every data file of a TF bundle (with `--shard`: one data file
+/// and its partial index).
 #[allow(clippy::too_many_arguments)] // one per command-line option
 fn build_streamed(
     spec: &ModelSpec,
@@ -629,6 +719,8 @@ fn build_streamed(
     verbosity: Verbosity,
     pool_mib: usize,
     dump_expected: Option<&Path>,
+    format: Format,
+    tf: TfShards,
     options: &WriteOptions,
 ) -> Result<(), Failure> {
     let quiet = verbosity == Verbosity::Quiet;
@@ -639,15 +731,31 @@ fn build_streamed(
     let build_time = t0.elapsed();
     runtime.shutdown()?;
     print_summary(&model, verbosity);
-    let metadata = model.checkpoint_metadata(spec);
     let stream = StreamOptions::new()
         .pool_bytes(pool_mib.saturating_mul(1 << 20))
         .write_options(options.clone());
     let pool = rayon_pool(threads)?;
-    let nbytes = model.nbytes();
+    let nbytes = match (format, tf.only) {
+        (Format::Tf, Some(i)) => {
+            let layout = model.tf_bundle_layout(tf.num).map_err(write_failure)?;
+            layout.shard_sizes().get(i).copied().unwrap_or(0)
+        }
+        _ => model.nbytes(),
+    };
     let bar = progress_bar(!quiet, nbytes, "init+write");
+    let progress = |n| bar.inc(n);
     let stats = pool
-        .install(|| model.save_streamed(output, &metadata, &stream, &|n| bar.inc(n)))
+        .install(|| match (format, tf.only) {
+            (Format::Safetensors, _) => {
+                let metadata = model.checkpoint_metadata(spec);
+                model.save_streamed(output, &metadata, &stream, &progress)
+            }
+            (Format::Tf, None) => model.save_tf_bundle_streamed(output, tf.num, &stream, &progress),
+            (Format::Tf, Some(i)) => {
+                let source = model.tf_part_source(spec);
+                model.save_tf_bundle_part(output, i, tf.num, &source, &stream, &progress)
+            }
+        })
         .map_err(write_failure)?;
     bar.finish_and_clear();
     if let Some(p) = dump_expected {
@@ -656,6 +764,15 @@ fn build_streamed(
     if quiet {
         return Ok(());
     }
+    let what = match (format, tf.only) {
+        (Format::Safetensors, _) => output.display().to_string(),
+        (Format::Tf, None) => format!("{}.*, {} data files", output.display(), tf.num),
+        (Format::Tf, Some(i)) => format!(
+            "{} and {}",
+            varscope::checkpoint::bundle_data_path(output, i, tf.num).display(),
+            bundle_part_path(output, i, tf.num).display()
+        ),
+    };
     let total = stats.stream_time + stats.commit_time;
     outln!(
         "build: {:>8.3} s  ({} jobs on {workers} workers)",
@@ -669,10 +786,9 @@ fn build_streamed(
         format_bytes(nbytes)
     );
     outln!(
-        "write: {:>8.3} s  {:>12}  ({}, {}; {} buffers of {}; {})",
+        "write: {:>8.3} s  {:>12}  ({what}, {}; {} buffers of {}; {})",
         stats.write_time.as_secs_f64(),
         gbps(stats.bytes, stats.write_time),
-        output.display(),
         format_bytes(stats.bytes),
         stats.buffers_allocated,
         format_bytes(stats.buffer_bytes as u64),
@@ -691,7 +807,33 @@ fn build_streamed(
         overlap.as_secs_f64(),
         stats.commit_time.as_secs_f64()
     );
+    if let Some(i) = tf.only {
+        outln!(
+            "part {i} of {}: run `varscope merge {}` once all {} parts are written",
+            tf.num,
+            output.display(),
+            tf.num
+        );
+    }
     outln!("seed: {seed}");
+    Ok(())
+}
+
+/// `varscope merge`: the index of a bundle written in parts.
+fn merge(prefix: &Path, force: bool, quiet: bool) -> Result<(), Failure> {
+    let t0 = Instant::now();
+    let report =
+        merge_tf_bundle(prefix, force, &WriteOptions::new().force(force)).map_err(write_failure)?;
+    if !quiet {
+        outln!(
+            "merge: {:>8.3} s  ({}: {} entries over {} data files, {}; the partial indices were removed)",
+            t0.elapsed().as_secs_f64(),
+            bundle_index_path(prefix).display(),
+            group_digits(report.entries as u64),
+            report.num_shards,
+            format_bytes(report.data_bytes + report.index_bytes)
+        );
+    }
     Ok(())
 }
 

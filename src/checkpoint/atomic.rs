@@ -99,7 +99,7 @@ impl WriteOptions {
         self.force
     }
 
-    /// Whether streamed writes (a safetensors build through the buffer pool) write
+    /// Whether streamed writes (a build through the buffer pool, either format) write
     /// whole pages with direct I/O, bypassing the page cache (`O_DIRECT`, Linux only;
     /// on by default). It saves the kernel's copy of every byte into the page cache,
     /// which is most of a streamed write's CPU time on virtual machines. Where the file

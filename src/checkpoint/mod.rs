@@ -68,7 +68,9 @@ use std::collections::BTreeMap;
 
 pub use self::atomic::{remove_temp_files, WriteOptions};
 pub use self::bundle::{
-    bundle_data_path, bundle_index_path, BundleEntry, BundleReader, BundleWriter, TensorSlice,
+    bundle_data_path, bundle_index_path, bundle_part_path, merge_tf_bundle, write_tf_bundle_part,
+    write_tf_bundle_streamed, BundleEntry, BundleLayout, BundlePiece, BundleReader, BundleWriter,
+    MergeReport, TensorSlice,
 };
 pub(crate) use self::bundle::{copy_region, masked_crc32c, StoredPiece};
 pub(crate) use self::layout::checked_partitions;

@@ -67,6 +67,11 @@ impl StreamOptions {
         self
     }
 
+    /// The [`WriteOptions`] of the files written.
+    pub(crate) fn write(&self) -> &WriteOptions {
+        &self.write
+    }
+
     /// The size of one buffer: an eighth of the pool, between 64 KiB and 16 MiB.
     pub fn buffer_bytes(&self) -> usize {
         (self.pool_bytes / 8).clamp(MIN_BUFFER, MAX_BUFFER)
@@ -102,7 +107,8 @@ pub struct StreamStats {
 
 /// Produces the values of a tensor of a layout: `fill(index, first, out)` fills the
 /// 1-D `out` with elements `first .. first + out.len()` (row-major) of tensor
-/// `index` of [`SafetensorsLayout::tensors`].
+/// `index` of [`SafetensorsLayout::tensors`] (for a TF bundle: of piece `index` of
+/// [`BundleLayout::pieces`](super::BundleLayout::pieces)).
 pub type FillFn<'a> = dyn Fn(usize, usize, &mut Tensor) -> Result<()> + Sync + 'a;
 
 /// Writes the safetensors file of `layout` at `path`, atomically (as
@@ -156,19 +162,138 @@ pub fn write_safetensors_streamed(
     fill: &FillFn<'_>,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<StreamStats> {
-    let mut out = AtomicFile::create(path, &options.write)?;
-    let target = out.target().to_path_buf();
-    let direct = if options.write.is_direct() {
-        out.temp_path().and_then(open_direct)
-    } else {
-        None
-    };
+    let out = AtomicFile::create(path, &options.write)?;
     let started = Instant::now();
-    let file: &File = out.file_mut();
-    let mut seq = SeqWriter::new(file, direct);
-    seq.write(0, &layout.prefix)
-        .map_err(|e| Error::io(&target, e))?;
-    progress(layout.prefix.len() as u64);
+    let regions: Vec<Region> = layout
+        .tensors
+        .iter()
+        .enumerate()
+        .map(|(source, (_, dtype, shape, start, _))| Region {
+            file: 0,
+            start: *start,
+            dtype: *dtype,
+            elements: shape.num_elements(),
+            source,
+        })
+        .collect();
+    let mut outs = [out];
+    let run = stream_regions(
+        &mut outs,
+        &layout.prefix,
+        &regions,
+        options,
+        fill,
+        progress,
+        false,
+    )?;
+    let stream_time = started.elapsed();
+    let t = Instant::now();
+    let [out] = outs;
+    out.commit()?;
+    Ok(run.stats(layout.file_size, options, stream_time, t.elapsed()))
+}
+
+/// One run of values of a streamed write: `elements` values of `dtype`, produced by
+/// `fill(source, first, out)`, whose bytes go to file `file` from byte `start` on.
+#[derive(Debug, Clone)]
+pub(crate) struct Region {
+    /// Index into the files of [`stream_regions`].
+    pub file: usize,
+    /// Offset of the first byte in that file.
+    pub start: u64,
+    /// Element type.
+    pub dtype: DType,
+    /// Number of elements.
+    pub elements: usize,
+    /// What `fill` is called with.
+    pub source: usize,
+}
+
+/// What [`stream_regions`] did.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct StreamRun {
+    /// Buffers allocated.
+    pub buffers_allocated: usize,
+    /// Time spent producing values.
+    pub fill_time: Duration,
+    /// Time spent in positioned writes.
+    pub write_time: Duration,
+    /// Bytes written with direct I/O.
+    pub direct_bytes: u64,
+    /// The (unmasked) CRC32C of every region's bytes, when asked for.
+    pub crcs: Vec<u32>,
+}
+
+impl StreamRun {
+    /// The [`StreamStats`] of a write of `bytes` through the pool of `options`.
+    pub(crate) fn stats(
+        &self,
+        bytes: u64,
+        options: &StreamOptions,
+        stream_time: Duration,
+        commit_time: Duration,
+    ) -> StreamStats {
+        StreamStats {
+            bytes,
+            buffers_allocated: self.buffers_allocated,
+            buffer_bytes: options.buffer_bytes(),
+            fill_time: self.fill_time,
+            write_time: self.write_time,
+            stream_time,
+            commit_time,
+            direct_bytes: self.direct_bytes,
+        }
+    }
+}
+
+/// Writes `head` at the start of the first file, then produces the bytes of every
+/// region (in the order given) into the pool of `options` and writes them at their
+/// offsets of `outs` on a writer thread, each file front to back through a
+/// [`SeqWriter`] (direct I/O where the options and the file system allow). Buffers
+/// carry on from one region to the next when the next starts where the buffer ends
+/// in the same file. With `crcs`, the CRC32C of each region's bytes is computed as
+/// they are produced.
+pub(crate) fn stream_regions(
+    outs: &mut [AtomicFile],
+    head: &[u8],
+    regions: &[Region],
+    options: &StreamOptions,
+    fill: &FillFn<'_>,
+    progress: &(dyn Fn(u64) + Sync),
+    crcs: bool,
+) -> Result<StreamRun> {
+    if let Some(r) = regions.iter().find(|r| r.file >= outs.len()) {
+        return Err(Error::invalid_arg(format!(
+            "a streamed region goes to file {} of {}",
+            r.file,
+            outs.len()
+        )));
+    }
+    let targets: Vec<std::path::PathBuf> = outs.iter().map(|o| o.target().to_path_buf()).collect();
+    let name = |i: usize| {
+        targets
+            .get(i)
+            .map_or_else(|| Path::new("checkpoint writer"), |p| p.as_path())
+    };
+    let direct: Vec<Option<File>> = outs
+        .iter()
+        .map(|o| {
+            if options.write.is_direct() {
+                o.temp_path().and_then(open_direct)
+            } else {
+                None
+            }
+        })
+        .collect();
+    let mut seqs: Vec<SeqWriter<'_>> = outs
+        .iter_mut()
+        .zip(direct)
+        .map(|(o, d)| SeqWriter::new(o.file_mut(), d))
+        .collect();
+    if let Some(first) = seqs.first_mut() {
+        first.write(0, head).map_err(|e| Error::io(name(0), e))?;
+        progress(head.len() as u64);
+    }
     let max = options.buffers();
     let cap = options.buffer_bytes();
     let failed = AtomicBool::new(false);
@@ -179,11 +304,11 @@ pub fn write_safetensors_streamed(
         let writer = std::thread::Builder::new()
             .name("checkpoint-writer".into())
             .spawn_scoped(sc, move || {
-                write_loop(seq, &full_rx, &free_tx, failed, progress)
+                write_loop(seqs, &full_rx, &free_tx, failed, progress)
             });
         let writer = match writer {
             Ok(w) => w,
-            Err(e) => return (Err(Error::io(&target, e)), Ok(Ok((Duration::ZERO, 0)))),
+            Err(e) => return (Err(Error::io(name(0), e)), Ok(Ok((Duration::ZERO, 0)))),
         };
         let mut pool = Pool {
             free: free_rx,
@@ -191,34 +316,28 @@ pub fn write_safetensors_streamed(
             max,
             cap,
         };
-        let produced = produce(layout, fill, &mut pool, &full_tx, failed);
+        let produced = produce(regions, fill, &mut pool, &full_tx, failed, crcs);
         drop(full_tx);
         let written = writer.join();
-        (produced.map(|t| (t, pool.allocated)), written)
+        (produced.map(|p| (p, pool.allocated)), written)
     });
     let (write_time, direct_bytes) = match written {
         Ok(Ok(t)) => t,
-        Ok(Err(e)) => return Err(Error::io(&target, e)),
+        Ok(Err((i, e))) => return Err(Error::io(name(i), e)),
         Err(_) => {
             return Err(Error::io(
-                &target,
+                name(0),
                 std::io::Error::other("the checkpoint writer thread panicked"),
             ))
         }
     };
-    let (fill_time, buffers_allocated) = produced?;
-    let stream_time = started.elapsed();
-    let t = Instant::now();
-    out.commit()?;
-    Ok(StreamStats {
-        bytes: layout.file_size,
+    let ((fill_time, crcs), buffers_allocated) = produced?;
+    Ok(StreamRun {
         buffers_allocated,
-        buffer_bytes: cap,
         fill_time,
         write_time,
-        stream_time,
-        commit_time: t.elapsed(),
         direct_bytes,
+        crcs,
     })
 }
 
@@ -243,31 +362,37 @@ pub(crate) fn read_at(file: &File, mut buf: &mut [u8], mut offset: u64) -> std::
     Ok(())
 }
 
-/// A buffer of values on its way to the writer: the file offset of its first byte,
-/// the buffer, and where in it that byte is (placed for direct writes, see
-/// [`congruent_start`]).
-type Filled = (u64, Vec<u8>, usize);
+/// A buffer of values on its way to the writer: the index of its file, the file
+/// offset of its first byte, the buffer, and where in it that byte is (placed for
+/// direct writes, see [`congruent_start`]).
+type Filled = (usize, u64, Vec<u8>, usize);
 
-/// Writes every buffer received at its offset and hands it back; after an error it
-/// only hands buffers back (and `failed` tells the producer to stop). Returns the
-/// time spent writing and the bytes written with direct I/O.
+/// Writes every buffer received at its offset of its file and hands it back; after
+/// an error it only hands buffers back (and `failed` tells the producer to stop).
+/// Returns the time spent writing and the bytes written with direct I/O; an error
+/// names the index of the file.
 fn write_loop(
-    mut seq: SeqWriter<'_>,
+    mut files: Vec<SeqWriter<'_>>,
     full: &Receiver<Filled>,
     free: &Sender<Vec<u8>>,
     failed: &AtomicBool,
     progress: &(dyn Fn(u64) + Sync),
-) -> std::io::Result<(Duration, u64)> {
+) -> std::result::Result<(Duration, u64), (usize, std::io::Error)> {
     let mut busy = Duration::ZERO;
     let mut first_err = None;
-    for (offset, buf, start) in full {
+    for (index, offset, buf, start) in full {
         if first_err.is_none() {
             let t = Instant::now();
-            match seq.write(offset, &buf[start..]) {
-                Ok(()) => progress((buf.len() - start) as u64),
+            let bytes = buf.get(start..).unwrap_or_default();
+            let written = match files.get_mut(index) {
+                Some(seq) => seq.write(offset, bytes),
+                None => Err(std::io::Error::other("no such file in the write")),
+            };
+            match written {
+                Ok(()) => progress(bytes.len() as u64),
                 Err(e) => {
                     failed.store(true, Ordering::SeqCst);
-                    first_err = Some(e);
+                    first_err = Some((index, e));
                 }
             }
             busy += t.elapsed();
@@ -275,13 +400,15 @@ fn write_loop(
         // The producer may have stopped taking buffers: a full channel is fine.
         let _ = free.try_send(buf);
     }
-    if first_err.is_none() {
-        let direct = seq.direct_bytes();
-        let t = Instant::now();
-        seq.finish()?;
-        return Ok((busy + t.elapsed(), direct));
+    if let Some(e) = first_err {
+        return Err(e);
     }
-    first_err.map_or(Ok((busy, 0)), Err)
+    let t = Instant::now();
+    let direct = files.iter().map(SeqWriter::direct_bytes).sum();
+    for (index, seq) in files.into_iter().enumerate() {
+        seq.finish().map_err(|e| (index, e))?;
+    }
+    Ok((busy + t.elapsed(), direct))
 }
 
 /// The bounded set of buffers: reused once the writer hands them back.
@@ -317,16 +444,23 @@ impl Pool {
     }
 }
 
-/// Produces every tensor's bytes in file order into pool buffers and sends them to
-/// the writer; returns the time spent producing.
+/// Produces every region's bytes in order into pool buffers and sends them to the
+/// writer; returns the time spent producing and (with `want_crcs`) each region's
+/// CRC32C.
 fn produce(
-    layout: &SafetensorsLayout,
+    regions: &[Region],
     fill: &FillFn<'_>,
     pool: &mut Pool,
     full: &Sender<Filled>,
     failed: &AtomicBool,
-) -> Result<Duration> {
+    want_crcs: bool,
+) -> Result<(Duration, Vec<u32>)> {
     let mut busy = Duration::ZERO;
+    let mut crcs = Vec::new();
+    if want_crcs {
+        crcs = try_vec(regions.len())?;
+        crcs.resize(regions.len(), 0u32);
+    }
     let mut scratch: Vec<(DType, Tensor)> = Vec::new();
     let mut current: Option<Filled> = None;
     let send = |b: Filled| -> Result<()> {
@@ -337,37 +471,48 @@ fn produce(
             )
         })
     };
-    for (index, (_, dtype, shape, start, _)) in layout.tensors.iter().enumerate() {
+    for (index, region) in regions.iter().enumerate() {
+        let dtype = region.dtype;
         let size = dtype.size().max(1);
-        let n = shape.num_elements();
+        let n = region.elements;
+        // A buffer carries on only where this region starts right after it.
+        if let Some((file, offset, buf, skip)) = &current {
+            let end = offset.saturating_add((buf.len() - skip) as u64);
+            if *file != region.file || end != region.start {
+                if let Some(c) = current.take() {
+                    send(c)?;
+                }
+            }
+        }
+        let mut crc = 0u32;
         let mut first = 0usize;
         while first < n {
             if failed.load(Ordering::SeqCst) {
                 // The writer's error is reported.
-                return Ok(busy);
+                return Ok((busy, crcs));
             }
-            let (offset, mut buf, skip) = match current.take() {
+            let (file, offset, mut buf, skip) = match current.take() {
                 Some(c) => c,
                 None => {
                     let mut b = pool.take()?;
                     let at = (first as u64).saturating_mul(size as u64);
-                    let offset = start.saturating_add(at);
+                    let offset = region.start.saturating_add(at);
                     let skip = congruent_start(b.as_ptr(), offset);
                     b.resize(skip, 0);
-                    (offset, b, skip)
+                    (region.file, offset, b, skip)
                 }
             };
             let room = (pool.cap.saturating_sub(buf.len() - skip)) / size;
             if room == 0 {
-                send((offset, buf, skip))?;
+                send((file, offset, buf, skip))?;
                 continue;
             }
             let k = room.min(n - first);
             let t = Instant::now();
-            let slot = match scratch.iter().position(|(d, _)| d == dtype) {
+            let slot = match scratch.iter().position(|(d, _)| *d == dtype) {
                 Some(i) => i,
                 None => {
-                    scratch.push((*dtype, Tensor::try_zeros(*dtype, &crate::Shape::scalar())?));
+                    scratch.push((dtype, Tensor::try_zeros(dtype, &crate::Shape::scalar())?));
                     scratch.len() - 1
                 }
             };
@@ -375,17 +520,24 @@ fn produce(
                 return Err(Error::invalid_arg("no scratch buffer for the dtype"));
             };
             resize(piece, k)?;
-            fill(index, first, piece)?;
+            fill(region.source, first, piece)?;
+            let before = buf.len();
             append_le(piece, &mut buf);
+            if want_crcs {
+                crc = crc32c::crc32c_append(crc, buf.get(before..).unwrap_or_default());
+            }
             busy += t.elapsed();
             first += k;
-            current = Some((offset, buf, skip));
+            current = Some((file, offset, buf, skip));
+        }
+        if let Some(c) = crcs.get_mut(index) {
+            *c = crc;
         }
     }
     if let Some(c) = current {
         send(c)?;
     }
-    Ok(busy)
+    Ok((busy, crcs))
 }
 
 /// Makes `t` a 1-D tensor of `n` elements, reusing its allocation.

@@ -74,6 +74,7 @@ mod expected;
 mod spec;
 mod stream;
 mod summary;
+mod tf_stream;
 mod units;
 
 pub use build::{build_model, BuiltModel};

@@ -46,16 +46,22 @@
 //! std::fs::remove_dir_all(&dir).unwrap();
 //! ```
 
+mod layout;
+mod part;
 mod proto;
 mod reader;
+mod stream;
 mod table;
 mod writer;
 
 use crate::dtype::DType;
 use std::path::{Path, PathBuf};
 
+pub use self::layout::{BundleLayout, BundlePiece};
+pub use self::part::{bundle_part_path, merge_tf_bundle, MergeReport};
 pub(crate) use self::reader::{copy_region, masked_crc32c, StoredPiece};
 pub use self::reader::{BundleEntry, BundleReader};
+pub use self::stream::{write_tf_bundle_part, write_tf_bundle_streamed};
 pub use self::writer::BundleWriter;
 
 /// A slice of a tensor: where it starts and its shape, one number per dimension.

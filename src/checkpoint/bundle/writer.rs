@@ -1,17 +1,12 @@
 //! [`BundleWriter`]: writes a tensor bundle (any number of data shards, whole tensors
 //! and slices) atomically.
 
-use super::proto::{
-    BundleEntryProto, BundleHeaderProto, Dim, Extent, TensorShapeProto, TensorSliceProto,
-    VersionDef,
-};
-use super::{bundle_data_path, bundle_index_path, slice_key, table, tf_dtype, TensorSlice};
+use super::layout::{index_bytes, BundleLayout};
+use super::{bundle_data_path, bundle_index_path, TensorSlice};
 use crate::checkpoint::atomic::{AtomicFile, WriteOptions};
 use crate::error::{Error, Result};
 use crate::shape::Shape;
 use crate::tensor::Tensor;
-use prost::Message;
-use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
@@ -32,7 +27,7 @@ const BUFFER: usize = 1 << 20;
 /// variable ([`BundleWriter::add_slice`]), as TF's `Saver` writes them: one full-shape
 /// entry listing the slices, each slice stored under TF's slice key. Whole tensors and
 /// slices go to the data shard with the fewest bytes so far unless a shard is chosen
-/// (`*_to_shard`).
+/// (`*_to_shard`), exactly as [`BundleLayout`] places them.
 ///
 /// ```
 /// use varscope::checkpoint::{BundleReader, BundleWriter};
@@ -53,7 +48,8 @@ const BUFFER: usize = 1 << 20;
 pub struct BundleWriter {
     prefix: PathBuf,
     shards: Vec<ShardFile>,
-    entries: BTreeMap<Vec<u8>, BundleEntryProto>,
+    layout: BundleLayout,
+    crcs: Vec<u32>,
     written: u64,
     options: WriteOptions,
 }
@@ -126,11 +122,7 @@ impl BundleWriter {
         num_shards: usize,
         options: &WriteOptions,
     ) -> Result<BundleWriter> {
-        if num_shards == 0 || num_shards > 99_999 {
-            return Err(Error::invalid_arg(format!(
-                "a bundle needs 1 to 99999 data shards, not {num_shards}"
-            )));
-        }
+        let layout = BundleLayout::new(num_shards)?;
         options.check_target(&bundle_index_path(prefix))?;
         let mut shards = Vec::with_capacity(num_shards);
         for i in 0..num_shards {
@@ -145,16 +137,11 @@ impl BundleWriter {
         Ok(BundleWriter {
             prefix: prefix.to_path_buf(),
             shards,
-            entries: BTreeMap::new(),
+            layout,
+            crcs: Vec::new(),
             written: 0,
             options: options.clone(),
         })
-    }
-
-    fn lightest_shard(&self) -> usize {
-        (0..self.shards.len())
-            .min_by_key(|&i| self.shards[i].offset)
-            .unwrap_or(0)
     }
 
     /// Adds the whole tensor `name`.
@@ -176,8 +163,7 @@ impl BundleWriter {
     /// std::fs::remove_dir_all(&dir).unwrap();
     /// ```
     pub fn add(&mut self, name: &str, t: &Tensor) -> Result<()> {
-        let shard = self.lightest_shard();
-        self.add_to_shard(name, t, shard)
+        self.add_whole(name, t, None)
     }
 
     /// [`BundleWriter::add`] into data file `shard`.
@@ -201,18 +187,19 @@ impl BundleWriter {
     /// std::fs::remove_dir_all(&dir).unwrap();
     /// ```
     pub fn add_to_shard(&mut self, name: &str, t: &Tensor, shard: usize) -> Result<()> {
-        if name.is_empty() {
-            return Err(Error::invalid_arg("a bundle tensor needs a name"));
-        }
-        if self.entries.contains_key(name.as_bytes()) {
+        self.add_whole(name, t, Some(shard))
+    }
+
+    fn add_whole(&mut self, name: &str, t: &Tensor, shard: Option<usize>) -> Result<()> {
+        if self.layout.entries().contains_key(name.as_bytes()) && !name.is_empty() {
             return Err(Error::invalid_arg(format!(
                 "duplicate tensor name '{name}' in bundle {}",
                 self.prefix.display()
             )));
         }
-        let entry = self.write_data(t, shard)?;
-        self.entries.insert(name.as_bytes().to_vec(), entry);
-        Ok(())
+        self.check_shard(shard)?;
+        let index = self.layout.add_to(name, t.dtype(), &t.shape(), shard)?;
+        self.write_data(t, index)
     }
 
     /// Adds the slice of the partitioned variable `name` (of shape `full_shape`) at
@@ -247,8 +234,7 @@ impl BundleWriter {
         offset: &[usize],
         t: &Tensor,
     ) -> Result<()> {
-        let shard = self.lightest_shard();
-        self.add_slice_to_shard(name, full_shape, offset, t, shard)
+        self.add_slice_to(name, full_shape, offset, t, None)
     }
 
     /// [`BundleWriter::add_slice`] into data file `shard`.
@@ -278,63 +264,51 @@ impl BundleWriter {
         t: &Tensor,
         shard: usize,
     ) -> Result<()> {
+        self.add_slice_to(name, full_shape, offset, t, Some(shard))
+    }
+
+    fn add_slice_to(
+        &mut self,
+        name: &str,
+        full_shape: &Shape,
+        offset: &[usize],
+        t: &Tensor,
+        shard: Option<usize>,
+    ) -> Result<()> {
         let slice = TensorSlice {
             offset: offset.to_vec(),
             shape: t.shape().dims().to_vec(),
         };
-        let bad = |m: String| Error::invalid_arg(format!("slice {slice:?} of {name}: {m}"));
-        if !slice.lies_within(full_shape.dims()) {
-            return Err(bad(format!("does not lie within {full_shape}")));
+        if slice.lies_within(full_shape.dims()) && slice == TensorSlice::full(full_shape.dims()) {
+            // Added as a whole tensor, with the whole tensor's errors.
+            return self.add_whole(name, t, shard);
         }
-        if slice == TensorSlice::full(full_shape.dims()) {
-            return self.add_to_shard(name, t, shard);
-        }
-        let dtype = tf_dtype(t.dtype());
-        let shape = shape_proto(full_shape.dims());
-        if let Some(e) = self.entries.get(name.as_bytes()) {
-            if e.slices.is_empty() {
-                return Err(bad("the variable was added whole".into()));
+        self.check_shard(shard)?;
+        let index =
+            self.layout
+                .add_slice_to(name, t.dtype(), full_shape, offset, &t.shape(), shard)?;
+        self.write_data(t, index)
+    }
+
+    /// A failed data file takes no more tensors.
+    fn check_shard(&self, shard: Option<usize>) -> Result<()> {
+        if let Some(f) = shard.and_then(|s| self.shards.get(s)) {
+            if f.failed {
+                return Err(Error::invalid_arg("the bundle writer failed earlier"));
             }
-            if e.dtype != dtype || e.shape.as_ref() != Some(&shape) {
-                return Err(bad(
-                    "dtype or full shape differs from its other slices".into()
-                ));
-            }
         }
-        let extents: Vec<(i64, i64)> = slice
-            .offset
-            .iter()
-            .zip(&slice.shape)
-            .map(|(&o, &l)| (o as i64, l as i64))
-            .collect();
-        let key = slice_key(name, &extents);
-        if self.entries.contains_key(&key) {
-            return Err(bad("added twice".into()));
-        }
-        let entry = self.write_data(t, shard)?;
-        self.entries.insert(key, entry);
-        let full = self
-            .entries
-            .entry(name.as_bytes().to_vec())
-            .or_insert_with(|| BundleEntryProto {
-                dtype,
-                shape: Some(shape),
-                ..BundleEntryProto::default()
-            });
-        full.slices.push(TensorSliceProto {
-            extent: extents
-                .iter()
-                .map(|&(start, length)| Extent {
-                    start,
-                    length: Some(length),
-                })
-                .collect(),
-        });
         Ok(())
     }
 
-    /// Streams `t` into data file `shard`, computing its CRC32C as it goes.
-    fn write_data(&mut self, t: &Tensor, shard: usize) -> Result<BundleEntryProto> {
+    /// Streams `t` (piece `index` of the layout) into its data file, computing its
+    /// CRC32C as it goes.
+    fn write_data(&mut self, t: &Tensor, index: usize) -> Result<()> {
+        let Some(piece) = self.layout.pieces().get(index) else {
+            return Err(Error::invalid_arg(format!(
+                "no piece {index} in the bundle"
+            )));
+        };
+        let shard = piece.shard();
         let num = self.shards.len();
         let f = self.shards.get_mut(shard).ok_or_else(|| {
             Error::invalid_arg(format!("data shard {shard} of a bundle with {num}"))
@@ -352,18 +326,10 @@ impl BundleWriter {
             return Err(Error::io(f.file.target(), e));
         }
         let size = t.nbytes() as u64;
-        let entry = BundleEntryProto {
-            dtype: tf_dtype(t.dtype()),
-            shape: Some(shape_proto(t.shape().dims())),
-            shard_id: shard as i32,
-            offset: f.offset as i64,
-            size: size as i64,
-            crc32c: table::mask(crc),
-            slices: Vec::new(),
-        };
         f.offset += size;
         self.written += size;
-        Ok(entry)
+        self.crcs.push(crc);
+        Ok(())
     }
 
     /// Writes the index and renames every file into place; returns the total size of
@@ -385,22 +351,9 @@ impl BundleWriter {
     /// std::fs::remove_dir_all(&dir).unwrap();
     /// ```
     pub fn finish(mut self) -> Result<u64> {
-        let mut tb = table::TableBuilder::default();
-        let header = BundleHeaderProto {
-            num_shards: self.shards.len() as i32,
-            endianness: 0,
-            version: Some(VersionDef {
-                producer: 1,
-                ..VersionDef::default()
-            }),
-        };
         let index_path = bundle_index_path(&self.prefix);
-        let table_err = |m: String| Error::invalid_arg(format!("{}: {m}", index_path.display()));
-        tb.add(b"", &header.encode_to_vec()).map_err(table_err)?;
-        for (k, e) in &self.entries {
-            tb.add(k, &e.encode_to_vec()).map_err(table_err)?;
-        }
-        let index = tb.finish();
+        let entries = self.layout.entries_with_crcs(&self.crcs)?;
+        let index = index_bytes(self.shards.len(), &entries, &index_path)?;
         for f in &mut self.shards {
             if f.failed {
                 return Err(Error::invalid_arg("the bundle writer failed earlier"));
@@ -417,19 +370,6 @@ impl BundleWriter {
         }
         index_file.commit()?;
         Ok(self.written + index.len() as u64)
-    }
-}
-
-fn shape_proto(dims: &[usize]) -> TensorShapeProto {
-    TensorShapeProto {
-        dim: dims
-            .iter()
-            .map(|&d| Dim {
-                size: d as i64,
-                name: String::new(),
-            })
-            .collect(),
-        unknown_rank: false,
     }
 }
 
