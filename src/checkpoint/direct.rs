@@ -210,6 +210,140 @@ pub(crate) fn open_direct(path: &std::path::Path) -> Option<File> {
     }
 }
 
+/// Positioned reads that bypass the page cache where the system allows it: each
+/// read fetches the aligned pages around the range asked for into one reused,
+/// aligned buffer and returns the range from it. Files it cannot open with
+/// `O_DIRECT`, or reads the system refuses, go through the page cache instead; the
+/// bytes returned are the same.
+pub(crate) struct DirectReader {
+    /// Files opened with `O_DIRECT`, by path (`None`: not available for that file).
+    files: Vec<(std::path::PathBuf, Option<File>)>,
+    buf: Vec<u8>,
+    /// Whether direct reads are still tried.
+    enabled: bool,
+}
+
+impl DirectReader {
+    /// A reader trying direct I/O when `enabled`.
+    pub(crate) fn new(enabled: bool) -> DirectReader {
+        DirectReader {
+            files: Vec::new(),
+            buf: Vec::new(),
+            enabled,
+        }
+    }
+
+    /// `len` bytes of `file` (at `path`) from `offset`.
+    ///
+    /// # Errors
+    /// The read's error; `UnexpectedEof` when the file ends first.
+    pub(crate) fn read(
+        &mut self,
+        file: &File,
+        path: &std::path::Path,
+        offset: u64,
+        len: usize,
+    ) -> io::Result<&[u8]> {
+        if self.enabled {
+            let i = match self.files.iter().position(|(p, _)| p == path) {
+                Some(i) => i,
+                None => {
+                    self.files
+                        .push((path.to_path_buf(), open_direct_read(path)));
+                    self.files.len() - 1
+                }
+            };
+            if self.files[i].1.is_some() {
+                let head = (offset % ALIGN as u64) as usize;
+                let start = offset - head as u64;
+                let want = (head + len).div_ceil(ALIGN) * ALIGN;
+                if self.buf.len() < want + ALIGN {
+                    self.buf = Vec::new();
+                    self.buf
+                        .try_reserve_exact(want + ALIGN)
+                        .map_err(|_| io::Error::from(io::ErrorKind::OutOfMemory))?;
+                    self.buf.resize(want + ALIGN, 0);
+                }
+                let at = self.buf.as_ptr().align_offset(ALIGN).min(ALIGN);
+                let d = self.files[i]
+                    .1
+                    .as_ref()
+                    .map(|f| read_direct(f, &mut self.buf[at..at + want], start));
+                match d {
+                    Some(Ok(got)) if got >= head + len => {
+                        return Ok(&self.buf[at + head..at + head + len]);
+                    }
+                    Some(Ok(_)) => return Err(io::ErrorKind::UnexpectedEof.into()),
+                    Some(Err(e)) if e.kind() == io::ErrorKind::InvalidInput => {
+                        self.enabled = false;
+                    }
+                    Some(Err(e)) => return Err(e),
+                    None => {}
+                }
+            }
+        }
+        if self.buf.len() < len {
+            self.buf = Vec::new();
+            self.buf
+                .try_reserve_exact(len)
+                .map_err(|_| io::Error::from(io::ErrorKind::OutOfMemory))?;
+            self.buf.resize(len, 0);
+        }
+        read_exact_at(file, &mut self.buf[..len], offset)?;
+        Ok(&self.buf[..len])
+    }
+}
+
+/// Reads into `buf` from `offset` until it is full or the file ends; the bytes read.
+fn read_direct(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match read_at(file, &mut buf[got..], offset + got as u64) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
+}
+
+/// Opens `path` for reading with `O_DIRECT`, where the system has it.
+fn open_direct_read(path: &std::path::Path) -> Option<File> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(rustix::fs::OFlags::DIRECT.bits() as i32)
+            .open(path)
+            .ok()
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = path;
+        None
+    }
+}
+
+#[cfg(unix)]
+fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    std::os::unix::fs::FileExt::read_at(file, buf, offset)
+}
+
+#[cfg(windows)]
+fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    std::os::windows::fs::FileExt::seek_read(file, buf, offset)
+}
+
+fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
+    let got = read_direct(file, buf, offset)?;
+    if got < buf.len() {
+        return Err(io::ErrorKind::UnexpectedEof.into());
+    }
+    Ok(())
+}
+
 #[cfg(unix)]
 fn write_at(file: &File, buf: &[u8], offset: u64) -> io::Result<()> {
     std::os::unix::fs::FileExt::write_all_at(file, buf, offset)
@@ -287,6 +421,36 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn direct_reads_return_the_bytes_asked_for() {
+        let dir = std::env::temp_dir().join(format!("varscope-direct-read-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("f");
+        let bytes: Vec<u8> = (0..3 * ALIGN + 123).map(|i| (i * 7 % 253) as u8).collect();
+        std::fs::write(&path, &bytes).unwrap();
+        let file = File::open(&path).unwrap();
+        for enabled in [true, false] {
+            let mut r = DirectReader::new(enabled);
+            for (off, len) in [
+                (0usize, 10usize),
+                (5, ALIGN),
+                (ALIGN, ALIGN),
+                (4000, 300),
+                (3 * ALIGN, 123),
+                (0, bytes.len()),
+                (bytes.len(), 0),
+            ] {
+                let got = r.read(&file, &path, off as u64, len).unwrap();
+                assert_eq!(got, &bytes[off..off + len], "{off} {len} {enabled}");
+            }
+            let e = r
+                .read(&file, &path, (bytes.len() - 5) as u64, 10)
+                .unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof);
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -59,6 +59,7 @@
 mod atomic;
 mod bundle;
 mod direct;
+pub(crate) use self::direct::DirectReader;
 mod layout;
 mod safetensors;
 mod stream;

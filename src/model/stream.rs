@@ -3,8 +3,8 @@
 
 use super::build::BuiltModel;
 use crate::checkpoint::{
-    append_le, read_at, read_header, resize, safetensors_layout, write_safetensors_streamed,
-    StreamOptions, StreamStats,
+    append_le, read_header, resize, safetensors_layout, write_safetensors_streamed, StreamOptions,
+    StreamStats,
 };
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
@@ -224,7 +224,7 @@ impl BuiltModel {
             tensors: tensors.len(),
             ..VerifyReport::default()
         };
-        let mut theirs: Vec<u8> = Vec::new();
+        let mut reader = crate::checkpoint::DirectReader::new(true);
         let mut mine: Vec<u8> = Vec::new();
         let mut scratch: Option<Tensor> = None;
         let mut compared = std::collections::HashSet::new();
@@ -264,18 +264,17 @@ impl BuiltModel {
                     _ => Tensor::try_zeros(v.dtype(), &crate::Shape::scalar())?,
                 };
                 resize(&mut t, k)?;
-                theirs.resize(bytes, 0);
                 let offset = at
                     .offset
                     .saturating_add((first as u64).saturating_mul(size as u64));
                 let (read, filled) = rayon::join(
-                    || read_at(at.file, &mut theirs, offset),
+                    || reader.read(at.file, at.path, offset, bytes),
                     || v.fill_range(first, &mut t),
                 );
-                read.map_err(|e| crate::restore::read_error(at.path, e))?;
+                let theirs = read.map_err(|e| crate::restore::read_error(at.path, e))?;
                 filled?;
                 if at.crc.is_some() {
-                    sum = crc32c::crc32c_append(sum, &theirs);
+                    sum = crc32c::crc32c_append(sum, theirs);
                 }
                 mine.clear();
                 append_le(&t, &mut mine);
