@@ -1,57 +1,17 @@
 //! Streamed checkpoint writes: byte-identical to the whole-model save for several
 //! specs, thread and worker counts and pool sizes, with bounded memory.
 
-use std::path::PathBuf;
 use std::process::Command;
 use varscope::checkpoint::StreamOptions;
 use varscope::model::{build_model, ModelSpec};
 use varscope::{Graph, Runtime};
 
-const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+mod common;
+#[path = "common/specs.rs"]
+mod specs;
 
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let d = std::env::temp_dir().join(format!("varscope-stream-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        TempDir(d)
-    }
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn read(path: &str) -> String {
-    std::fs::read_to_string(format!("{ROOT}/{path}")).unwrap()
-}
-
-/// The built-in default model, shrunk (the same structure, smaller dims and depth).
-fn default_small() -> String {
-    read("src/model/default.toml")
-        .replace("4096", "512")
-        .replace("1024", "128")
-        .replace("32000", "4000")
-        .replace("2048", "300")
-        .replace("repeat = 21", "repeat = 2")
-}
-
-/// BERT-base's structure with small dims.
-fn bert_small() -> String {
-    read("examples/bert.toml")
-        .replace("vocab = 30522", "vocab = 3001")
-        .replace("hidden = 768", "hidden = 96")
-        .replace("layers = 12", "layers = 2")
-        .replace("intermediate = 3072", "intermediate = 384")
-        .replace("max_position = 512", "max_position = 64")
-}
+use common::peak_rss_kib;
+use specs::{bert_small, default_small, read, TempDir, ROOT};
 
 /// Every initializer family and dtype, shards of each, tensors larger than a buffer.
 const MIXED: &str = r#"
@@ -206,34 +166,6 @@ fn cli_build_peak_memory_stays_below_the_model_size() {
         peak < 64 << 10,
         "peak RSS {peak} KiB for a {size}-byte checkpoint"
     );
-}
-
-/// Runs the binary and returns its peak resident memory (`VmHWM` of
-/// `/proc/<pid>/status`, which only grows, read until the process exits).
-#[cfg(target_os = "linux")]
-fn peak_rss_kib(args: &[&str]) -> u64 {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_varscope"))
-        .args(args)
-        .spawn()
-        .unwrap();
-    let status_path = format!("/proc/{}/status", child.id());
-    let mut peak = 0u64;
-    loop {
-        if let Ok(text) = std::fs::read_to_string(&status_path) {
-            if let Some(kb) = text
-                .lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            {
-                peak = peak.max(kb);
-            }
-        }
-        if let Some(status) = child.try_wait().unwrap() {
-            assert!(status.success(), "varscope {args:?} failed");
-            return peak;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
 }
 
 #[test]

@@ -194,18 +194,24 @@ pub(crate) fn congruent_start(ptr: *const u8, offset: u64) -> usize {
 
 /// Opens `path` for writing with `O_DIRECT`, where the system has it.
 pub(crate) fn open_direct(path: &std::path::Path) -> Option<File> {
+    open_with_direct(path, true)
+}
+
+/// Opens `path` with `O_DIRECT` for writing or reading, where the system has it.
+fn open_with_direct(path: &std::path::Path, write: bool) -> Option<File> {
     #[cfg(target_os = "linux")]
     {
         use std::os::unix::fs::OpenOptionsExt;
         std::fs::OpenOptions::new()
-            .write(true)
+            .write(write)
+            .read(!write)
             .custom_flags(rustix::fs::OFlags::DIRECT.bits() as i32)
             .open(path)
             .ok()
     }
     #[cfg(not(target_os = "linux"))]
     {
-        let _ = path;
+        let _ = (path, write);
         None
     }
 }
@@ -249,7 +255,7 @@ impl DirectReader {
                 Some(i) => i,
                 None => {
                     self.files
-                        .push((path.to_path_buf(), open_direct_read(path)));
+                        .push((path.to_path_buf(), open_with_direct(path, false)));
                     self.files.len() - 1
                 }
             };
@@ -306,24 +312,6 @@ fn read_direct(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
         }
     }
     Ok(got)
-}
-
-/// Opens `path` for reading with `O_DIRECT`, where the system has it.
-fn open_direct_read(path: &std::path::Path) -> Option<File> {
-    #[cfg(target_os = "linux")]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(rustix::fs::OFlags::DIRECT.bits() as i32)
-            .open(path)
-            .ok()
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        let _ = path;
-        None
-    }
 }
 
 #[cfg(unix)]
