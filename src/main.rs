@@ -539,30 +539,6 @@ fn gbps(bytes: u64, d: Duration) -> String {
     format!("{:.2} GB/s", bytes as f64 / s / 1e9)
 }
 
-/// Builds the spec and initializes every variable on a pool of `threads` threads.
-fn build_and_init(
-    spec: &ModelSpec,
-    seed: u64,
-    workers: usize,
-    threads: usize,
-    progress: bool,
-) -> Result<(BuiltModel, Duration, Duration, u64), Failure> {
-    let runtime = Runtime::new(workers)?;
-    let graph = Graph::with_seed(seed);
-    let t0 = Instant::now();
-    let model = build_model(spec, &runtime, &graph)?;
-    let build_time = t0.elapsed();
-    runtime.shutdown()?;
-
-    let pool = rayon_pool(threads)?;
-    let bar = progress_bar(progress, model.nbytes(), "initializing");
-    let t1 = Instant::now();
-    let bytes = pool.install(|| model.initialize(|n| bar.inc(n)))?;
-    let init_time = t1.elapsed();
-    bar.finish_and_clear();
-    Ok((model, build_time, init_time, bytes))
-}
-
 #[allow(clippy::too_many_arguments)] // one per command-line option
 fn build(
     spec_path: Option<&Path>,
@@ -598,97 +574,20 @@ fn build(
     let seed = seed.unwrap_or(spec.seed);
     let workers = workers.unwrap_or_else(cpus);
     let threads = threads.unwrap_or_else(cpus);
-    let quiet = verbosity == Verbosity::Quiet;
-    let say = |text: String| {
-        if !quiet {
-            outln!("{text}");
-        }
-    };
-    if init_from.is_none() {
-        return build_streamed(
-            &spec,
-            seed,
-            workers,
-            threads,
-            output,
-            verbosity,
-            pool_mib,
-            dump_expected,
-            format,
-            tf,
-            options,
-        );
-    }
-    let (model, build_time, init_time, init_bytes) =
-        build_and_init(&spec, seed, workers, threads, !quiet)?;
-    print_summary(&model, verbosity);
-
-    if let Some((ckpt, map)) = init_from {
-        let mut pairs = Vec::new();
-        for m in map {
-            let (old, new) = m
-                .split_once('=')
-                .ok_or_else(|| Failure(format!("--map {m}: expected OLD=NEW"), 2))?;
-            pairs.push((old.to_string(), new.to_string()));
-        }
-        if pairs.is_empty() {
-            pairs.push(("/".to_string(), "/".to_string()));
-        }
-        let source = AnyCheckpoint::open(ckpt)?;
-        let report = varscope::restore::init_from_checkpoint_in(model.graph(), &source, pairs)
-            .map_err(|e| Failure(format!("--init-from {}: {e}", ckpt.display()), 2))?;
-        say(format!(
-            "init-from: {} tensors ({}) restored from {}",
-            report.restored.len(),
-            format_bytes(report.bytes),
-            ckpt.display()
-        ));
-    }
-
-    let metadata = model.checkpoint_metadata(&spec);
-    let t2 = Instant::now();
-    let written = match (format, tf.only) {
-        (Format::Safetensors, _) => model.save_with(output, &metadata, options),
-        (Format::Tf, None) => model.save_tf_bundle_with(output, tf.num, options),
-        (Format::Tf, Some(i)) => {
-            let stream = StreamOptions::new()
-                .pool_bytes(pool_mib.saturating_mul(1 << 20))
-                .write_options(options.clone());
-            let source = format!(
-                "{} init-from {}",
-                model.tf_part_source(&spec),
-                init_from.map_or_else(String::new, |(p, m)| format!("{} {m:?}", p.display()))
-            );
-            model
-                .save_tf_bundle_part(output, i, tf.num, &source, &stream, &|_| {})
-                .map(|s| s.bytes)
-        }
-    }
-    .map_err(write_failure)?;
-    let write_time = t2.elapsed();
-    if let Some(p) = dump_expected {
-        write_expected(&model, p)?;
-    }
-    say(format!(
-        "build: {:>8.3} s  ({} jobs on {workers} workers)",
-        build_time.as_secs_f64(),
-        model.jobs()
-    ));
-    say(format!(
-        "init:  {:>8.3} s  {:>12}  ({} on {threads} threads)",
-        init_time.as_secs_f64(),
-        gbps(init_bytes, init_time),
-        format_bytes(init_bytes)
-    ));
-    say(format!(
-        "write: {:>8.3} s  {:>12}  ({}, {})",
-        write_time.as_secs_f64(),
-        gbps(written, write_time),
-        output.display(),
-        format_bytes(written)
-    ));
-    say(format!("seed: {seed}"));
-    Ok(())
+    build_streamed(
+        &spec,
+        seed,
+        workers,
+        threads,
+        output,
+        verbosity,
+        pool_mib,
+        dump_expected,
+        format,
+        tf,
+        init_from,
+        options,
+    )
 }
 
 fn print_summary(model: &BuiltModel, verbosity: Verbosity) {
@@ -705,7 +604,7 @@ fn write_expected(model: &BuiltModel, p: &Path) -> Result<(), Failure> {
         .map_err(|e| Failure(format!("cannot write {}: {e}", p.display()), 2))
 }
 
-/// The build without `--init-from`: the model's values are initialized piece by piece
+/// The build: the model's values (after `--init-from` restored some) are initialized piece by piece
 /// and written as they are produced, through a pool of `pool_mib` MiB, into a
 /// safetensors file or every data file of a TF bundle (with `--shard`: one data file
 /// and its partial index).
@@ -721,6 +620,7 @@ fn build_streamed(
     dump_expected: Option<&Path>,
     format: Format,
     tf: TfShards,
+    init_from: Option<(&Path, &[String])>,
     options: &WriteOptions,
 ) -> Result<(), Failure> {
     let quiet = verbosity == Verbosity::Quiet;
@@ -731,6 +631,31 @@ fn build_streamed(
     let build_time = t0.elapsed();
     runtime.shutdown()?;
     print_summary(&model, verbosity);
+    if let Some((ckpt, map)) = init_from {
+        // Restored values go straight into their (still pending) variables; the
+        // others are initialized piece by piece as they are written.
+        let mut pairs = Vec::new();
+        for m in map {
+            let (old, new) = m
+                .split_once('=')
+                .ok_or_else(|| Failure(format!("--map {m}: expected OLD=NEW"), 2))?;
+            pairs.push((old.to_string(), new.to_string()));
+        }
+        if pairs.is_empty() {
+            pairs.push(("/".to_string(), "/".to_string()));
+        }
+        let source = AnyCheckpoint::open(ckpt)?;
+        let report = varscope::restore::init_from_checkpoint_in(model.graph(), &source, pairs)
+            .map_err(|e| Failure(format!("--init-from {}: {e}", ckpt.display()), 2))?;
+        if !quiet {
+            outln!(
+                "init-from: {} tensors ({}) restored from {}",
+                report.restored.len(),
+                format_bytes(report.bytes),
+                ckpt.display()
+            );
+        }
+    }
     let stream = StreamOptions::new()
         .pool_bytes(pool_mib.saturating_mul(1 << 20))
         .write_options(options.clone());
@@ -752,7 +677,10 @@ fn build_streamed(
             }
             (Format::Tf, None) => model.save_tf_bundle_streamed(output, tf.num, &stream, &progress),
             (Format::Tf, Some(i)) => {
-                let source = model.tf_part_source(spec);
+                let mut source = model.tf_part_source(spec);
+                if let Some((p, m)) = init_from {
+                    source = format!("{source} init-from {} {m:?}", p.display());
+                }
                 model.save_tf_bundle_part(output, i, tf.num, &source, &stream, &progress)
             }
         })
