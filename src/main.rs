@@ -714,11 +714,16 @@ fn build_streamed(
         format_bytes(nbytes)
     );
     outln!(
-        "write: {:>8.3} s  {:>12}  ({what}, {}; {} buffers of {}; {})",
+        "write: {:>8.3} s  {:>12}  ({what}, {}; {} buffer{} of {}; {})",
         stats.write_time.as_secs_f64(),
         gbps(stats.bytes, stats.write_time),
         format_bytes(stats.bytes),
         stats.buffers_allocated,
+        if stats.buffers_allocated == 1 {
+            ""
+        } else {
+            "s"
+        },
         format_bytes(stats.buffer_bytes as u64),
         if stats.direct_bytes > 0 {
             format!("{} of it direct I/O", format_bytes(stats.direct_bytes))
