@@ -105,15 +105,13 @@ impl<'f> SeqWriter<'f> {
             } else {
                 // An unaligned buffer (a small header, say): page by page through the
                 // staging block.
-                for page in data[..whole].chunks(ALIGN) {
+                for (k, page) in data[..whole].chunks(ALIGN).enumerate() {
                     let s = self.stage_at;
                     self.stage_buf[s..s + ALIGN].copy_from_slice(page);
                     self.staged = ALIGN;
-                    self.page_off = at;
+                    self.page_off = at + (k * ALIGN) as u64;
                     self.flush_stage()?;
-                    at += ALIGN as u64;
                 }
-                at -= whole as u64;
             }
             data = &data[whole..];
             at += whole as u64;
@@ -263,13 +261,7 @@ impl DirectReader {
                 let head = (offset % ALIGN as u64) as usize;
                 let start = offset - head as u64;
                 let want = (head + len).div_ceil(ALIGN) * ALIGN;
-                if self.buf.len() < want + ALIGN {
-                    self.buf = Vec::new();
-                    self.buf
-                        .try_reserve_exact(want + ALIGN)
-                        .map_err(|_| io::Error::from(io::ErrorKind::OutOfMemory))?;
-                    self.buf.resize(want + ALIGN, 0);
-                }
+                grow(&mut self.buf, want + ALIGN)?;
                 let at = self.buf.as_ptr().align_offset(ALIGN).min(ALIGN);
                 let d = self.files[i]
                     .1
@@ -288,16 +280,22 @@ impl DirectReader {
                 }
             }
         }
-        if self.buf.len() < len {
-            self.buf = Vec::new();
-            self.buf
-                .try_reserve_exact(len)
-                .map_err(|_| io::Error::from(io::ErrorKind::OutOfMemory))?;
-            self.buf.resize(len, 0);
-        }
-        read_exact_at(file, &mut self.buf[..len], offset)?;
+        grow(&mut self.buf, len)?;
+        super::stream::read_at(file, &mut self.buf[..len], offset)?;
         Ok(&self.buf[..len])
     }
+}
+
+/// Makes `buf` at least `n` bytes long, allocating fallibly (its contents are not
+/// kept when it grows).
+fn grow(buf: &mut Vec<u8>, n: usize) -> io::Result<()> {
+    if buf.len() < n {
+        *buf = Vec::new();
+        buf.try_reserve_exact(n)
+            .map_err(|_| io::Error::from(io::ErrorKind::OutOfMemory))?;
+        buf.resize(n, 0);
+    }
+    Ok(())
 }
 
 /// Reads into `buf` from `offset` until it is full or the file ends; the bytes read.
@@ -322,14 +320,6 @@ fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
 #[cfg(windows)]
 fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
     std::os::windows::fs::FileExt::seek_read(file, buf, offset)
-}
-
-fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
-    let got = read_direct(file, buf, offset)?;
-    if got < buf.len() {
-        return Err(io::ErrorKind::UnexpectedEof.into());
-    }
-    Ok(())
 }
 
 #[cfg(unix)]
