@@ -15,7 +15,7 @@ use crate::runtime::{JobHandle, Runtime};
 use crate::scope::{variable_scope, variable_scope_default, Reuse, VariableScope};
 use crate::template::{make_template, Template};
 use crate::tensor::Tensor;
-use crate::variable::{AnyVariable, Variable};
+use crate::variable::{AnyVariable, PartitionedVariable, Variable};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -668,23 +668,37 @@ impl BuiltModel {
         options: &WriteOptions,
     ) -> Result<u64> {
         let mut w = BundleWriter::with_options(prefix, num_shards, options)?;
+        self.for_each_bundle_piece(|s, slice| match slice {
+            None => s.with_value_transient(|t| w.add(s.checkpoint_name(), t))?,
+            Some((p, offset)) => {
+                s.with_value_transient(|t| w.add_slice(p.name(), p.shape(), &offset, t))?
+            }
+        })?;
+        w.finish()
+    }
+
+    /// Calls `f` for every tensor of the model's TF bundle, in variable order, as
+    /// TF's `Saver` writes them: a single variable with `None`, each shard of a
+    /// partitioned variable with the variable and the shard's offset in it.
+    pub(crate) fn for_each_bundle_piece(
+        &self,
+        mut f: impl FnMut(&Variable, Option<(&PartitionedVariable, Vec<usize>)>) -> Result<()>,
+    ) -> Result<()> {
         for v in &self.variables {
             match v {
-                AnyVariable::Single(s) => {
-                    s.with_value_transient(|t| w.add(s.checkpoint_name(), t))??;
-                }
+                AnyVariable::Single(s) => f(s, None)?,
                 AnyVariable::Partitioned(p) => {
                     let rank = p.shape().rank();
                     for s in p.shards() {
                         let offset = s
                             .save_slice_info()
                             .map_or_else(|| vec![0; rank], |i| i.offset.clone());
-                        s.with_value_transient(|t| w.add_slice(p.name(), p.shape(), &offset, t))??;
+                        f(s, Some((p, offset)))?;
                     }
                 }
             }
         }
-        w.finish()
+        Ok(())
     }
 }
 

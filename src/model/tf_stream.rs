@@ -10,7 +10,7 @@ use crate::checkpoint::{
 };
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
-use crate::variable::{AnyVariable, Variable};
+use crate::variable::Variable;
 use std::path::Path;
 
 impl BuiltModel {
@@ -44,24 +44,16 @@ impl BuiltModel {
     fn tf_layout_and_sources(&self, num_shards: usize) -> Result<(BundleLayout, Vec<Variable>)> {
         let mut layout = BundleLayout::new(num_shards)?;
         let mut sources = Vec::new();
-        for v in self.variables() {
-            match v {
-                AnyVariable::Single(s) => {
-                    layout.add(s.checkpoint_name(), s.dtype(), s.shape())?;
-                    sources.push(s.clone());
+        self.for_each_bundle_piece(|s, slice| {
+            match slice {
+                None => layout.add(s.checkpoint_name(), s.dtype(), s.shape())?,
+                Some((p, offset)) => {
+                    layout.add_slice(p.name(), s.dtype(), p.shape(), &offset, s.shape())?
                 }
-                AnyVariable::Partitioned(p) => {
-                    let rank = p.shape().rank();
-                    for s in p.shards() {
-                        let offset = s
-                            .save_slice_info()
-                            .map_or_else(|| vec![0; rank], |i| i.offset.clone());
-                        layout.add_slice(p.name(), s.dtype(), p.shape(), &offset, s.shape())?;
-                        sources.push(s.clone());
-                    }
-                }
-            }
-        }
+            };
+            sources.push(s.clone());
+            Ok(())
+        })?;
         if sources.len() != layout.pieces().len() {
             return Err(Error::invalid_arg(
                 "the model's tensors do not make one bundle layout",
