@@ -3,84 +3,194 @@
 //! against (`blk`, `blk_1`, …).
 //!
 //! TF changes the counters in three ways, and each costs here what it touches, so
-//! that building `n` scopes costs `O(n log n)` however they nest (TF's own loops are
+//! that building `n` scopes costs `O(n)` however they nest (TF's own loops are
 //! quadratic):
 //!
 //! * opening a scope increments its name's counter ([`ScopeCounts::increment`]);
 //! * leaving a scope opened by name zeroes every counter under it
-//!   ([`ScopeCounts::zero_under`], a range of the ordered map);
+//!   ([`ScopeCounts::zero_under`]);
 //! * leaving a re-entered scope *object* restores every counter to what it was on
 //!   entry (TF's behaviour, tensorflow#15296). Instead of copying the whole map on
 //!   entry, [`ScopeCounts::snapshot`] starts an undo log of the changes made while the
 //!   snapshot is open, and [`ScopeCounts::restore`] undoes them.
+//!
+//! The counters form a tree of name components (`a/b` is child `b` of child `a`), so
+//! the counters under `a/` are exactly `a`'s subtree and zeroing them is one
+//! `clear` of its children, which keeps their table's capacity for the next time
+//! the scope is opened. A node is keyed by a slice of a full scope name the scope
+//! objects already share, so counting allocates nothing once the tables have grown.
 
 use crate::slot_map::Key;
-use std::collections::BTreeMap;
-use std::ops::Bound;
+use hashbrown::hash_table::{Entry, HashTable};
+use std::hash::{BuildHasher, Hasher};
+
+/// One name component's counter and the components below it.
+#[derive(Debug, Default)]
+struct Node {
+    /// Times the full name of this node has been opened (0: as if missing).
+    count: u64,
+    children: HashTable<Child>,
+}
+
+/// A child node, keyed by `name[start..end]`: `name` is a full scope name that runs
+/// through this node (the node's own full name is `name[..end]`).
+#[derive(Debug)]
+struct Child {
+    name: Key,
+    start: u32,
+    end: u32,
+    node: Node,
+}
+
+impl Child {
+    fn component(&self) -> &str {
+        &self.name[self.start as usize..self.end as usize]
+    }
+}
+
+fn hash(component: &str) -> u64 {
+    let mut h = rustc_hash::FxBuildHasher.build_hasher();
+    h.write(component.as_bytes());
+    h.write_u8(0xff);
+    h.finish()
+}
+
+/// The components of a full name: `split('/')`, so that every string (`""`, `a/`,
+/// `/a`) has its own path and the names under `n/` are exactly `n`'s subtree.
+fn components(name: &str) -> impl Iterator<Item = (usize, usize)> + '_ {
+    let mut start = 0;
+    let mut done = false;
+    std::iter::from_fn(move || {
+        if done {
+            return None;
+        }
+        let end = name.as_bytes()[start..]
+            .iter()
+            .position(|&b| b == b'/')
+            .map_or(name.len(), |i| start + i);
+        let item = (start, end);
+        if end == name.len() {
+            done = true;
+        } else {
+            start = end + 1;
+        }
+        Some(item)
+    })
+}
 
 /// The counters, with an undo log while snapshots are open.
 #[derive(Debug, Default)]
 pub(crate) struct ScopeCounts {
-    /// Full scope name → times opened; a missing name counts 0.
-    map: BTreeMap<Key, u64>,
-    /// Changes since the oldest open snapshot: each key with its previous value.
-    journal: Vec<(Key, Option<u64>)>,
+    /// The tree's root: no name of its own (`""` is its child `""`).
+    root: Node,
+    /// Changes since the oldest open snapshot: each name with its previous count.
+    journal: Vec<(Key, u64)>,
     /// Open snapshots.
     open: usize,
-    /// Reused for the bounds of [`zero_under`](Self::zero_under)'s range, so leaving
-    /// a scope allocates nothing.
-    bounds: String,
 }
 
 /// A point to restore the counters to (see [`ScopeCounts::snapshot`]).
 #[derive(Debug)]
 pub(crate) struct Snapshot(usize);
 
+impl Node {
+    fn child(&self, component: &str) -> Option<&Node> {
+        self.children
+            .find(hash(component), |c| c.component() == component)
+            .map(|c| &c.node)
+    }
+
+    /// The child `name[start..end]`, inserted (count 0) when missing.
+    fn child_mut(&mut self, name: &Key, start: usize, end: usize) -> &mut Node {
+        let component = &name[start..end];
+        match self.children.entry(
+            hash(component),
+            |c| c.component() == component,
+            |c| hash(c.component()),
+        ) {
+            Entry::Occupied(o) => &mut o.into_mut().node,
+            Entry::Vacant(v) => {
+                let (start, end) = (start as u32, end as u32);
+                let child = Child {
+                    name: name.clone(),
+                    start,
+                    end,
+                    node: Node::default(),
+                };
+                &mut v.insert(child).into_mut().node
+            }
+        }
+    }
+
+    /// Every nonzero counter in this node's subtree, with its full name.
+    fn collect_nonzero(&self, out: &mut Vec<(Key, u64)>) {
+        for c in &self.children {
+            if c.node.count > 0 {
+                let name = if c.end as usize == c.name.len() {
+                    c.name.clone()
+                } else {
+                    Key::from(&c.name[..c.end as usize])
+                };
+                out.push((name, c.node.count));
+            }
+            c.node.collect_nonzero(out);
+        }
+    }
+}
+
 impl ScopeCounts {
+    fn node(&self, name: &str) -> Option<&Node> {
+        let mut node = &self.root;
+        for (start, end) in components(name) {
+            node = node.child(&name[start..end])?;
+        }
+        Some(node)
+    }
+
+    fn node_mut(&mut self, name: &Key) -> &mut Node {
+        let mut node = &mut self.root;
+        for (start, end) in components(name) {
+            node = node.child_mut(name, start, end);
+        }
+        node
+    }
+
     /// Times `name` has been opened.
     pub(crate) fn get(&self, name: &str) -> u64 {
-        self.map.get(name).copied().unwrap_or(0)
+        self.node(name).map_or(0, |n| n.count)
     }
 
     /// Counts one more opening of `name`.
     pub(crate) fn increment(&mut self, name: &Key) {
-        let slot = self.map.entry(name.clone()).or_insert(0);
-        if self.open > 0 {
-            self.journal
-                .push((name.clone(), Some(*slot).filter(|&c| c > 0)));
+        let logging = self.open > 0;
+        let node = self.node_mut(name);
+        let old = node.count;
+        node.count += 1;
+        if logging {
+            self.journal.push((name.clone(), old));
         }
-        *slot += 1;
     }
 
-    /// Zeroes every counter under `{name}/` (a zero counter and a missing one are the
-    /// same to TF, so they are removed).
+    /// Zeroes every counter under `{name}/`.
     pub(crate) fn zero_under(&mut self, name: &str) {
-        // The names under `name/` are those from `name/` up to `name0` ('0' is the
-        // character after '/'): `bounds` holds `name/name0`, split at `lo`.
-        let mut bounds = std::mem::take(&mut self.bounds);
-        bounds.clear();
-        bounds.push_str(name);
-        bounds.push('/');
-        let lo = bounds.len();
-        bounds.push_str(name);
-        bounds.push('0');
-        let range = (
-            Bound::Included(&bounds[..lo]),
-            Bound::Excluded(&bounds[lo..]),
-        );
-        while let Some(k) = self
-            .map
-            .range::<str, _>(range)
-            .next()
-            .map(|(k, _)| k.clone())
-        {
-            if let Some(old) = self.map.remove(&*k) {
-                if self.open > 0 {
-                    self.journal.push((k, Some(old)));
-                }
-            }
+        let mut node = &mut self.root;
+        for (start, end) in components(name) {
+            let component = &name[start..end];
+            let Some(c) = node
+                .children
+                .find_mut(hash(component), |c| c.component() == component)
+            else {
+                return;
+            };
+            node = &mut c.node;
         }
-        self.bounds = bounds;
+        if node.children.is_empty() {
+            return;
+        }
+        if self.open > 0 {
+            node.collect_nonzero(&mut self.journal);
+        }
+        node.children.clear();
     }
 
     /// Marks the current counters; [`restore`](Self::restore) returns to them.
@@ -93,15 +203,9 @@ impl ScopeCounts {
     /// Undoes every change made since `snapshot` was taken.
     pub(crate) fn restore(&mut self, snapshot: Snapshot) {
         let keep = snapshot.0.min(self.journal.len());
-        for (k, old) in self.journal.drain(keep..).rev() {
-            match old {
-                Some(v) => {
-                    self.map.insert(k, v);
-                }
-                None => {
-                    self.map.remove(&*k);
-                }
-            }
+        let undo = self.journal.split_off(keep);
+        for (k, old) in undo.into_iter().rev() {
+            self.node_mut(&k).count = old;
         }
         self.open = self.open.saturating_sub(1);
         if self.open == 0 {
@@ -109,7 +213,6 @@ impl ScopeCounts {
         }
     }
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -152,5 +255,70 @@ mod tests {
         // Without an open snapshot nothing is logged.
         c.increment(&key("v"));
         assert!(c.journal.is_empty());
+    }
+
+    /// The flat model the tree replaces: TF's dict, zeroed by prefix.
+    #[derive(Default)]
+    struct Flat {
+        map: std::collections::BTreeMap<String, u64>,
+        saved: Vec<std::collections::BTreeMap<String, u64>>,
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Inc(String),
+        Zero(String),
+        Snap,
+        Restore,
+    }
+
+    fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+        use proptest::prelude::*;
+        let name = || proptest::string::string_regex("(|a|b|a_1|/)(/(|a|b|c)){0,3}").unwrap();
+        prop_oneof![
+            4 => name().prop_map(Op::Inc),
+            2 => name().prop_map(Op::Zero),
+            1 => Just(Op::Snap),
+            1 => Just(Op::Restore),
+        ]
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn tree_matches_tf_flat_counters(ops in proptest::collection::vec(op(), 0..60)) {
+            let mut tree = ScopeCounts::default();
+            let mut snaps = Vec::new();
+            let mut flat = Flat::default();
+            for op in &ops {
+                match op {
+                    Op::Inc(n) => {
+                        tree.increment(&key(n));
+                        *flat.map.entry(n.clone()).or_insert(0) += 1;
+                    }
+                    Op::Zero(n) => {
+                        tree.zero_under(n);
+                        let prefix = format!("{n}/");
+                        for (k, v) in flat.map.iter_mut() {
+                            if k.starts_with(&prefix) {
+                                *v = 0;
+                            }
+                        }
+                    }
+                    Op::Snap => {
+                        snaps.push(tree.snapshot());
+                        flat.saved.push(flat.map.clone());
+                    }
+                    Op::Restore => {
+                        if let Some(s) = snaps.pop() {
+                            tree.restore(s);
+                            flat.map = flat.saved.pop().unwrap();
+                        }
+                    }
+                }
+                for (k, v) in &flat.map {
+                    proptest::prop_assert_eq!(tree.get(k), *v, "{} after {:?}", k, op);
+                }
+            }
+        }
     }
 }
