@@ -336,6 +336,12 @@ impl Graph {
         }
     }
 
+    /// `unique_name(name, mark_as_used=True)` of an absolute name, as a shared name
+    /// (what a name scope holds).
+    pub(crate) fn unique_name_key(&self, name: &str) -> Key {
+        self.inner.op_names.unique_key(name)
+    }
+
     /// `unique_name` of an already absolute name (no name stack applied).
     pub(crate) fn unique_name_at(&self, name: &str, mark: bool) -> String {
         self.inner.op_names.unique(name, mark)

@@ -81,6 +81,21 @@ struct NameEntry {
     /// The op's type: `0` a variable, `1 +` an index into the stripe's interned
     /// types; or [`NO_OP`] or [`MANY`].
     ty: u32,
+    /// The key's hash ([`key_hash`]), kept in what would be padding, so that growing
+    /// the table and rejecting other names never reads a key.
+    hash: u32,
+}
+
+/// The table hash of a folded name: 32 bits, spread over the word hashbrown splits
+/// into a position (low bits) and a tag (top seven bits).
+fn key_hash(folded: &str) -> u32 {
+    // Fx leaves its well-mixed bits in the low half of `finish`; a multiply carries
+    // them into the high half, which is kept.
+    (hash_folded(folded).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as u32
+}
+
+fn spread(h: u32) -> u64 {
+    (u64::from(h) << 32) | u64::from(h)
 }
 
 #[derive(Default)]
@@ -99,8 +114,10 @@ impl Stripe {
     /// The entry of `folded`, inserted (count 0, no op) when missing. `stored` is a
     /// shared copy of the name (any case) to use as the key instead of a new one.
     fn find(&self, folded: &str) -> Option<&NameEntry> {
-        self.table
-            .find(hash_folded(folded), |e| e.key.eq_ignore_ascii_case(folded))
+        let h = key_hash(folded);
+        self.table.find(spread(h), |e| {
+            e.hash == h && e.key.eq_ignore_ascii_case(folded)
+        })
     }
 
     /// Whether `folded` is in TF's `_names_in_use`.
@@ -137,10 +154,11 @@ fn entry<'t>(
     folded: &str,
     stored: Option<&Key>,
 ) -> &'t mut NameEntry {
+    let h = key_hash(folded);
     match table.entry(
-        hash_folded(folded),
-        |e| e.key.eq_ignore_ascii_case(folded),
-        |e| hash_folded(&e.key),
+        spread(h),
+        |e| e.hash == h && e.key.eq_ignore_ascii_case(folded),
+        |e| spread(e.hash),
     ) {
         Entry::Occupied(o) => o.into_mut(),
         Entry::Vacant(v) => {
@@ -153,6 +171,7 @@ fn entry<'t>(
                 count: 0,
                 seq: 0,
                 ty: NO_OP,
+                hash: h,
             })
             .into_mut()
         }
@@ -250,10 +269,14 @@ impl OpNames {
 
     fn stripe(&self, folded: &str) -> &Mutex<Stripe> {
         let h = hash_folded(&folded[..family_len(folded)]);
-        // Bits below the top seven: a stripe's table uses the low bits and the top
-        // seven of (often) the same hash.
+        // The top bits of a multiply by a constant other than `key_hash`'s: they
+        // depend on every byte of the family (Fx's own high bits depend on the first
+        // few only), and not on the bits a stripe's table places its names by.
         let bits = self.stripes.len().trailing_zeros();
-        let i = (h.rotate_left(bits + 7) as usize) & (self.stripes.len() - 1);
+        let i = match bits {
+            0 => 0,
+            b => (h.wrapping_mul(0xD6E8_FEB8_6659_FD93) >> (64 - b)) as usize,
+        };
         &self.stripes[i]
     }
 
@@ -266,6 +289,31 @@ impl OpNames {
         match probe(&mut st, &folded, mark, None) {
             None => name.to_string(),
             Some(i) => suffixed(name, i),
+        }
+    }
+
+    /// `unique(name, true)` as a shared name: the registry's own copy of the result
+    /// when it has the exact spelling (a name scope then costs the registry's one
+    /// allocation and no other).
+    pub(crate) fn unique_key(&self, name: &str) -> Key {
+        let folded = unicode_folded(name);
+        let mut guard = self.stripe(&folded).lock();
+        let st = &mut *guard;
+        let e = entry(&mut st.table, &folded, None);
+        let n = e.count;
+        e.count += 1;
+        if n == 0 {
+            return if *e.key == *name {
+                e.key.clone()
+            } else {
+                Key::from(name)
+            };
+        }
+        let (i, key) = next_free_marked(st, &folded, n);
+        if key.len() == name.len() + 1 + decimal_len(i) && key.starts_with(name) {
+            key
+        } else {
+            Key::from(suffixed(name, i))
         }
     }
 
@@ -386,6 +434,11 @@ fn suffixed(name: &str, i: u64) -> String {
     s
 }
 
+/// The number of decimal digits of `i`.
+fn decimal_len(i: u64) -> usize {
+    i.checked_ilog10().map_or(1, |d| d as usize + 1)
+}
+
 /// Appends `i` in decimal.
 fn push_decimal(s: &mut String, mut i: u64) {
     let mut digits = [0u8; 20];
@@ -398,13 +451,18 @@ fn push_decimal(s: &mut String, mut i: u64) {
             break;
         }
     }
-    s.push_str(std::str::from_utf8(&digits[k..]).unwrap_or_default());
+    for &d in &digits[k..] {
+        s.push(char::from(d));
+    }
 }
 
 /// The first `i >= n` with `{folded}_{i}` not in use; the candidate is left in the
 /// stripe's scratch buffer. With `mark`, the candidate is also marked used (TF's
 /// `_names_in_use[name_i] = 1`) in the same probe.
 fn next_free(st: &mut Stripe, folded: &str, n: u64, mark: bool) -> u64 {
+    if mark {
+        return next_free_marked(st, folded, n).0;
+    }
     let mut i = n;
     let mut scratch = std::mem::take(&mut st.scratch);
     loop {
@@ -412,19 +470,29 @@ fn next_free(st: &mut Stripe, folded: &str, n: u64, mark: bool) -> u64 {
         scratch.push_str(folded);
         scratch.push('_');
         push_decimal(&mut scratch, i);
-        let free = if mark {
-            let e = entry(&mut st.table, &scratch, None);
-            let free = e.count == 0;
-            if free {
-                e.count = 1;
-            }
-            free
-        } else {
-            !st.in_use(&scratch)
-        };
-        if free {
+        if !st.in_use(&scratch) {
             st.scratch = scratch;
             return i;
+        }
+        i += 1;
+    }
+}
+
+/// [`next_free`] with `mark`, also returning the registry's key of the name marked.
+fn next_free_marked(st: &mut Stripe, folded: &str, n: u64) -> (u64, Key) {
+    let mut i = n;
+    let mut scratch = std::mem::take(&mut st.scratch);
+    loop {
+        scratch.clear();
+        scratch.push_str(folded);
+        scratch.push('_');
+        push_decimal(&mut scratch, i);
+        let e = entry(&mut st.table, &scratch, None);
+        if e.count == 0 {
+            e.count = 1;
+            let key = e.key.clone();
+            st.scratch = scratch;
+            return (i, key);
         }
         i += 1;
     }
@@ -449,6 +517,34 @@ fn probe(st: &mut Stripe, folded: &str, mark: bool, stored: Option<&Key>) -> Opt
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbered_names_get_distinct_table_hashes() {
+        // Names differing only in a late byte (`blk_10000` … `blk_19999`) must not
+        // collide: the table's tag and position both come from `key_hash`.
+        let hashes: std::collections::HashSet<u64> = (10_000..20_000)
+            .map(|i| spread(key_hash(&format!("blk_{i}"))))
+            .collect();
+        assert!(hashes.len() > 9_990, "{} distinct", hashes.len());
+        let tags: std::collections::HashSet<u64> = hashes.iter().map(|h| h >> 57).collect();
+        assert_eq!(tags.len(), 128);
+    }
+
+    #[test]
+    fn families_spread_over_the_stripes() {
+        // Families that share a long prefix (`layer_17/kernel`) still spread.
+        let names = OpNames::with_stripes(64);
+        let used: std::collections::HashSet<*const Mutex<Stripe>> = (0..2_000)
+            .map(|i| names.stripe(&format!("layer_{i}/kernel")) as *const _)
+            .collect();
+        assert_eq!(used.len(), 64);
+    }
+
+    #[test]
+    fn an_entry_stays_five_words() {
+        // The hash lives in what would be padding: bookkeeping per op stays put.
+        assert_eq!(std::mem::size_of::<NameEntry>(), 40);
+    }
 
     #[test]
     fn decimal_suffixes() {
