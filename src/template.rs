@@ -168,8 +168,8 @@ impl<R> TemplateBuilder<R> {
                 &s,
                 None,
                 Reuse::No,
-                &args,
-                frames.frames(),
+                Some(&args),
+                &mut frames.frames().ids,
             ));
             frames.close()?;
         }

@@ -16,7 +16,7 @@ use crate::graph::{Graph, LOCAL_VARIABLES};
 use crate::initializer::Init;
 use crate::names;
 use crate::scope::defaults::{defaults_setters, ScopeDefaults};
-use crate::scope::thread_state::{with_state, with_states};
+use crate::scope::thread_state::{with_state, with_states, SharedName};
 use crate::scope::{CustomGetter, GetterArgs, NextGetter, Reuse};
 use crate::shape::{IntoShape, PartialShape, Shape};
 use crate::slot_map::Outcome;
@@ -404,8 +404,12 @@ impl<'a> GetVariable<'a> {
             constraint,
         };
         // TF runs the rest of `get_variable` (custom getters included) under
-        // `name_scope(None)`: ops a getter creates are named from the root.
-        let _root = RootNameScope::enter(graph);
+        // `name_scope(None)`: ops a getter, a partitioner or a custom initializer
+        // creates are named from the root. Nothing else reads the name scope.
+        let user_code = !custom_getters.is_empty()
+            || args.partitioner.is_some()
+            || matches!(args.initializer, Some(Init::Custom(_)));
+        let _root = user_code.then(|| RootNameScope::enter(graph));
         NextGetter::new(graph, &custom_getters, true_getter).get(args)
     }
 }
@@ -422,7 +426,7 @@ enum ShapeArg {
 /// Resets the calling thread's name stack to the root, restoring it when dropped.
 struct RootNameScope<'a> {
     graph: &'a Graph,
-    saved: String,
+    saved: SharedName,
 }
 
 impl<'a> RootNameScope<'a> {

@@ -3,7 +3,7 @@
 
 use crate::graph::Graph;
 use crate::scope::object::VariableScope;
-use crate::scope::thread_state::{with_state, Recorder};
+use crate::scope::thread_state::{with_state, Recorder, SharedName};
 use std::fmt;
 
 /// The scoping context of the calling thread — its default graph, current variable
@@ -43,7 +43,7 @@ use std::fmt;
 pub struct Context {
     graph: Graph,
     scope: VariableScope,
-    name_stack: String,
+    name_stack: SharedName,
     recorders: Vec<Recorder>,
 }
 
@@ -85,7 +85,7 @@ impl Context {
         Context {
             graph: graph.clone(),
             scope: VariableScope::root(),
-            name_stack: String::new(),
+            name_stack: SharedName::root(),
             recorders: Vec::new(),
         }
     }

@@ -8,6 +8,7 @@ use crate::scope::custom_getter::CustomGetter;
 use crate::variable::{Constraint, Regularizer};
 
 pub(crate) use crate::scope::reuse::Reuse;
+use std::sync::Arc;
 
 /// The defaults of `get_variable` calls: carried by a scope, given to a
 /// `variable_scope(…)` builder for its new scope, or set on one call. `None` means
@@ -58,6 +59,41 @@ impl ScopeDefaults {
             dtype: self.dtype.or(parent.dtype),
             use_resource: self.use_resource.or(parent.use_resource),
             constraint: self.constraint.clone(),
+        }
+    }
+
+    /// Whether no default is set.
+    pub(crate) fn is_empty(&self) -> bool {
+        let ScopeDefaults {
+            initializer,
+            regularizer,
+            caching_device,
+            partitioner,
+            custom_getters,
+            dtype,
+            use_resource,
+            constraint,
+        } = self;
+        initializer.is_none()
+            && regularizer.is_none()
+            && caching_device.is_none()
+            && partitioner.is_none()
+            && custom_getters.is_empty()
+            && dtype.is_none()
+            && use_resource.is_none()
+            && constraint.is_none()
+    }
+
+    /// [`over`](ScopeDefaults::over) for a scope opened with `args` (`None`: none
+    /// given), sharing `parent`'s defaults when `args` add nothing to them.
+    pub(crate) fn inherit(
+        args: Option<&ScopeDefaults>,
+        parent: &Arc<ScopeDefaults>,
+    ) -> Arc<ScopeDefaults> {
+        match args {
+            Some(a) if !a.is_empty() => Arc::new(a.over(parent)),
+            _ if parent.constraint.is_none() => Arc::clone(parent),
+            _ => Arc::new(ScopeDefaults::default().over(parent)),
         }
     }
 

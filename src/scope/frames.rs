@@ -4,8 +4,7 @@
 
 use crate::error::{Error, Result};
 use crate::graph::Graph;
-use crate::scope::thread_state::{try_with_state, with_state, Frame, FrameKind};
-use crate::sync;
+use crate::scope::thread_state::{try_with_state, with_state, ThreadState};
 use smallvec::SmallVec;
 
 /// The frames of one guard (a variable scope pushes at most two).
@@ -100,12 +99,6 @@ impl FrameSet {
     }
 }
 
-pub(crate) fn push_frame(graph: &Graph, kind: FrameKind) -> u64 {
-    let id = sync::next_id();
-    with_state(graph, |s| s.frames.push(Frame { id, kind }));
-    id
-}
-
 /// The most scopes (variable and name scopes alike; a variable scope opens both) one
 /// thread may have open in one graph. Full scope names grow with the depth, so
 /// the bookkeeping of `d` nested scopes is `O(d²)` bytes, as in TF: at this bound
@@ -131,7 +124,12 @@ const STACK_RED_ZONE: usize = 128 * 1024;
 
 /// Checks that the calling thread may open one more scope in `graph`.
 pub(crate) fn check_depth(graph: &Graph) -> Result<()> {
-    let depth = with_state(graph, |s| s.frames.len());
+    with_state(graph, |s| check_depth_in(s))
+}
+
+/// [`check_depth`] on the calling thread's state `s`.
+pub(crate) fn check_depth_in(s: &ThreadState) -> Result<()> {
+    let depth = s.frames.len();
     if depth >= MAX_SCOPE_DEPTH {
         return Err(Error::NestingTooDeep {
             depth,

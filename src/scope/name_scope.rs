@@ -3,56 +3,50 @@
 use crate::error::Result;
 use crate::graph::Graph;
 use crate::names;
-use crate::scope::frames::{push_frame, FrameSet};
+use crate::scope::frames::{check_depth_in, FrameSet};
 use crate::scope::output::ScopeOutput;
-use crate::scope::thread_state::with_state;
-use crate::scope::thread_state::{Frame, FrameKind};
+use crate::scope::thread_state::{with_state, Frame, FrameKind, SharedName, ThreadState};
 use crate::sync;
 use std::fmt;
 use std::marker::PhantomData;
 
-/// Enters a name scope on `graph` for the calling thread; returns the string the
-/// scope yields and the frame id.
-pub(crate) fn enter_name_scope(graph: &Graph, name: &str) -> Result<(String, u64)> {
+/// Enters name scope `name` in the calling thread's state `s` for `graph`; returns
+/// the new name stack (what the scope yields, without its trailing slash) and the
+/// frame id.
+pub(crate) fn enter_name_scope_in(
+    s: &mut ThreadState,
+    graph: &Graph,
+    name: &str,
+) -> Result<(SharedName, u64)> {
+    names::validate(name, s.name_stack.is_empty())?;
+    let new_stack = if name.is_empty() {
+        SharedName::root()
+    } else if let Some(abs) = name.strip_suffix('/') {
+        SharedName::new(abs)
+    } else {
+        let unique = names::with_joined(&s.name_stack, name, |full| graph.unique_name_key(full));
+        SharedName::from_key(unique)
+    };
     let id = sync::next_id();
-    with_state(graph, |s| {
-        names::validate(name, s.name_stack.is_empty())?;
-        let (new_stack, yielded) = if name.is_empty() {
-            (String::new(), String::new())
-        } else if let Some(abs) = name.strip_suffix('/') {
-            (abs.to_string(), name.to_string())
-        } else {
-            let unique =
-                names::with_joined(&s.name_stack, name, |full| graph.unique_name_at(full, true));
-            let mut y = String::with_capacity(unique.len() + 1);
-            y.push_str(&unique);
-            y.push('/');
-            (unique, y)
-        };
-        let prev_stack = std::mem::replace(&mut s.name_stack, new_stack);
-        s.frames.push(Frame {
-            id,
-            kind: FrameKind::Name { prev_stack },
-        });
-        Ok((yielded, id))
-    })
+    let prev_stack = std::mem::replace(&mut s.name_stack, new_stack.clone());
+    s.frames.push(Frame {
+        id,
+        kind: FrameKind::Name { prev_stack },
+    });
+    Ok((new_stack, id))
 }
 
 /// Re-enters the current name scope unchanged (`auxiliary_name_scope = false`).
-pub(crate) fn reenter_current_name_scope(graph: &Graph) -> (String, u64) {
-    let stack = graph.name_stack();
-    let yielded = if stack.is_empty() {
-        String::new()
-    } else {
-        format!("{stack}/")
-    };
-    let id = push_frame(
-        graph,
-        FrameKind::Name {
+pub(crate) fn reenter_current_name_scope_in(s: &mut ThreadState) -> (SharedName, u64) {
+    let id = sync::next_id();
+    let stack = s.name_stack.clone();
+    s.frames.push(Frame {
+        id,
+        kind: FrameKind::Name {
             prev_stack: stack.clone(),
         },
-    );
-    (yielded, id)
+    });
+    (stack, id)
 }
 
 /// Runs `f` inside name scope `name` of the current graph, passing the string the
@@ -101,10 +95,12 @@ pub fn name_scope<R: ScopeOutput>(
 /// ```
 pub fn name_scope_guard(name: &str) -> Result<NameScopeGuard> {
     let graph = Graph::current();
-    crate::scope::frames::check_depth(&graph)?;
-    let (yielded, id) = enter_name_scope(&graph, name)?;
+    let (stack, id) = with_state(&graph, |s| {
+        check_depth_in(s)?;
+        enter_name_scope_in(s, &graph, name)
+    })?;
     Ok(NameScopeGuard {
-        name: yielded,
+        name: stack.with_slash(),
         frames: FrameSet {
             graph,
             ids: smallvec::smallvec![id],

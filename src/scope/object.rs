@@ -7,6 +7,7 @@ use crate::initializer::Init;
 use crate::partition::Partitioner;
 use crate::scope::custom_getter::CustomGetter;
 use crate::scope::defaults::{Reuse, ScopeDefaults};
+use crate::scope::thread_state::SharedName;
 use crate::slot_map::Key;
 use crate::sync::{Arc, AtomicU32, RwLock};
 use crate::variable::{Constraint, Regularizer, Variable};
@@ -17,9 +18,48 @@ use std::sync::atomic::Ordering;
 pub(crate) struct ScopeFields {
     /// The full scope name (`foo/bar`; `""` at root).
     pub(crate) name: Key,
-    pub(crate) original_name_scope: String,
+    pub(crate) original_name_scope: OriginalNameScope,
     pub(crate) reuse: Reuse,
-    pub(crate) defaults: ScopeDefaults,
+    /// Shared with the parent scope when the scope was opened without defaults of its
+    /// own (the common case); setters copy on write.
+    pub(crate) defaults: std::sync::Arc<ScopeDefaults>,
+}
+
+/// TF's `original_name_scope`: the name scope a scope was opened in, with its
+/// trailing slash (`foo/bar/`), or a name used verbatim.
+#[derive(Clone, Default)]
+pub(crate) struct OriginalNameScope {
+    name: SharedName,
+    /// Whether the name is a name scope (a slash is added) or verbatim.
+    slash: bool,
+}
+
+impl OriginalNameScope {
+    /// The name scope `stack` (`foo/bar/`, or `""` at root).
+    pub(crate) fn name_scope(stack: SharedName) -> Self {
+        OriginalNameScope {
+            name: stack,
+            slash: true,
+        }
+    }
+
+    /// `name` as given.
+    pub(crate) fn verbatim(name: &str) -> Self {
+        OriginalNameScope {
+            name: SharedName::new(name),
+            slash: false,
+        }
+    }
+}
+
+impl fmt::Display for OriginalNameScope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name)?;
+        if self.slash && !self.name.is_empty() {
+            f.write_str("/")?;
+        }
+        Ok(())
+    }
 }
 
 /// A variable scope: the prefix of variable names plus the defaults
@@ -110,7 +150,7 @@ impl fmt::Debug for VariableScope {
         let s = self.inner.fields.read();
         f.debug_struct("VariableScope")
             .field("name", &s.name)
-            .field("original_name_scope", &s.original_name_scope)
+            .field("original_name_scope", &s.original_name_scope.to_string())
             .field("reuse", &s.reuse)
             .field("dtype", &s.defaults.dtype())
             .finish_non_exhaustive()
@@ -158,9 +198,9 @@ impl VariableScope {
     pub(crate) fn root() -> VariableScope {
         VariableScope::from_fields(ScopeFields {
             name: Key::from(""),
-            original_name_scope: String::new(),
+            original_name_scope: OriginalNameScope::default(),
             reuse: Reuse::No,
-            defaults: ScopeDefaults::default(),
+            defaults: Default::default(),
         })
     }
 
@@ -197,7 +237,7 @@ impl VariableScope {
     /// });
     /// ```
     pub fn original_name_scope(&self) -> String {
-        self.inner.fields.read().original_name_scope.clone()
+        self.inner.fields.read().original_name_scope.to_string()
     }
 
     /// The reuse mode.
@@ -259,7 +299,7 @@ impl VariableScope {
     /// });
     /// ```
     pub fn set_initializer(&self, init: Option<Init>) {
-        self.write(|f| f.defaults.initializer = init);
+        self.write(|f| std::sync::Arc::make_mut(&mut f.defaults).initializer = init);
     }
     /// The default regularizer.
     ///
@@ -285,7 +325,7 @@ impl VariableScope {
     /// assert_eq!(g.regularization_losses().len(), 1);
     /// ```
     pub fn set_regularizer(&self, r: Option<Regularizer>) {
-        self.write(|f| f.defaults.regularizer = r);
+        self.write(|f| std::sync::Arc::make_mut(&mut f.defaults).regularizer = r);
     }
     /// The default caching device (`Some("")` explicitly disables an inherited one).
     ///
@@ -313,7 +353,7 @@ impl VariableScope {
     /// });
     /// ```
     pub fn set_caching_device(&self, d: Option<String>) {
-        self.write(|f| f.defaults.caching_device = d);
+        self.write(|f| std::sync::Arc::make_mut(&mut f.defaults).caching_device = d);
     }
     /// The default partitioner.
     ///
@@ -345,7 +385,7 @@ impl VariableScope {
     /// });
     /// ```
     pub fn set_partitioner(&self, p: Option<std::sync::Arc<dyn Partitioner>>) {
-        self.write(|f| f.defaults.partitioner = p);
+        self.write(|f| std::sync::Arc::make_mut(&mut f.defaults).partitioner = p);
     }
     /// The composed custom getters, outermost wrapper first.
     ///
@@ -378,7 +418,9 @@ impl VariableScope {
     /// });
     /// ```
     pub fn set_custom_getter(&self, g: Option<CustomGetter>) {
-        self.write(|f| f.defaults.custom_getters = g.into_iter().collect());
+        self.write(|f| {
+            std::sync::Arc::make_mut(&mut f.defaults).custom_getters = g.into_iter().collect()
+        });
     }
     /// The default dtype (`float32` unless set).
     ///
@@ -405,7 +447,7 @@ impl VariableScope {
     /// });
     /// ```
     pub fn set_dtype(&self, d: DType) {
-        self.write(|f| f.defaults.dtype = Some(d));
+        self.write(|f| std::sync::Arc::make_mut(&mut f.defaults).dtype = Some(d));
     }
     /// The `use_resource` flag (recorded on variables; no behavioural effect here).
     ///
@@ -432,7 +474,7 @@ impl VariableScope {
     /// });
     /// ```
     pub fn set_use_resource(&self, u: Option<bool>) {
-        self.write(|f| f.defaults.use_resource = u);
+        self.write(|f| std::sync::Arc::make_mut(&mut f.defaults).use_resource = u);
     }
     /// The constraint of this scope (never inherited by sub-scopes).
     ///
@@ -464,7 +506,7 @@ impl VariableScope {
     /// });
     /// ```
     pub fn set_constraint(&self, c: Option<Constraint>) {
-        self.write(|f| f.defaults.constraint = c);
+        self.write(|f| std::sync::Arc::make_mut(&mut f.defaults).constraint = c);
     }
 
     fn prefix(&self) -> String {

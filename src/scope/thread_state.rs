@@ -16,13 +16,74 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 
+/// A name scope's name, without trailing slash (empty at root), shared: cloning it
+/// touches one reference count, and the root allocates nothing.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub(crate) struct SharedName(Option<Key>);
+
+impl SharedName {
+    /// The root (`""`).
+    pub(crate) fn root() -> SharedName {
+        SharedName(None)
+    }
+
+    /// A copy of `name`.
+    pub(crate) fn new(name: &str) -> SharedName {
+        if name.is_empty() {
+            SharedName(None)
+        } else {
+            SharedName(Some(Key::from(name)))
+        }
+    }
+
+    /// `name` itself, shared.
+    pub(crate) fn from_key(name: Key) -> SharedName {
+        if name.is_empty() {
+            SharedName(None)
+        } else {
+            SharedName(Some(name))
+        }
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        self.0.as_deref().unwrap_or("")
+    }
+
+    /// What entering the name scope yields: the name with its trailing slash, or
+    /// `""` at root.
+    pub(crate) fn with_slash(&self) -> String {
+        match &self.0 {
+            None => String::new(),
+            Some(k) => {
+                let mut s = String::with_capacity(k.len() + 1);
+                s.push_str(k);
+                s.push('/');
+                s
+            }
+        }
+    }
+}
+
+impl std::ops::Deref for SharedName {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::fmt::Debug for SharedName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
 /// Per-(graph, thread) scoping state.
 pub(crate) struct ThreadState {
     pub(crate) current: VariableScope,
     /// TF's `variable_scopes_count`: full scope name → times opened.
     pub(crate) counts: ScopeCounts,
     /// The current name scope, without trailing slash (`""` at root).
-    pub(crate) name_stack: String,
+    pub(crate) name_stack: SharedName,
     pub(crate) frames: Vec<Frame>,
     /// Frames whose guard was closed out of order: they are popped as soon as they are
     /// on top of the stack again.
@@ -37,7 +98,7 @@ impl ThreadState {
         ThreadState {
             current: VariableScope::root(),
             counts: ScopeCounts::default(),
-            name_stack: String::new(),
+            name_stack: SharedName::root(),
             frames: Vec::new(),
             orphans: Vec::new(),
             recorders: Vec::new(),
@@ -52,7 +113,7 @@ pub(crate) enum FrameKind {
         counts: CountsOnExit,
     },
     Name {
-        prev_stack: String,
+        prev_stack: SharedName,
     },
 }
 
@@ -236,7 +297,7 @@ impl Graph {
     /// });
     /// ```
     pub fn name_stack(&self) -> String {
-        with_state(self, |s| s.name_stack.clone())
+        with_state(self, |s| s.name_stack.to_string())
     }
 
     /// TF's `unique_name`: `name` under the calling thread's name scope, made unique

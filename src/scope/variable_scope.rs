@@ -7,11 +7,13 @@ use crate::graph::{DefaultGraphGuard, Graph};
 use crate::names;
 use crate::scope::custom_getter::CustomGetter;
 use crate::scope::defaults::{defaults_setters, Reuse, ScopeDefaults};
-use crate::scope::frames::{check_depth, FrameSet};
-use crate::scope::name_scope::{enter_name_scope, reenter_current_name_scope};
-use crate::scope::object::{ScopeFields, VariableScope};
+use crate::scope::frames::{check_depth, check_depth_in, FrameIds, FrameSet};
+use crate::scope::name_scope::{enter_name_scope_in, reenter_current_name_scope_in};
+use crate::scope::object::{OriginalNameScope, ScopeFields, VariableScope};
 use crate::scope::output::ScopeOutput;
-use crate::scope::thread_state::{with_state, CountsOnExit, Frame, FrameKind};
+use crate::scope::thread_state::{
+    with_state, CountsOnExit, Frame, FrameKind, SharedName, ThreadState,
+};
 use crate::slot_map::Key;
 use crate::sync;
 use std::borrow::Cow;
@@ -144,7 +146,8 @@ pub struct VariableScopeBuilder<'a> {
     target: ScopeTarget<'a>,
     default_name: Option<Cow<'a, str>>,
     reuse: Reuse,
-    defaults: ScopeDefaults,
+    /// Boxed, so that a builder is cheap to move; `None` until a default is set.
+    defaults: Option<Box<ScopeDefaults>>,
     auxiliary_name_scope: bool,
     graph: Option<Graph>,
 }
@@ -166,7 +169,7 @@ impl<'a> VariableScopeBuilder<'a> {
             target,
             default_name: None,
             reuse: Reuse::No,
-            defaults: ScopeDefaults::default(),
+            defaults: None,
             auxiliary_name_scope: true,
             graph: None,
         }
@@ -224,12 +227,12 @@ impl<'a> VariableScopeBuilder<'a> {
     /// });
     /// ```
     pub fn custom_getter(mut self, g: CustomGetter) -> Self {
-        self.defaults.custom_getters = vec![g];
+        self.defaults_mut().custom_getters = vec![g];
         self
     }
 
     fn defaults_mut(&mut self) -> &mut ScopeDefaults {
-        &mut self.defaults
+        self.defaults.get_or_insert_with(Default::default)
     }
 
     defaults_setters!("for variables created in the scope and its sub-scopes");
@@ -309,13 +312,11 @@ impl<'a> VariableScopeBuilder<'a> {
     /// ```
     pub fn guard(self) -> Result<VariableScopeGuard> {
         let graph = self.graph.clone().unwrap_or_else(Graph::current);
-        check_depth(&graph)?;
         let graph_guard = self.graph.as_ref().map(Graph::as_default_guard);
-        let mut frames = FrameSet {
-            graph: graph.clone(),
-            ids: Default::default(),
-        };
-        match self.open(&graph, &mut frames) {
+        let mut ids = FrameIds::new();
+        let opened = self.open(&graph, &mut ids);
+        let mut frames = FrameSet { graph, ids };
+        match opened {
             Ok(scope) => Ok(VariableScopeGuard {
                 scope,
                 frames,
@@ -329,51 +330,56 @@ impl<'a> VariableScopeBuilder<'a> {
         }
     }
 
-    fn open(self, graph: &Graph, frames: &mut FrameSet) -> Result<VariableScope> {
+    fn open(self, graph: &Graph, ids: &mut FrameIds) -> Result<VariableScope> {
         let aux = self.auxiliary_name_scope;
         match &self.target {
-            ScopeTarget::Name(s) => {
+            // The common case, in one visit to the thread's state.
+            ScopeTarget::Name(s) => with_state(graph, |st| {
+                check_depth_in(st)?;
                 let old_ns = if !s.is_empty() || !aux {
-                    let (y, id) = if aux {
-                        enter_name_scope(graph, s)?
+                    let (stack, id) = if aux {
+                        enter_name_scope_in(st, graph, s)?
                     } else {
-                        reenter_current_name_scope(graph)
+                        reenter_current_name_scope_in(st)
                     };
-                    frames.ids.push(id);
-                    Some(y)
+                    ids.push(id);
+                    Some(stack)
                 } else {
                     None
                 };
-                Ok(enter_pure_named(
-                    graph,
+                Ok(enter_pure_named_in(
+                    st,
                     s,
                     old_ns,
                     self.reuse,
-                    &self.defaults,
-                    frames,
+                    self.defaults.as_deref(),
+                    ids,
                 ))
-            }
+            }),
             ScopeTarget::Scope(captured) => {
+                check_depth(graph)?;
                 if aux {
                     let last = captured
                         .read(|f| f.name.rsplit('/').next().unwrap_or_default().to_string());
                     if !last.is_empty() {
-                        let (_, id) = enter_name_scope(graph, &last)?;
-                        frames.ids.push(id);
+                        let (_, id) =
+                            with_state(graph, |st| enter_name_scope_in(st, graph, &last))?;
+                        ids.push(id);
                     }
                 } else {
-                    let (_, id) = reenter_current_name_scope(graph);
-                    frames.ids.push(id);
+                    let (_, id) = with_state(graph, reenter_current_name_scope_in);
+                    ids.push(id);
                 }
                 Ok(enter_pure_captured(
                     graph,
                     captured,
                     self.reuse,
-                    &self.defaults,
-                    frames,
+                    self.defaults.as_deref(),
+                    ids,
                 ))
             }
             ScopeTarget::None => {
+                check_depth(graph)?;
                 let Some(default_name) = &self.default_name else {
                     return Err(Error::invalid_arg(
                         "If default_name is None then name_or_scope is required",
@@ -384,20 +390,22 @@ impl<'a> VariableScopeBuilder<'a> {
                         message: "reuse=True cannot be used without a name_or_scope".into(),
                     });
                 }
-                let (y, id) = if aux {
-                    enter_name_scope(graph, default_name)?
-                } else {
-                    reenter_current_name_scope(graph)
-                };
-                frames.ids.push(id);
+                let (stack, id) = with_state(graph, |st| {
+                    if aux {
+                        enter_name_scope_in(st, graph, default_name)
+                    } else {
+                        Ok(reenter_current_name_scope_in(st))
+                    }
+                })?;
+                ids.push(id);
                 let unique = unique_variable_scope(graph, default_name);
                 Ok(enter_pure_named(
                     graph,
                     &unique,
-                    Some(y),
+                    Some(stack),
                     self.reuse,
-                    &self.defaults,
-                    frames,
+                    self.defaults.as_deref(),
+                    ids,
                 ))
             }
         }
@@ -405,37 +413,50 @@ impl<'a> VariableScopeBuilder<'a> {
 }
 
 /// TF's `_pure_variable_scope` entered with a string: a new scope object under the
-/// current one, with `args` over the current scope's defaults.
+/// current one, with `args` over the current scope's defaults. `old_name_scope` is
+/// the name scope it was opened in; without one, `s` is used verbatim.
 pub(crate) fn enter_pure_named(
     graph: &Graph,
     s: &str,
-    old_name_scope: Option<String>,
+    old_name_scope: Option<SharedName>,
     reuse: Reuse,
-    args: &ScopeDefaults,
-    frames: &mut FrameSet,
+    args: Option<&ScopeDefaults>,
+    ids: &mut FrameIds,
+) -> VariableScope {
+    with_state(graph, |st| {
+        enter_pure_named_in(st, s, old_name_scope, reuse, args, ids)
+    })
+}
+
+/// [`enter_pure_named`] on the calling thread's state `st`.
+fn enter_pure_named_in(
+    st: &mut ThreadState,
+    s: &str,
+    old_name_scope: Option<SharedName>,
+    reuse: Reuse,
+    args: Option<&ScopeDefaults>,
+    ids: &mut FrameIds,
 ) -> VariableScope {
     let id = sync::next_id();
-    with_state(graph, |st| {
-        let fields = st.current.read(|parent| {
-            let name = names::with_joined(&parent.name, s, |n| Key::from(n));
-            ScopeFields {
-                reuse: reuse.or(parent.reuse),
-                defaults: args.over(&parent.defaults),
-                original_name_scope: old_name_scope.unwrap_or_else(|| s.to_string()),
-                name,
-            }
-        });
-        st.counts.increment(&fields.name);
-        let exit = CountsOnExit::ZeroUnder(fields.name.clone());
-        let scope = VariableScope::from_fields(fields);
-        let prev = std::mem::replace(&mut st.current, scope.clone());
-        st.frames.push(Frame {
-            id,
-            kind: FrameKind::Var { prev, counts: exit },
-        });
-        frames.ids.push(id);
-        scope
-    })
+    let fields = st.current.read(|parent| ScopeFields {
+        name: names::with_joined(&parent.name, s, |n| Key::from(n)),
+        reuse: reuse.or(parent.reuse),
+        defaults: ScopeDefaults::inherit(args, &parent.defaults),
+        original_name_scope: match old_name_scope {
+            Some(stack) => OriginalNameScope::name_scope(stack),
+            None => OriginalNameScope::verbatim(s),
+        },
+    });
+    st.counts.increment(&fields.name);
+    let exit = CountsOnExit::ZeroUnder(fields.name.clone());
+    let scope = VariableScope::from_fields(fields);
+    let prev = std::mem::replace(&mut st.current, scope.clone());
+    st.frames.push(Frame {
+        id,
+        kind: FrameKind::Var { prev, counts: exit },
+    });
+    ids.push(id);
+    scope
 }
 
 /// TF's `_pure_variable_scope` entered with a captured scope object (a jump): a new
@@ -444,14 +465,14 @@ pub(crate) fn enter_pure_captured(
     graph: &Graph,
     captured: &VariableScope,
     reuse: Reuse,
-    args: &ScopeDefaults,
-    frames: &mut FrameSet,
+    args: Option<&ScopeDefaults>,
+    ids: &mut FrameIds,
 ) -> VariableScope {
     let fields = captured.read(|base| ScopeFields {
         name: base.name.clone(),
         original_name_scope: base.original_name_scope.clone(),
         reuse: reuse.or(base.reuse),
-        defaults: args.over(&base.defaults),
+        defaults: ScopeDefaults::inherit(args, &base.defaults),
     });
     let id = sync::next_id();
     with_state(graph, |st| {
@@ -466,7 +487,7 @@ pub(crate) fn enter_pure_captured(
                 counts: CountsOnExit::Restore(snapshot),
             },
         });
-        frames.ids.push(id);
+        ids.push(id);
         scope
     })
 }
