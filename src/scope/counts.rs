@@ -171,6 +171,43 @@ impl ScopeCounts {
         }
     }
 
+    /// Counts one more opening of `name` and returns it as a shared name: the
+    /// counter's own copy when it has one (a scope opened again under the same
+    /// parent allocates no name), else a new one that the counter keeps.
+    pub(crate) fn increment_named(&mut self, name: &str) -> Key {
+        let logging = self.open > 0;
+        let mut node = &mut self.root;
+        let mut found = None;
+        for (start, end) in components(name) {
+            let component = &name[start..end];
+            let Some(c) = node
+                .children
+                .find_mut(hash(component), |c| c.component() == component)
+            else {
+                break;
+            };
+            if end == name.len() {
+                found = Some(c);
+                break;
+            }
+            node = &mut c.node;
+        }
+        let key = match found {
+            Some(c) if c.end as usize == c.name.len() => {
+                let old = c.node.count;
+                c.node.count += 1;
+                let key = c.name.clone();
+                if logging {
+                    self.journal.push((key.clone(), old));
+                }
+                return key;
+            }
+            _ => Key::from(name),
+        };
+        self.increment(&key);
+        key
+    }
+
     /// Zeroes every counter under `{name}/`.
     pub(crate) fn zero_under(&mut self, name: &str) {
         let mut node = &mut self.root;
@@ -219,6 +256,25 @@ mod tests {
 
     fn key(s: &str) -> Key {
         Key::from(s)
+    }
+
+    #[test]
+    fn a_name_opened_again_is_the_counters_copy() {
+        let mut c = ScopeCounts::default();
+        let a = c.increment_named("a");
+        let again = c.increment_named("a");
+        assert!(std::sync::Arc::ptr_eq(&a, &again));
+        assert_eq!(c.get("a"), 2);
+        // A node made on the way to a deeper name has no copy of its own name yet.
+        c.increment_named("x/y");
+        let x = c.increment_named("x");
+        assert_eq!((&*x, c.get("x"), c.get("x/y")), ("x", 1, 1));
+        // After zeroing, the name is new again.
+        let ab = c.increment_named("a/b");
+        c.zero_under("a");
+        let ab2 = c.increment_named("a/b");
+        assert!(!std::sync::Arc::ptr_eq(&ab, &ab2));
+        assert_eq!(c.get("a/b"), 1);
     }
 
     #[test]
@@ -292,7 +348,11 @@ mod tests {
             for op in &ops {
                 match op {
                     Op::Inc(n) => {
-                        tree.increment(&key(n));
+                        if n.len() % 2 == 0 {
+                            tree.increment(&key(n));
+                        } else {
+                            assert_eq!(&*tree.increment_named(n), n.as_str());
+                        }
                         *flat.map.entry(n.clone()).or_insert(0) += 1;
                     }
                     Op::Zero(n) => {

@@ -14,7 +14,6 @@ use crate::scope::output::ScopeOutput;
 use crate::scope::thread_state::{
     with_state, CountsOnExit, Frame, FrameKind, SharedName, ThreadState,
 };
-use crate::slot_map::Key;
 use crate::sync;
 use std::borrow::Cow;
 use std::fmt;
@@ -438,8 +437,9 @@ fn enter_pure_named_in(
     ids: &mut FrameIds,
 ) -> VariableScope {
     let id = sync::next_id();
+    let counts = &mut st.counts;
     let fields = st.current.read(|parent| ScopeFields {
-        name: names::with_joined(&parent.name, s, |n| Key::from(n)),
+        name: names::with_joined(&parent.name, s, |n| counts.increment_named(n)),
         reuse: reuse.or(parent.reuse),
         defaults: ScopeDefaults::inherit(args, &parent.defaults),
         original_name_scope: match old_name_scope {
@@ -447,7 +447,6 @@ fn enter_pure_named_in(
             None => OriginalNameScope::verbatim(s),
         },
     });
-    st.counts.increment(&fields.name);
     let exit = CountsOnExit::ZeroUnder(fields.name.clone());
     let scope = VariableScope::from_fields(fields);
     let prev = std::mem::replace(&mut st.current, scope.clone());
