@@ -463,23 +463,28 @@ fn next_free(st: &mut Stripe, folded: &str, n: u64, mark: bool) -> u64 {
     if mark {
         return next_free_marked(st, folded, n).0;
     }
-    let mut i = n;
-    let mut scratch = std::mem::take(&mut st.scratch);
-    loop {
-        scratch.clear();
-        scratch.push_str(folded);
-        scratch.push('_');
-        push_decimal(&mut scratch, i);
-        if !st.in_use(&scratch) {
-            st.scratch = scratch;
-            return i;
-        }
-        i += 1;
-    }
+    first_candidate(st, folded, n, |st, c| (!st.in_use(c)).then_some(())).0
 }
 
 /// [`next_free`] with `mark`, also returning the registry's key of the name marked.
 fn next_free_marked(st: &mut Stripe, folded: &str, n: u64) -> (u64, Key) {
+    first_candidate(st, folded, n, |st, c| {
+        let e = entry(&mut st.table, c, None);
+        (e.count == 0).then(|| {
+            e.count = 1;
+            e.key.clone()
+        })
+    })
+}
+
+/// Tries `{folded}_{i}` for `i = n, n + 1, …` until `take` accepts one; the
+/// candidate is built in (and left in) the stripe's scratch buffer.
+fn first_candidate<R>(
+    st: &mut Stripe,
+    folded: &str,
+    n: u64,
+    mut take: impl FnMut(&mut Stripe, &str) -> Option<R>,
+) -> (u64, R) {
     let mut i = n;
     let mut scratch = std::mem::take(&mut st.scratch);
     loop {
@@ -487,12 +492,9 @@ fn next_free_marked(st: &mut Stripe, folded: &str, n: u64) -> (u64, Key) {
         scratch.push_str(folded);
         scratch.push('_');
         push_decimal(&mut scratch, i);
-        let e = entry(&mut st.table, &scratch, None);
-        if e.count == 0 {
-            e.count = 1;
-            let key = e.key.clone();
+        if let Some(r) = take(st, &scratch) {
             st.scratch = scratch;
-            return (i, key);
+            return (i, r);
         }
         i += 1;
     }

@@ -100,6 +100,11 @@ impl Node {
             .map(|c| &c.node)
     }
 
+    fn child_entry(&mut self, component: &str) -> Option<&mut Child> {
+        self.children
+            .find_mut(hash(component), |c| c.component() == component)
+    }
+
     /// The child `name[start..end]`, inserted (count 0) when missing.
     fn child_mut(&mut self, name: &Key, start: usize, end: usize) -> &mut Node {
         let component = &name[start..end];
@@ -179,11 +184,7 @@ impl ScopeCounts {
         let mut node = &mut self.root;
         let mut found = None;
         for (start, end) in components(name) {
-            let component = &name[start..end];
-            let Some(c) = node
-                .children
-                .find_mut(hash(component), |c| c.component() == component)
-            else {
+            let Some(c) = node.child_entry(&name[start..end]) else {
                 break;
             };
             if end == name.len() {
@@ -212,11 +213,7 @@ impl ScopeCounts {
     pub(crate) fn zero_under(&mut self, name: &str) {
         let mut node = &mut self.root;
         for (start, end) in components(name) {
-            let component = &name[start..end];
-            let Some(c) = node
-                .children
-                .find_mut(hash(component), |c| c.component() == component)
-            else {
+            let Some(c) = node.child_entry(&name[start..end]) else {
                 return;
             };
             node = &mut c.node;

@@ -448,11 +448,23 @@ fn enter_pure_named_in(
         },
     });
     let exit = CountsOnExit::ZeroUnder(fields.name.clone());
+    make_current(st, fields, exit, id, ids)
+}
+
+/// Makes a new scope object of `fields` the thread's current scope, pushing the frame
+/// `id` that restores the previous one (and the counters, by `counts`).
+fn make_current(
+    st: &mut ThreadState,
+    fields: ScopeFields,
+    counts: CountsOnExit,
+    id: u64,
+    ids: &mut FrameIds,
+) -> VariableScope {
     let scope = VariableScope::from_fields(fields);
     let prev = std::mem::replace(&mut st.current, scope.clone());
     st.frames.push(Frame {
         id,
-        kind: FrameKind::Var { prev, counts: exit },
+        kind: FrameKind::Var { prev, counts },
     });
     ids.push(id);
     scope
@@ -477,17 +489,7 @@ pub(crate) fn enter_pure_captured(
     with_state(graph, |st| {
         st.counts.increment(&fields.name);
         let snapshot = st.counts.snapshot();
-        let scope = VariableScope::from_fields(fields);
-        let prev = std::mem::replace(&mut st.current, scope.clone());
-        st.frames.push(Frame {
-            id,
-            kind: FrameKind::Var {
-                prev,
-                counts: CountsOnExit::Restore(snapshot),
-            },
-        });
-        ids.push(id);
-        scope
+        make_current(st, fields, CountsOnExit::Restore(snapshot), id, ids)
     })
 }
 
