@@ -11,6 +11,13 @@
 //! Each stripe is one hash table keyed by the case-folded name, holding both TF's
 //! `_names_in_use` count and the ops of that name (exact case), so naming and
 //! registering a new op costs one probe.
+//!
+//! The names `unique_name` marks used while numbering (`a_1`, `a_2`, … for a name
+//! scope `a` opened again and again) are not stored one by one: each numbered base
+//! keeps a [`Run`], and `{base}_{i}` for `1 <= i <= run.probed` counts as used once
+//! unless it has an entry of its own. Re-entering a scope then adds no entry for the
+//! numbered name, and numbering the next one reads no table slot when no name of
+//! that form was ever given explicitly (`run.max_explicit`).
 
 use crate::slot_map::Key;
 use crate::sync::Mutex;
@@ -108,6 +115,62 @@ struct Stripe {
     variants: Vec<(Key, Vec<OpRec>)>,
     /// Scratch space for candidate names (reused, so probing allocates nothing).
     scratch: String,
+    /// The numbered names of each base, by the base's case-folded name.
+    runs: HashTable<Run>,
+}
+
+/// The numbered names `{base}_{i}` of one base (see the module docs).
+struct Run {
+    /// The base, case-folded.
+    base: Key,
+    hash: u32,
+    /// `{base}_{1..=probed}` are all in use (implicitly, where they have no entry).
+    probed: u64,
+    /// The largest `i` with an entry of its own for `{base}_{i}` (0: none).
+    max_explicit: u64,
+}
+
+/// `name` split as `{base}_{i}`, with `i >= 1` written canonically (no leading
+/// zero): the form numbering produces.
+fn split_numbered(name: &str) -> Option<(&str, u64)> {
+    let p = name.rfind('_')?;
+    let digits = &name[p + 1..];
+    if digits.is_empty() || digits.starts_with('0') || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some((&name[..p], digits.parse().ok()?))
+}
+
+fn find_run<'r>(runs: &'r HashTable<Run>, base: &str) -> Option<&'r Run> {
+    let h = key_hash(base);
+    runs.find(spread(h), |r| {
+        r.hash == h && r.base.eq_ignore_ascii_case(base)
+    })
+}
+
+fn run_mut<'r>(runs: &'r mut HashTable<Run>, base: &str) -> &'r mut Run {
+    let h = key_hash(base);
+    match runs.entry(
+        spread(h),
+        |r| r.hash == h && r.base.eq_ignore_ascii_case(base),
+        |r| spread(r.hash),
+    ) {
+        Entry::Occupied(o) => o.into_mut(),
+        Entry::Vacant(v) => v
+            .insert(Run {
+                base: Key::from(base),
+                hash: h,
+                probed: 0,
+                max_explicit: 0,
+            })
+            .into_mut(),
+    }
+}
+
+/// Whether `folded` is in use only implicitly, as a number of its base's run.
+fn implicitly_used(runs: &HashTable<Run>, folded: &str) -> bool {
+    split_numbered(folded)
+        .is_some_and(|(base, i)| find_run(runs, base).is_some_and(|r| i <= r.probed))
 }
 
 impl Stripe {
@@ -122,7 +185,15 @@ impl Stripe {
 
     /// Whether `folded` is in TF's `_names_in_use`.
     fn in_use(&self, folded: &str) -> bool {
-        self.find(folded).is_some_and(|e| e.count > 0)
+        self.count(folded) > 0
+    }
+
+    /// TF's `_names_in_use` count of `folded` (a number of a run counts 1).
+    fn count(&self, folded: &str) -> u64 {
+        match self.find(folded) {
+            Some(e) => e.count,
+            None => u64::from(implicitly_used(&self.runs, folded)),
+        }
     }
 
     fn type_id(&mut self, op: &OpType) -> u32 {
@@ -146,11 +217,12 @@ impl Stripe {
     }
 }
 
-/// The entry of `folded` in `table`, inserted (count 0, no op) when missing.
-/// `stored` is a shared copy of the name (any case) to use as the key instead of a
-/// new one.
+/// The entry of `folded` in `table`, inserted when missing (counting 1 when it was
+/// in use as a number of a run, else 0; no op). `stored` is a shared copy of the
+/// name (any case) to use as the key instead of a new one.
 fn entry<'t>(
     table: &'t mut HashTable<NameEntry>,
+    runs: &mut HashTable<Run>,
     folded: &str,
     stored: Option<&Key>,
 ) -> &'t mut NameEntry {
@@ -166,9 +238,15 @@ fn entry<'t>(
                 Some(k) if k.eq_ignore_ascii_case(folded) => k.clone(),
                 _ => Key::from(folded),
             };
+            let mut count = 0;
+            if let Some((base, i)) = split_numbered(folded) {
+                let run = run_mut(runs, base);
+                count = u64::from(i <= run.probed);
+                run.max_explicit = run.max_explicit.max(i);
+            }
             v.insert(NameEntry {
                 key,
-                count: 0,
+                count,
                 seq: 0,
                 ty: NO_OP,
                 hash: h,
@@ -299,7 +377,7 @@ impl OpNames {
         let folded = unicode_folded(name);
         let mut guard = self.stripe(&folded).lock();
         let st = &mut *guard;
-        let e = entry(&mut st.table, &folded, None);
+        let e = entry(&mut st.table, &mut st.runs, &folded, None);
         let n = e.count;
         e.count += 1;
         if n == 0 {
@@ -309,11 +387,13 @@ impl OpNames {
                 Key::from(name)
             };
         }
-        let (i, key) = next_free_marked(st, &folded, n);
-        if key.len() == name.len() + 1 + decimal_len(i) && key.starts_with(name) {
-            key
-        } else {
-            Key::from(suffixed(name, i))
+        match next_free_marked(st, &folded, n) {
+            (i, Some(key))
+                if key.len() == name.len() + 1 + decimal_len(i) && key.starts_with(name) =>
+            {
+                key
+            }
+            (i, _) => Key::from(suffixed(name, i)),
         }
     }
 
@@ -338,7 +418,7 @@ impl OpNames {
             taken_seq
         };
         // The common case — the name is free — takes one probe.
-        let e = entry(&mut st.table, &folded, stored);
+        let e = entry(&mut st.table, &mut st.runs, &folded, stored);
         let n = e.count;
         e.count += 1;
         if n == 0 {
@@ -355,7 +435,7 @@ impl OpNames {
         let i = next_free(st, &folded, n, false);
         let full = Key::from(suffixed(name, i));
         let candidate = std::mem::take(&mut st.scratch);
-        let e = entry(&mut st.table, &candidate, Some(&full));
+        let e = entry(&mut st.table, &mut st.runs, &candidate, Some(&full));
         e.count = e.count.max(1);
         let added = add_op(e, &mut st.variants, &full, &mut seq, ty);
         st.scratch = candidate;
@@ -373,7 +453,7 @@ impl OpNames {
         let mut guard = self.stripe(&folded).lock();
         let st = &mut *guard;
         let ty = st.type_id(&op);
-        let e = entry(&mut st.table, &folded, Some(&name));
+        let e = entry(&mut st.table, &mut st.runs, &folded, Some(&name));
         let mut seq = None;
         add_op(
             e,
@@ -463,52 +543,92 @@ fn next_free(st: &mut Stripe, folded: &str, n: u64, mark: bool) -> u64 {
     if mark {
         return next_free_marked(st, folded, n).0;
     }
-    first_candidate(st, folded, n, |st, c| (!st.in_use(c)).then_some(())).0
-}
-
-/// [`next_free`] with `mark`, also returning the registry's key of the name marked.
-fn next_free_marked(st: &mut Stripe, folded: &str, n: u64) -> (u64, Key) {
-    first_candidate(st, folded, n, |st, c| {
-        let e = entry(&mut st.table, c, None);
-        (e.count == 0).then(|| {
-            e.count = 1;
-            e.key.clone()
-        })
-    })
-}
-
-/// Tries `{folded}_{i}` for `i = n, n + 1, …` until `take` accepts one; the
-/// candidate is built in (and left in) the stripe's scratch buffer.
-fn first_candidate<R>(
-    st: &mut Stripe,
-    folded: &str,
-    n: u64,
-    mut take: impl FnMut(&mut Stripe, &str) -> Option<R>,
-) -> (u64, R) {
+    let (probed, max_explicit) =
+        find_run(&st.runs, folded).map_or((0, 0), |r| (r.probed, r.max_explicit));
     let mut i = n;
-    let mut scratch = std::mem::take(&mut st.scratch);
     loop {
-        scratch.clear();
-        scratch.push_str(folded);
-        scratch.push('_');
-        push_decimal(&mut scratch, i);
-        if let Some(r) = take(st, &scratch) {
-            st.scratch = scratch;
-            return (i, r);
+        if i > probed.max(max_explicit) {
+            // Neither an entry nor the run can hold it.
+            candidate(&mut st.scratch, folded, i);
+            return i;
+        }
+        let mut scratch = std::mem::take(&mut st.scratch);
+        candidate(&mut scratch, folded, i);
+        let used = st.in_use(&scratch);
+        st.scratch = scratch;
+        if !used {
+            return i;
         }
         i += 1;
     }
+}
+
+/// [`next_free`] with `mark`: the name found is marked used (TF's
+/// `_names_in_use[name_i] = 1`), by extending the base's run when it is the run's
+/// next number, else in an entry. Returns the registry's key of the name when it has
+/// an entry.
+fn next_free_marked(st: &mut Stripe, folded: &str, n: u64) -> (u64, Option<Key>) {
+    let (mut probed, max_explicit) =
+        find_run(&st.runs, folded).map_or((0, 0), |r| (r.probed, r.max_explicit));
+    let mut i = n;
+    let mut scratch = std::mem::take(&mut st.scratch);
+    let found = loop {
+        candidate(&mut scratch, folded, i);
+        // Only names up to `max_explicit` can have an entry.
+        let explicit = if i <= max_explicit {
+            st.find(&scratch).map(|e| e.count)
+        } else {
+            None
+        };
+        let used = explicit.map_or(i <= probed, |c| c > 0);
+        if used {
+            if i == probed + 1 {
+                probed = i;
+            }
+            i += 1;
+            continue;
+        }
+        if explicit.is_some() {
+            let e = entry(&mut st.table, &mut st.runs, &scratch, None);
+            e.count = 1;
+            if i == probed + 1 {
+                probed = i;
+            }
+            break Some(e.key.clone());
+        }
+        if i == probed + 1 {
+            probed = i;
+            break None;
+        }
+        let e = entry(&mut st.table, &mut st.runs, &scratch, None);
+        e.count = 1;
+        break Some(e.key.clone());
+    };
+    st.scratch = scratch;
+    if probed > 0 {
+        let run = run_mut(&mut st.runs, folded);
+        run.probed = run.probed.max(probed);
+    }
+    (i, found)
+}
+
+/// Writes `{folded}_{i}` into `buf`.
+fn candidate(buf: &mut String, folded: &str, i: u64) {
+    buf.clear();
+    buf.push_str(folded);
+    buf.push('_');
+    push_decimal(buf, i);
 }
 
 /// The core of TF's `unique_name` on one stripe: `None` when `folded` itself is free
 /// (or was: `mark` counts a use either way), `Some(i)` when the name is `name_i`.
 fn probe(st: &mut Stripe, folded: &str, mark: bool, stored: Option<&Key>) -> Option<u64> {
     let n = if mark {
-        let e = entry(&mut st.table, folded, stored);
+        let e = entry(&mut st.table, &mut st.runs, folded, stored);
         e.count += 1;
         e.count - 1
     } else {
-        st.find(folded).map_or(0, |e| e.count)
+        st.count(folded)
     };
     if n == 0 {
         return None;
@@ -612,5 +732,118 @@ mod tests {
         // Registering absolute names does not mark them used (TF's `name_scope("x/")`).
         assert_eq!(r.unique("conv", true), "conv");
         assert_eq!(r.unique("Conv", true), "Conv_1");
+    }
+
+    /// TF's `Graph.unique_name` and op registration, as a plain dict (ops.py), for
+    /// comparison.
+    #[derive(Default)]
+    struct TfModel {
+        in_use: std::collections::HashMap<String, u64>,
+        ops: std::collections::HashSet<String>,
+    }
+
+    impl TfModel {
+        fn unique(&mut self, name: &str, mark: bool) -> String {
+            let key = name.to_lowercase();
+            let mut i = self.in_use.get(&key).copied().unwrap_or(0);
+            if mark {
+                self.in_use.insert(key.clone(), i + 1);
+            }
+            if i == 0 {
+                return name.to_string();
+            }
+            let base = key;
+            let mut k = format!("{base}_{i}");
+            while self.in_use.get(&k).copied().unwrap_or(0) > 0 {
+                i += 1;
+                k = format!("{base}_{i}");
+            }
+            if mark {
+                self.in_use.insert(k, 1);
+            }
+            format!("{name}_{i}")
+        }
+    }
+
+    #[derive(Debug, Clone)]
+    enum NameOp {
+        Unique(String, bool),
+        UniqueKey(String),
+        Register(String),
+        UniqueAndRegister(String),
+    }
+
+    fn name_op() -> impl proptest::strategy::Strategy<Value = NameOp> {
+        use proptest::prelude::*;
+        let name = || proptest::string::string_regex("(a|A|b)(_(0|1|2|3|10))?(_(1|2))?").unwrap();
+        prop_oneof![
+            3 => (name(), any::<bool>()).prop_map(|(n, m)| NameOp::Unique(n, m)),
+            3 => name().prop_map(NameOp::UniqueKey),
+            1 => name().prop_map(NameOp::Register),
+            2 => name().prop_map(NameOp::UniqueAndRegister),
+        ]
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn numbering_matches_tf(ops in proptest::collection::vec(name_op(), 0..80), stripes in 1usize..4) {
+            let r = OpNames::with_stripes(stripes);
+            let counter = AtomicU64::new(0);
+            let mut tf = TfModel::default();
+            for op in &ops {
+                match op {
+                    NameOp::Unique(n, mark) => {
+                        proptest::prop_assert_eq!(r.unique(n, *mark), tf.unique(n, *mark), "{:?}", op);
+                    }
+                    NameOp::UniqueKey(n) => {
+                        proptest::prop_assert_eq!(&*r.unique_key(n), tf.unique(n, true), "{:?}", op);
+                    }
+                    NameOp::Register(n) => {
+                        let ours = r.register(Key::from(n.as_str()), OpType::Variable, &counter).is_some();
+                        proptest::prop_assert_eq!(ours, tf.ops.insert(n.clone()), "{:?}", op);
+                    }
+                    NameOp::UniqueAndRegister(n) => {
+                        let want = tf.unique(n, true);
+                        let fresh = tf.ops.insert(want.clone());
+                        match r.unique_and_register(n, None, OpType::Variable, &counter) {
+                            Ok((k, _)) => {
+                                proptest::prop_assert!(fresh, "{:?}", op);
+                                proptest::prop_assert_eq!(&*k, want.as_str());
+                            }
+                            Err(k) => {
+                                proptest::prop_assert!(!fresh, "{:?}", op);
+                                proptest::prop_assert_eq!(&*k, want.as_str());
+                            }
+                        }
+                    }
+                }
+                for (name, used) in &tf.in_use {
+                    let ours = r.unique(name, false) != *name;
+                    proptest::prop_assert_eq!(ours, *used > 0, "in use: {} after {:?}", name, op);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_scope_reopened_adds_no_entry_per_number() {
+        let r = OpNames::with_stripes(1);
+        for i in 0..1000u64 {
+            let want = if i == 0 {
+                "a".to_string()
+            } else {
+                format!("a_{i}")
+            };
+            assert_eq!(&*r.unique_key("a"), want.as_str());
+        }
+        let st = r.stripes[0].lock();
+        assert_eq!(st.table.len(), 1, "only `a` itself has an entry");
+        drop(st);
+        // The numbers still count as used: an explicit `a_5` is taken …
+        assert_eq!(r.unique("a_5", true), "a_5_1");
+        // … and numbering continues after them, skipping explicit names.
+        r.unique("a_1001", true);
+        assert_eq!(r.unique("a", true), "a_1000");
+        assert_eq!(r.unique("A", true), "A_1002");
     }
 }
