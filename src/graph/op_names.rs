@@ -105,6 +105,47 @@ fn spread(h: u32) -> u64 {
     (u64::from(h) << 32) | u64::from(h)
 }
 
+/// A row of a table keyed by a case-folded name with its [`key_hash`]: the names
+/// table and the runs table.
+trait Folded {
+    fn name(&self) -> &str;
+    fn hash(&self) -> u32;
+}
+
+/// The row of `folded`, if any.
+fn find_folded<'t, T: Folded>(table: &'t HashTable<T>, folded: &str) -> Option<&'t T> {
+    let h = key_hash(folded);
+    table.find(spread(h), |r| {
+        r.hash() == h && r.name().eq_ignore_ascii_case(folded)
+    })
+}
+
+/// The row of `folded`, inserted as `make(hash)` when missing.
+fn find_or_insert_folded<'t, T: Folded>(
+    table: &'t mut HashTable<T>,
+    folded: &str,
+    make: impl FnOnce(u32) -> T,
+) -> &'t mut T {
+    let h = key_hash(folded);
+    match table.entry(
+        spread(h),
+        |r| r.hash() == h && r.name().eq_ignore_ascii_case(folded),
+        |r| spread(r.hash()),
+    ) {
+        Entry::Occupied(o) => o.into_mut(),
+        Entry::Vacant(v) => v.insert(make(h)).into_mut(),
+    }
+}
+
+impl Folded for NameEntry {
+    fn name(&self) -> &str {
+        &self.key
+    }
+    fn hash(&self) -> u32 {
+        self.hash
+    }
+}
+
 #[derive(Default)]
 struct Stripe {
     table: HashTable<NameEntry>,
@@ -141,46 +182,40 @@ fn split_numbered(name: &str) -> Option<(&str, u64)> {
     Some((&name[..p], digits.parse().ok()?))
 }
 
-fn find_run<'r>(runs: &'r HashTable<Run>, base: &str) -> Option<&'r Run> {
-    let h = key_hash(base);
-    runs.find(spread(h), |r| {
-        r.hash == h && r.base.eq_ignore_ascii_case(base)
-    })
+impl Folded for Run {
+    fn name(&self) -> &str {
+        &self.base
+    }
+    fn hash(&self) -> u32 {
+        self.hash
+    }
+}
+
+/// The run of `base`: `(probed, max_explicit)`, zeros when it has none.
+fn run_state(runs: &HashTable<Run>, base: &str) -> (u64, u64) {
+    find_folded(runs, base).map_or((0, 0), |r| (r.probed, r.max_explicit))
 }
 
 fn run_mut<'r>(runs: &'r mut HashTable<Run>, base: &str) -> &'r mut Run {
-    let h = key_hash(base);
-    match runs.entry(
-        spread(h),
-        |r| r.hash == h && r.base.eq_ignore_ascii_case(base),
-        |r| spread(r.hash),
-    ) {
-        Entry::Occupied(o) => o.into_mut(),
-        Entry::Vacant(v) => v
-            .insert(Run {
-                base: Key::from(base),
-                hash: h,
-                probed: 0,
-                max_explicit: 0,
-            })
-            .into_mut(),
-    }
+    find_or_insert_folded(runs, base, |hash| Run {
+        base: Key::from(base),
+        hash,
+        probed: 0,
+        max_explicit: 0,
+    })
 }
 
 /// Whether `folded` is in use only implicitly, as a number of its base's run.
 fn implicitly_used(runs: &HashTable<Run>, folded: &str) -> bool {
     split_numbered(folded)
-        .is_some_and(|(base, i)| find_run(runs, base).is_some_and(|r| i <= r.probed))
+        .is_some_and(|(base, i)| find_folded(runs, base).is_some_and(|r| i <= r.probed))
 }
 
 impl Stripe {
     /// The entry of `folded`, inserted (count 0, no op) when missing. `stored` is a
     /// shared copy of the name (any case) to use as the key instead of a new one.
     fn find(&self, folded: &str) -> Option<&NameEntry> {
-        let h = key_hash(folded);
-        self.table.find(spread(h), |e| {
-            e.hash == h && e.key.eq_ignore_ascii_case(folded)
-        })
+        find_folded(&self.table, folded)
     }
 
     /// Whether `folded` is in TF's `_names_in_use`.
@@ -226,34 +261,25 @@ fn entry<'t>(
     folded: &str,
     stored: Option<&Key>,
 ) -> &'t mut NameEntry {
-    let h = key_hash(folded);
-    match table.entry(
-        spread(h),
-        |e| e.hash == h && e.key.eq_ignore_ascii_case(folded),
-        |e| spread(e.hash),
-    ) {
-        Entry::Occupied(o) => o.into_mut(),
-        Entry::Vacant(v) => {
-            let key = match stored {
-                Some(k) if k.eq_ignore_ascii_case(folded) => k.clone(),
-                _ => Key::from(folded),
-            };
-            let mut count = 0;
-            if let Some((base, i)) = split_numbered(folded) {
-                let run = run_mut(runs, base);
-                count = u64::from(i <= run.probed);
-                run.max_explicit = run.max_explicit.max(i);
-            }
-            v.insert(NameEntry {
-                key,
-                count,
-                seq: 0,
-                ty: NO_OP,
-                hash: h,
-            })
-            .into_mut()
+    find_or_insert_folded(table, folded, |hash| {
+        let key = match stored {
+            Some(k) if k.eq_ignore_ascii_case(folded) => k.clone(),
+            _ => Key::from(folded),
+        };
+        let mut count = 0;
+        if let Some((base, i)) = split_numbered(folded) {
+            let run = run_mut(runs, base);
+            count = u64::from(i <= run.probed);
+            run.max_explicit = run.max_explicit.max(i);
         }
-    }
+        NameEntry {
+            key,
+            count,
+            seq: 0,
+            ty: NO_OP,
+            hash,
+        }
+    })
 }
 
 /// Registers op `name` (any case of `e`'s name) in entry `e` of stripe `variants`.
@@ -543,8 +569,7 @@ fn next_free(st: &mut Stripe, folded: &str, n: u64, mark: bool) -> u64 {
     if mark {
         return next_free_marked(st, folded, n).0;
     }
-    let (probed, max_explicit) =
-        find_run(&st.runs, folded).map_or((0, 0), |r| (r.probed, r.max_explicit));
+    let (probed, max_explicit) = run_state(&st.runs, folded);
     let mut i = n;
     loop {
         if i > probed.max(max_explicit) {
@@ -568,8 +593,7 @@ fn next_free(st: &mut Stripe, folded: &str, n: u64, mark: bool) -> u64 {
 /// next number, else in an entry. Returns the registry's key of the name when it has
 /// an entry.
 fn next_free_marked(st: &mut Stripe, folded: &str, n: u64) -> (u64, Option<Key>) {
-    let (mut probed, max_explicit) =
-        find_run(&st.runs, folded).map_or((0, 0), |r| (r.probed, r.max_explicit));
+    let (mut probed, max_explicit) = run_state(&st.runs, folded);
     let mut i = n;
     let mut scratch = std::mem::take(&mut st.scratch);
     let found = loop {
@@ -581,28 +605,23 @@ fn next_free_marked(st: &mut Stripe, folded: &str, n: u64) -> (u64, Option<Key>)
             None
         };
         let used = explicit.map_or(i <= probed, |c| c > 0);
-        if used {
-            if i == probed + 1 {
-                probed = i;
-            }
-            i += 1;
-            continue;
-        }
-        if explicit.is_some() {
+        // Unless it is the run's next number without an entry, a free name is
+        // marked in its entry.
+        let key = if used || (explicit.is_none() && i == probed + 1) {
+            None
+        } else {
             let e = entry(&mut st.table, &mut st.runs, &scratch, None);
             e.count = 1;
-            if i == probed + 1 {
-                probed = i;
-            }
-            break Some(e.key.clone());
-        }
+            Some(e.key.clone())
+        };
+        // Either way `{folded}_{i}` is in use now: the run grows over it.
         if i == probed + 1 {
             probed = i;
-            break None;
         }
-        let e = entry(&mut st.table, &mut st.runs, &scratch, None);
-        e.count = 1;
-        break Some(e.key.clone());
+        if !used {
+            break key;
+        }
+        i += 1;
     };
     st.scratch = scratch;
     if probed > 0 {
