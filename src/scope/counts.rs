@@ -93,18 +93,39 @@ pub(crate) struct ScopeCounts {
 #[derive(Debug)]
 pub(crate) struct Snapshot(usize);
 
+/// The node of `name` under `root`, if it exists (as the child holding it).
+fn find<'n>(root: &'n Node, name: &str) -> Option<&'n Child> {
+    let mut node = root;
+    for (start, end) in components(name) {
+        let component = &name[start..end];
+        let c = node
+            .children
+            .find(hash(component), |c| c.component() == component)?;
+        if end == name.len() {
+            return Some(c);
+        }
+        node = &c.node;
+    }
+    None
+}
+
+/// [`find`], mutably.
+fn find_mut<'n>(root: &'n mut Node, name: &str) -> Option<&'n mut Child> {
+    let mut node = root;
+    for (start, end) in components(name) {
+        let component = &name[start..end];
+        let c = node
+            .children
+            .find_mut(hash(component), |c| c.component() == component)?;
+        if end == name.len() {
+            return Some(c);
+        }
+        node = &mut c.node;
+    }
+    None
+}
+
 impl Node {
-    fn child(&self, component: &str) -> Option<&Node> {
-        self.children
-            .find(hash(component), |c| c.component() == component)
-            .map(|c| &c.node)
-    }
-
-    fn child_entry(&mut self, component: &str) -> Option<&mut Child> {
-        self.children
-            .find_mut(hash(component), |c| c.component() == component)
-    }
-
     /// The child `name[start..end]`, inserted (count 0) when missing.
     fn child_mut(&mut self, name: &Key, start: usize, end: usize) -> &mut Node {
         let component = &name[start..end];
@@ -144,14 +165,6 @@ impl Node {
 }
 
 impl ScopeCounts {
-    fn node(&self, name: &str) -> Option<&Node> {
-        let mut node = &self.root;
-        for (start, end) in components(name) {
-            node = node.child(&name[start..end])?;
-        }
-        Some(node)
-    }
-
     fn node_mut(&mut self, name: &Key) -> &mut Node {
         let mut node = &mut self.root;
         for (start, end) in components(name) {
@@ -162,7 +175,7 @@ impl ScopeCounts {
 
     /// Times `name` has been opened.
     pub(crate) fn get(&self, name: &str) -> u64 {
-        self.node(name).map_or(0, |n| n.count)
+        find(&self.root, name).map_or(0, |c| c.node.count)
     }
 
     /// Counts one more opening of `name`.
@@ -181,19 +194,7 @@ impl ScopeCounts {
     /// parent allocates no name), else a new one that the counter keeps.
     pub(crate) fn increment_named(&mut self, name: &str) -> Key {
         let logging = self.open > 0;
-        let mut node = &mut self.root;
-        let mut found = None;
-        for (start, end) in components(name) {
-            let Some(c) = node.child_entry(&name[start..end]) else {
-                break;
-            };
-            if end == name.len() {
-                found = Some(c);
-                break;
-            }
-            node = &mut c.node;
-        }
-        let key = match found {
+        let key = match find_mut(&mut self.root, name) {
             Some(c) if c.end as usize == c.name.len() => {
                 let old = c.node.count;
                 c.node.count += 1;
@@ -211,13 +212,9 @@ impl ScopeCounts {
 
     /// Zeroes every counter under `{name}/`.
     pub(crate) fn zero_under(&mut self, name: &str) {
-        let mut node = &mut self.root;
-        for (start, end) in components(name) {
-            let Some(c) = node.child_entry(&name[start..end]) else {
-                return;
-            };
-            node = &mut c.node;
-        }
+        let Some(Child { node, .. }) = find_mut(&mut self.root, name) else {
+            return;
+        };
         if node.children.is_empty() {
             return;
         }
