@@ -155,7 +155,7 @@ impl<R> TemplateBuilder<R> {
         if self.create_scope_now {
             let s = match &self.unique_name {
                 Some(u) => u.clone(),
-                None => unique_variable_scope(&graph, &self.name),
+                None => with_state(&graph, |st| unique_variable_scope(st, &self.name)),
             };
             let mut frames = pure_scope_frames(&graph);
             let args = ScopeDefaults {
@@ -163,14 +163,10 @@ impl<R> TemplateBuilder<R> {
                 dtype: Some(DType::F32),
                 ..ScopeDefaults::default()
             };
-            scope = Some(enter_pure_named(
-                &graph,
-                &s,
-                None,
-                Reuse::No,
-                Some(&args),
-                &mut frames.frames().ids,
-            ));
+            let ids = &mut frames.frames().ids;
+            scope = Some(with_state(&graph, |st| {
+                enter_pure_named(st, &s, None, Reuse::No, Some(&args), ids)
+            }));
             frames.close()?;
         }
         Ok(Template(Arc::new(TemplateInner {

@@ -27,26 +27,27 @@ pub(crate) fn enter_name_scope_in(
         let unique = names::with_joined(&s.name_stack, name, |full| graph.unique_name_key(full));
         SharedName::from_key(unique)
     };
-    let id = sync::next_id();
-    let prev_stack = std::mem::replace(&mut s.name_stack, new_stack.clone());
-    s.frames.push(Frame {
-        id,
-        kind: FrameKind::Name { prev_stack },
-    });
+    let id = push_name_stack(s, new_stack.clone());
     Ok((new_stack, id))
 }
 
 /// Re-enters the current name scope unchanged (`auxiliary_name_scope = false`).
 pub(crate) fn reenter_current_name_scope_in(s: &mut ThreadState) -> (SharedName, u64) {
-    let id = sync::next_id();
     let stack = s.name_stack.clone();
+    let id = push_name_stack(s, stack.clone());
+    (stack, id)
+}
+
+/// Makes `stack` the thread's name stack, pushing the frame that restores the
+/// previous one; returns the frame's id.
+fn push_name_stack(s: &mut ThreadState, stack: SharedName) -> u64 {
+    let id = sync::next_id();
+    let prev_stack = std::mem::replace(&mut s.name_stack, stack);
     s.frames.push(Frame {
         id,
-        kind: FrameKind::Name {
-            prev_stack: stack.clone(),
-        },
+        kind: FrameKind::Name { prev_stack },
     });
-    (stack, id)
+    id
 }
 
 /// Runs `f` inside name scope `name` of the current graph, passing the string the

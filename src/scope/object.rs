@@ -52,13 +52,14 @@ impl OriginalNameScope {
     }
 }
 
-impl fmt::Display for OriginalNameScope {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.name)?;
-        if self.slash && !self.name.is_empty() {
-            f.write_str("/")?;
+impl OriginalNameScope {
+    /// The name as TF's `original_name_scope` gives it.
+    pub(crate) fn text(&self) -> String {
+        if self.slash {
+            self.name.with_slash()
+        } else {
+            self.name.to_string()
         }
-        Ok(())
     }
 }
 
@@ -150,7 +151,7 @@ impl fmt::Debug for VariableScope {
         let s = self.inner.fields.read();
         f.debug_struct("VariableScope")
             .field("name", &s.name)
-            .field("original_name_scope", &s.original_name_scope.to_string())
+            .field("original_name_scope", &s.original_name_scope.text())
             .field("reuse", &s.reuse)
             .field("dtype", &s.defaults.dtype())
             .finish_non_exhaustive()
@@ -195,6 +196,11 @@ impl VariableScope {
             .store(Hot::of(&fields).pack(), Ordering::Release);
     }
 
+    /// Changes the defaults (copied first when shared with other scopes).
+    fn write_defaults(&self, f: impl FnOnce(&mut ScopeDefaults)) {
+        self.write(|fields| f(std::sync::Arc::make_mut(&mut fields.defaults)));
+    }
+
     pub(crate) fn root() -> VariableScope {
         VariableScope::from_fields(ScopeFields {
             name: Key::from(""),
@@ -237,7 +243,7 @@ impl VariableScope {
     /// });
     /// ```
     pub fn original_name_scope(&self) -> String {
-        self.inner.fields.read().original_name_scope.to_string()
+        self.inner.fields.read().original_name_scope.text()
     }
 
     /// The reuse mode.
@@ -299,7 +305,7 @@ impl VariableScope {
     /// });
     /// ```
     pub fn set_initializer(&self, init: Option<Init>) {
-        self.write(|f| std::sync::Arc::make_mut(&mut f.defaults).initializer = init);
+        self.write_defaults(|s| s.initializer = init);
     }
     /// The default regularizer.
     ///
@@ -325,7 +331,7 @@ impl VariableScope {
     /// assert_eq!(g.regularization_losses().len(), 1);
     /// ```
     pub fn set_regularizer(&self, r: Option<Regularizer>) {
-        self.write(|f| std::sync::Arc::make_mut(&mut f.defaults).regularizer = r);
+        self.write_defaults(|s| s.regularizer = r);
     }
     /// The default caching device (`Some("")` explicitly disables an inherited one).
     ///
@@ -353,7 +359,7 @@ impl VariableScope {
     /// });
     /// ```
     pub fn set_caching_device(&self, d: Option<String>) {
-        self.write(|f| std::sync::Arc::make_mut(&mut f.defaults).caching_device = d);
+        self.write_defaults(|s| s.caching_device = d);
     }
     /// The default partitioner.
     ///
@@ -385,7 +391,7 @@ impl VariableScope {
     /// });
     /// ```
     pub fn set_partitioner(&self, p: Option<std::sync::Arc<dyn Partitioner>>) {
-        self.write(|f| std::sync::Arc::make_mut(&mut f.defaults).partitioner = p);
+        self.write_defaults(|s| s.partitioner = p);
     }
     /// The composed custom getters, outermost wrapper first.
     ///
@@ -418,9 +424,7 @@ impl VariableScope {
     /// });
     /// ```
     pub fn set_custom_getter(&self, g: Option<CustomGetter>) {
-        self.write(|f| {
-            std::sync::Arc::make_mut(&mut f.defaults).custom_getters = g.into_iter().collect()
-        });
+        self.write_defaults(|s| s.custom_getters = g.into_iter().collect());
     }
     /// The default dtype (`float32` unless set).
     ///
@@ -447,7 +451,7 @@ impl VariableScope {
     /// });
     /// ```
     pub fn set_dtype(&self, d: DType) {
-        self.write(|f| std::sync::Arc::make_mut(&mut f.defaults).dtype = Some(d));
+        self.write_defaults(|s| s.dtype = Some(d));
     }
     /// The `use_resource` flag (recorded on variables; no behavioural effect here).
     ///
@@ -474,7 +478,7 @@ impl VariableScope {
     /// });
     /// ```
     pub fn set_use_resource(&self, u: Option<bool>) {
-        self.write(|f| std::sync::Arc::make_mut(&mut f.defaults).use_resource = u);
+        self.write_defaults(|s| s.use_resource = u);
     }
     /// The constraint of this scope (never inherited by sub-scopes).
     ///
@@ -506,7 +510,7 @@ impl VariableScope {
     /// });
     /// ```
     pub fn set_constraint(&self, c: Option<Constraint>) {
-        self.write(|f| std::sync::Arc::make_mut(&mut f.defaults).constraint = c);
+        self.write_defaults(|s| s.constraint = c);
     }
 
     fn prefix(&self) -> String {

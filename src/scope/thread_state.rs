@@ -29,20 +29,12 @@ impl SharedName {
 
     /// A copy of `name`.
     pub(crate) fn new(name: &str) -> SharedName {
-        if name.is_empty() {
-            SharedName(None)
-        } else {
-            SharedName(Some(Key::from(name)))
-        }
+        SharedName((!name.is_empty()).then(|| Key::from(name)))
     }
 
     /// `name` itself, shared.
     pub(crate) fn from_key(name: Key) -> SharedName {
-        if name.is_empty() {
-            SharedName(None)
-        } else {
-            SharedName(Some(name))
-        }
+        SharedName(Some(name).filter(|k| !k.is_empty()))
     }
 
     pub(crate) fn as_str(&self) -> &str {

@@ -336,17 +336,13 @@ impl<'a> VariableScopeBuilder<'a> {
             ScopeTarget::Name(s) => with_state(graph, |st| {
                 check_depth_in(st)?;
                 let old_ns = if !s.is_empty() || !aux {
-                    let (stack, id) = if aux {
-                        enter_name_scope_in(st, graph, s)?
-                    } else {
-                        reenter_current_name_scope_in(st)
-                    };
+                    let (stack, id) = open_name_scope(st, graph, s, aux)?;
                     ids.push(id);
                     Some(stack)
                 } else {
                     None
                 };
-                Ok(enter_pure_named_in(
+                Ok(enter_pure_named(
                     st,
                     s,
                     old_ns,
@@ -377,8 +373,8 @@ impl<'a> VariableScopeBuilder<'a> {
                     ids,
                 ))
             }
-            ScopeTarget::None => {
-                check_depth(graph)?;
+            ScopeTarget::None => with_state(graph, |st| {
+                check_depth_in(st)?;
                 let Some(default_name) = &self.default_name else {
                     return Err(Error::invalid_arg(
                         "If default_name is None then name_or_scope is required",
@@ -389,25 +385,34 @@ impl<'a> VariableScopeBuilder<'a> {
                         message: "reuse=True cannot be used without a name_or_scope".into(),
                     });
                 }
-                let (stack, id) = with_state(graph, |st| {
-                    if aux {
-                        enter_name_scope_in(st, graph, default_name)
-                    } else {
-                        Ok(reenter_current_name_scope_in(st))
-                    }
-                })?;
+                let (stack, id) = open_name_scope(st, graph, default_name, aux)?;
                 ids.push(id);
-                let unique = unique_variable_scope(graph, default_name);
+                let unique = unique_variable_scope(st, default_name);
                 Ok(enter_pure_named(
-                    graph,
+                    st,
                     &unique,
                     Some(stack),
                     self.reuse,
                     self.defaults.as_deref(),
                     ids,
                 ))
-            }
+            }),
         }
+    }
+}
+
+/// The name scope a variable scope opens: `name`, or (without an auxiliary name
+/// scope) the current one again.
+fn open_name_scope(
+    st: &mut ThreadState,
+    graph: &Graph,
+    name: &str,
+    aux: bool,
+) -> Result<(SharedName, u64)> {
+    if aux {
+        enter_name_scope_in(st, graph, name)
+    } else {
+        Ok(reenter_current_name_scope_in(st))
     }
 }
 
@@ -415,20 +420,6 @@ impl<'a> VariableScopeBuilder<'a> {
 /// current one, with `args` over the current scope's defaults. `old_name_scope` is
 /// the name scope it was opened in; without one, `s` is used verbatim.
 pub(crate) fn enter_pure_named(
-    graph: &Graph,
-    s: &str,
-    old_name_scope: Option<SharedName>,
-    reuse: Reuse,
-    args: Option<&ScopeDefaults>,
-    ids: &mut FrameIds,
-) -> VariableScope {
-    with_state(graph, |st| {
-        enter_pure_named_in(st, s, old_name_scope, reuse, args, ids)
-    })
-}
-
-/// [`enter_pure_named`] on the calling thread's state `st`.
-fn enter_pure_named_in(
     st: &mut ThreadState,
     s: &str,
     old_name_scope: Option<SharedName>,
@@ -436,7 +427,6 @@ fn enter_pure_named_in(
     args: Option<&ScopeDefaults>,
     ids: &mut FrameIds,
 ) -> VariableScope {
-    let id = sync::next_id();
     let counts = &mut st.counts;
     let fields = st.current.read(|parent| ScopeFields {
         name: names::with_joined(&parent.name, s, |n| counts.increment_named(n)),
@@ -448,18 +438,18 @@ fn enter_pure_named_in(
         },
     });
     let exit = CountsOnExit::ZeroUnder(fields.name.clone());
-    make_current(st, fields, exit, id, ids)
+    make_current(st, fields, exit, ids)
 }
 
 /// Makes a new scope object of `fields` the thread's current scope, pushing the frame
-/// `id` that restores the previous one (and the counters, by `counts`).
+/// that restores the previous one (and the counters, by `counts`).
 fn make_current(
     st: &mut ThreadState,
     fields: ScopeFields,
     counts: CountsOnExit,
-    id: u64,
     ids: &mut FrameIds,
 ) -> VariableScope {
+    let id = sync::next_id();
     let scope = VariableScope::from_fields(fields);
     let prev = std::mem::replace(&mut st.current, scope.clone());
     st.frames.push(Frame {
@@ -485,29 +475,26 @@ pub(crate) fn enter_pure_captured(
         reuse: reuse.or(base.reuse),
         defaults: ScopeDefaults::inherit(args, &base.defaults),
     });
-    let id = sync::next_id();
     with_state(graph, |st| {
         st.counts.increment(&fields.name);
         let snapshot = st.counts.snapshot();
-        make_current(st, fields, CountsOnExit::Restore(snapshot), id, ids)
+        make_current(st, fields, CountsOnExit::Restore(snapshot), ids)
     })
 }
 
 /// TF's `_get_unique_variable_scope(prefix)`: the relative name to use for a default
 /// name, filling holes (`blk`, `blk_1`, `blk_2`, `blk_4` after an explicit `blk_3`).
-pub(crate) fn unique_variable_scope(graph: &Graph, prefix: &str) -> String {
-    with_state(graph, |st| {
-        let base = st.current.read(|f| names::join(&f.name, prefix));
-        let count = |k: &str| st.counts.get(k);
-        if count(&base) == 0 {
-            return prefix.to_string();
-        }
-        let mut i = 1;
-        while count(&format!("{base}_{i}")) != 0 {
-            i += 1;
-        }
-        format!("{prefix}_{i}")
-    })
+pub(crate) fn unique_variable_scope(st: &ThreadState, prefix: &str) -> String {
+    let base = st.current.read(|f| names::join(&f.name, prefix));
+    let count = |k: &str| st.counts.get(k);
+    if count(&base) == 0 {
+        return prefix.to_string();
+    }
+    let mut i = 1;
+    while count(&format!("{base}_{i}")) != 0 {
+        i += 1;
+    }
+    format!("{prefix}_{i}")
 }
 
 /// An open variable scope; leaves it (and its name scope) when dropped.
