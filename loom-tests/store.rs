@@ -1,8 +1,8 @@
 //! Loom models of the variable store: concurrent get-or-create, creation races,
 //! lookups racing creation, failing and panicking initializers, nested and re-entrant
-//! creation. Every model drives the real `get_variable` → store path (the crate's
-//! `sync` shim switches it to loom's primitives); custom initializers count their runs
-//! with loom atomics.
+//! creation, and the direct path that planned initializers take. Every model drives
+//! the real `get_variable` → store path (the crate's `sync` shim switches it to
+//! loom's primitives); custom initializers count their runs with loom atomics.
 #![cfg(loom)]
 
 use loom::sync::atomic::{AtomicUsize, Ordering};
@@ -353,5 +353,107 @@ fn initializers_asking_for_each_other_from_two_threads() {
         assert_eq!(g.store().len(), 2);
         assert_eq!(g.store().slot_count(), 2);
         assert_eq!(g.global_variables().len(), 2);
+    });
+}
+
+/// Planned (non-custom) initializers create through the direct path (the value goes
+/// straight into the map under the shard's write lock): racing creators of one name
+/// get one variable, registered once — one op name, one collection entry.
+#[test]
+fn planned_creations_race_to_one_variable() {
+    loom::model(|| {
+        let g = Graph::with_seed_and_shards(1, 1);
+        let t = {
+            let g = g.clone();
+            thread::spawn(move || get(&g, Reuse::Auto, "v", Init::constant(1.0)))
+        };
+        let mine = get(&g, Reuse::Auto, "v", Init::constant(2.0)).unwrap();
+        let theirs = t.join().unwrap().unwrap();
+        assert!(mine == theirs, "both threads get the same variable");
+        assert_eq!(mine.name(), "s/v:0", "the op name is taken once");
+        let vals = values(&mine);
+        assert!(vals == [1.0; 2] || vals == [2.0; 2], "{vals:?}");
+        assert_eq!(g.store().len(), 1);
+        assert_eq!(g.store().slot_count(), 1);
+        assert_eq!(g.global_variables().len(), 1);
+    });
+}
+
+/// `Reuse::No` through the direct path: one creator wins, the other gets
+/// `AlreadyExists`, and nothing of the loser is registered.
+#[test]
+fn planned_create_race_has_one_winner() {
+    loom::model(|| {
+        let g = Graph::with_seed_and_shards(1, 1);
+        let t = {
+            let g = g.clone();
+            thread::spawn(move || get(&g, Reuse::No, "v", Init::constant(1.0)))
+        };
+        let mine = get(&g, Reuse::No, "v", Init::constant(2.0));
+        let theirs = t.join().unwrap();
+        let (winner, loser) = match (mine, theirs) {
+            (Ok(v), Err(e)) | (Err(e), Ok(v)) => (v, e),
+            (a, b) => panic!("expected exactly one success, got {a:?} and {b:?}"),
+        };
+        assert_eq!(loser.kind(), ErrorKind::AlreadyExists, "{loser}");
+        assert_eq!(winner.name(), "s/v:0");
+        assert_eq!(g.store().len(), 1);
+        assert_eq!(g.global_variables(), vec![winner]);
+    });
+}
+
+/// A planned creation racing a custom one (slot protocol) of the same name: exactly
+/// one creates, and the custom initializer runs only if its creation is the stored
+/// one.
+#[test]
+fn planned_creation_racing_a_custom_one() {
+    loom::model(|| {
+        let g = Graph::with_seed_and_shards(1, 1);
+        let runs = Arc::new(AtomicUsize::new(0));
+        let t = {
+            let (g, runs) = (g.clone(), runs.clone());
+            thread::spawn(move || get(&g, Reuse::Auto, "v", counting([5.0, 6.0], &runs)))
+        };
+        let mine = get(&g, Reuse::Auto, "v", Init::constant(2.0)).unwrap();
+        let theirs = t.join().unwrap().unwrap();
+        assert!(mine == theirs, "both threads get the same variable");
+        let custom_won = values(&mine) == [5.0, 6.0];
+        if !custom_won {
+            assert_eq!(values(&mine), [2.0, 2.0]);
+        }
+        assert_eq!(runs.load(Ordering::SeqCst), usize::from(custom_won));
+        assert_eq!(mine.name(), "s/v:0");
+        assert_eq!(g.store().len(), 1);
+        assert_eq!(g.store().slot_count(), 1);
+        assert_eq!(g.global_variables().len(), 1);
+    });
+}
+
+/// A planned creation racing a failing custom one: the failure leaves nothing behind
+/// and the planned creation stores its variable — after waiting for the failed slot
+/// when it found it in the map.
+#[test]
+fn planned_creation_racing_a_failing_custom_one() {
+    loom::model(|| {
+        let g = Graph::with_seed_and_shards(1, 1);
+        let t = {
+            let g = g.clone();
+            thread::spawn(move || seen(get(&g, Reuse::Auto, "v", failing())))
+        };
+        let mine = get(&g, Reuse::Auto, "v", Init::constant(3.0)).unwrap();
+        let theirs = t.join().unwrap();
+        assert_eq!(values(&mine), [3.0, 3.0]);
+        match &theirs {
+            Seen::Got(v) => {
+                assert!(*v == mine);
+                assert_eq!(mine.name(), "s/v:0");
+            }
+            // The failed initializer used up the op name if it ran first.
+            Seen::Failed => assert!(["s/v:0", "s/v_1:0"].contains(&mine.name().as_str())),
+            Seen::Panicked => panic!("nothing panics here"),
+        }
+        assert_eq!(g.store().len(), 1);
+        assert_eq!(g.store().slot_count(), 1);
+        assert_eq!(g.global_variables(), vec![mine]);
     });
 }

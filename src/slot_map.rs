@@ -35,8 +35,16 @@
 //! the value under the shard's write lock; when it fails, the cell is removed under
 //! the same lock, so no thread can find the dead slot in the map afterwards.
 //!
+//! A creation that runs no user code (a variable whose initializer is only planned)
+//! can skip the slot: [`SlotMap::get_or_create_direct`] prepares the value with no
+//! lock held, then commits it and inserts it as `Ready` under one write lock. It
+//! waits like everyone else when it finds a creation of the slot protocol in
+//! progress.
+//!
 //! Lock order: shard lock, then slot mutex, then the wait-for registry — never the
-//! other way round.
+//! other way round. A direct commit takes the graph's bookkeeping locks (op names,
+//! collections) under the shard lock; none of them is ever held while a shard lock
+//! is taken.
 //!
 //! # Cycles across threads
 //!
@@ -416,6 +424,55 @@ impl<V: Clone + Keyed> SlotMap<V> {
                         )
                         .map(Outcome::Created);
                 }
+            }
+        }
+    }
+
+    /// As [`get_or_create`](SlotMap::get_or_create), for a creation that runs no user
+    /// code: `prepare` computes everything that can fail, with no lock held and no
+    /// side effect that matters if its result is thrown away; `commit` makes the value
+    /// from it under the shard's write lock, and must not touch this map.
+    ///
+    /// An uncontended creation therefore takes the write lock once and leaves no
+    /// pending slot behind: the value goes straight into the map. When a creation of
+    /// `key` through [`get_or_create`](SlotMap::get_or_create) is in progress, the
+    /// call waits for it as `get_or_create` does (and, should it fail, prepares and
+    /// commits with no lock held). Racing `prepare`s may both run; exactly one
+    /// `commit` is stored.
+    ///
+    /// # Errors
+    /// `prepare`'s and `commit`'s errors; while waiting, those of `get_or_create`.
+    pub(crate) fn get_or_create_direct<P>(
+        &self,
+        key: &str,
+        mode: Mode,
+        prepare: impl FnOnce() -> Result<P>,
+        commit: impl FnOnce(&Key, P) -> Result<V>,
+    ) -> Result<Outcome<V>> {
+        let h = hash(key);
+        match self.find(key, h) {
+            Some(Ok(v)) => return Ok(Outcome::Existing(v)),
+            // A creation through the slot protocol is in progress: wait for it like
+            // `get_or_create`, preparing only should it fail.
+            Some(Err(_)) => return self.get_or_create(key, mode, |k| commit(k, prepare()?)),
+            None if mode == Mode::Lookup => return Ok(Outcome::Missing),
+            None => {}
+        }
+        let prepared = prepare()?;
+        let mut map = self.shard(h).write();
+        match map.entry(h, |c| c.key() == key, |c| hash(c.key())) {
+            Entry::Occupied(o) => match o.get() {
+                Cell::Ready(v) => Ok(Outcome::Existing(v.clone())),
+                Cell::Pending(_) => {
+                    drop(map);
+                    self.get_or_create(key, mode, |k| commit(k, prepared))
+                }
+            },
+            Entry::Vacant(slot) => {
+                let value = commit(&Key::from(key), prepared)?;
+                debug_assert_eq!(value.key(), key, "a created value has its key");
+                slot.insert(Cell::Ready(value.clone()));
+                Ok(Outcome::Created(value))
             }
         }
     }

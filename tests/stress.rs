@@ -1,8 +1,9 @@
 //! Real-thread stress tests of the cross-thread guarantees (the loom models in
 //! `loom-tests/` prove them on small shapes; these hammer the real `std` build):
-//! get-or-create from many threads, creation races, op-name uniquification, readers
-//! racing creators, failing and panicking initializers under contention, and captured
-//! scopes re-entered from many threads. Every thread starts at a `Barrier`.
+//! get-or-create from many threads, creation races (planned and custom initializers),
+//! op-name uniquification, readers racing creators, failing and panicking
+//! initializers under contention, and captured scopes re-entered from many threads.
+//! Every thread starts at a `Barrier`.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -165,6 +166,76 @@ fn creation_races_have_exactly_one_winner_per_name() {
         assert!(winners.iter().all(|&w| w == 1), "{winners:?}");
         assert_eq!(losers, NAMES * (THREADS - 1));
         assert!(runs.iter().all(|r| r.load(Ordering::SeqCst) == 1));
+        assert_eq!(g.store().len(), NAMES);
+        assert_eq!(g.store().slot_count(), NAMES);
+        assert_eq!(g.global_variables().len(), NAMES);
+    }
+}
+
+/// Planned initializers create through the store's direct path, custom ones through
+/// the slot protocol; mixed on the same names from many threads (even threads
+/// planned, odd ones custom; `Reuse::No` and `Reuse::Auto` alternating by name),
+/// every name ends up as one variable with one op name and one collection entry,
+/// and each custom initializer ran only if its creation is the stored one.
+#[test]
+fn planned_and_custom_creations_race_on_the_same_names() {
+    const NAMES: usize = 256;
+    const THREADS: usize = 8;
+    for _round in 0..4 {
+        let g = Graph::with_seed(7);
+        let runs = counters(NAMES);
+        let results = {
+            let (g, runs) = (g.clone(), runs.clone());
+            on_threads(THREADS, move |t| {
+                (0..NAMES)
+                    .map(|k| {
+                        let i = (k * 7 + t * 31) % NAMES;
+                        let reuse = if i % 2 == 0 { Reuse::No } else { Reuse::Auto };
+                        let init = if t % 2 == 0 {
+                            // Planned: the value tells the creating thread apart.
+                            Init::constant(1000.0 + i as f64)
+                        } else {
+                            counted_init(&runs, i, 2)
+                        };
+                        (i, get_in(&g, reuse, i, 2, init))
+                    })
+                    .collect::<Vec<_>>()
+            })
+        };
+        let mut handles: Vec<Option<Variable>> = vec![None; NAMES];
+        let mut created = vec![0usize; NAMES];
+        for (i, r) in results.into_iter().flatten() {
+            match r {
+                Ok(v) => {
+                    assert_eq!(v.name(), format!("s/v{i}:0"), "one op name per variable");
+                    match &handles[i] {
+                        Some(h) => assert!(*h == v, "one variable per name (v{i})"),
+                        None => handles[i] = Some(v),
+                    }
+                    created[i] += 1;
+                }
+                Err(e) => {
+                    assert_eq!(i % 2, 0, "only Reuse::No calls fail: {e}");
+                    assert_eq!(e.kind(), ErrorKind::AlreadyExists, "{e}");
+                }
+            }
+        }
+        for i in 0..NAMES {
+            let v = handles[i].as_ref().expect("every name was created");
+            if i % 2 == 0 {
+                assert_eq!(created[i], 1, "exactly one winner for v{i}");
+            } else {
+                assert_eq!(created[i], THREADS, "every Auto call gets v{i}");
+            }
+            let value = v.value().unwrap().to_f64_vec();
+            let custom = runs[i].load(Ordering::SeqCst);
+            if value == [i as f64; 2] {
+                assert_eq!(custom, 1, "the stored custom creation ran once (v{i})");
+            } else {
+                assert_eq!(value, [1000.0 + i as f64; 2], "v{i}");
+                assert_eq!(custom, 0, "a custom initializer ran for a planned v{i}");
+            }
+        }
         assert_eq!(g.store().len(), NAMES);
         assert_eq!(g.store().slot_count(), NAMES);
         assert_eq!(g.global_variables().len(), NAMES);

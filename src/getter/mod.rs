@@ -77,7 +77,10 @@ pub struct GetVariable<'a> {
     name: &'a str,
     /// The requested shape.
     shape: Option<ShapeArg>,
-    /// The call's own defaults (its custom getter replaces the scope's); boxed, and
+    /// The call's initializer and dtype, kept inline: most calls set one or both.
+    initializer: Option<Init>,
+    dtype: Option<DType>,
+    /// The call's other defaults (its custom getter replaces the scope's); boxed, and
     /// only when the call sets one, to keep the builder small.
     defaults: Option<Box<ScopeDefaults>>,
     trainable: Option<bool>,
@@ -91,11 +94,8 @@ impl fmt::Debug for GetVariable<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("GetVariable")
             .field("name", &self.name)
-            .field("dtype", &self.defaults.as_ref().and_then(|d| d.dtype))
-            .field(
-                "initializer",
-                &self.defaults.as_ref().and_then(|d| d.initializer.as_ref()),
-            )
+            .field("dtype", &self.dtype)
+            .field("initializer", &self.initializer)
             .finish_non_exhaustive()
     }
 }
@@ -106,6 +106,8 @@ impl<'a> GetVariable<'a> {
         GetVariable {
             name,
             shape: None,
+            initializer: None,
+            dtype: None,
             defaults: None,
             trainable: None,
             collections: None,
@@ -203,6 +205,12 @@ impl<'a> GetVariable<'a> {
     fn defaults_mut(&mut self) -> &mut ScopeDefaults {
         self.defaults.get_or_insert_with(Default::default)
     }
+    fn set_initializer(&mut self, init: Init) {
+        self.initializer = Some(init);
+    }
+    fn set_dtype(&mut self, d: DType) {
+        self.dtype = Some(d);
+    }
 
     /// Uses `graph` instead of the thread's default graph.
     ///
@@ -292,12 +300,12 @@ impl<'a> GetVariable<'a> {
     /// only the scope's and the store shard's read locks. `None` sends the call down
     /// the full path, which also produces every error.
     fn hit(&self) -> Option<Variable> {
-        let d = self.defaults.as_deref();
-        if d.is_some_and(|d| {
-            d.partitioner.is_some()
-                || !d.custom_getters.is_empty()
-                || matches!(d.initializer, Some(Init::Value(_)))
-        }) {
+        if matches!(self.initializer, Some(Init::Value(_)))
+            || self
+                .defaults
+                .as_deref()
+                .is_some_and(|d| d.partitioner.is_some() || !d.custom_getters.is_empty())
+        {
             return None;
         }
         if matches!(self.shape, Some(ShapeArg::Invalid(_))) {
@@ -321,7 +329,7 @@ impl<'a> GetVariable<'a> {
                 let Some(Entry::Single(v)) = graph.inner.store.get_entry(key) else {
                     return None;
                 };
-                let dtype = d.and_then(|d| d.dtype).unwrap_or(hot.dtype);
+                let dtype = self.dtype.unwrap_or(hot.dtype);
                 let shape_ok = match &self.shape {
                     None => true,
                     Some(ShapeArg::Known(known)) => known == v.shape(),
@@ -355,7 +363,9 @@ impl<'a> GetVariable<'a> {
             Some(ShapeArg::Partial(partial)) => Some(partial),
             Some(ShapeArg::Invalid(e)) => return Err(*e),
         };
-        let call = self.defaults.map(|d| *d).unwrap_or_default();
+        let mut call = self.defaults.map(|d| *d).unwrap_or_default();
+        call.initializer = self.initializer;
+        call.dtype = self.dtype;
         if let (Some(dtype), Some(Init::Value(t))) = (call.dtype, &call.initializer) {
             if t.dtype() != dtype {
                 return Err(Error::InitializerDTypeMismatch {
@@ -457,13 +467,23 @@ pub(crate) fn true_getter(graph: &Graph, args: GetterArgs) -> Result<AnyVariable
             "If initializer is a constant, do not specify shape.",
         ));
     }
-    let outcome = graph
-        .inner
-        .store
-        .get_or_create(&args.name, mode(args.reuse), |key| {
-            let prepared = prepare_single(graph, &args, None)?;
-            commit_single(graph, &args, key, prepared).map(Entry::Single)
-        })?;
+    let store = &graph.inner.store;
+    let commit = |key: &_, prepared| commit_single(graph, &args, key, prepared).map(Entry::Single);
+    // A custom initializer is user code: it runs once, claimed through the slot
+    // protocol. Every other initializer is only planned here (nothing runs), so
+    // the creation can go straight into the store.
+    let outcome = if matches!(args.initializer, Some(Init::Custom(_))) {
+        store.get_or_create(&args.name, mode(args.reuse), |key| {
+            commit(key, prepare_single(graph, &args, None)?)
+        })?
+    } else {
+        store.get_or_create_direct(
+            &args.name,
+            mode(args.reuse),
+            || prepare_single(graph, &args, None),
+            commit,
+        )?
+    };
     match outcome {
         Outcome::Created(e) => Ok(e.to_any()),
         Outcome::Missing => Err(Error::NotFound {

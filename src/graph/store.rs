@@ -115,6 +115,19 @@ impl VariableStore {
         self.map.get_or_create(key, mode, create)
     }
 
+    /// As [`get_or_create`](VariableStore::get_or_create), for a creation that runs
+    /// no user code; see
+    /// [`SlotMap::get_or_create_direct`](crate::slot_map::SlotMap::get_or_create_direct).
+    pub(crate) fn get_or_create_direct<P>(
+        &self,
+        key: &str,
+        mode: Mode,
+        prepare: impl FnOnce() -> Result<P>,
+        commit: impl FnOnce(&Key, P) -> Result<Entry>,
+    ) -> Result<Outcome<Entry>> {
+        self.map.get_or_create_direct(key, mode, prepare, commit)
+    }
+
     /// The entry under `key`, if fully created (crate-internal, no conversion).
     pub(crate) fn get_entry(&self, key: &str) -> Option<Entry> {
         self.map.get(key)

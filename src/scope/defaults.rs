@@ -127,7 +127,8 @@ impl ScopeDefaults {
 }
 
 /// The setters shared by the builders that hold a [`ScopeDefaults`] behind a
-/// `defaults_mut()` method (`variable_scope(…)` and `get_variable(…)`).
+/// `defaults_mut()` method, with `set_initializer` and `set_dtype` for the two
+/// defaults a builder may keep inline (`variable_scope(…)` and `get_variable(…)`).
 macro_rules! defaults_setters {
     ($what:literal) => {
         #[doc = concat!("The initializer ", $what, ".")]
@@ -147,7 +148,7 @@ macro_rules! defaults_setters {
         /// }).unwrap();
         /// ```
         pub fn initializer(mut self, init: $crate::initializer::Init) -> Self {
-            self.defaults_mut().initializer = Some(init);
+            self.set_initializer(init);
             self
         }
         #[doc = concat!("The regularizer ", $what, " ([`Regularizer::none`](crate::Regularizer::none) disables an inherited one).")]
@@ -243,7 +244,7 @@ macro_rules! defaults_setters {
         /// }).unwrap();
         /// ```
         pub fn dtype(mut self, d: $crate::dtype::DType) -> Self {
-            self.defaults_mut().dtype = Some(d);
+            self.set_dtype(d);
             self
         }
         #[doc = concat!("The `use_resource` flag ", $what, " (recorded on variables).")]

@@ -2,8 +2,10 @@
 //! `get_variable` defaults of the calling thread, entered by name, by default name,
 //! or by re-entering a captured scope.
 
+use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::graph::{DefaultGraphGuard, Graph};
+use crate::initializer::Init;
 use crate::names;
 use crate::scope::custom_getter::CustomGetter;
 use crate::scope::defaults::{defaults_setters, Reuse, ScopeDefaults};
@@ -232,6 +234,12 @@ impl<'a> VariableScopeBuilder<'a> {
 
     fn defaults_mut(&mut self) -> &mut ScopeDefaults {
         self.defaults.get_or_insert_with(Default::default)
+    }
+    fn set_initializer(&mut self, init: Init) {
+        self.defaults_mut().initializer = Some(init);
+    }
+    fn set_dtype(&mut self, d: DType) {
+        self.defaults_mut().dtype = Some(d);
     }
 
     defaults_setters!("for variables created in the scope and its sub-scopes");
