@@ -419,7 +419,7 @@ impl OpNames {
             {
                 key
             }
-            (i, _) => Key::from(suffixed(name, i)),
+            (i, _) => suffixed_key(name, i),
         }
     }
 
@@ -459,7 +459,7 @@ impl OpNames {
             };
         }
         let i = next_free(st, &folded, n, false);
-        let full = Key::from(suffixed(name, i));
+        let full = suffixed_key(name, i);
         let candidate = std::mem::take(&mut st.scratch);
         let e = entry(&mut st.table, &mut st.runs, &candidate, Some(&full));
         e.count = e.count.max(1);
@@ -540,14 +540,29 @@ fn suffixed(name: &str, i: u64) -> String {
     s
 }
 
+/// `{name}_{i}` as a shared name: one allocation (the key's), the text assembled on
+/// the stack when it fits.
+fn suffixed_key(name: &str, i: u64) -> Key {
+    let mut digits = [0u8; 20];
+    let d = decimal(&mut digits, i);
+    let mut buf = smallvec::SmallVec::<[u8; 128]>::new();
+    buf.extend_from_slice(name.as_bytes());
+    buf.push(b'_');
+    buf.extend_from_slice(d);
+    match std::str::from_utf8(&buf) {
+        Ok(text) => Key::from(text),
+        // Unreachable (a `str` and ASCII digits), but never worth a panic.
+        Err(_) => Key::from(suffixed(name, i)),
+    }
+}
+
 /// The number of decimal digits of `i`.
 fn decimal_len(i: u64) -> usize {
     i.checked_ilog10().map_or(1, |d| d as usize + 1)
 }
 
-/// Appends `i` in decimal.
-fn push_decimal(s: &mut String, mut i: u64) {
-    let mut digits = [0u8; 20];
+/// `i` in decimal, written at the end of `digits`.
+fn decimal(digits: &mut [u8; 20], mut i: u64) -> &[u8] {
     let mut k = digits.len();
     loop {
         k -= 1;
@@ -557,9 +572,14 @@ fn push_decimal(s: &mut String, mut i: u64) {
             break;
         }
     }
-    for &d in &digits[k..] {
-        s.push(char::from(d));
-    }
+    &digits[k..]
+}
+
+/// Appends `i` in decimal.
+fn push_decimal(s: &mut String, i: u64) {
+    let mut digits = [0u8; 20];
+    // ASCII digits: one `push_str` instead of a `push` per digit.
+    s.push_str(std::str::from_utf8(decimal(&mut digits, i)).unwrap_or_default());
 }
 
 /// The first `i >= n` with `{folded}_{i}` not in use; the candidate is left in the
@@ -691,6 +711,9 @@ mod tests {
     fn decimal_suffixes() {
         for i in [0u64, 7, 10, 99, 1234567890, u64::MAX] {
             assert_eq!(suffixed("n", i), format!("n_{i}"));
+            assert_eq!(&*suffixed_key("n", i), format!("n_{i}"));
+            let long = "x".repeat(200);
+            assert_eq!(&*suffixed_key(&long, i), format!("{long}_{i}"));
         }
     }
 
