@@ -297,6 +297,16 @@ pub(crate) enum Mode {
     Create,
 }
 
+/// What [`SlotMap::probe`] found under a name.
+pub(crate) enum Probe<V> {
+    /// The finished value.
+    Ready(V),
+    /// A creation in progress.
+    Pending,
+    /// Nothing; the name's hash.
+    Absent(u64),
+}
+
 /// The result of [`SlotMap::get_or_create`].
 #[derive(Debug)]
 pub(crate) enum Outcome<V> {
@@ -365,6 +375,18 @@ impl<V: Clone + Keyed> SlotMap<V> {
                 v.insert(Cell::Pending(pending.clone()));
                 Err(pending)
             }
+        }
+    }
+
+    /// What is under `key`: [`get`](SlotMap::get), telling a creation in progress
+    /// from a missing name, whose hash it returns (for
+    /// [`get_or_create_direct`](SlotMap::get_or_create_direct)'s hint).
+    pub(crate) fn probe(&self, key: &str) -> Probe<V> {
+        let h = hash(key);
+        match self.shard(h).read().find(h, |c| c.key() == key) {
+            Some(Cell::Ready(v)) => Probe::Ready(v.clone()),
+            Some(Cell::Pending(_)) => Probe::Pending,
+            None => Probe::Absent(h),
         }
     }
 
@@ -440,17 +462,23 @@ impl<V: Clone + Keyed> SlotMap<V> {
     /// commits with no lock held). Racing `prepare`s may both run; exactly one
     /// `commit` is stored.
     ///
+    /// `absent` is a hint: the hash [`probe`](SlotMap::probe) just returned for
+    /// `key` as missing. The read-locked lookup is then skipped (the write-locked one
+    /// finds whatever was created since); correctness does not depend on it.
+    ///
     /// # Errors
     /// `prepare`'s and `commit`'s errors; while waiting, those of `get_or_create`.
     pub(crate) fn get_or_create_direct<P>(
         &self,
         key: &str,
         mode: Mode,
+        absent: Option<u64>,
         prepare: impl FnOnce() -> Result<P>,
         commit: impl FnOnce(&Key, P) -> Result<V>,
     ) -> Result<Outcome<V>> {
         let h = hash(key);
-        match self.find(key, h) {
+        let known_absent = absent == Some(h) && mode == Mode::Create;
+        match (!known_absent).then(|| self.find(key, h)).flatten() {
             Some(Ok(v)) => return Ok(Outcome::Existing(v)),
             // A creation through the slot protocol is in progress: wait for it like
             // `get_or_create`, preparing only should it fail.

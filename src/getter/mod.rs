@@ -19,10 +19,12 @@ use crate::scope::defaults::{defaults_setters, ScopeDefaults};
 use crate::scope::thread_state::{with_state, with_states, SharedName};
 use crate::scope::{CustomGetter, GetterArgs, NextGetter, Reuse};
 use crate::shape::{IntoShape, PartialShape, Shape};
-use crate::slot_map::Outcome;
+use crate::slot_map::{Outcome, Probe};
+use crate::sync;
 use crate::variable::{AnyVariable, PartitionedVariable, Variable};
 use partitioned::get_partitioned;
 use single::{check_reuse, commit_single, mode, prepare_single};
+use std::cell::Cell;
 use std::fmt;
 
 /// Gets an existing variable or creates a new one in the current variable scope:
@@ -326,8 +328,13 @@ impl<'a> GetVariable<'a> {
                     key.push('/');
                 }
                 key.push_str(self.name);
-                let Some(Entry::Single(v)) = graph.inner.store.get_entry(key) else {
-                    return None;
+                let v = match graph.inner.store.probe(key) {
+                    Probe::Ready(Entry::Single(v)) => v,
+                    Probe::Absent(h) => {
+                        ABSENT.with(|a| a.set(Some(h)));
+                        return None;
+                    }
+                    _ => return None,
                 };
                 let dtype = self.dtype.unwrap_or(hot.dtype);
                 let shape_ok = match &self.shape {
@@ -453,6 +460,15 @@ impl Drop for RootNameScope<'_> {
     }
 }
 
+sync::thread_local! {
+    /// The store hash of the name this thread's last reuse hit found missing: the
+    /// creation that follows skips its first lookup. Only a hint (the creation's
+    /// write-locked lookup decides), taken by the next true getter of the thread.
+    // loom's `thread_local!` takes no `const` block.
+    #[allow(clippy::missing_const_for_thread_local)]
+    static ABSENT: Cell<Option<u64>> = Cell::new(None);
+}
+
 /// TF's `_true_getter`: the partitioned path, or the single-variable path.
 pub(crate) fn true_getter(graph: &Graph, args: GetterArgs) -> Result<AnyVariable> {
     let is_scalar =
@@ -480,6 +496,7 @@ pub(crate) fn true_getter(graph: &Graph, args: GetterArgs) -> Result<AnyVariable
         store.get_or_create_direct(
             &args.name,
             mode(args.reuse),
+            ABSENT.with(Cell::take),
             || prepare_single(graph, &args, None),
             commit,
         )?

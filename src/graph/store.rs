@@ -5,7 +5,7 @@
 //! or a partitioned variable) and the public read-only view.
 
 use crate::error::Result;
-use crate::slot_map::{Key, Keyed, Mode, Outcome, SlotMap};
+use crate::slot_map::{Key, Keyed, Mode, Outcome, Probe, SlotMap};
 use crate::sync;
 use crate::variable::{AnyVariable, PartitionedVariable, Variable};
 use std::fmt;
@@ -122,10 +122,18 @@ impl VariableStore {
         &self,
         key: &str,
         mode: Mode,
+        absent: Option<u64>,
         prepare: impl FnOnce() -> Result<P>,
         commit: impl FnOnce(&Key, P) -> Result<Entry>,
     ) -> Result<Outcome<Entry>> {
-        self.map.get_or_create_direct(key, mode, prepare, commit)
+        self.map
+            .get_or_create_direct(key, mode, absent, prepare, commit)
+    }
+
+    /// What is under `key` (crate-internal, no conversion); see
+    /// [`SlotMap::probe`](crate::slot_map::SlotMap::probe).
+    pub(crate) fn probe(&self, key: &str) -> Probe<Entry> {
+        self.map.probe(key)
     }
 
     /// The entry under `key`, if fully created (crate-internal, no conversion).
