@@ -596,7 +596,8 @@ fn with_context<R>(var: &Variable, plan: &Plan, f: impl FnOnce(&InitContext<'_>)
 }
 
 fn materialize(var: &Variable, plan: &Plan) -> Result<Tensor> {
-    with_context(var, plan, |ctx| plan.init.materialize(ctx))
+    // A plan is made only after its initializer passed `validate` for this variable.
+    with_context(var, plan, |ctx| plan.init.materialize_validated(ctx))
 }
 
 /// Materializes `vars` in parallel (sequentially under loom).

@@ -216,6 +216,7 @@ fn init_value(
             ValueState::Ready(t)
         }
         Init::Value(t) if whole => ValueState::Ready(t),
+        // Validated above: materializing the plan later skips the check.
         init => ValueState::Pending(Box::new(Plan {
             init,
             seeds: ctx.seeds,

@@ -969,6 +969,16 @@ impl Init {
             return (c.0)(ctx);
         }
         self.validate(ctx)?;
+        self.materialize_validated(ctx)
+    }
+
+    /// [`materialize`](Init::materialize) for an initializer already
+    /// [`validate`](Init::validate)d against `ctx` (a variable's plan, checked when
+    /// the variable was created).
+    pub(crate) fn materialize_validated(&self, ctx: &InitContext<'_>) -> Result<Tensor> {
+        if let Init::Custom(c) = self {
+            return (c.0)(ctx);
+        }
         let mut t =
             Tensor::try_zeros(ctx.dtype, ctx.shape).map_err(|e| e.for_variable(ctx.name))?;
         if let Init::Zeros = self {

@@ -100,23 +100,24 @@ impl ScopeDefaults {
     /// The defaults of a `get_variable` call with these arguments in a scope with
     /// `scope`'s defaults. Unlike [`over`](ScopeDefaults::over) (a sub-scope), the
     /// call's custom getter *replaces* the scope's, and the scope's constraint applies.
-    pub(crate) fn for_call_in(&self, scope: &ScopeDefaults) -> ScopeDefaults {
-        fn pick<T: Clone>(call: &Option<T>, scope: &Option<T>) -> Option<T> {
-            call.clone().or_else(|| scope.clone())
+    pub(crate) fn for_call_in(self, scope: &ScopeDefaults) -> ScopeDefaults {
+        // The call's own values are moved, only the scope's are cloned.
+        fn pick<T: Clone>(call: Option<T>, scope: &Option<T>) -> Option<T> {
+            call.or_else(|| scope.clone())
         }
         ScopeDefaults {
-            initializer: pick(&self.initializer, &scope.initializer),
-            regularizer: pick(&self.regularizer, &scope.regularizer),
-            caching_device: pick(&self.caching_device, &scope.caching_device),
-            partitioner: pick(&self.partitioner, &scope.partitioner),
+            initializer: pick(self.initializer, &scope.initializer),
+            regularizer: pick(self.regularizer, &scope.regularizer),
+            caching_device: pick(self.caching_device, &scope.caching_device),
+            partitioner: pick(self.partitioner, &scope.partitioner),
             custom_getters: if self.custom_getters.is_empty() {
                 scope.custom_getters.clone()
             } else {
-                self.custom_getters.clone()
+                self.custom_getters
             },
             dtype: self.dtype.or(scope.dtype),
             use_resource: self.use_resource.or(scope.use_resource),
-            constraint: pick(&self.constraint, &scope.constraint),
+            constraint: pick(self.constraint, &scope.constraint),
         }
     }
 
