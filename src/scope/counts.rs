@@ -15,9 +15,12 @@
 //!   snapshot is open, and [`ScopeCounts::restore`] undoes them.
 //!
 //! The counters form a tree of name components (`a/b` is child `b` of child `a`), so
-//! the counters under `a/` are exactly `a`'s subtree and zeroing them is one
-//! `clear` of its children, which keeps their table's capacity for the next time
-//! the scope is opened. A node is keyed by a slice of a full scope name the scope
+//! the counters under `a/` are exactly `a`'s subtree. Zeroing them bumps `a`'s
+//! *epoch*: a child written under an older epoch of its parent counts as zero, with
+//! everything below it, and is reset when next written. Leaving a scope therefore
+//! touches one node, and opening `a/b` again finds `b`'s node and its copy of the
+//! name still there (a node with many children is cleared for real instead, so stale
+//! names do not pile up). A node is keyed by a slice of a full scope name the scope
 //! objects already share, so counting allocates nothing once the tables have grown.
 
 use crate::slot_map::Key;
@@ -29,6 +32,9 @@ use std::hash::{BuildHasher, Hasher};
 struct Node {
     /// Times the full name of this node has been opened (0: as if missing).
     count: u64,
+    /// Bumped to zero every counter below: only children whose `seen` equals it are
+    /// live.
+    epoch: u64,
     children: HashTable<Child>,
 }
 
@@ -39,6 +45,9 @@ struct Child {
     name: Key,
     start: u32,
     end: u32,
+    /// The parent's epoch when this child was last written; an older one means the
+    /// child and its subtree are zero.
+    seen: u64,
     node: Node,
 }
 
@@ -46,7 +55,21 @@ impl Child {
     fn component(&self) -> &str {
         &self.name[self.start as usize..self.end as usize]
     }
+
+    /// Makes a stale child (zeroed by its parent) live again, as zero with nothing
+    /// below: which is what it already stood for.
+    fn revive(&mut self, parent_epoch: u64) {
+        if self.seen != parent_epoch {
+            self.seen = parent_epoch;
+            self.node.count = 0;
+            self.node.zero_children();
+        }
+    }
 }
+
+/// A node with more children than this is cleared when zeroed, instead of having its
+/// epoch bumped, so that names opened once do not stay in the tree.
+const KEEP_CHILDREN: usize = 64;
 
 fn hash(component: &str) -> u64 {
     let mut h = rustc_hash::FxBuildHasher.build_hasher();
@@ -93,14 +116,15 @@ pub(crate) struct ScopeCounts {
 #[derive(Debug)]
 pub(crate) struct Snapshot(usize);
 
-/// The node of `name` under `root`, if it exists (as the child holding it).
+/// The live node of `name` under `root`, if any (as the child holding it).
 fn find<'n>(root: &'n Node, name: &str) -> Option<&'n Child> {
     let mut node = root;
     for (start, end) in components(name) {
         let component = &name[start..end];
         let c = node
             .children
-            .find(hash(component), |c| c.component() == component)?;
+            .find(hash(component), |c| c.component() == component)
+            .filter(|c| c.seen == node.epoch)?;
         if end == name.len() {
             return Some(c);
         }
@@ -109,14 +133,17 @@ fn find<'n>(root: &'n Node, name: &str) -> Option<&'n Child> {
     None
 }
 
-/// [`find`], mutably.
+/// The node of `name` under `root`, if it exists, made live (stale nodes on the way
+/// are revived as zero, which changes no counter).
 fn find_mut<'n>(root: &'n mut Node, name: &str) -> Option<&'n mut Child> {
     let mut node = root;
     for (start, end) in components(name) {
         let component = &name[start..end];
+        let epoch = node.epoch;
         let c = node
             .children
             .find_mut(hash(component), |c| c.component() == component)?;
+        c.revive(epoch);
         if end == name.len() {
             return Some(c);
         }
@@ -129,18 +156,24 @@ impl Node {
     /// The child `name[start..end]`, inserted (count 0) when missing.
     fn child_mut(&mut self, name: &Key, start: usize, end: usize) -> &mut Node {
         let component = &name[start..end];
+        let epoch = self.epoch;
         match self.children.entry(
             hash(component),
             |c| c.component() == component,
             |c| hash(c.component()),
         ) {
-            Entry::Occupied(o) => &mut o.into_mut().node,
+            Entry::Occupied(o) => {
+                let c = o.into_mut();
+                c.revive(epoch);
+                &mut c.node
+            }
             Entry::Vacant(v) => {
                 let (start, end) = (start as u32, end as u32);
                 let child = Child {
                     name: name.clone(),
                     start,
                     end,
+                    seen: epoch,
                     node: Node::default(),
                 };
                 &mut v.insert(child).into_mut().node
@@ -148,9 +181,18 @@ impl Node {
         }
     }
 
+    /// Zeroes every counter below this node: one epoch bump, or a real clear when
+    /// the node has many children.
+    fn zero_children(&mut self) {
+        if self.children.len() > KEEP_CHILDREN {
+            self.children.clear();
+        }
+        self.epoch += 1;
+    }
+
     /// Every nonzero counter in this node's subtree, with its full name.
     fn collect_nonzero(&self, out: &mut Vec<(Key, u64)>) {
-        for c in &self.children {
+        for c in self.children.iter().filter(|c| c.seen == self.epoch) {
             if c.node.count > 0 {
                 let name = if c.end as usize == c.name.len() {
                     c.name.clone()
@@ -221,7 +263,7 @@ impl ScopeCounts {
         if self.open > 0 {
             node.collect_nonzero(&mut self.journal);
         }
-        node.children.clear();
+        node.zero_children();
     }
 
     /// Marks the current counters; [`restore`](Self::restore) returns to them.
@@ -263,12 +305,32 @@ mod tests {
         c.increment_named("x/y");
         let x = c.increment_named("x");
         assert_eq!((&*x, c.get("x"), c.get("x/y")), ("x", 1, 1));
-        // After zeroing, the name is new again.
+        // Zeroing keeps the node and its copy of the name; the count starts over.
         let ab = c.increment_named("a/b");
+        c.increment_named("a/b/c");
         c.zero_under("a");
+        assert_eq!((c.get("a/b"), c.get("a/b/c")), (0, 0));
         let ab2 = c.increment_named("a/b");
-        assert!(!std::sync::Arc::ptr_eq(&ab, &ab2));
-        assert_eq!(c.get("a/b"), 1);
+        assert!(std::sync::Arc::ptr_eq(&ab, &ab2));
+        assert_eq!((c.get("a/b"), c.get("a/b/c")), (1, 0));
+    }
+
+    #[test]
+    fn zeroing_a_node_with_many_children_drops_them() {
+        let mut c = ScopeCounts::default();
+        c.increment(&key("a"));
+        for i in 0..=KEEP_CHILDREN {
+            c.increment(&key(&format!("a/b{i}")));
+        }
+        c.zero_under("a");
+        let a = find(&c.root, "a").unwrap();
+        assert!(a.node.children.is_empty());
+        assert_eq!((c.get("a"), c.get("a/b0")), (1, 0));
+        // A few children are kept (stale) and reused.
+        c.increment(&key("a/x"));
+        c.zero_under("a");
+        assert_eq!(find(&c.root, "a").unwrap().node.children.len(), 1);
+        assert_eq!(c.get("a/x"), 0);
     }
 
     #[test]
