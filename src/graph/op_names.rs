@@ -174,7 +174,11 @@ struct Run {
 /// `name` split as `{base}_{i}`, with `i >= 1` written canonically (no leading
 /// zero): the form numbering produces.
 fn split_numbered(name: &str) -> Option<(&str, u64)> {
-    let p = name.rfind('_')?;
+    // Most names end in a letter: no search then.
+    if !name.as_bytes().last()?.is_ascii_digit() {
+        return None;
+    }
+    let p = name.bytes().rposition(|b| b == b'_')?;
     let digits = &name[p + 1..];
     if digits.is_empty() || digits.starts_with('0') || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
@@ -545,11 +549,15 @@ fn suffixed(name: &str, i: u64) -> String {
 fn suffixed_key(name: &str, i: u64) -> Key {
     let mut digits = [0u8; 20];
     let d = decimal(&mut digits, i);
-    let mut buf = smallvec::SmallVec::<[u8; 128]>::new();
-    buf.extend_from_slice(name.as_bytes());
-    buf.push(b'_');
-    buf.extend_from_slice(d);
-    match std::str::from_utf8(&buf) {
+    let (n, total) = (name.len(), name.len() + 1 + d.len());
+    let mut buf = [0u8; 96];
+    let Some(out) = buf.get_mut(..total) else {
+        return Key::from(suffixed(name, i));
+    };
+    out[..n].copy_from_slice(name.as_bytes());
+    out[n] = b'_';
+    out[n + 1..].copy_from_slice(d);
+    match std::str::from_utf8(out) {
         Ok(text) => Key::from(text),
         // Unreachable (a `str` and ASCII digits), but never worth a panic.
         Err(_) => Key::from(suffixed(name, i)),
@@ -705,6 +713,16 @@ mod tests {
     fn an_entry_stays_five_words() {
         // The hash lives in what would be padding: bookkeeping per op stays put.
         assert_eq!(std::mem::size_of::<NameEntry>(), 40);
+    }
+
+    #[test]
+    fn numbered_names_split_at_the_last_underscore() {
+        assert_eq!(split_numbered("a_12"), Some(("a", 12)));
+        assert_eq!(split_numbered("a_1_2"), Some(("a_1", 2)));
+        assert_eq!(split_numbered("_5"), Some(("", 5)));
+        for n in ["a", "a_", "a_0", "a_01", "a_1/b", "12", "_", "", "a_1x"] {
+            assert_eq!(split_numbered(n), None, "{n}");
+        }
     }
 
     #[test]
