@@ -393,10 +393,9 @@ impl<V: Clone + Keyed> SlotMap<V> {
     /// The value under `key`, if it is fully created. Takes one shard read lock and
     /// clones the value; no slot mutex, no allocation.
     pub(crate) fn get(&self, key: &str) -> Option<V> {
-        let h = hash(key);
-        match self.shard(h).read().find(h, |c| c.key() == key)? {
-            Cell::Ready(v) => Some(v.clone()),
-            Cell::Pending(_) => None,
+        match self.probe(key) {
+            Probe::Ready(v) => Some(v),
+            Probe::Pending | Probe::Absent(_) => None,
         }
     }
 
