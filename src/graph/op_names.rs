@@ -179,8 +179,9 @@ fn split_numbered(name: &str) -> Option<(&str, u64)> {
         return None;
     }
     let p = name.bytes().rposition(|b| b == b'_')?;
+    // Not empty: the name ends in a digit.
     let digits = &name[p + 1..];
-    if digits.is_empty() || digits.starts_with('0') || !digits.bytes().all(|b| b.is_ascii_digit()) {
+    if digits.starts_with('0') || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
     Some((&name[..p], digits.parse().ok()?))
