@@ -35,6 +35,9 @@ struct Node {
     /// Bumped to zero every counter below: only children whose `seen` equals it are
     /// live.
     epoch: u64,
+    /// Whether a child may be live: set when one is written, cleared when the
+    /// children are zeroed. `false` means every counter below is zero.
+    live_below: bool,
     children: HashTable<Child>,
 }
 
@@ -110,7 +113,16 @@ pub(crate) struct ScopeCounts {
     journal: Vec<(Key, u64)>,
     /// Open snapshots.
     open: usize,
+    /// Bumped whenever a counter is set to a value that may be nonzero (an
+    /// increment, a restore): see [`Untouched`].
+    writes: u64,
 }
+
+/// Proof, taken when a scope is opened, that every counter under it is zero; it
+/// still holds when it is handed back with no counter written in between, and then
+/// leaving the scope has nothing to zero.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Untouched(u64);
 
 /// A point to restore the counters to (see [`ScopeCounts::snapshot`]).
 #[derive(Debug)]
@@ -140,6 +152,7 @@ fn find_mut<'n>(root: &'n mut Node, name: &str) -> Option<&'n mut Child> {
     for (start, end) in components(name) {
         let component = &name[start..end];
         let epoch = node.epoch;
+        node.live_below = true;
         let c = node
             .children
             .find_mut(hash(component), |c| c.component() == component)?;
@@ -157,6 +170,7 @@ impl Node {
     fn child_mut(&mut self, name: &Key, start: usize, end: usize) -> &mut Node {
         let component = &name[start..end];
         let epoch = self.epoch;
+        self.live_below = true;
         match self.children.entry(
             hash(component),
             |c| c.component() == component,
@@ -188,6 +202,7 @@ impl Node {
             self.children.clear();
         }
         self.epoch += 1;
+        self.live_below = false;
     }
 
     /// Every nonzero counter in this node's subtree, with its full name.
@@ -222,6 +237,7 @@ impl ScopeCounts {
 
     /// Counts one more opening of `name`.
     pub(crate) fn increment(&mut self, name: &Key) {
+        self.writes += 1;
         let logging = self.open > 0;
         let node = self.node_mut(name);
         let old = node.count;
@@ -234,26 +250,40 @@ impl ScopeCounts {
     /// Counts one more opening of `name` and returns it as a shared name: the
     /// counter's own copy when it has one (a scope opened again under the same
     /// parent allocates no name), else a new one that the counter keeps.
-    pub(crate) fn increment_named(&mut self, name: &str) -> Key {
+    ///
+    /// Also returns an [`Untouched`] when every counter under `name` is zero, for
+    /// [`zero_under`](Self::zero_under).
+    pub(crate) fn increment_named(&mut self, name: &str) -> (Key, Option<Untouched>) {
         let logging = self.open > 0;
-        let key = match find_mut(&mut self.root, name) {
+        self.writes += 1;
+        let writes = self.writes;
+        let live_below = match find_mut(&mut self.root, name) {
             Some(c) if c.end as usize == c.name.len() => {
                 let old = c.node.count;
                 c.node.count += 1;
                 let key = c.name.clone();
+                let untouched = (!c.node.live_below).then_some(Untouched(writes));
                 if logging {
                     self.journal.push((key.clone(), old));
                 }
-                return key;
+                return (key, untouched);
             }
-            _ => Key::from(name),
+            // A node keyed by a longer name (made for a name under it).
+            Some(c) => c.node.live_below,
+            None => false,
         };
+        let key = Key::from(name);
         self.increment(&key);
-        key
+        let untouched = (!live_below).then_some(Untouched(self.writes));
+        (key, untouched)
     }
 
-    /// Zeroes every counter under `{name}/`.
-    pub(crate) fn zero_under(&mut self, name: &str) {
+    /// Zeroes every counter under `{name}/`. With `untouched` from the opening of
+    /// `name` and no counter written since, they are all zero still: nothing to do.
+    pub(crate) fn zero_under(&mut self, name: &str, untouched: Option<Untouched>) {
+        if untouched == Some(Untouched(self.writes)) {
+            return;
+        }
         let Some(Child { node, .. }) = find_mut(&mut self.root, name) else {
             return;
         };
@@ -278,6 +308,7 @@ impl ScopeCounts {
         let keep = snapshot.0.min(self.journal.len());
         let undo = self.journal.split_off(keep);
         for (k, old) in undo.into_iter().rev() {
+            self.writes += 1;
             self.node_mut(&k).count = old;
         }
         self.open = self.open.saturating_sub(1);
@@ -297,22 +328,46 @@ mod tests {
     #[test]
     fn a_name_opened_again_is_the_counters_copy() {
         let mut c = ScopeCounts::default();
-        let a = c.increment_named("a");
-        let again = c.increment_named("a");
+        let a = c.increment_named("a").0;
+        let again = c.increment_named("a").0;
         assert!(std::sync::Arc::ptr_eq(&a, &again));
         assert_eq!(c.get("a"), 2);
         // A node made on the way to a deeper name has no copy of its own name yet.
         c.increment_named("x/y");
-        let x = c.increment_named("x");
+        let x = c.increment_named("x").0;
         assert_eq!((&*x, c.get("x"), c.get("x/y")), ("x", 1, 1));
         // Zeroing keeps the node and its copy of the name; the count starts over.
-        let ab = c.increment_named("a/b");
+        let ab = c.increment_named("a/b").0;
         c.increment_named("a/b/c");
-        c.zero_under("a");
+        c.zero_under("a", None);
         assert_eq!((c.get("a/b"), c.get("a/b/c")), (0, 0));
-        let ab2 = c.increment_named("a/b");
+        let ab2 = c.increment_named("a/b").0;
         assert!(std::sync::Arc::ptr_eq(&ab, &ab2));
         assert_eq!((c.get("a/b"), c.get("a/b/c")), (1, 0));
+    }
+
+    #[test]
+    fn leaving_an_untouched_scope_skips_only_what_is_zero() {
+        let mut c = ScopeCounts::default();
+        // Nothing opened under `b` since it was opened: its proof holds.
+        let (_, b) = c.increment_named("b");
+        assert!(b.is_some());
+        let epoch = find(&c.root, "b").unwrap().node.epoch;
+        c.zero_under("b", b);
+        assert_eq!(find(&c.root, "b").unwrap().node.epoch, epoch, "skipped");
+        // A counter written since voids it.
+        let (_, b) = c.increment_named("b");
+        c.increment_named("b/c");
+        c.zero_under("b", b);
+        assert_eq!(c.get("b/c"), 0);
+        // A counter under the name from before its opening: no proof at all.
+        c.increment_named("a/x");
+        let (_, a) = c.increment_named("a");
+        assert_eq!(a, None);
+        c.zero_under("a", a);
+        assert_eq!((c.get("a"), c.get("a/x")), (1, 0));
+        // Once zeroed, the next opening has one again.
+        assert!(c.increment_named("a").1.is_some());
     }
 
     #[test]
@@ -322,13 +377,13 @@ mod tests {
         for i in 0..=KEEP_CHILDREN {
             c.increment(&key(&format!("a/b{i}")));
         }
-        c.zero_under("a");
+        c.zero_under("a", None);
         let a = find(&c.root, "a").unwrap();
         assert!(a.node.children.is_empty());
         assert_eq!((c.get("a"), c.get("a/b0")), (1, 0));
         // A few children are kept (stale) and reused.
         c.increment(&key("a/x"));
-        c.zero_under("a");
+        c.zero_under("a", None);
         assert_eq!(find(&c.root, "a").unwrap().node.children.len(), 1);
         assert_eq!(c.get("a/x"), 0);
     }
@@ -339,7 +394,7 @@ mod tests {
         for n in ["a", "a/b", "a/b/c", "a0", "a.b", "a_1/x", "ab/c", "a/"] {
             c.increment(&key(n));
         }
-        c.zero_under("a");
+        c.zero_under("a", None);
         for (n, want) in [("a", 1), ("a/b", 0), ("a/b/c", 0), ("a/", 0)] {
             assert_eq!(c.get(n), want, "{n}");
         }
@@ -357,7 +412,7 @@ mod tests {
         c.increment(&key("s/x"));
         c.increment(&key("t"));
         let inner = c.snapshot();
-        c.zero_under("s");
+        c.zero_under("s", None);
         c.increment(&key("u"));
         c.restore(inner);
         assert_eq!((c.get("s/x"), c.get("t"), c.get("u")), (2, 1, 0));
@@ -401,18 +456,23 @@ mod tests {
             let mut tree = ScopeCounts::default();
             let mut snaps = Vec::new();
             let mut flat = Flat::default();
+            let mut tokens = std::collections::HashMap::new();
             for op in &ops {
                 match op {
                     Op::Inc(n) => {
                         if n.len() % 2 == 0 {
                             tree.increment(&key(n));
                         } else {
-                            assert_eq!(&*tree.increment_named(n), n.as_str());
+                            let (k, untouched) = tree.increment_named(n);
+                            assert_eq!(&*k, n.as_str());
+                            tokens.insert(n.clone(), untouched);
                         }
                         *flat.map.entry(n.clone()).or_insert(0) += 1;
                     }
                     Op::Zero(n) => {
-                        tree.zero_under(n);
+                        // The proof from the name's last opening, if any: writes
+                        // since then must void it.
+                        tree.zero_under(n, tokens.remove(n).flatten());
                         let prefix = format!("{n}/");
                         for (k, v) in flat.map.iter_mut() {
                             if k.starts_with(&prefix) {

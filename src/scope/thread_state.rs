@@ -8,7 +8,7 @@
 use crate::error::{Error, Result};
 use crate::graph::{graphs_dropped, Graph, GraphToken};
 use crate::names;
-use crate::scope::counts::{ScopeCounts, Snapshot};
+use crate::scope::counts::{ScopeCounts, Snapshot, Untouched};
 use crate::scope::object::VariableScope;
 use crate::slot_map::Key;
 use crate::sync;
@@ -110,8 +110,9 @@ pub(crate) enum FrameKind {
 }
 
 pub(crate) enum CountsOnExit {
-    /// String-named scope: zero every counter under `{name}/`.
-    ZeroUnder(Key),
+    /// String-named scope: zero every counter under `{name}/` (nothing to do if the
+    /// proof that they were all zero when it opened still holds).
+    ZeroUnder(Key, Option<Untouched>),
     /// Re-entered scope object: restore every counter (TF's behaviour, #15296).
     Restore(Snapshot),
 }
@@ -126,7 +127,9 @@ impl ThreadState {
         match f.kind {
             FrameKind::Var { prev, counts, .. } => {
                 match counts {
-                    CountsOnExit::ZeroUnder(name) => self.counts.zero_under(&name),
+                    CountsOnExit::ZeroUnder(name, untouched) => {
+                        self.counts.zero_under(&name, untouched)
+                    }
                     CountsOnExit::Restore(snapshot) => self.counts.restore(snapshot),
                 }
                 self.current = prev;

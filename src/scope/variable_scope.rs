@@ -436,8 +436,13 @@ pub(crate) fn enter_pure_named(
     ids: &mut FrameIds,
 ) -> VariableScope {
     let counts = &mut st.counts;
+    let mut untouched = None;
     let fields = st.current.read(|parent| ScopeFields {
-        name: names::with_joined(&parent.name, s, |n| counts.increment_named(n)),
+        name: names::with_joined(&parent.name, s, |n| {
+            let (name, proof) = counts.increment_named(n);
+            untouched = proof;
+            name
+        }),
         reuse: reuse.or(parent.reuse),
         defaults: ScopeDefaults::inherit(args, &parent.defaults),
         original_name_scope: match old_name_scope {
@@ -445,7 +450,7 @@ pub(crate) fn enter_pure_named(
             None => OriginalNameScope::verbatim(s),
         },
     });
-    let exit = CountsOnExit::ZeroUnder(fields.name.clone());
+    let exit = CountsOnExit::ZeroUnder(fields.name.clone(), untouched);
     make_current(st, fields, exit, ids)
 }
 
