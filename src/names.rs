@@ -1,6 +1,7 @@
 //! Name validation, as TensorFlow's `name_scope` does it.
 
 use crate::error::{Error, Result};
+use std::cell::Cell;
 
 /// The pattern a name must match at the root name scope.
 pub(crate) const ROOT_PATTERN: &str = r"^[A-Za-z0-9.][A-Za-z0-9_.\\/>-]*$";
@@ -50,18 +51,74 @@ pub(crate) fn join(prefix: &str, name: &str) -> String {
     }
 }
 
-/// Runs `f` on `prefix/name` (or `name` at root), built on the stack when it is
-/// short: for names that are only looked up or copied into a shared key.
+/// Runs `f` on `prefix/name` (or `name` at root), built in a per-thread scratch
+/// buffer: for names that are only looked up or copied into a shared key.
 pub(crate) fn with_joined<R>(prefix: &str, name: &str, f: impl FnOnce(&str) -> R) -> R {
     if prefix.is_empty() {
         return f(name);
     }
-    let mut buf: smallvec::SmallVec<[u8; 192]> = smallvec::SmallVec::new();
-    buf.extend_from_slice(prefix.as_bytes());
-    buf.push(b'/');
-    buf.extend_from_slice(name.as_bytes());
-    // Both parts are `str`, joined at a character boundary by an ASCII byte.
-    f(std::str::from_utf8(&buf).expect("two strs joined by '/' are UTF-8"))
+    with_built(
+        |s| {
+            s.push_str(prefix);
+            s.push('/');
+            s.push_str(name);
+        },
+        f,
+    )
+}
+
+// The calling thread's spare string buffer. Not part of any cross-thread protocol:
+// `std`'s thread-local even under loom.
+std::thread_local! {
+    static SPARE: Cell<String> = const { Cell::new(String::new()) };
+}
+
+/// An empty string with the calling thread's spare buffer (no allocation once it has
+/// grown); hand it back with [`recycle`]. A thread whose buffer is out (or whose
+/// thread-locals are gone) gets a new, empty one.
+pub(crate) fn spare_string() -> String {
+    let mut s = SPARE.try_with(Cell::take).unwrap_or_default();
+    s.clear();
+    s
+}
+
+/// Keeps `s`'s buffer as the thread's spare (the larger of two; long ones are
+/// dropped).
+pub(crate) fn recycle(s: String) {
+    if s.capacity() == 0 || s.capacity() > 1024 {
+        return;
+    }
+    let _ = SPARE.try_with(|cell| {
+        let other = cell.take();
+        cell.set(if other.capacity() > s.capacity() {
+            other
+        } else {
+            s
+        });
+    });
+}
+
+/// `prefix/name` (or `name` at root) in the thread's spare buffer (see
+/// [`spare_string`]).
+pub(crate) fn join_spare(prefix: &str, name: &str) -> String {
+    let mut s = spare_string();
+    if !prefix.is_empty() {
+        s.push_str(prefix);
+        s.push('/');
+    }
+    s.push_str(name);
+    s
+}
+
+/// Runs `f` on the string `build` appends to an empty one, built in the thread's
+/// spare buffer: no allocation once it has grown. A nested call (`f` building
+/// another name) finds the buffer out and builds in a new one.
+pub(crate) fn with_built<R>(build: impl FnOnce(&mut String), f: impl FnOnce(&str) -> R) -> R {
+    let mut buf = spare_string();
+    build(&mut buf);
+    let r = f(&buf);
+    recycle(buf);
+    r
 }
 
 #[cfg(all(test, not(loom)))]

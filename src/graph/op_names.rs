@@ -548,8 +548,8 @@ fn suffixed(name: &str, i: u64) -> String {
 /// `{name}_{i}` as a shared name: one allocation (the key's), the text assembled on
 /// the stack when it fits.
 fn suffixed_key(name: &str, i: u64) -> Key {
-    let mut digits = [0u8; 20];
-    let d = decimal(&mut digits, i);
+    let mut digits = itoa::Buffer::new();
+    let d = digits.format(i).as_bytes();
     let (n, total) = (name.len(), name.len() + 1 + d.len());
     let mut buf = [0u8; 96];
     let Some(out) = buf.get_mut(..total) else {
@@ -570,25 +570,9 @@ fn decimal_len(i: u64) -> usize {
     i.checked_ilog10().map_or(1, |d| d as usize + 1)
 }
 
-/// `i` in decimal, written at the end of `digits`.
-fn decimal(digits: &mut [u8; 20], mut i: u64) -> &[u8] {
-    let mut k = digits.len();
-    loop {
-        k -= 1;
-        digits[k] = b'0' + (i % 10) as u8;
-        i /= 10;
-        if i == 0 {
-            break;
-        }
-    }
-    &digits[k..]
-}
-
 /// Appends `i` in decimal.
 fn push_decimal(s: &mut String, i: u64) {
-    let mut digits = [0u8; 20];
-    // ASCII digits: one `push_str` instead of a `push` per digit.
-    s.push_str(std::str::from_utf8(decimal(&mut digits, i)).unwrap_or_default());
+    s.push_str(itoa::Buffer::new().format(i));
 }
 
 /// The first `i >= n` with `{folded}_{i}` not in use; the candidate is left in the
