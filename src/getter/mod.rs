@@ -23,7 +23,7 @@ use crate::slot_map::{Outcome, Probe};
 use crate::sync;
 use crate::variable::{AnyVariable, PartitionedVariable, Variable};
 use partitioned::get_partitioned;
-use single::{check_reuse, commit_single, mode, prepare_single};
+use single::{check_reuse, commit_single, initializer_of, mode, prepare_single};
 use std::cell::Cell;
 use std::fmt;
 
@@ -370,10 +370,7 @@ impl<'a> GetVariable<'a> {
             Some(ShapeArg::Partial(partial)) => Some(partial),
             Some(ShapeArg::Invalid(e)) => return Err(*e),
         };
-        let mut call = self.defaults.map(|d| *d).unwrap_or_default();
-        call.initializer = self.initializer;
-        call.dtype = self.dtype;
-        if let (Some(dtype), Some(Init::Value(t))) = (call.dtype, &call.initializer) {
+        if let (Some(dtype), Some(Init::Value(t))) = (self.dtype, &self.initializer) {
             if t.dtype() != dtype {
                 return Err(Error::InitializerDTypeMismatch {
                     explicit: dtype,
@@ -381,12 +378,6 @@ impl<'a> GetVariable<'a> {
                 });
             }
         }
-        let (full_name, reuse, scope) = with_state(graph, |s| {
-            s.current.read(|f| {
-                let d = call.for_call_in(&f.defaults);
-                (names::join(&f.name, self.name), f.reuse, d)
-            })
-        });
         let mut trainable = self.trainable.unwrap_or(true);
         let mut collections = self.collections;
         if self.local {
@@ -395,31 +386,50 @@ impl<'a> GetVariable<'a> {
             c.push(LOCAL_VARIABLES.to_string());
             collections = Some(c);
         }
-        let ScopeDefaults {
-            initializer,
-            regularizer,
-            caching_device,
-            partitioner,
-            custom_getters,
-            dtype,
-            use_resource,
-            constraint,
-        } = scope;
-        let args = GetterArgs {
-            name: full_name,
-            shape,
-            dtype: dtype.unwrap_or(DType::F32),
-            initializer,
-            regularizer,
-            reuse,
-            trainable,
-            collections,
-            caching_device,
-            partitioner,
-            validate_shape: self.validate_shape,
-            use_resource,
-            constraint,
-        };
+        let (initializer, dtype, call) = (self.initializer, self.dtype, self.defaults);
+        let (name, validate_shape) = (self.name, self.validate_shape);
+        // The arguments are assembled where they are used, from the scope's defaults
+        // under the call's own: no intermediate set of defaults to move around.
+        let (args, custom_getters) = with_state(graph, |s| {
+            s.current.read(|f| {
+                let scope = &f.defaults;
+                let d = match call {
+                    // Most calls set nothing but an initializer and a dtype.
+                    None => ScopeDefaults {
+                        initializer: initializer.or_else(|| scope.initializer.clone()),
+                        regularizer: scope.regularizer.clone(),
+                        caching_device: scope.caching_device.clone(),
+                        partitioner: scope.partitioner.clone(),
+                        custom_getters: scope.custom_getters.clone(),
+                        dtype: dtype.or(scope.dtype),
+                        use_resource: scope.use_resource,
+                        constraint: scope.constraint.clone(),
+                    },
+                    Some(mut call) => {
+                        call.initializer = initializer;
+                        call.dtype = dtype;
+                        call.for_call_in(scope)
+                    }
+                };
+                let args = GetterArgs {
+                    // Handed back by the true getter.
+                    name: names::join_spare(&f.name, name),
+                    shape,
+                    dtype: d.dtype.unwrap_or(DType::F32),
+                    initializer: d.initializer,
+                    regularizer: d.regularizer,
+                    reuse: f.reuse,
+                    trainable,
+                    collections,
+                    caching_device: d.caching_device,
+                    partitioner: d.partitioner,
+                    validate_shape,
+                    use_resource: d.use_resource,
+                    constraint: d.constraint,
+                };
+                (args, d.custom_getters)
+            })
+        });
         // TF runs the rest of `get_variable` (custom getters included) under
         // `name_scope(None)`: ops a getter, a partitioner or a custom initializer
         // creates are named from the root. Nothing else reads the name scope.
@@ -427,6 +437,9 @@ impl<'a> GetVariable<'a> {
             || args.partitioner.is_some()
             || matches!(args.initializer, Some(Init::Custom(_)));
         let _root = user_code.then(|| RootNameScope::enter(graph));
+        if custom_getters.is_empty() {
+            return true_getter(graph, args);
+        }
         NextGetter::new(graph, &custom_getters, true_getter).get(args)
     }
 }
@@ -470,12 +483,19 @@ sync::thread_local! {
 }
 
 /// TF's `_true_getter`: the partitioned path, or the single-variable path.
-pub(crate) fn true_getter(graph: &Graph, args: GetterArgs) -> Result<AnyVariable> {
+pub(crate) fn true_getter(graph: &Graph, mut args: GetterArgs) -> Result<AnyVariable> {
+    let out = get(graph, &mut args);
+    // The name is copied wherever it is kept: its buffer serves the next call.
+    names::recycle(std::mem::take(&mut args.name));
+    out
+}
+
+fn get(graph: &Graph, args: &mut GetterArgs) -> Result<AnyVariable> {
     let is_scalar =
         matches!(args.shape.as_ref().and_then(PartialShape::dims), Some(d) if d.is_empty());
     if let Some(p) = args.partitioner.clone() {
         if !is_scalar {
-            return get_partitioned(graph, &args, p.as_ref());
+            return get_partitioned(graph, args, p.as_ref());
         }
     }
     if matches!(args.initializer, Some(Init::Value(_))) && args.shape.is_some() {
@@ -484,20 +504,24 @@ pub(crate) fn true_getter(graph: &Graph, args: GetterArgs) -> Result<AnyVariable
         ));
     }
     let store = &graph.inner.store;
-    let commit = |key: &_, prepared| commit_single(graph, &args, key, prepared).map(Entry::Single);
+    let custom = matches!(args.initializer, Some(Init::Custom(_)));
+    // Moved out: the rest of the call has no use for it.
+    let init = initializer_of(args);
+    let args = &*args;
+    let commit = |key: &_, prepared| commit_single(graph, args, key, prepared).map(Entry::Single);
     // A custom initializer is user code: it runs once, claimed through the slot
     // protocol. Every other initializer is only planned here (nothing runs), so
     // the creation can go straight into the store.
-    let outcome = if matches!(args.initializer, Some(Init::Custom(_))) {
+    let outcome = if custom {
         store.get_or_create(&args.name, mode(args.reuse), |key| {
-            commit(key, prepare_single(graph, &args, None)?)
+            commit(key, prepare_single(graph, args, init, None)?)
         })?
     } else {
         store.get_or_create_direct(
             &args.name,
             mode(args.reuse),
             ABSENT.with(Cell::take),
-            || prepare_single(graph, &args, None),
+            || prepare_single(graph, args, init, None),
             commit,
         )?
     };
@@ -527,7 +551,7 @@ pub(crate) fn true_getter(graph: &Graph, args: GetterArgs) -> Result<AnyVariable
                     partitioned: false,
                 });
             }
-            check_reuse(&args, v.shape(), v.dtype(), false)?;
+            check_reuse(args, v.shape(), v.dtype(), false)?;
             Ok(AnyVariable::Single(v))
         }
     }

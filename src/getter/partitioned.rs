@@ -144,7 +144,7 @@ fn create_partitioned(
         shard_args.shape = Some(spec.shape.to_partial());
         shard_args.dtype = dtype;
         shard_args.partitioner = None;
-        shard_args.initializer = Some(init.clone());
+        shard_args.initializer = None;
         let part = Part {
             full_shape: full,
             offset: spec.offset.clone(),
@@ -152,7 +152,7 @@ fn create_partitioned(
             seeds,
             full_name: name,
         };
-        let mut p = prepare_single(graph, &shard_args, Some(part))?;
+        let mut p = prepare_single(graph, &shard_args, init.clone(), Some(part))?;
         if let (Init::Value(t), ValueState::Pending(_)) = (&init, &p.value) {
             let axis = partitions.iter().position(|&n| n > 1).unwrap_or(0);
             p.value = ValueState::Ready(slice_axis(

@@ -103,11 +103,20 @@ pub(crate) fn seeds_for(graph: &Graph, init: &Init, full_name: &str) -> Seeds {
     }
 }
 
+/// The initializer a call resolves to: its own (else its scope's), else the dtype's
+/// default.
+pub(crate) fn initializer_of(args: &mut GetterArgs) -> Init {
+    args.initializer
+        .take()
+        .unwrap_or_else(|| default_initializer(args.dtype))
+}
+
 /// Validates and computes everything for one variable without side effects; runs a
-/// custom initializer.
+/// custom initializer. `init` is the call's initializer (see [`initializer_of`]).
 pub(crate) fn prepare_single(
     graph: &Graph,
     args: &GetterArgs,
+    init: Init,
     part: Option<Part<'_>>,
 ) -> Result<Prepared> {
     let key = &args.name;
@@ -119,10 +128,6 @@ pub(crate) fn prepare_single(
             )));
         }
     }
-    let init = args
-        .initializer
-        .clone()
-        .unwrap_or_else(|| default_initializer(args.dtype));
     let (shape, dtype) = match (&part, &init) {
         (Some(p), Init::Value(t)) => (p.shape.clone(), t.dtype()),
         (Some(p), _) => (p.shape.clone(), args.dtype),
