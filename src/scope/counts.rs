@@ -20,8 +20,12 @@
 //! everything below it, and is reset when next written. Leaving a scope therefore
 //! touches one node, and opening `a/b` again finds `b`'s node and its copy of the
 //! name still there (a node with many children is cleared for real instead, so stale
-//! names do not pile up). A node is keyed by a slice of a full scope name the scope
-//! objects already share, so counting allocates nothing once the tables have grown.
+//! names do not pile up). And when nothing was counted at all since a scope whose
+//! subtree was all zero opened (a layer that only creates variables), leaving it
+//! skips even that: the opening hands out an [`Untouched`] proof, the counters'
+//! write count, which the leaving checks. A node is keyed by a slice of a full
+//! scope name the scope objects already share, so counting allocates nothing once
+//! the tables have grown.
 
 use crate::slot_map::Key;
 use hashbrown::hash_table::{Entry, HashTable};
