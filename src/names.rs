@@ -51,20 +51,18 @@ pub(crate) fn join(prefix: &str, name: &str) -> String {
     }
 }
 
-/// Runs `f` on `prefix/name` (or `name` at root), built in a per-thread scratch
-/// buffer: for names that are only looked up or copied into a shared key.
+/// Runs `f` on `prefix/name` (or `name` at root), built in the thread's spare buffer
+/// (see [`join_spare`]): for names that are only looked up or copied into a shared
+/// key. A nested call (`f` joining another name) finds the buffer out and builds in a
+/// new one.
 pub(crate) fn with_joined<R>(prefix: &str, name: &str, f: impl FnOnce(&str) -> R) -> R {
     if prefix.is_empty() {
         return f(name);
     }
-    with_built(
-        |s| {
-            s.push_str(prefix);
-            s.push('/');
-            s.push_str(name);
-        },
-        f,
-    )
+    let joined = join_spare(prefix, name);
+    let r = f(&joined);
+    recycle(joined);
+    r
 }
 
 // The calling thread's spare string buffer. Not part of any cross-thread protocol:
@@ -100,6 +98,8 @@ pub(crate) fn recycle(s: String) {
 
 /// `prefix/name` (or `name` at root) in the thread's spare buffer (see
 /// [`spare_string`]).
+// Always inlined: `with_joined` runs on every scope entry.
+#[inline(always)]
 pub(crate) fn join_spare(prefix: &str, name: &str) -> String {
     let mut s = spare_string();
     if !prefix.is_empty() {
@@ -108,17 +108,6 @@ pub(crate) fn join_spare(prefix: &str, name: &str) -> String {
     }
     s.push_str(name);
     s
-}
-
-/// Runs `f` on the string `build` appends to an empty one, built in the thread's
-/// spare buffer: no allocation once it has grown. A nested call (`f` building
-/// another name) finds the buffer out and builds in a new one.
-pub(crate) fn with_built<R>(build: impl FnOnce(&mut String), f: impl FnOnce(&str) -> R) -> R {
-    let mut buf = spare_string();
-    build(&mut buf);
-    let r = f(&buf);
-    recycle(buf);
-    r
 }
 
 #[cfg(all(test, not(loom)))]
