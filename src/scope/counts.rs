@@ -259,14 +259,13 @@ impl ScopeCounts {
     /// [`zero_under`](Self::zero_under).
     pub(crate) fn increment_named(&mut self, name: &str) -> (Key, Option<Untouched>) {
         let logging = self.open > 0;
-        self.writes += 1;
-        let writes = self.writes;
         let live_below = match find_mut(&mut self.root, name) {
             Some(c) if c.end as usize == c.name.len() => {
+                self.writes += 1;
                 let old = c.node.count;
                 c.node.count += 1;
                 let key = c.name.clone();
-                let untouched = (!c.node.live_below).then_some(Untouched(writes));
+                let untouched = (!c.node.live_below).then_some(Untouched(self.writes));
                 if logging {
                     self.journal.push((key.clone(), old));
                 }
