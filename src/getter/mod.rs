@@ -394,17 +394,7 @@ impl<'a> GetVariable<'a> {
             s.current.read(|f| {
                 let scope = &f.defaults;
                 let d = match call {
-                    // Most calls set nothing but an initializer and a dtype.
-                    None => ScopeDefaults {
-                        initializer: initializer.or_else(|| scope.initializer.clone()),
-                        regularizer: scope.regularizer.clone(),
-                        caching_device: scope.caching_device.clone(),
-                        partitioner: scope.partitioner.clone(),
-                        custom_getters: scope.custom_getters.clone(),
-                        dtype: dtype.or(scope.dtype),
-                        use_resource: scope.use_resource,
-                        constraint: scope.constraint.clone(),
-                    },
+                    None => ScopeDefaults::for_bare_call_in(initializer, dtype, scope),
                     Some(mut call) => {
                         call.initializer = initializer;
                         call.dtype = dtype;

@@ -121,6 +121,27 @@ impl ScopeDefaults {
         }
     }
 
+    /// [`for_call_in`](ScopeDefaults::for_call_in) for a call that sets no default
+    /// but its initializer and dtype (most calls), without building the call's
+    /// defaults first: about 100 instructions less per creation under callgrind.
+    #[inline]
+    pub(crate) fn for_bare_call_in(
+        initializer: Option<Init>,
+        dtype: Option<DType>,
+        scope: &ScopeDefaults,
+    ) -> ScopeDefaults {
+        ScopeDefaults {
+            initializer: initializer.or_else(|| scope.initializer.clone()),
+            regularizer: scope.regularizer.clone(),
+            caching_device: scope.caching_device.clone(),
+            partitioner: scope.partitioner.clone(),
+            custom_getters: scope.custom_getters.clone(),
+            dtype: dtype.or(scope.dtype),
+            use_resource: scope.use_resource,
+            constraint: scope.constraint.clone(),
+        }
+    }
+
     /// The effective dtype.
     pub(crate) fn dtype(&self) -> DType {
         self.dtype.unwrap_or(DType::F32)
