@@ -62,8 +62,9 @@ pub(crate) struct Plan {
 }
 
 pub(crate) enum ValueState {
-    /// Boxed: a pending value costs a pointer, and a ready one its tensor.
-    Pending(Box<Plan>),
+    /// Inline: a plan (an initializer and its seeds) is smaller than a tensor, so a
+    /// pending value costs no allocation of its own.
+    Pending(Plan),
     Ready(Tensor),
 }
 

@@ -156,7 +156,7 @@ fn byte_size_overflow() {
 
 #[test]
 fn value_initializer_with_explicit_shape() {
-    let value = || Init::Value(f32s(&[1.0, 2.0], &[2]));
+    let value = || Init::from_value(f32s(&[1.0, 2.0], &[2]));
     let e = fails_cleanly(|| in_s(|| get_variable("x").shape([3]).initializer(value()).build()));
     assert_eq!(
         e.to_string(),
@@ -175,7 +175,7 @@ fn value_initializer_dtype_vs_explicit_dtype() {
     let e = fails_cleanly(|| {
         in_s(|| {
             get_variable("x")
-                .initializer(Init::Value(Tensor::scalar(1i32)))
+                .initializer(Init::from_value(Tensor::scalar(1i32)))
                 .dtype(DType::F32)
                 .build()
         })

@@ -148,7 +148,7 @@ fn parse_init(spec: &Value) -> Result<Init, Unsupported> {
                 None => DType::F32,
             };
             let t = Tensor::from_vec(vals, shape).map_err(|e| Unsupported(e.to_string()))?;
-            Init::Value(t.cast(dtype))
+            Init::from_value(t.cast(dtype))
         }
         other => return unsupported(format!("initializer kind {other:?}")),
     };

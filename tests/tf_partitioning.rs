@@ -507,8 +507,8 @@ fn concat(vs: &[Variable], axis: usize) -> Vec<f64> {
 fn test_vec_constant_init() {
     Graph::new().as_default(|| {
         let rnd_par = Tensor::from_vec(vec![1i32, 2, 3, 4], vec![4]).unwrap();
-        let vs =
-            create_partitioned_variables(&[4], &[4], Init::Value(rnd_par.clone()), None).unwrap();
+        let vs = create_partitioned_variables(&[4], &[4], Init::from_value(rnd_par.clone()), None)
+            .unwrap();
         assert_eq!(concat(&vs, 0), rnd_par.to_f64_vec());
         assert!(vs.iter().all(|v| v.dtype() == DType::I32));
         assert_eq!(specs(&vs), ["4 0,1", "4 1,1", "4 2,1", "4 3,1"]);
@@ -519,8 +519,9 @@ fn test_vec_constant_init() {
 fn test_constant_init() {
     Graph::new().as_default(|| {
         let rnd_par = Tensor::from_vec(vec![1i32, 2, 3, 4, 5, 6, 7, 8], vec![2, 4]).unwrap();
-        let vs = create_partitioned_variables(&[2, 4], &[1, 2], Init::Value(rnd_par.clone()), None)
-            .unwrap();
+        let vs =
+            create_partitioned_variables(&[2, 4], &[1, 2], Init::from_value(rnd_par.clone()), None)
+                .unwrap();
         assert_eq!(concat(&vs, 1), rnd_par.to_f64_vec());
         assert!(vs.iter().all(|v| v.dtype() == DType::I32));
         assert_eq!(specs(&vs), ["2 4 0,2:0,2", "2 4 0,2:2,2"]);
@@ -529,7 +530,7 @@ fn test_constant_init() {
 
 fn name_helper(use_resource: bool) {
     let rnd_par =
-        || Init::Value(Tensor::from_vec(vec![1i32, 2, 3, 4, 5, 6, 7, 8], vec![2, 4]).unwrap());
+        || Init::from_value(Tensor::from_vec(vec![1i32, 2, 3, 4, 5, 6, 7, 8], vec![2, 4]).unwrap());
     Graph::new().as_default(|| {
         let (vs1, vs2) = variable_scope("hi")
             .use_resource(use_resource)
@@ -627,8 +628,9 @@ fn test_resource_name() {
 fn test_random_init_value() {
     Graph::new().as_default(|| {
         let rnd = source(&[200, 40], DType::F32);
-        let vs = create_partitioned_variables(&[200, 40], &[1, 10], Init::Value(rnd.clone()), None)
-            .unwrap();
+        let vs =
+            create_partitioned_variables(&[200, 40], &[1, 10], Init::from_value(rnd.clone()), None)
+                .unwrap();
         assert_eq!(concat(&vs, 1), rnd.to_f64_vec());
         assert!(vs.iter().all(|v| v.dtype() == DType::F32));
         let expected: Vec<String> = (0..10)
@@ -644,8 +646,13 @@ fn test_random_init_uneven_partitions() {
         let rnd = source(&[20, 43], DType::F64);
         let var_lists: Vec<Vec<Variable>> = (1..10)
             .map(|i| {
-                create_partitioned_variables(&[20, 43], &[1, i], Init::Value(rnd.clone()), None)
-                    .unwrap()
+                create_partitioned_variables(
+                    &[20, 43],
+                    &[1, i],
+                    Init::from_value(rnd.clone()),
+                    None,
+                )
+                .unwrap()
             })
             .collect();
         let save_specs: [&[&str]; 5] = [
@@ -680,8 +687,9 @@ fn test_random_init_uneven_partitions() {
 fn test_degenerate() {
     Graph::new().as_default(|| {
         let rnd = source(&[10, 43], DType::F32);
-        let vs = create_partitioned_variables(&[10, 43], &[1, 1], Init::Value(rnd.clone()), None)
-            .unwrap();
+        let vs =
+            create_partitioned_variables(&[10, 43], &[1, 1], Init::from_value(rnd.clone()), None)
+                .unwrap();
         assert_eq!(concat(&vs, 0), rnd.to_f64_vec());
         assert_eq!(specs(&vs), ["10 43 0,10:0,43"]);
         assert_eq!(names(&vs), ["PartitionedVariable/part_0:0"]);
@@ -692,8 +700,9 @@ fn test_degenerate() {
 fn test_slice_size_one() {
     Graph::new().as_default(|| {
         let rnd = source(&[10, 43], DType::F32);
-        let vs = create_partitioned_variables(&[10, 43], &[10, 1], Init::Value(rnd.clone()), None)
-            .unwrap();
+        let vs =
+            create_partitioned_variables(&[10, 43], &[10, 1], Init::from_value(rnd.clone()), None)
+                .unwrap();
         assert_eq!(concat(&vs, 0), rnd.to_f64_vec());
         let expected: Vec<String> = (0..10).map(|i| format!("10 43 {i},1:0,43")).collect();
         assert_eq!(specs(&vs), expected);
@@ -754,7 +763,7 @@ fn test_random_initializer() {
 fn test_some_errors() {
     let g = Graph::new();
     g.as_default(|| {
-        let rnd = || Init::Value(source(&[10, 43], DType::F32));
+        let rnd = || Init::from_value(source(&[10, 43], DType::F32));
         // Shapes that disagree with the value fail the merge (`Shapes … are not
         // compatible`); bad slicings fail partition validation.
         let cases: [(&[usize], &[usize], ErrorKind); 7] = [

@@ -207,14 +207,14 @@ fn test_var_scope_d_type() {
 fn test_init_from_non_tensor_value() {
     Graph::new().as_default(|| {
         let v = get_variable("v4")
-            .initializer(Init::Value(Tensor::scalar(4i32)))
+            .initializer(Init::from_value(Tensor::scalar(4i32)))
             .dtype(DType::I32)
             .build()
             .unwrap();
         assert_eq!(v.dtype(), DType::I32);
         assert_eq!(values(&v), [4.0]);
         let w = get_variable("w4")
-            .initializer(Init::Value(
+            .initializer(Init::from_value(
                 Tensor::from_vec(vec![1i64, 2, 3], vec![3]).unwrap(),
             ))
             .dtype(DType::I64)
@@ -353,7 +353,7 @@ fn test_var_scope_regularizer() {
 #[test]
 fn test_initialize_from_value() {
     Graph::new().as_default(|| {
-        let init = Init::Value(Tensor::scalar(0.1f32));
+        let init = Init::from_value(Tensor::scalar(0.1f32));
         let w = get_variable("v").initializer(init.clone()).build().unwrap();
         assert_eq!(w.name(), "v:0");
         assert!(close(&values(&w), &[0.1]));
@@ -374,7 +374,7 @@ fn test_initialize_from_value() {
             })
             .unwrap();
 
-        let init = Init::Value(Tensor::scalar(1i32));
+        let init = Init::from_value(Tensor::scalar(1i32));
         let t = get_variable("t").initializer(init.clone()).build().unwrap();
         assert_eq!(t.dtype(), DType::I32);
 
@@ -1145,7 +1145,9 @@ fn test_get_var_with_device() {
         let arange: Vec<i64> = (0..73).collect();
         let y = get_variable("y")
             .dtype(DType::I64)
-            .initializer(Init::Value(Tensor::from_vec(arange, vec![73]).unwrap()))
+            .initializer(Init::from_value(
+                Tensor::from_vec(arange, vec![73]).unwrap(),
+            ))
             .build()
             .unwrap();
         assert_eq!((x.op_name(), x.dtype()), ("x", DType::F32));
@@ -1344,7 +1346,9 @@ fn test_get_variable_with_initializer_which_takes_no_args() {
     // `initializer=lambda: [2]` with no shape: a value that gives the shape.
     Graph::new().as_default(|| {
         let v = get_variable("foo")
-            .initializer(Init::Value(Tensor::from_vec(vec![2i32], vec![1]).unwrap()))
+            .initializer(Init::from_value(
+                Tensor::from_vec(vec![2i32], vec![1]).unwrap(),
+            ))
             .build()
             .unwrap();
         assert_eq!(v.name(), "foo:0");

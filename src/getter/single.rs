@@ -220,12 +220,12 @@ fn init_value(
             check_produced(key, &t, shape, dtype)?;
             ValueState::Ready(t)
         }
-        Init::Value(t) if whole => ValueState::Ready(t),
+        Init::Value(t) if whole => ValueState::Ready(std::sync::Arc::unwrap_or_clone(t)),
         // Validated above: materializing the plan later skips the check.
-        init => ValueState::Pending(Box::new(Plan {
+        init => ValueState::Pending(Plan {
             init,
             seeds: ctx.seeds,
-        })),
+        }),
     })
 }
 

@@ -303,8 +303,10 @@ pub enum Init {
     Ones,
     /// A constant.
     Constant(ConstantValue),
-    /// A concrete tensor: gives the variable's shape and dtype.
-    Value(Tensor),
+    /// A concrete tensor: gives the variable's shape and dtype. Shared, so that
+    /// cloning the initializer (per shard, per call through a template or a custom
+    /// getter) does not copy the values; [`Init::from_value`] wraps one.
+    Value(Arc<Tensor>),
     /// `U[minval, maxval)`.
     RandomUniform {
         /// Lower bound.
@@ -460,7 +462,7 @@ impl Init {
         Init::Constant(ConstantValue::List(values))
     }
     /// A concrete tensor (the variable takes its shape and dtype). Same as
-    /// `Init::Value(t)`.
+    /// `Init::Value(Arc::new(t))`.
     ///
     /// ```
     /// use varscope::{get_variable, DType, Graph, Init, Tensor};
@@ -468,10 +470,14 @@ impl Init {
     /// let t = Tensor::from_vec(vec![1i64, 2, 3], [3]).unwrap();
     /// // No shape or dtype needed: the variable takes the tensor's.
     /// let v = get_variable("v").initializer(Init::from_value(t.clone())).graph(&g).build().unwrap();
-    /// assert_eq!((v.dtype(), v.value().unwrap()), (DType::I64, t));
+    /// assert_eq!((v.dtype(), v.value().unwrap()), (DType::I64, t.clone()));
+    /// // Clones of the initializer share the values instead of copying them.
+    /// let init = Init::from_value(t);
+    /// let copy = init.clone();
+    /// assert!(std::ptr::eq(init.value().unwrap(), copy.value().unwrap()));
     /// ```
     pub fn from_value(t: Tensor) -> Init {
-        Init::Value(t)
+        Init::Value(Arc::new(t))
     }
     /// `U[minval, maxval)` for floats.
     ///
@@ -746,7 +752,7 @@ impl Init {
     /// ```
     pub fn value(&self) -> Option<&Tensor> {
         match self {
-            Init::Value(t) => Some(t),
+            Init::Value(t) => Some(t.as_ref()),
             _ => None,
         }
     }
