@@ -539,6 +539,13 @@ fn alloc_error<T>(n: usize) -> Error {
 
 /// The array of `shape` holding `v` (whose length is `shape`'s element count).
 pub(crate) fn array_from_vec<T>(shape: &Shape, v: Vec<T>) -> Result<ArrayD<T>> {
+    // A vector is most variables' shape (biases, scales): ndarray's 1-D constructor
+    // takes the vector as it is, without the general path's checks of the shape.
+    if let [n] = *shape.dims() {
+        if n == v.len() {
+            return Ok(ndarray::Array1::from_vec(v).into_dyn());
+        }
+    }
     ArrayD::from_shape_vec(IxDyn(shape.dims()), v).map_err(|e| Error::InvalidShape {
         message: format!("shape {shape}: {e}"),
     })
