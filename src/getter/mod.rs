@@ -82,11 +82,10 @@ pub struct GetVariable<'a> {
     /// The call's initializer and dtype, kept inline: most calls set one or both.
     initializer: Option<Init>,
     dtype: Option<DType>,
-    /// The call's other defaults (its custom getter replaces the scope's); boxed, and
-    /// only when the call sets one, to keep the builder small.
-    defaults: Option<Box<ScopeDefaults>>,
+    /// What few calls set: boxed, and only when set, so that the builder stays small
+    /// enough to be moved without a `memcpy` call.
+    rare: Option<Box<Rare>>,
     trainable: Option<bool>,
-    collections: Option<Vec<String>>,
     validate_shape: bool,
     local: bool,
     graph: Option<Graph>,
@@ -110,9 +109,8 @@ impl<'a> GetVariable<'a> {
             shape: None,
             initializer: None,
             dtype: None,
-            defaults: None,
+            rare: None,
             trainable: None,
-            collections: None,
             validate_shape: true,
             local,
             graph: None,
@@ -167,7 +165,7 @@ impl<'a> GetVariable<'a> {
     /// assert_eq!(g.trainable_variables(), vec![v]);
     /// ```
     pub fn collections<S: Into<String>>(mut self, c: impl IntoIterator<Item = S>) -> Self {
-        self.collections = Some(c.into_iter().map(Into::into).collect());
+        self.rare_mut().collections = Some(c.into_iter().map(Into::into).collect());
         self
     }
     /// Whether to validate the shape of a value initializer.
@@ -204,8 +202,13 @@ impl<'a> GetVariable<'a> {
         self
     }
 
+    fn rare_mut(&mut self) -> &mut Rare {
+        self.rare.get_or_insert_with(Default::default)
+    }
     fn defaults_mut(&mut self) -> &mut ScopeDefaults {
-        self.defaults.get_or_insert_with(Default::default)
+        self.rare_mut()
+            .defaults
+            .get_or_insert_with(Default::default)
     }
     fn set_initializer(&mut self, init: Init) {
         self.initializer = Some(init);
@@ -304,8 +307,9 @@ impl<'a> GetVariable<'a> {
     fn hit(&self) -> Option<Variable> {
         if matches!(self.initializer, Some(Init::Value(_)))
             || self
-                .defaults
+                .rare
                 .as_deref()
+                .and_then(|r| r.defaults.as_ref())
                 .is_some_and(|d| d.partitioner.is_some() || !d.custom_getters.is_empty())
         {
             return None;
@@ -379,14 +383,17 @@ impl<'a> GetVariable<'a> {
             }
         }
         let mut trainable = self.trainable.unwrap_or(true);
-        let mut collections = self.collections;
+        let (call, mut collections) = match self.rare {
+            None => (None, None),
+            Some(rare) => (rare.defaults, rare.collections),
+        };
         if self.local {
             trainable = false;
             let mut c = collections.unwrap_or_default();
             c.push(LOCAL_VARIABLES.to_string());
             collections = Some(c);
         }
-        let (initializer, dtype, call) = (self.initializer, self.dtype, self.defaults);
+        let (initializer, dtype) = (self.initializer, self.dtype);
         let (name, validate_shape) = (self.name, self.validate_shape);
         // The arguments are assembled where they are used, from the scope's defaults
         // under the call's own: no intermediate set of defaults to move around.
@@ -432,6 +439,14 @@ impl<'a> GetVariable<'a> {
         }
         NextGetter::new(graph, &custom_getters, true_getter).get(args)
     }
+}
+
+/// The parts of a call few calls set.
+#[derive(Clone, Default)]
+struct Rare {
+    /// The call's defaults (its custom getter replaces the scope's).
+    defaults: Option<Box<ScopeDefaults>>,
+    collections: Option<Vec<String>>,
 }
 
 /// A requested shape: fully known (inline up to rank 2), partial, or invalid (the
@@ -544,5 +559,23 @@ fn get(graph: &Graph, args: &mut GetterArgs) -> Result<AnyVariable> {
             check_reuse(args, v.shape(), v.dtype(), false)?;
             Ok(AnyVariable::Single(v))
         }
+    }
+}
+
+#[cfg(all(test, target_pointer_width = "64"))]
+mod tests {
+    use super::*;
+
+    /// The builder and the initializer are moved several times per call: they stay
+    /// small enough to be moved inline (no `memcpy` call), and a pending value's
+    /// plan fits in the space of the ready tensor.
+    #[test]
+    fn call_structs_stay_small() {
+        assert!(std::mem::size_of::<GetVariable<'_>>() <= 128);
+        assert!(std::mem::size_of::<Init>() <= 48);
+        assert!(
+            std::mem::size_of::<crate::variable::ValueState>()
+                <= std::mem::size_of::<crate::tensor::Tensor>()
+        );
     }
 }
