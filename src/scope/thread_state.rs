@@ -171,7 +171,36 @@ impl ThreadState {
 /// The trainable variables created during one template call, from any thread that
 /// runs a context captured inside it.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Recorder(pub(crate) std::sync::Arc<crate::sync::Mutex<Vec<String>>>);
+pub(crate) struct Recorder(pub(crate) std::sync::Arc<Log>);
+
+/// The names a [`Recorder`] collects. While one exists anywhere in the process,
+/// creations look for recorders in their thread's state; with none (almost always),
+/// a creation skips that look-up.
+#[derive(Debug)]
+pub(crate) struct Log(crate::sync::Mutex<Vec<String>>);
+
+/// How many [`Log`]s exist in the process.
+static LOGS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+impl Default for Log {
+    fn default() -> Self {
+        LOGS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Log(Default::default())
+    }
+}
+
+impl Drop for Log {
+    fn drop(&mut self) {
+        LOGS.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl std::ops::Deref for Log {
+    type Target = crate::sync::Mutex<Vec<String>>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
 
 /// Hasher for graph ids, which are already unique small integers.
 #[derive(Default)]
@@ -270,6 +299,12 @@ pub fn thread_state_count() -> usize {
 
 /// Records a new trainable variable for the template calls watching this thread.
 pub(crate) fn note_trainable(graph: &Graph, name: impl FnOnce() -> String) {
+    // A recorder in this thread's state is a live log, created before it was put
+    // there by this thread (or by the thread that handed this one its context), so
+    // the count cannot read zero while one is here.
+    if LOGS.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+        return;
+    }
     with_state(graph, |s| {
         if !s.recorders.is_empty() {
             let name = name();
