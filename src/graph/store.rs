@@ -69,7 +69,7 @@ impl Default for VariableStore {
 }
 
 impl VariableStore {
-    /// A store with the default shard count (4 per core, a power of two).
+    /// A store with the default shard count (32 per core, a power of two, at most 256).
     ///
     /// ```
     /// use varscope::VariableStore;
