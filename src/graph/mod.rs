@@ -20,6 +20,7 @@ use crate::slot_map::Key;
 use crate::sync::{self, Arc};
 use crate::variable::{RegularizationLoss, Variable};
 use collections::{Collections, Membership};
+use crossbeam_utils::CachePadded;
 use op_names::OpNames;
 pub(crate) use op_names::OpType;
 use std::cell::RefCell;
@@ -52,8 +53,11 @@ pub(crate) struct GraphInner {
     op_names: OpNames,
     collections: Collections,
     /// The graph's event counter: numbers ops and collection appends, so reads can
-    /// put them back in the order they happened.
-    events: std::sync::atomic::AtomicU64,
+    /// put them back in the order they happened. Every creation writes it, so it
+    /// has a cache line of its own: the fields beside it are read on every call, and
+    /// sharing their line would make each creation on one core a cache miss for the
+    /// calls on every other.
+    events: CachePadded<std::sync::atomic::AtomicU64>,
     /// Dropped with the graph: per-thread state of a dead graph can be recognized
     /// (and freed) through a [`GraphToken`].
     alive: std::sync::Arc<()>,
@@ -194,7 +198,7 @@ impl Graph {
                 store,
                 op_names: OpNames::with_stripes(stripes),
                 collections: Collections::with_stripes(stripes),
-                events: std::sync::atomic::AtomicU64::new(0),
+                events: CachePadded::new(std::sync::atomic::AtomicU64::new(0)),
                 alive: std::sync::Arc::new(()),
             }),
         }
