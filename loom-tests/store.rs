@@ -357,7 +357,7 @@ fn initializers_asking_for_each_other_from_two_threads() {
 }
 
 /// Planned (non-custom) initializers create through the direct path (the value goes
-/// straight into the map under the shard's write lock): racing creators of one name
+/// straight into the map, committed under the shard's creation lock): racing creators of one name
 /// get one variable, registered once — one op name, one collection entry.
 #[test]
 fn planned_creations_race_to_one_variable() {

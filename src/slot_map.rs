@@ -37,14 +37,23 @@
 //!
 //! A creation that runs no user code (a variable whose initializer is only planned)
 //! can skip the slot: [`SlotMap::get_or_create_direct`] prepares the value with no
-//! lock held, then commits it and inserts it as `Ready` under one write lock. It
-//! waits like everyone else when it finds a creation of the slot protocol in
-//! progress.
+//! lock held, then commits it and inserts it as `Ready`. It waits like everyone else
+//! when it finds a creation of the slot protocol in progress.
 //!
-//! Lock order: shard lock, then slot mutex, then the wait-for registry — never the
-//! other way round. A direct commit takes the graph's bookkeeping locks (op names,
-//! collections) under the shard lock; none of them is ever held while a shard lock
-//! is taken.
+//! Adding a key to a shard is serialized by the shard's *creation lock*, a mutex
+//! beside its table: a direct creator holds it from its check that the key is
+//! missing, through its commit, to the insert (taking the table's write lock only
+//! for the insert itself), and a claim of a fresh pending slot holds it while
+//! inserting the slot. So a key checked missing under the creation lock stays missing
+//! until its holder inserts it, and the commit — the variable's op name and
+//! collections — runs without blocking anyone's lookups in the shard. Threads that
+//! only look up (every reuse, and the lookup that starts every creation) never wait
+//! for a commit, only for the few instructions of an insert.
+//!
+//! Lock order: creation lock, then shard lock, then slot mutex, then the wait-for
+//! registry — never the other way round. A direct commit takes the graph's
+//! bookkeeping locks (op names, collections) under the creation lock; none of them is
+//! ever held while a creation or shard lock is taken.
 //!
 //! # Cycles across threads
 //!
@@ -282,7 +291,18 @@ impl<V: Keyed> Cell<V> {
 /// A lookup's result: the ready value, or a creation in progress.
 type Found<V> = std::result::Result<V, Arc<Pending<V>>>;
 
-type Shard<V> = CachePadded<RwLock<HashTable<Cell<V>>>>;
+/// One shard: its table, and the lock that admits one creator of a new key at a
+/// time.
+struct ShardInner<V> {
+    map: RwLock<HashTable<Cell<V>>>,
+    /// Held by whoever adds a key to `map` (a direct creation from its check of the
+    /// key through its commit to the insert; a claim of a fresh pending slot), and
+    /// taken before `map`'s write lock. A direct commit runs under it alone, so
+    /// lookups in the shard are not blocked while it runs.
+    create: Mutex<()>,
+}
+
+type Shard<V> = CachePadded<ShardInner<V>>;
 
 fn hash(key: &str) -> u64 {
     rustc_hash::FxBuildHasher.hash_one(key)
@@ -326,7 +346,12 @@ impl<V: Clone + Keyed> SlotMap<V> {
         let n = n.max(1).next_power_of_two();
         SlotMap {
             shards: (0..n)
-                .map(|_| CachePadded::new(RwLock::new(HashTable::new())))
+                .map(|_| {
+                    CachePadded::new(ShardInner {
+                        map: RwLock::new(HashTable::new()),
+                        create: Mutex::new(()),
+                    })
+                })
                 .collect(),
         }
     }
@@ -350,7 +375,7 @@ impl<V: Clone + Keyed> SlotMap<V> {
     /// Looks up `key`: the value if ready, else the slot of a creation in progress
     /// and the key as stored.
     fn find(&self, key: &str, h: u64) -> Option<Found<V>> {
-        match self.shard(h).read().find(h, |c| c.key() == key)? {
+        match self.shard(h).map.read().find(h, |c| c.key() == key)? {
             Cell::Ready(v) => Some(Ok(v.clone())),
             Cell::Pending(p) => Some(Err(p.clone())),
         }
@@ -361,7 +386,11 @@ impl<V: Clone + Keyed> SlotMap<V> {
         if let Some(found) = self.find(key, h) {
             return found;
         }
-        let mut map = self.shard(h).write();
+        let shard = self.shard(h);
+        // A direct creator holds `create` from its check of the key to its insert:
+        // a pending slot must not appear in between.
+        let _creating = shard.create.lock();
+        let mut map = shard.map.write();
         match map.entry(h, |c| c.key() == key, |c| hash(c.key())) {
             Entry::Occupied(o) => match o.get() {
                 Cell::Ready(v) => Ok(v.clone()),
@@ -383,7 +412,7 @@ impl<V: Clone + Keyed> SlotMap<V> {
     /// [`get_or_create_direct`](SlotMap::get_or_create_direct)'s hint).
     pub(crate) fn probe(&self, key: &str) -> Probe<V> {
         let h = hash(key);
-        match self.shard(h).read().find(h, |c| c.key() == key) {
+        match self.shard(h).map.read().find(h, |c| c.key() == key) {
             Some(Cell::Ready(v)) => Probe::Ready(v.clone()),
             Some(Cell::Pending(_)) => Probe::Pending,
             None => Probe::Absent(h),
@@ -452,10 +481,12 @@ impl<V: Clone + Keyed> SlotMap<V> {
     /// As [`get_or_create`](SlotMap::get_or_create), for a creation that runs no user
     /// code: `prepare` computes everything that can fail, with no lock held and no
     /// side effect that matters if its result is thrown away; `commit` makes the value
-    /// from it under the shard's write lock, and must not touch this map.
+    /// from it under the shard's creation lock (lookups go on meanwhile), and must not
+    /// add keys to this map.
     ///
-    /// An uncontended creation therefore takes the write lock once and leaves no
-    /// pending slot behind: the value goes straight into the map. When a creation of
+    /// An uncontended creation therefore takes the creation lock once and the write
+    /// lock once, only to insert, and leaves no pending slot behind: the value goes
+    /// straight into the map. When a creation of
     /// `key` through [`get_or_create`](SlotMap::get_or_create) is in progress, the
     /// call waits for it as `get_or_create` does (and, should it fail, prepares and
     /// commits with no lock held). Racing `prepare`s may both run; exactly one
@@ -486,19 +517,32 @@ impl<V: Clone + Keyed> SlotMap<V> {
             None => {}
         }
         let prepared = prepare()?;
-        let mut map = self.shard(h).write();
-        match map.entry(h, |c| c.key() == key, |c| hash(c.key())) {
-            Entry::Occupied(o) => match o.get() {
-                Cell::Ready(v) => Ok(Outcome::Existing(v.clone())),
-                Cell::Pending(_) => {
-                    drop(map);
-                    self.get_or_create(key, mode, |k| commit(k, prepared))
-                }
-            },
-            Entry::Vacant(slot) => {
-                let value = commit(&Key::from(key), prepared)?;
+        // Allocated before the creation lock, which is then held for less time.
+        let stored = Key::from(key);
+        let shard = self.shard(h);
+        // Only a holder of `create` adds keys, so what this lookup finds stays true
+        // until the insert below; lookups go on meanwhile.
+        let creating = shard.create.lock();
+        let found = shard
+            .map
+            .read()
+            .find(h, |c| c.key() == key)
+            .map(|c| match c {
+                Cell::Ready(v) => Ok(v.clone()),
+                Cell::Pending(_) => Err(()),
+            });
+        match found {
+            Some(Ok(v)) => Ok(Outcome::Existing(v)),
+            Some(Err(())) => {
+                drop(creating);
+                self.get_or_create(key, mode, |k| commit(k, prepared))
+            }
+            None => {
+                let value = commit(&stored, prepared)?;
                 debug_assert_eq!(value.key(), key, "a created value has its key");
-                slot.insert(Cell::Ready(value.clone()));
+                let cell = Cell::Ready(value.clone());
+                shard.map.write().insert_unique(h, cell, |c| hash(c.key()));
+                drop(creating);
                 Ok(Outcome::Created(value))
             }
         }
@@ -509,7 +553,7 @@ impl<V: Clone + Keyed> SlotMap<V> {
     /// Returns whether anyone waited.
     fn publish(&self, h: u64, pending: &Arc<Pending<V>>, value: &V) -> bool {
         debug_assert_eq!(value.key(), &*pending.key, "a created value has its key");
-        let mut map = self.shard(h).write();
+        let mut map = self.shard(h).map.write();
         let mine = |c: &Cell<V>| matches!(c, Cell::Pending(p) if Arc::ptr_eq(p, pending));
         if let Some(cell) = map.find_mut(h, |c| mine(c)) {
             *cell = Cell::Ready(value.clone());
@@ -522,7 +566,7 @@ impl<V: Clone + Keyed> SlotMap<V> {
     /// the map afterwards; whoever still holds it sees `Removed` and starts over.
     /// Returns whether anyone waited.
     fn discard(&self, h: u64, pending: &Arc<Pending<V>>) -> bool {
-        let mut map = self.shard(h).write();
+        let mut map = self.shard(h).map.write();
         let waited = pending.slot.finish(State::Removed);
         let mine = |c: &Cell<V>| matches!(c, Cell::Pending(p) if Arc::ptr_eq(p, pending));
         if let Ok(o) = map.find_entry(h, |c| mine(c)) {
@@ -534,7 +578,7 @@ impl<V: Clone + Keyed> SlotMap<V> {
     /// Number of cells, including creations in progress (for leak checks).
     #[cfg(any(loom, feature = "test-hooks"))]
     pub(crate) fn cell_count(&self) -> usize {
-        self.shards.iter().map(|s| s.read().len()).sum()
+        self.shards.iter().map(|s| s.map.read().len()).sum()
     }
 
     /// Number of fully created entries.
@@ -542,7 +586,8 @@ impl<V: Clone + Keyed> SlotMap<V> {
         self.shards
             .iter()
             .map(|s| {
-                s.read()
+                s.map
+                    .read()
                     .iter()
                     .filter(|c| matches!(c, Cell::Ready(_)))
                     .count()
@@ -554,7 +599,7 @@ impl<V: Clone + Keyed> SlotMap<V> {
     pub(crate) fn entries(&self) -> Vec<V> {
         let mut out = Vec::new();
         for shard in self.shards.iter() {
-            for cell in shard.read().iter() {
+            for cell in shard.map.read().iter() {
                 if let Cell::Ready(v) = cell {
                     out.push(v.clone());
                 }
@@ -663,5 +708,133 @@ mod waits {
             .lock()
             .waits
             .retain(|_, w| !(w.slot == slot && w.holder == holder));
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    impl Keyed for Key {
+        fn key(&self) -> &str {
+            self
+        }
+    }
+
+    /// Runs `f` on another thread and waits up to a minute for its result; `None`
+    /// means it was still blocked (the thread is left behind).
+    fn within_a_minute<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> Option<R> {
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(f());
+        });
+        rx.recv_timeout(Duration::from_secs(60)).ok()
+    }
+
+    /// While a direct creation commits, other threads still look up and probe names of
+    /// its shard: the commit holds the shard's creation lock, not its table lock.
+    #[test]
+    fn lookups_in_the_shard_go_on_during_a_direct_commit() {
+        let map: std::sync::Arc<SlotMap<Key>> = std::sync::Arc::new(SlotMap::with_shards(1));
+        assert!(matches!(
+            map.get_or_create("ready", Mode::Create, |k| Ok(k.clone())),
+            Ok(Outcome::Created(_))
+        ));
+        let outcome = map
+            .get_or_create_direct(
+                "new",
+                Mode::Create,
+                None,
+                || Ok(()),
+                |key, ()| {
+                    let m = map.clone();
+                    let seen = within_a_minute(move || {
+                        let ready = m.get("ready").map(|k| k.to_string());
+                        let new = matches!(m.probe("new"), Probe::Absent(_));
+                        (ready, new)
+                    });
+                    assert_eq!(
+                        seen,
+                        Some((Some("ready".to_string()), true)),
+                        "a lookup waited for the commit"
+                    );
+                    Ok(key.clone())
+                },
+            )
+            .unwrap();
+        assert!(matches!(outcome, Outcome::Created(k) if &*k == "new"));
+        assert_eq!(map.len(), 2);
+    }
+
+    /// A second creator of the same shard waits for the first one's commit, then finds
+    /// the name created (one commit, one value).
+    #[test]
+    fn racing_direct_creators_of_one_name_commit_once() {
+        let map: std::sync::Arc<SlotMap<Key>> = std::sync::Arc::new(SlotMap::with_shards(1));
+        let commits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let (map, commits) = (map.clone(), commits.clone());
+                std::thread::spawn(move || {
+                    let mut got = Vec::new();
+                    for i in 0..200 {
+                        let name = format!("v{i}");
+                        let out = map
+                            .get_or_create_direct(
+                                &name,
+                                Mode::Create,
+                                None,
+                                || Ok(()),
+                                |k, ()| {
+                                    commits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                    Ok(k.clone())
+                                },
+                            )
+                            .unwrap();
+                        got.push(match out {
+                            Outcome::Created(k) | Outcome::Existing(k) => k,
+                            Outcome::Missing => unreachable!("creating"),
+                        });
+                    }
+                    got
+                })
+            })
+            .collect();
+        let all: Vec<Vec<Key>> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        assert_eq!(commits.load(std::sync::atomic::Ordering::Relaxed), 200);
+        assert_eq!(map.len(), 200);
+        for got in &all[1..] {
+            for (a, b) in got.iter().zip(&all[0]) {
+                assert!(
+                    std::sync::Arc::ptr_eq(a, b),
+                    "every thread got the stored key"
+                );
+            }
+        }
+    }
+
+    /// A failed commit inserts nothing and releases the creation lock: the next
+    /// creation of the name (or of another name in the shard) succeeds.
+    #[test]
+    fn a_failed_direct_commit_leaves_the_shard_usable() {
+        let map: SlotMap<Key> = SlotMap::with_shards(1);
+        let failed = map.get_or_create_direct(
+            "v",
+            Mode::Create,
+            None,
+            || Ok(()),
+            |_, ()| Err(Error::invalid_arg("no")),
+        );
+        assert!(failed.is_err());
+        assert!(matches!(map.probe("v"), Probe::Absent(_)));
+        for name in ["w", "v"] {
+            let out = map
+                .get_or_create_direct(name, Mode::Create, None, || Ok(()), |k, ()| Ok(k.clone()))
+                .unwrap();
+            assert!(matches!(out, Outcome::Created(_)));
+        }
+        assert_eq!(map.len(), 2);
     }
 }
