@@ -183,7 +183,7 @@ fn create_partitioned(
                 // this variable's shard (TF sets its save-slice info).
                 check_reuse(&shard_args, v.shape(), v.dtype(), false)?;
                 if let Some(slice) = slice {
-                    v.become_shard(slice);
+                    v.become_shard(*slice);
                 }
                 shards.push(v);
             }

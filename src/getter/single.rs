@@ -90,7 +90,8 @@ pub(crate) struct Prepared {
     pub(crate) shape: Shape,
     pub(crate) dtype: DType,
     pub(crate) value: ValueState,
-    pub(crate) save_slice: Option<SaveSliceInfo>,
+    /// Boxed: only shards have one, and a prepared variable is moved several times.
+    pub(crate) save_slice: Option<Box<SaveSliceInfo>>,
 }
 
 pub(crate) fn seeds_for(graph: &Graph, init: &Init, full_name: &str) -> Seeds {
@@ -189,11 +190,13 @@ pub(crate) fn prepare_single(
             std::panic::resume_unwind(payload);
         }
     };
-    let save_slice = part.map(|p| SaveSliceInfo {
-        full_name: p.full_name.to_string(),
-        full_shape: p.full_shape.clone(),
-        offset: p.offset,
-        shape: shape.clone(),
+    let save_slice = part.map(|p| {
+        Box::new(SaveSliceInfo {
+            full_name: p.full_name.to_string(),
+            full_shape: p.full_shape.clone(),
+            offset: p.offset,
+            shape: shape.clone(),
+        })
     });
     Ok(Prepared {
         shape,
@@ -279,7 +282,7 @@ pub(crate) fn commit_single(
                 .filter(|d| !d.is_empty())
                 .map(Box::from),
             constraint: args.constraint.clone(),
-            save_slice: p.save_slice,
+            save_slice: p.save_slice.map(|s| *s),
         }
         .cell(),
         value: Mutex::new(p.value),
