@@ -457,3 +457,31 @@ fn planned_creation_racing_a_failing_custom_one() {
         assert_eq!(g.global_variables(), vec![mine]);
     });
 }
+
+/// A planned creation whose commit fails — its absolute op name (`x/` in scope `s`
+/// is the op `s/x`) taken by another thread's op between its checks and its commit
+/// — leaves nothing behind: nothing is stored or registered, and exactly one of the
+/// two gets the name.
+#[test]
+fn failing_planned_commit_leaves_nothing() {
+    loom::model(|| {
+        let g = Graph::with_seed_and_shards(1, 1);
+        let t = {
+            let g = g.clone();
+            thread::spawn(move || g.create_op("Const", Some("s/x/")))
+        };
+        let var = get(&g, Reuse::Auto, "x/", Init::constant(1.0));
+        let op = t.join().unwrap();
+        assert!(
+            var.is_ok() != op.is_ok(),
+            "one of them gets s/x: {var:?} / {op:?}"
+        );
+        let created = usize::from(var.is_ok());
+        assert_eq!(g.store().len(), created);
+        assert_eq!(g.store().slot_count(), created, "nothing is left");
+        assert_eq!(g.global_variables().len(), created);
+        if let Err(e) = var {
+            assert!(e.to_string().contains("Duplicate node name"), "{e}");
+        }
+    });
+}

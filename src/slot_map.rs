@@ -815,11 +815,14 @@ mod tests {
         }
     }
 
-    /// A failed commit inserts nothing and releases the creation lock: the next
-    /// creation of the name (or of another name in the shard) succeeds.
+    /// A failed or panicking commit inserts nothing and releases the creation lock:
+    /// the next creation of the name (or of another name in the shard) succeeds.
     #[test]
     fn a_failed_direct_commit_leaves_the_shard_usable() {
         let map: SlotMap<Key> = SlotMap::with_shards(1);
+        let direct = |name: &str| {
+            map.get_or_create_direct(name, Mode::Create, None, || Ok(()), |k, ()| Ok(k.clone()))
+        };
         let failed = map.get_or_create_direct(
             "v",
             Mode::Create,
@@ -829,12 +832,67 @@ mod tests {
         );
         assert!(failed.is_err());
         assert!(matches!(map.probe("v"), Probe::Absent(_)));
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            map.get_or_create_direct(
+                "v",
+                Mode::Create,
+                None,
+                || Ok(()),
+                |_, ()| -> Result<Key> { panic!("a commit that panics") },
+            )
+        }));
+        assert!(panicked.is_err());
+        assert!(matches!(map.probe("v"), Probe::Absent(_)));
         for name in ["w", "v"] {
-            let out = map
-                .get_or_create_direct(name, Mode::Create, None, || Ok(()), |k, ()| Ok(k.clone()))
-                .unwrap();
-            assert!(matches!(out, Outcome::Created(_)));
+            assert!(matches!(direct(name), Ok(Outcome::Created(_))));
         }
         assert_eq!(map.len(), 2);
+    }
+
+    /// A creation of a name being committed waits for the commit and gets its value
+    /// (no second commit); so does a lookup made after it.
+    #[test]
+    fn a_name_being_committed_is_waited_for() {
+        let map: std::sync::Arc<SlotMap<Key>> = std::sync::Arc::new(SlotMap::with_shards(4));
+        let (started_tx, started_rx) = mpsc::channel();
+        let creator = {
+            let map = map.clone();
+            std::thread::spawn(move || {
+                map.get_or_create_direct(
+                    "v",
+                    Mode::Create,
+                    None,
+                    || Ok(()),
+                    |k, ()| {
+                        started_tx.send(()).unwrap();
+                        std::thread::sleep(Duration::from_millis(50));
+                        Ok(k.clone())
+                    },
+                )
+            })
+        };
+        started_rx.recv().unwrap();
+        let second = map
+            .get_or_create_direct(
+                "v",
+                Mode::Create,
+                None,
+                || Ok(()),
+                |_, ()| -> Result<Key> { panic!("the name was being committed: no second commit") },
+            )
+            .unwrap();
+        let looked_up = map
+            .get_or_create("v", Mode::Lookup, |_| -> Result<Key> {
+                unreachable!("a lookup")
+            })
+            .unwrap();
+        let created = match creator.join().unwrap().unwrap() {
+            Outcome::Created(k) => k,
+            other => panic!("the first creator created, got {other:?}"),
+        };
+        for got in [second, looked_up] {
+            assert!(matches!(got, Outcome::Existing(k) if std::sync::Arc::ptr_eq(&k, &created)));
+        }
+        assert_eq!(map.len(), 1);
     }
 }
