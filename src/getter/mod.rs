@@ -397,7 +397,10 @@ impl<'a> GetVariable<'a> {
         let (name, validate_shape) = (self.name, self.validate_shape);
         // The arguments are assembled where they are used, from the scope's defaults
         // under the call's own: no intermediate set of defaults to move around.
-        let (args, custom_getters) = with_state(graph, |s| {
+        // Written in place: returned through the closures, the arguments would be
+        // copied at every level.
+        let mut out = None;
+        with_state(graph, |s| {
             s.current.read(|f| {
                 let scope = &f.defaults;
                 let d = match call {
@@ -424,9 +427,10 @@ impl<'a> GetVariable<'a> {
                     use_resource: d.use_resource,
                     constraint: d.constraint,
                 };
-                (args, d.custom_getters)
+                out = Some((args, d.custom_getters));
             })
         });
+        let (args, custom_getters) = out.expect("set by the closure");
         // TF runs the rest of `get_variable` (custom getters included) under
         // `name_scope(None)`: ops a getter, a partitioner or a custom initializer
         // creates are named from the root. Nothing else reads the name scope.
