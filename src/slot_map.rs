@@ -523,17 +523,9 @@ impl<V: Clone + Keyed> SlotMap<V> {
         // Only a holder of `create` adds keys, so what this lookup finds stays true
         // until the insert below; lookups go on meanwhile.
         let creating = shard.create.lock();
-        let found = shard
-            .map
-            .read()
-            .find(h, |c| c.key() == key)
-            .map(|c| match c {
-                Cell::Ready(v) => Ok(v.clone()),
-                Cell::Pending(_) => Err(()),
-            });
-        match found {
+        match self.find(key, h) {
             Some(Ok(v)) => Ok(Outcome::Existing(v)),
-            Some(Err(())) => {
+            Some(Err(_)) => {
                 drop(creating);
                 self.get_or_create(key, mode, |k| commit(k, prepared))
             }
