@@ -715,6 +715,16 @@ mod tests {
         }
     }
 
+    /// Creates `name` through the direct path, with nothing to prepare and `commit`
+    /// making the value.
+    fn create_direct(
+        map: &SlotMap<Key>,
+        name: &str,
+        commit: impl FnOnce(&Key) -> Result<Key>,
+    ) -> Result<Outcome<Key>> {
+        map.get_or_create_direct(name, Mode::Create, None, || Ok(()), |k, ()| commit(k))
+    }
+
     /// Runs `f` on another thread and waits up to a minute for its result; `None`
     /// means it was still blocked (the thread is left behind).
     fn within_a_minute<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> Option<R> {
@@ -734,34 +744,27 @@ mod tests {
             map.get_or_create("ready", Mode::Create, |k| Ok(k.clone())),
             Ok(Outcome::Created(_))
         ));
-        let outcome = map
-            .get_or_create_direct(
-                "new",
-                Mode::Create,
-                None,
-                || Ok(()),
-                |key, ()| {
-                    let m = map.clone();
-                    let seen = within_a_minute(move || {
-                        let ready = m.get("ready").map(|k| k.to_string());
-                        let new = matches!(m.probe("new"), Probe::Absent(_));
-                        (ready, new)
-                    });
-                    assert_eq!(
-                        seen,
-                        Some((Some("ready".to_string()), true)),
-                        "a lookup waited for the commit"
-                    );
-                    Ok(key.clone())
-                },
-            )
-            .unwrap();
+        let outcome = create_direct(&map, "new", |key| {
+            let m = map.clone();
+            let seen = within_a_minute(move || {
+                let ready = m.get("ready").map(|k| k.to_string());
+                let new = matches!(m.probe("new"), Probe::Absent(_));
+                (ready, new)
+            });
+            assert_eq!(
+                seen,
+                Some((Some("ready".to_string()), true)),
+                "a lookup waited for the commit"
+            );
+            Ok(key.clone())
+        })
+        .unwrap();
         assert!(matches!(outcome, Outcome::Created(k) if &*k == "new"));
         assert_eq!(map.len(), 2);
     }
 
-    /// A second creator of the same shard waits for the first one's commit, then finds
-    /// the name created (one commit, one value).
+    /// Eight threads create the same 200 names in one shard: each name is committed
+    /// once, and every thread gets the stored value.
     #[test]
     fn racing_direct_creators_of_one_name_commit_once() {
         let map: std::sync::Arc<SlotMap<Key>> = std::sync::Arc::new(SlotMap::with_shards(1));
@@ -773,18 +776,11 @@ mod tests {
                     let mut got = Vec::new();
                     for i in 0..200 {
                         let name = format!("v{i}");
-                        let out = map
-                            .get_or_create_direct(
-                                &name,
-                                Mode::Create,
-                                None,
-                                || Ok(()),
-                                |k, ()| {
-                                    commits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                                    Ok(k.clone())
-                                },
-                            )
-                            .unwrap();
+                        let out = create_direct(&map, &name, |k| {
+                            commits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            Ok(k.clone())
+                        })
+                        .unwrap();
                         got.push(match out {
                             Outcome::Created(k) | Outcome::Existing(k) => k,
                             Outcome::Missing => unreachable!("creating"),
@@ -812,31 +808,19 @@ mod tests {
     #[test]
     fn a_failed_direct_commit_leaves_the_shard_usable() {
         let map: SlotMap<Key> = SlotMap::with_shards(1);
-        let direct = |name: &str| {
-            map.get_or_create_direct(name, Mode::Create, None, || Ok(()), |k, ()| Ok(k.clone()))
-        };
-        let failed = map.get_or_create_direct(
-            "v",
-            Mode::Create,
-            None,
-            || Ok(()),
-            |_, ()| Err(Error::invalid_arg("no")),
-        );
+        let failed = create_direct(&map, "v", |_| Err(Error::invalid_arg("no")));
         assert!(failed.is_err());
         assert!(matches!(map.probe("v"), Probe::Absent(_)));
         let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            map.get_or_create_direct(
-                "v",
-                Mode::Create,
-                None,
-                || Ok(()),
-                |_, ()| -> Result<Key> { panic!("a commit that panics") },
-            )
+            create_direct(&map, "v", |_| -> Result<Key> {
+                panic!("a commit that panics")
+            })
         }));
         assert!(panicked.is_err());
         assert!(matches!(map.probe("v"), Probe::Absent(_)));
         for name in ["w", "v"] {
-            assert!(matches!(direct(name), Ok(Outcome::Created(_))));
+            let created = create_direct(&map, name, |k| Ok(k.clone()));
+            assert!(matches!(created, Ok(Outcome::Created(_))));
         }
         assert_eq!(map.len(), 2);
     }
@@ -850,29 +834,18 @@ mod tests {
         let creator = {
             let map = map.clone();
             std::thread::spawn(move || {
-                map.get_or_create_direct(
-                    "v",
-                    Mode::Create,
-                    None,
-                    || Ok(()),
-                    |k, ()| {
-                        started_tx.send(()).unwrap();
-                        std::thread::sleep(Duration::from_millis(50));
-                        Ok(k.clone())
-                    },
-                )
+                create_direct(&map, "v", |k| {
+                    started_tx.send(()).unwrap();
+                    std::thread::sleep(Duration::from_millis(50));
+                    Ok(k.clone())
+                })
             })
         };
         started_rx.recv().unwrap();
-        let second = map
-            .get_or_create_direct(
-                "v",
-                Mode::Create,
-                None,
-                || Ok(()),
-                |_, ()| -> Result<Key> { panic!("the name was being committed: no second commit") },
-            )
-            .unwrap();
+        let second = create_direct(&map, "v", |_| -> Result<Key> {
+            panic!("the name was being committed: no second commit")
+        })
+        .unwrap();
         let looked_up = map
             .get_or_create("v", Mode::Lookup, |_| -> Result<Key> {
                 unreachable!("a lookup")
