@@ -23,7 +23,7 @@ use crate::slot_map::{Outcome, Probe};
 use crate::sync;
 use crate::variable::{AnyVariable, PartitionedVariable, Variable};
 use partitioned::get_partitioned;
-use single::{check_reuse, commit_single, initializer_of, mode, prepare_single};
+use single::{check_reuse, commit_single, initializer_of, mode, prepare_single, CommitArgs};
 use std::cell::Cell;
 use std::fmt;
 
@@ -292,19 +292,43 @@ impl<'a> GetVariable<'a> {
     ///     }
     /// });
     /// ```
-    pub fn build_any(self) -> Result<AnyVariable> {
-        if let Some(v) = self.hit() {
+    pub fn build_any(mut self) -> Result<AnyVariable> {
+        // Written in place: the hit returns one word.
+        let mut bare = None;
+        if let Some(v) = self.hit(&mut bare) {
             return Ok(AnyVariable::Single(v));
         }
+        if let Some(b) = bare {
+            let created = self.create_bare(&b);
+            names::recycle(b.name);
+            if let Some(v) = created? {
+                return Ok(AnyVariable::Single(v));
+            }
+        }
         self.resolve_and_get()
+    }
+
+    /// Whether the call sets nothing a scope could default but its initializer
+    /// (planned, not custom or a value) and dtype, and has a known shape: in a scope
+    /// that sets no default but the dtype, it can be created without being resolved
+    /// against the scope — unless its full name ends in `/` (an absolute op name).
+    fn is_bare(&self) -> bool {
+        self.rare.is_none()
+            && !self.local
+            && matches!(self.shape, Some(ShapeArg::Known(_)))
+            && !matches!(self.initializer, Some(Init::Custom(_) | Init::Value(_)))
     }
 
     /// The reuse hit: an existing single variable in a reusing scope without custom
     /// getters or partitioner, whose shape and dtype match. Borrows the graph, the
     /// scope and the name (built in a per-thread scratch buffer): no allocation, and
-    /// only the scope's and the store shard's read locks. `None` sends the call down
-    /// the full path, which also produces every error.
-    fn hit(&self) -> Option<Variable> {
+    /// only the store shard's read lock.
+    ///
+    /// In the same visit to the thread's state, a miss of a bare call (see
+    /// [`is_bare`](Self::is_bare)) fills in `bare`, for [`create_bare`](Self::create_bare).
+    /// `None` with `bare` empty sends the call down the full path, which also
+    /// produces every error.
+    fn hit(&self, bare: &mut Option<BareCreation>) -> Option<Variable> {
         if matches!(self.initializer, Some(Init::Value(_)))
             || self
                 .rare
@@ -317,12 +341,15 @@ impl<'a> GetVariable<'a> {
         if matches!(self.shape, Some(ShapeArg::Invalid(_))) {
             return None;
         }
-        let look = |graph: &Graph| {
+        let mut look = |graph: &Graph| {
             with_states(|states| {
                 let (state, key) = states.state_and_scratch(graph);
                 let scope = &state.current;
                 let hot = scope.hot();
-                if hot.reuse == Reuse::No || !hot.plain {
+                let dtype = self.dtype.unwrap_or(hot.dtype);
+                // Asked only off the hit path.
+                let creatable = || hot.bare && hot.reuse != Reuse::Yes && self.is_bare();
+                if (hot.reuse == Reuse::No || !hot.plain) && !creatable() {
                     return None;
                 }
                 key.clear();
@@ -332,28 +359,86 @@ impl<'a> GetVariable<'a> {
                     key.push('/');
                 }
                 key.push_str(self.name);
-                let v = match graph.inner.store.probe(key) {
+                // The name goes on in the spare buffer: the scratch one stays here.
+                let mut create = |key: &str, absent| {
+                    let mut name = names::spare_string();
+                    name.push_str(key);
+                    *bare = Some(BareCreation {
+                        name,
+                        reuse: hot.reuse,
+                        absent,
+                        dtype,
+                    });
+                    None
+                };
+                // `scope/` (from the name `""`) names its op absolutely: the full path.
+                let absolute = key.ends_with('/');
+                if hot.reuse == Reuse::No {
+                    return if absolute { None } else { create(key, None) };
+                }
+                let found = match graph.inner.store.probe(key) {
                     Probe::Ready(Entry::Single(v)) => v,
+                    Probe::Absent(h) if !absolute && creatable() => return create(key, Some(h)),
                     Probe::Absent(h) => {
                         ABSENT.with(|a| a.set(Some(h)));
                         return None;
                     }
                     _ => return None,
                 };
-                let dtype = self.dtype.unwrap_or(hot.dtype);
                 let shape_ok = match &self.shape {
                     None => true,
-                    Some(ShapeArg::Known(known)) => known == v.shape(),
-                    Some(ShapeArg::Partial(partial)) => partial.is_compatible_with_shape(v.shape()),
+                    Some(ShapeArg::Known(known)) => known == found.shape(),
+                    Some(ShapeArg::Partial(partial)) => {
+                        partial.is_compatible_with_shape(found.shape())
+                    }
                     Some(ShapeArg::Invalid(_)) => false,
                 };
-                (shape_ok && v.dtype() == dtype).then_some(v)
+                if shape_ok && found.dtype() == dtype {
+                    Some(found)
+                } else {
+                    None
+                }
             })
         };
         match &self.graph {
             Some(g) => look(g),
             None => Graph::with_current(look),
         }
+    }
+
+    /// The creation of a bare call the hit found missing (see
+    /// [`single::create_bare`]). `None` when the name exists after all.
+    fn create_bare(&mut self, b: &BareCreation) -> Result<Option<Variable>> {
+        let local;
+        let graph: &Graph = match &self.graph {
+            Some(g) => g,
+            None => {
+                local = Graph::current_local();
+                &local
+            }
+        };
+        let mut shape = match self.shape.take() {
+            Some(ShapeArg::Known(known)) => Some(known),
+            other => {
+                self.shape = other;
+                return Ok(None);
+            }
+        };
+        let trainable = self.trainable.unwrap_or(true);
+        let out = single::create_bare(
+            graph,
+            &b.name,
+            b.reuse,
+            b.absent,
+            &mut shape,
+            b.dtype,
+            &mut self.initializer,
+            trainable,
+        );
+        if let Some(known) = shape {
+            self.shape = Some(ShapeArg::Known(known));
+        }
+        out
     }
 
     /// The full path: resolves the call against the current scope, then runs the
@@ -445,6 +530,17 @@ impl<'a> GetVariable<'a> {
     }
 }
 
+/// A bare call with a name the store does not have (as far as the hit looked).
+struct BareCreation {
+    /// The full name, in the thread's spare buffer.
+    name: String,
+    /// The scope's reuse: not `Yes`.
+    reuse: Reuse,
+    /// The store hash of the name, when a look-up found it missing.
+    absent: Option<u64>,
+    dtype: DType,
+}
+
 /// The parts of a call few calls set.
 #[derive(Clone, Default)]
 struct Rare {
@@ -517,7 +613,8 @@ fn get(graph: &Graph, args: &mut GetterArgs) -> Result<AnyVariable> {
     // Moved out: the rest of the call has no use for it.
     let init = initializer_of(args);
     let args = &*args;
-    let commit = |key: &_, prepared| commit_single(graph, args, key, prepared).map(Entry::Single);
+    let opts = CommitArgs::of(args);
+    let commit = |key: &_, prepared| commit_single(graph, &opts, key, prepared).map(Entry::Single);
     // A custom initializer is user code: it runs once, claimed through the slot
     // protocol. Every other initializer is only planned here (nothing runs), so
     // the creation can go straight into the store.

@@ -5,7 +5,7 @@ use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::getter::single::{
     check_byte_size, check_reuse, commit_single, default_initializer, mode, prepare_single,
-    seeds_for, Part,
+    seeds_for, CommitArgs, Part,
 };
 use crate::graph::store::Entry;
 use crate::graph::Graph;
@@ -174,7 +174,7 @@ fn create_partitioned(
             .store
             .get_or_create(&shard_args.name, Mode::Create, |key| {
                 let p = slot_value.take().expect("create runs once");
-                commit_single(graph, &shard_args, key, p).map(Entry::Single)
+                commit_single(graph, &CommitArgs::of(&shard_args), key, p).map(Entry::Single)
             })?;
         match out {
             Outcome::Created(Entry::Single(v)) => shards.push(v),

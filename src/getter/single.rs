@@ -4,17 +4,19 @@
 
 use crate::dtype::DType;
 use crate::error::{Error, Result};
+use crate::graph::store::Entry;
 use crate::graph::Graph;
 use crate::initializer::{Init, InitContext, Seeds};
 use crate::names;
 use crate::scope::thread_state::note_trainable;
 use crate::scope::{GetterArgs, Reuse};
 use crate::shape::{PartialShape, Shape};
-use crate::slot_map::{Key, Mode};
+use crate::slot_map::{Key, Mode, Outcome};
 use crate::sync::{Arc, Mutex};
 use crate::tensor::Tensor;
 use crate::variable::{
-    Extras, Names, Plan, RegularizationLoss, SaveSliceInfo, ValueState, VarInner, Variable,
+    Constraint, Extras, Names, Plan, RegularizationLoss, Regularizer, SaveSliceInfo, ValueState,
+    VarInner, Variable,
 };
 use smallvec::SmallVec;
 
@@ -148,16 +150,23 @@ pub(crate) fn prepare_single(
             }
         },
     };
+    prepare_shaped(graph, key, shape, dtype, init, part)
+}
+
+/// The rest of [`prepare_single`] once the name is checked and the shape known.
+pub(crate) fn prepare_shaped(
+    graph: &Graph,
+    key: &str,
+    shape: Shape,
+    dtype: DType,
+    init: Init,
+    part: Option<Part<'_>>,
+) -> Result<Prepared> {
     check_byte_size(&shape, dtype)?;
     let zeros: SmallVec<[usize; 4]> = SmallVec::from_elem(0, shape.rank());
     let (full_shape, offset, seeds, full_name) = match &part {
         Some(p) => (p.full_shape, p.offset.as_slice(), p.seeds, p.full_name),
-        None => (
-            &shape,
-            zeros.as_slice(),
-            seeds_for(graph, &init, key),
-            key.as_str(),
-        ),
+        None => (&shape, zeros.as_slice(), seeds_for(graph, &init, key), key),
     };
     let ctx = InitContext {
         name: full_name,
@@ -248,8 +257,44 @@ fn check_produced(name: &str, t: &Tensor, shape: &Shape, dtype: DType) -> Result
     Ok(())
 }
 
+/// What a commit takes of a call besides the prepared value.
+pub(crate) struct CommitArgs<'a> {
+    pub(crate) trainable: bool,
+    pub(crate) use_resource: Option<bool>,
+    pub(crate) caching_device: Option<&'a str>,
+    pub(crate) constraint: Option<&'a Constraint>,
+    pub(crate) collections: Option<&'a [String]>,
+    pub(crate) regularizer: Option<&'a Regularizer>,
+}
+
+impl<'a> CommitArgs<'a> {
+    /// A call's, as resolved against its scope.
+    pub(crate) fn of(args: &'a GetterArgs) -> Self {
+        CommitArgs {
+            trainable: args.trainable,
+            use_resource: args.use_resource,
+            caching_device: args.caching_device.as_deref(),
+            constraint: args.constraint.as_ref(),
+            collections: args.collections.as_deref(),
+            regularizer: args.regularizer.as_ref(),
+        }
+    }
+
+    /// A call that sets nothing but (maybe) `trainable`, in a scope with no defaults.
+    pub(crate) fn bare(trainable: bool) -> Self {
+        CommitArgs {
+            trainable,
+            use_resource: None,
+            caching_device: None,
+            constraint: None,
+            collections: None,
+            regularizer: None,
+        }
+    }
+}
+
 /// Creates the variable from a prepared value: graph name, collections, regularizer.
-/// `key` is the store's copy of `args.name`, shared with the variable.
+/// `key` is the store's copy of the call's name, shared with the variable.
 ///
 /// The op name is the one step that can still fail, and it comes first, so a failed
 /// commit leaves nothing behind but the used-up name (as in TF): TF's "Duplicate node
@@ -257,7 +302,7 @@ fn check_produced(name: &str, t: &Tensor, shape: &Shape, dtype: DType) -> Result
 /// is an existing op's — `get_variable("v/")` then `get_variable("v")` in one scope.
 pub(crate) fn commit_single(
     graph: &Graph,
-    args: &GetterArgs,
+    args: &CommitArgs<'_>,
     key: &Key,
     p: Prepared,
 ) -> Result<Variable> {
@@ -276,25 +321,58 @@ pub(crate) fn commit_single(
         trainable: args.trainable,
         extras: Extras {
             use_resource: args.use_resource,
-            caching_device: args
-                .caching_device
-                .as_deref()
-                .filter(|d| !d.is_empty())
-                .map(Box::from),
-            constraint: args.constraint.clone(),
+            caching_device: args.caching_device.filter(|d| !d.is_empty()).map(Box::from),
+            constraint: args.constraint.cloned(),
             save_slice: p.save_slice.map(|s| *s),
         }
         .cell(),
         value: Mutex::new(p.value),
     }));
-    graph.register_variable(&var, args.collections.as_deref(), args.trainable, seq);
+    graph.register_variable(&var, args.collections, args.trainable, seq);
     if args.trainable {
         note_trainable(graph, || var.name());
     }
-    if let Some(r) = &args.regularizer {
+    if let Some(r) = args.regularizer {
         if !r.is_none() {
             graph.add_loss(RegularizationLoss::new(&var, r.clone()));
         }
     }
     Ok(var)
+}
+
+/// The creation of a call that sets nothing but its shape (known), initializer
+/// (planned, not custom or a value), dtype and trainability, in a plain scope that
+/// sets no default but the dtype: the steps of the full path — the same checks,
+/// errors and commit — without resolving the call against the scope. `name` is the
+/// full name (not ending in `/`), `absent` the store hash of a look-up that found it
+/// missing.
+///
+/// `Ok(None)` when the store has the name: the full path then decides between a
+/// reuse and an error. `shape` and `init` are taken only when the creation is
+/// prepared; the full path has no use for them once the name exists.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn create_bare(
+    graph: &Graph,
+    name: &str,
+    reuse: Reuse,
+    absent: Option<u64>,
+    shape: &mut Option<Shape>,
+    dtype: DType,
+    init: &mut Option<Init>,
+    trainable: bool,
+) -> Result<Option<Variable>> {
+    debug_assert!(reuse != Reuse::Yes && !name.ends_with('/'));
+    let opts = CommitArgs::bare(trainable);
+    let prepare = || {
+        names::validate(name, true)?;
+        let shape = shape.take().expect("a bare creation has a known shape");
+        let init = init.take().unwrap_or_else(|| default_initializer(dtype));
+        prepare_shaped(graph, name, shape, dtype, init, None)
+    };
+    let commit = |key: &Key, p| commit_single(graph, &opts, key, p).map(Entry::Single);
+    let store = &graph.inner.store;
+    match store.get_or_create_direct(name, mode(reuse), absent, prepare, commit)? {
+        Outcome::Created(Entry::Single(v)) => Ok(Some(v)),
+        _ => Ok(None),
+    }
 }

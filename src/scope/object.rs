@@ -109,14 +109,25 @@ pub(crate) struct Hot {
     /// Whether the scope has neither a partitioner nor custom getters (a hit can skip
     /// the getter chain).
     pub(crate) plain: bool,
+    /// Whether the scope is plain and sets no default but the dtype (a creation can
+    /// skip resolving the call against the scope's defaults).
+    pub(crate) bare: bool,
 }
 
 impl Hot {
     fn of(f: &ScopeFields) -> Hot {
+        let d = &f.defaults;
+        let plain = d.partitioner.is_none() && d.custom_getters.is_empty();
         Hot {
             reuse: f.reuse,
-            dtype: f.defaults.dtype(),
-            plain: f.defaults.partitioner.is_none() && f.defaults.custom_getters.is_empty(),
+            dtype: d.dtype(),
+            plain,
+            bare: plain
+                && d.initializer.is_none()
+                && d.regularizer.is_none()
+                && d.caching_device.is_none()
+                && d.use_resource.is_none()
+                && d.constraint.is_none(),
         }
     }
 
@@ -130,7 +141,7 @@ impl Hot {
             .iter()
             .position(|&d| d == self.dtype)
             .unwrap_or(0) as u32;
-        reuse | (u32::from(self.plain) << 2) | (dtype << 8)
+        reuse | (u32::from(self.plain) << 2) | (u32::from(self.bare) << 3) | (dtype << 8)
     }
 
     fn unpack(w: u32) -> Hot {
@@ -141,6 +152,7 @@ impl Hot {
                 _ => Reuse::No,
             },
             plain: w & 4 != 0,
+            bare: w & 8 != 0,
             dtype: DType::ALL[((w >> 8) as usize).min(DType::ALL.len() - 1)],
         }
     }

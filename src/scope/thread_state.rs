@@ -226,7 +226,7 @@ pub(crate) struct States {
     /// [`graphs_dropped`] when this thread last freed the state of dead graphs.
     swept_at: u64,
     /// Scratch space for building full names on the `get_variable` hit path.
-    pub(crate) scratch: String,
+    scratch: String,
 }
 
 impl States {
@@ -241,6 +241,18 @@ impl States {
             .1
     }
 
+    /// The state for `graph` (see [`get`](Self::get)) and the scratch buffer,
+    /// borrowed together.
+    pub(crate) fn state_and_scratch(&mut self, graph: &Graph) -> (&ThreadState, &mut String) {
+        self.sweep();
+        let state = &self
+            .map
+            .entry(graph.id())
+            .or_insert_with(|| (graph.token(), ThreadState::new()))
+            .1;
+        (state, &mut self.scratch)
+    }
+
     /// Frees the state of graphs dropped since the last sweep (one atomic load when
     /// none was). A thread that never uses varscope again keeps it until it exits.
     fn sweep(&mut self) {
@@ -249,16 +261,6 @@ impl States {
             self.swept_at = dropped;
             self.map.retain(|_, (token, _)| token.is_alive());
         }
-    }
-
-    /// The state for `graph` and the scratch buffer, borrowed together.
-    pub(crate) fn state_and_scratch(&mut self, graph: &Graph) -> (&ThreadState, &mut String) {
-        self.sweep();
-        if !self.map.contains_key(&graph.id()) {
-            self.get(graph);
-        }
-        let state = &self.map.get(&graph.id()).expect("created above").1;
-        (state, &mut self.scratch)
     }
 }
 
