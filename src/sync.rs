@@ -171,6 +171,22 @@ pub(crate) fn next_id() -> u64 {
     NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
+/// An id unique among the scope frames of the calling thread: a per-thread count,
+/// so that entering a scope touches no counter shared with other threads. (Frames
+/// are only ever compared with the frames of the thread that pushed them.)
+pub(crate) fn next_frame_id() -> u64 {
+    // `std`'s thread-local even under loom, whose threads then share it: the ids
+    // stay unique, which is all that matters.
+    std::thread_local! {
+        static NEXT: std::cell::Cell<u64> = const { std::cell::Cell::new(1) };
+    }
+    NEXT.with(|n| {
+        let id = n.get();
+        n.set(id + 1);
+        id
+    })
+}
+
 /// The id of the calling thread (loom's simulated id under loom).
 pub(crate) fn current_thread_id() -> thread::ThreadId {
     thread_local! {

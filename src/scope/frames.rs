@@ -12,7 +12,9 @@ pub(crate) type FrameIds = SmallVec<[u64; 2]>;
 
 /// Frames pushed by one guard, innermost last.
 pub(crate) struct FrameSet {
-    pub(crate) graph: Graph,
+    /// A thread-local handle (guards stay on their thread): holding it touches no
+    /// reference count shared with other threads.
+    pub(crate) graph: std::rc::Rc<Graph>,
     pub(crate) ids: FrameIds,
 }
 

@@ -41,7 +41,7 @@ pub(crate) fn reenter_current_name_scope_in(s: &mut ThreadState) -> (SharedName,
 /// Makes `stack` the thread's name stack, pushing the frame that restores the
 /// previous one; returns the frame's id.
 fn push_name_stack(s: &mut ThreadState, stack: SharedName) -> u64 {
-    let id = sync::next_id();
+    let id = sync::next_frame_id();
     let prev_stack = std::mem::replace(&mut s.name_stack, stack);
     s.frames.push(Frame {
         id,
@@ -95,7 +95,7 @@ pub fn name_scope<R: ScopeOutput>(
 /// });
 /// ```
 pub fn name_scope_guard(name: &str) -> Result<NameScopeGuard> {
-    let graph = Graph::current();
+    let graph = Graph::current_local();
     let (stack, id) = with_state(&graph, |s| {
         check_depth_in(s)?;
         enter_name_scope_in(s, &graph, name)

@@ -318,8 +318,10 @@ impl<'a> VariableScopeBuilder<'a> {
     /// });
     /// ```
     pub fn guard(self) -> Result<VariableScopeGuard> {
-        let graph = self.graph.clone().unwrap_or_else(Graph::current);
+        // An explicit graph is made the default first, so that the thread-local
+        // handle is the one it pushed.
         let graph_guard = self.graph.as_ref().map(Graph::as_default_guard);
+        let graph = Graph::current_local();
         let mut ids = FrameIds::new();
         let opened = self.open(&graph, &mut ids);
         let mut frames = FrameSet { graph, ids };
@@ -462,7 +464,7 @@ fn make_current(
     counts: CountsOnExit,
     ids: &mut FrameIds,
 ) -> VariableScope {
-    let id = sync::next_id();
+    let id = sync::next_frame_id();
     let scope = VariableScope::from_fields(fields);
     let prev = std::mem::replace(&mut st.current, scope.clone());
     st.frames.push(Frame {
@@ -591,7 +593,7 @@ impl Drop for VariableScopeGuard {
 /// An empty frame set for crate-internal scope entries (templates' pure scopes).
 pub(crate) fn pure_scope_frames(graph: &Graph) -> FrameSetHandle {
     FrameSetHandle(FrameSet {
-        graph: graph.clone(),
+        graph: std::rc::Rc::new(graph.clone()),
         ids: Default::default(),
     })
 }
