@@ -96,9 +96,14 @@ struct NameEntry {
 /// The table hash of a folded name: 32 bits, spread over the word hashbrown splits
 /// into a position (low bits) and a tag (top seven bits).
 fn key_hash(folded: &str) -> u32 {
+    key_hash_of(hash_folded(folded))
+}
+
+/// [`key_hash`] from the [`hash_folded`] of the name.
+fn key_hash_of(folded_hash: u64) -> u32 {
     // Fx leaves its well-mixed bits in the low half of `finish`; a multiply carries
     // them into the high half, which is kept.
-    (hash_folded(folded).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as u32
+    (folded_hash.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as u32
 }
 
 fn spread(h: u32) -> u64 {
@@ -126,7 +131,17 @@ fn find_or_insert_folded<'t, T: Folded>(
     folded: &str,
     make: impl FnOnce(u32) -> T,
 ) -> &'t mut T {
-    let h = key_hash(folded);
+    find_or_insert_hashed(table, folded, key_hash(folded), make)
+}
+
+/// [`find_or_insert_folded`] with `h`, the [`key_hash`] of `folded`.
+fn find_or_insert_hashed<'t, T: Folded>(
+    table: &'t mut HashTable<T>,
+    folded: &str,
+    h: u32,
+    make: impl FnOnce(u32) -> T,
+) -> &'t mut T {
+    debug_assert_eq!(h, key_hash(folded));
     match table.entry(
         spread(h),
         |r| r.hash() == h && r.name().eq_ignore_ascii_case(folded),
@@ -266,7 +281,18 @@ fn entry<'t>(
     folded: &str,
     stored: Option<&Key>,
 ) -> &'t mut NameEntry {
-    find_or_insert_folded(table, folded, |hash| {
+    entry_hashed(table, runs, folded, key_hash(folded), stored)
+}
+
+/// [`entry`] with `h`, the [`key_hash`] of `folded`.
+fn entry_hashed<'t>(
+    table: &'t mut HashTable<NameEntry>,
+    runs: &mut HashTable<Run>,
+    folded: &str,
+    h: u32,
+    stored: Option<&Key>,
+) -> &'t mut NameEntry {
+    find_or_insert_hashed(table, folded, h, |hash| {
         let key = match stored {
             Some(k) if k.eq_ignore_ascii_case(folded) => k.clone(),
             _ => Key::from(folded),
@@ -377,7 +403,19 @@ impl OpNames {
     }
 
     fn stripe(&self, folded: &str) -> &Mutex<Stripe> {
-        let h = hash_folded(&folded[..family_len(folded)]);
+        self.stripe_hashed(folded).0
+    }
+
+    /// The stripe of `folded`, and the name's [`key_hash`] (computed on the way when
+    /// the family is the whole name, as it is for most names).
+    fn stripe_hashed(&self, folded: &str) -> (&Mutex<Stripe>, u32) {
+        let family = family_len(folded);
+        let h = hash_folded(&folded[..family]);
+        let key = if family == folded.len() {
+            key_hash_of(h)
+        } else {
+            key_hash(folded)
+        };
         // The top bits of a multiply by a constant other than `key_hash`'s: they
         // depend on every byte of the family (Fx's own high bits depend on the first
         // few only), and not on the bits a stripe's table places its names by.
@@ -386,7 +424,7 @@ impl OpNames {
             0 => 0,
             b => (h.wrapping_mul(0xD6E8_FEB8_6659_FD93) >> (64 - b)) as usize,
         };
-        &self.stripes[i]
+        (&self.stripes[i], key)
     }
 
     /// TF's `unique_name(name, mark_as_used)` for an absolute `name`: `name` itself
@@ -406,9 +444,10 @@ impl OpNames {
     /// allocation and no other).
     pub(crate) fn unique_key(&self, name: &str) -> Key {
         let folded = unicode_folded(name);
-        let mut guard = self.stripe(&folded).lock();
+        let (stripe, h) = self.stripe_hashed(&folded);
+        let mut guard = stripe.lock();
         let st = &mut *guard;
-        let e = entry(&mut st.table, &mut st.runs, &folded, None);
+        let e = entry_hashed(&mut st.table, &mut st.runs, &folded, h, None);
         let n = e.count;
         e.count += 1;
         if n == 0 {
@@ -440,7 +479,8 @@ impl OpNames {
         counter: &AtomicU64,
     ) -> Result<(Key, u64), Key> {
         let folded = unicode_folded(name);
-        let mut guard = self.stripe(&folded).lock();
+        let (stripe, h) = self.stripe_hashed(&folded);
+        let mut guard = stripe.lock();
         let st = &mut *guard;
         let ty = st.type_id(&op);
         let mut taken_seq = 0;
@@ -449,7 +489,7 @@ impl OpNames {
             taken_seq
         };
         // The common case — the name is free — takes one probe.
-        let e = entry(&mut st.table, &mut st.runs, &folded, stored);
+        let e = entry_hashed(&mut st.table, &mut st.runs, &folded, h, stored);
         let n = e.count;
         e.count += 1;
         if n == 0 {
