@@ -171,6 +171,8 @@ struct Stripe {
     variants: Vec<(Key, Vec<OpRec>)>,
     /// Scratch space for candidate names (reused, so probing allocates nothing).
     scratch: String,
+    /// Scratch space for a numbered name as spelled (`{name}_{i}`, any case).
+    spelled: String,
     /// The numbered names of each base, by the base's case-folded name.
     runs: HashTable<Run>,
 }
@@ -463,7 +465,7 @@ impl OpNames {
             {
                 key
             }
-            (i, _) => suffixed_key(name, i),
+            (i, _) => suffixed_key_in(&mut st.spelled, name, i),
         }
     }
 
@@ -504,7 +506,7 @@ impl OpNames {
             };
         }
         let i = next_free(st, &folded, n, false);
-        let full = suffixed_key(name, i);
+        let full = suffixed_key_in(&mut st.spelled, name, i);
         let candidate = std::mem::take(&mut st.scratch);
         let e = entry(&mut st.table, &mut st.runs, &candidate, Some(&full));
         e.count = e.count.max(1);
@@ -585,24 +587,19 @@ fn suffixed(name: &str, i: u64) -> String {
     s
 }
 
-/// `{name}_{i}` as a shared name: one allocation (the key's), the text assembled on
-/// the stack when it fits.
+/// `{name}_{i}` as a shared name: one allocation (the key's), the text assembled in
+/// `buf` (a stripe's reused buffer).
+fn suffixed_key_in(buf: &mut String, name: &str, i: u64) -> Key {
+    buf.clear();
+    buf.push_str(name);
+    buf.push('_');
+    push_decimal(buf, i);
+    Key::from(buf.as_str())
+}
+
+#[cfg(test)]
 fn suffixed_key(name: &str, i: u64) -> Key {
-    let mut digits = itoa::Buffer::new();
-    let d = digits.format(i).as_bytes();
-    let (n, total) = (name.len(), name.len() + 1 + d.len());
-    let mut buf = [0u8; 96];
-    let Some(out) = buf.get_mut(..total) else {
-        return Key::from(suffixed(name, i));
-    };
-    out[..n].copy_from_slice(name.as_bytes());
-    out[n] = b'_';
-    out[n + 1..].copy_from_slice(d);
-    match std::str::from_utf8(out) {
-        Ok(text) => Key::from(text),
-        // Unreachable (a `str` and ASCII digits), but never worth a panic.
-        Err(_) => Key::from(suffixed(name, i)),
-    }
+    suffixed_key_in(&mut String::new(), name, i)
 }
 
 /// The number of decimal digits of `i`.
