@@ -409,14 +409,7 @@ impl<'a> GetVariable<'a> {
     /// The creation of a bare call the hit found missing (see
     /// [`single::create_bare`]). `None` when the name exists after all.
     fn create_bare(&mut self, b: &BareCreation) -> Result<Option<Variable>> {
-        let local;
-        let graph: &Graph = match &self.graph {
-            Some(g) => g,
-            None => {
-                local = Graph::current_local();
-                &local
-            }
-        };
+        let graph = CallGraph::of(&self.graph);
         let mut shape = match self.shape.take() {
             Some(ShapeArg::Known(known)) => Some(known),
             other => {
@@ -426,7 +419,7 @@ impl<'a> GetVariable<'a> {
         };
         let trainable = self.trainable.unwrap_or(true);
         let out = single::create_bare(
-            graph,
+            &graph,
             &b.name,
             b.reuse,
             b.absent,
@@ -444,15 +437,8 @@ impl<'a> GetVariable<'a> {
     /// The full path: resolves the call against the current scope, then runs the
     /// custom getters and the true getter.
     fn resolve_and_get(self) -> Result<AnyVariable> {
-        // A thread-local handle: no shared reference count touched per call.
-        let local;
-        let graph: &Graph = match &self.graph {
-            Some(g) => g,
-            None => {
-                local = Graph::current_local();
-                &local
-            }
-        };
+        let graph = CallGraph::of(&self.graph);
+        let graph: &Graph = &graph;
         let shape = match self.shape {
             None => None,
             Some(ShapeArg::Known(known)) => Some(known.to_partial()),
@@ -527,6 +513,32 @@ impl<'a> GetVariable<'a> {
             return true_getter(graph, args);
         }
         NextGetter::new(graph, &custom_getters, true_getter).get(args)
+    }
+}
+
+/// The graph a call runs on: its own, or a thread-local handle to the thread's
+/// default (no shared reference count touched per call).
+enum CallGraph<'a> {
+    Own(&'a Graph),
+    Default(std::rc::Rc<Graph>),
+}
+
+impl<'a> CallGraph<'a> {
+    fn of(own: &'a Option<Graph>) -> Self {
+        match own {
+            Some(g) => CallGraph::Own(g),
+            None => CallGraph::Default(Graph::current_local()),
+        }
+    }
+}
+
+impl std::ops::Deref for CallGraph<'_> {
+    type Target = Graph;
+    fn deref(&self) -> &Graph {
+        match self {
+            CallGraph::Own(g) => g,
+            CallGraph::Default(g) => g,
+        }
     }
 }
 
