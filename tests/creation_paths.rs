@@ -261,3 +261,47 @@ fn racing_quick_creations_create_each_name_once() {
         }
     }
 }
+
+/// Threads racing to create the same names, in the same order, with different
+/// shapes: whoever loses a race for a name — also after preparing its own creation,
+/// when the full path takes over — reuses the winner's variable only when the
+/// shapes agree, and otherwise gets TF's shape mismatch.
+#[test]
+fn racing_quick_creations_with_other_shapes_check_the_shape() {
+    const THREADS: usize = 8;
+    const NAMES: usize = 400;
+    for round in 0..20 {
+        let g = Graph::with_seed(7);
+        let barrier = Arc::new(Barrier::new(THREADS));
+        let results: Vec<Vec<(usize, Result<Variable, Error>)>> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..THREADS)
+                .map(|t| {
+                    let (g, barrier) = (g.clone(), barrier.clone());
+                    s.spawn(move || {
+                        g.as_default(|| {
+                            let guard = variable_scope("race").reuse(Reuse::Auto).guard().unwrap();
+                            barrier.wait();
+                            let out = (0..NAMES)
+                                .map(|i| {
+                                    let n = format!("v{i}_{round}");
+                                    let dim = 1 + (t + i) % 2;
+                                    (dim, get(Path::Quick, &n, &[dim], Init::zeros()))
+                                })
+                                .collect::<Vec<_>>();
+                            guard.close().unwrap();
+                            out
+                        })
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert_eq!(g.store().len(), NAMES);
+        for (dim, r) in results.into_iter().flatten() {
+            match r {
+                Ok(v) => assert_eq!(v.shape().dims(), &[dim], "{}", v.name()),
+                Err(e) => assert!(e.to_string().contains("Trying to share variable"), "{e}"),
+            }
+        }
+    }
+}

@@ -410,28 +410,19 @@ impl<'a> GetVariable<'a> {
     /// [`single::create_bare`]). `None` when the name exists after all.
     fn create_bare(&mut self, b: &BareCreation) -> Result<Option<Variable>> {
         let graph = CallGraph::of(&self.graph);
-        let mut shape = match self.shape.take() {
-            Some(ShapeArg::Known(known)) => Some(known),
-            other => {
-                self.shape = other;
-                return Ok(None);
-            }
+        let Some(ShapeArg::Known(shape)) = &self.shape else {
+            return Ok(None);
         };
-        let trainable = self.trainable.unwrap_or(true);
-        let out = single::create_bare(
+        single::create_bare(
             &graph,
             &b.name,
             b.reuse,
             b.absent,
-            &mut shape,
+            shape,
             b.dtype,
             &mut self.initializer,
-            trainable,
-        );
-        if let Some(known) = shape {
-            self.shape = Some(ShapeArg::Known(known));
-        }
-        out
+            self.trainable.unwrap_or(true),
+        )
     }
 
     /// The full path: resolves the call against the current scope, then runs the

@@ -348,15 +348,16 @@ pub(crate) fn commit_single(
 /// missing.
 ///
 /// `Ok(None)` when the store has the name: the full path then decides between a
-/// reuse and an error. `shape` and `init` are taken only when the creation is
-/// prepared; the full path has no use for them once the name exists.
+/// reuse and an error, checking the requested `shape` (left in place) against the
+/// variable it finds. `init` is taken only when the creation is prepared: the full
+/// path has no use for it once the name exists.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn create_bare(
     graph: &Graph,
     name: &str,
     reuse: Reuse,
     absent: Option<u64>,
-    shape: &mut Option<Shape>,
+    shape: &Shape,
     dtype: DType,
     init: &mut Option<Init>,
     trainable: bool,
@@ -365,9 +366,8 @@ pub(crate) fn create_bare(
     let opts = CommitArgs::bare(trainable);
     let prepare = || {
         names::validate(name, true)?;
-        let shape = shape.take().expect("a bare creation has a known shape");
         let init = init.take().unwrap_or_else(|| default_initializer(dtype));
-        prepare_shaped(graph, name, shape, dtype, init, None)
+        prepare_shaped(graph, name, shape.clone(), dtype, init, None)
     };
     let commit = |key: &Key, p| commit_single(graph, &opts, key, p).map(Entry::Single);
     let store = &graph.inner.store;
