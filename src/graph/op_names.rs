@@ -405,7 +405,7 @@ impl OpNames {
     }
 
     fn stripe(&self, folded: &str) -> &Mutex<Stripe> {
-        self.stripe_hashed(folded).0
+        self.stripe_of(hash_folded(&folded[..family_len(folded)]))
     }
 
     /// The stripe of `folded`, and the name's [`key_hash`] (computed on the way when
@@ -418,15 +418,20 @@ impl OpNames {
         } else {
             key_hash(folded)
         };
+        (self.stripe_of(h), key)
+    }
+
+    /// The stripe of the family whose [`hash_folded`] is `family_hash`.
+    fn stripe_of(&self, family_hash: u64) -> &Mutex<Stripe> {
         // The top bits of a multiply by a constant other than `key_hash`'s: they
         // depend on every byte of the family (Fx's own high bits depend on the first
         // few only), and not on the bits a stripe's table places its names by.
         let bits = self.stripes.len().trailing_zeros();
         let i = match bits {
             0 => 0,
-            b => (h.wrapping_mul(0xD6E8_FEB8_6659_FD93) >> (64 - b)) as usize,
+            b => (family_hash.wrapping_mul(0xD6E8_FEB8_6659_FD93) >> (64 - b)) as usize,
         };
-        (&self.stripes[i], key)
+        &self.stripes[i]
     }
 
     /// TF's `unique_name(name, mark_as_used)` for an absolute `name`: `name` itself
@@ -590,16 +595,8 @@ fn suffixed(name: &str, i: u64) -> String {
 /// `{name}_{i}` as a shared name: one allocation (the key's), the text assembled in
 /// `buf` (a stripe's reused buffer).
 fn suffixed_key_in(buf: &mut String, name: &str, i: u64) -> Key {
-    buf.clear();
-    buf.push_str(name);
-    buf.push('_');
-    push_decimal(buf, i);
+    candidate(buf, name, i);
     Key::from(buf.as_str())
-}
-
-#[cfg(test)]
-fn suffixed_key(name: &str, i: u64) -> Key {
-    suffixed_key_in(&mut String::new(), name, i)
 }
 
 /// The number of decimal digits of `i`.
@@ -681,7 +678,7 @@ fn next_free_marked(st: &mut Stripe, folded: &str, n: u64) -> (u64, Option<Key>)
     (i, found)
 }
 
-/// Writes `{folded}_{i}` into `buf`.
+/// Writes `{folded}_{i}` into `buf` (any `{name}_{i}`, folded or not).
 fn candidate(buf: &mut String, folded: &str, i: u64) {
     buf.clear();
     buf.push_str(folded);
@@ -751,9 +748,15 @@ mod tests {
     fn decimal_suffixes() {
         for i in [0u64, 7, 10, 99, 1234567890, u64::MAX] {
             assert_eq!(suffixed("n", i), format!("n_{i}"));
-            assert_eq!(&*suffixed_key("n", i), format!("n_{i}"));
+            assert_eq!(
+                &*suffixed_key_in(&mut String::new(), "n", i),
+                format!("n_{i}")
+            );
             let long = "x".repeat(200);
-            assert_eq!(&*suffixed_key(&long, i), format!("{long}_{i}"));
+            assert_eq!(
+                &*suffixed_key_in(&mut String::new(), &long, i),
+                format!("{long}_{i}")
+            );
         }
     }
 
