@@ -164,7 +164,7 @@ pub(crate) fn default_shard_count() -> usize {
     })
 }
 
-/// A process-unique id (graphs, scopes). Only uniqueness matters, never ordering
+/// A process-unique id (graphs, thread stripes). Only uniqueness matters, never ordering
 /// between threads, so a plain `std` counter serves under loom too.
 pub(crate) fn next_id() -> u64 {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);

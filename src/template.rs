@@ -157,7 +157,8 @@ impl<R> TemplateBuilder<R> {
                 Some(u) => u.clone(),
                 None => with_state(&graph, |st| unique_variable_scope(st, &self.name)),
             };
-            let mut frames = pure_scope_frames(&graph);
+            // The same default graph, as the thread-local handle the frames hold.
+            let mut frames = pure_scope_frames(Graph::current_local());
             let args = ScopeDefaults {
                 custom_getters: self.custom_getter.iter().cloned().collect(),
                 dtype: Some(DType::F32),

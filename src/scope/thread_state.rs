@@ -220,9 +220,12 @@ impl std::hash::Hasher for IdHasher {
     }
 }
 
+/// Each graph's state, by graph id.
+type StateMap = HashMap<u64, (GraphToken, ThreadState), BuildHasherDefault<IdHasher>>;
+
 #[derive(Default)]
 pub(crate) struct States {
-    map: HashMap<u64, (GraphToken, ThreadState), BuildHasherDefault<IdHasher>>,
+    map: StateMap,
     /// [`graphs_dropped`] when this thread last freed the state of dead graphs.
     swept_at: u64,
     /// Scratch space for building full names on the `get_variable` hit path.
@@ -232,25 +235,15 @@ pub(crate) struct States {
 impl States {
     /// The state for `graph`, created (root scope, empty stacks) on first use.
     pub(crate) fn get(&mut self, graph: &Graph) -> &mut ThreadState {
-        let id = graph.id();
         self.sweep();
-        &mut self
-            .map
-            .entry(id)
-            .or_insert_with(|| (graph.token(), ThreadState::new()))
-            .1
+        state_in(&mut self.map, graph)
     }
 
     /// The state for `graph` (see [`get`](Self::get)) and the scratch buffer,
     /// borrowed together.
     pub(crate) fn state_and_scratch(&mut self, graph: &Graph) -> (&ThreadState, &mut String) {
         self.sweep();
-        let state = &self
-            .map
-            .entry(graph.id())
-            .or_insert_with(|| (graph.token(), ThreadState::new()))
-            .1;
-        (state, &mut self.scratch)
+        (state_in(&mut self.map, graph), &mut self.scratch)
     }
 
     /// Frees the state of graphs dropped since the last sweep (one atomic load when
@@ -262,6 +255,14 @@ impl States {
             self.map.retain(|_, (token, _)| token.is_alive());
         }
     }
+}
+
+/// The entry of `graph` in `map`, created on first use.
+fn state_in<'m>(map: &'m mut StateMap, graph: &Graph) -> &'m mut ThreadState {
+    &mut map
+        .entry(graph.id())
+        .or_insert_with(|| (graph.token(), ThreadState::new()))
+        .1
 }
 
 sync::thread_local! {

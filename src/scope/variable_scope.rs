@@ -591,9 +591,9 @@ impl Drop for VariableScopeGuard {
 }
 
 /// An empty frame set for crate-internal scope entries (templates' pure scopes).
-pub(crate) fn pure_scope_frames(graph: &Graph) -> FrameSetHandle {
+pub(crate) fn pure_scope_frames(graph: std::rc::Rc<Graph>) -> FrameSetHandle {
     FrameSetHandle(FrameSet {
-        graph: std::rc::Rc::new(graph.clone()),
+        graph,
         ids: Default::default(),
     })
 }
